@@ -1,0 +1,477 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+#include "core/device.h"
+#include "core/error.h"
+
+namespace mrcnn::config {
+namespace {
+
+// The FPN of every backbone here has five output levels, P2-P6.
+constexpr size_t kFpnLevels = 5;
+
+std::string shown(const Json& value) {
+  std::string text = value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+bool within_bounds(const KeySpec& spec, double x) {
+  if (!std::isfinite(x)) return false;
+  if (spec.min && (spec.min_exclusive ? x <= *spec.min : x < *spec.min)) return false;
+  if (spec.max && (spec.max_exclusive ? x >= *spec.max : x > *spec.max)) return false;
+  return true;
+}
+
+bool is_int(const Json& v) { return v.is_number_integer(); }
+
+bool valid_number(const KeySpec& spec, const Json& v, bool integer) {
+  if (integer ? !is_int(v) : !v.is_number()) return false;
+  return within_bounds(spec, v.get<double>());
+}
+
+bool valid_list(const KeySpec& spec, const Json& v, bool integer) {
+  if (!v.is_array()) return false;
+  if (v.empty() && !spec.allow_empty) return false;
+  if (spec.length >= 0 && v.size() != static_cast<size_t>(spec.length)) return false;
+  return std::all_of(v.begin(), v.end(), [&](const Json& x) { return valid_number(spec, x, integer); });
+}
+
+bool is_choice(const KeySpec& spec, const Json& v) {
+  return v.is_string() &&
+         std::find(spec.choices.begin(), spec.choices.end(), v.get<std::string>()) != spec.choices.end();
+}
+
+void check_augmentations(const KeySpec& spec, const Json& value, std::vector<Problem>& problems);
+
+// Adds a problem when value doesn't fit spec; path is where it sits in the document.
+void check_value(const KeySpec& spec, const Json& value, const std::string& path, std::vector<Problem>& problems) {
+  bool ok = false;
+  switch (spec.type) {
+    case ValueType::Int: ok = valid_number(spec, value, true); break;
+    case ValueType::Float: ok = valid_number(spec, value, false); break;
+    case ValueType::Bool: ok = value.is_boolean(); break;
+    case ValueType::String:
+    case ValueType::Path: ok = value.is_string(); break;
+    case ValueType::Device:
+      ok = value.is_string();
+      if (ok) {
+        try {
+          parse_device_spec(value.get<std::string>());
+        } catch (const Error&) {
+          ok = false;
+        }
+      }
+      break;
+    case ValueType::Choice: ok = is_choice(spec, value); break;
+    case ValueType::IntList:
+      ok = valid_list(spec, value, true) || (spec.scalar_as_list && valid_number(spec, value, true));
+      break;
+    case ValueType::FloatList: ok = valid_list(spec, value, false); break;
+    case ValueType::ChoiceList: {
+      ok = value.is_array() && !value.empty() &&
+           std::all_of(value.begin(), value.end(), [&](const Json& x) { return is_choice(spec, x); });
+      if (ok) {
+        std::set<std::string> distinct;
+        for (const auto& x : value) distinct.insert(x.get<std::string>());
+        ok = distinct.size() == value.size();
+      }
+      break;
+    }
+    case ValueType::IntListList: {
+      KeySpec inner = spec;
+      inner.length = -1;
+      inner.allow_empty = false;
+      ok = value.is_array() && !value.empty() &&
+           std::all_of(value.begin(), value.end(), [&](const Json& x) { return valid_list(inner, x, true); });
+      break;
+    }
+    case ValueType::AugmentationList:
+      if (!value.is_array()) break;
+      check_augmentations(spec, value, problems);
+      return;
+  }
+  if (!ok) problems.push_back({path, "expected " + describe_expected(spec) + ", found " + shown(value)});
+}
+
+void check_augmentations(const KeySpec& spec, const Json& value, std::vector<Problem>& problems) {
+  std::vector<std::string> known;
+  for (const auto& aug : augmentation_schema()) known.push_back(aug.type);
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item_path = spec.path + "[" + std::to_string(i) + "]";
+    const Json& item = value[i];
+    if (!item.is_object() || !item.contains("type") || !item["type"].is_string()) {
+      problems.push_back({item_path, "expected an object with a \"type\" (" + describe_expected(spec) + "), found " +
+                                         shown(item)});
+      continue;
+    }
+    const std::string type = item["type"].get<std::string>();
+    const AugmentationSpec* aug = find_augmentation(type);
+    if (!aug) {
+      std::string names;
+      for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+      problems.push_back({item_path + ".type", "unknown augmentation '" + type + "', expected one of " + names});
+      continue;
+    }
+    for (const auto& [name, param_value] : item.items()) {
+      if (name == "type") continue;
+      const auto param = std::find_if(aug->params.begin(), aug->params.end(),
+                                      [&](const KeySpec& p) { return p.path == name; });
+      if (param == aug->params.end()) {
+        std::string names;
+        for (const auto& p : aug->params) names += (names.empty() ? "" : ", ") + p.path;
+        problems.push_back({item_path + "." + name, "unknown parameter of " + type + ", expected one of " + names});
+        continue;
+      }
+      check_value(*param, param_value, item_path + "." + name, problems);
+    }
+  }
+}
+
+std::vector<std::string> all_paths() {
+  std::vector<std::string> paths;
+  std::set<std::string> sections;
+  for (const auto& spec : schema()) {
+    paths.push_back(spec.path);
+    for (size_t dot = spec.path.find('.'); dot != std::string::npos; dot = spec.path.find('.', dot + 1))
+      sections.insert(spec.path.substr(0, dot));
+  }
+  paths.insert(paths.end(), sections.begin(), sections.end());
+  return paths;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string last_segment(const std::string& path) {
+  const auto dot = path.rfind('.');
+  return dot == std::string::npos ? path : path.substr(dot + 1);
+}
+
+std::string parent_of(const std::string& path) {
+  const auto dot = path.rfind('.');
+  return dot == std::string::npos ? "" : path.substr(0, dot);
+}
+
+void walk(const Json& node, const std::string& prefix, std::vector<Problem>& problems) {
+  for (const auto& [name, value] : node.items()) {
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    if (const KeySpec* spec = find_key(path)) {
+      check_value(*spec, value, path, problems);
+    } else if (is_section(path)) {
+      if (value.is_object())
+        walk(value, path, problems);
+      else
+        problems.push_back({path, "expected an object (a section of keys), found " + shown(value)});
+    } else {
+      problems.push_back({path, "unknown key" + did_you_mean(path)});
+    }
+  }
+}
+
+// Checks between keys; resolved holds every key with a value of the right type.
+void check_consistency(const Json& resolved, std::vector<Problem>& problems) {
+  const Json& model = resolved["model"];
+  const Json& sizes = model["anchor"]["sizes"];
+  if (sizes.size() != kFpnLevels) {
+    problems.push_back({"model.anchor.sizes", "has " + std::to_string(sizes.size()) + " levels, expected " +
+                                                  std::to_string(kFpnLevels) + " (one per FPN level P2-P6)"});
+  } else {
+    std::string counts;
+    bool same = true;
+    for (const auto& level : sizes) {
+      counts += (counts.empty() ? "" : ", ") + std::to_string(level.size());
+      same = same && level.size() == sizes[0].size();
+    }
+    if (!same)
+      problems.push_back({"model.anchor.sizes", "every level needs the same number of sizes (the RPN head predicts "
+                                                "as many anchors at every location), found " + counts});
+  }
+  const long long max_size = model["max_size"].get<long long>();
+  for (const auto& min_size : model["min_size"])
+    if (min_size.get<long long>() > max_size)
+      problems.push_back({"model.min_size", std::to_string(min_size.get<long long>()) +
+                                                " is larger than model.max_size (" + std::to_string(max_size) + ")"});
+  for (const char* stage : {"rpn", "roi"}) {
+    const double fg = model[stage]["fg_iou_thresh"].get<double>();
+    const double bg = model[stage]["bg_iou_thresh"].get<double>();
+    if (bg > fg)
+      problems.push_back({std::string("model.") + stage + ".bg_iou_thresh",
+                          shown(model[stage]["bg_iou_thresh"]) + " is above fg_iou_thresh (" +
+                              shown(model[stage]["fg_iou_thresh"]) + ")"});
+  }
+  if (model["mask"]["resolution"].get<long long>() % 2 != 0)
+    problems.push_back({"model.mask.resolution", "expected an even number (the mask head upsamples 2x), found " +
+                                                     shown(model["mask"]["resolution"])});
+  if (model["mask"]["bce_weight"].get<double>() == 0 && model["mask"]["dice_weight"].get<double>() == 0)
+    problems.push_back({"model.mask", "bce_weight and dice_weight are both 0: the mask head would never learn"});
+
+  const Json& data = resolved["data"];
+  if (data["val_fraction"].get<double>() > 0 && !data["val"]["annotations"].get<std::string>().empty())
+    problems.push_back({"data.val_fraction", "set it to 0 or leave data.val.annotations empty: both name a "
+                                             "validation set"});
+  for (size_t i = 0; i < data["augmentation"].size(); ++i) {
+    const Json& aug = data["augmentation"][i];
+    if (aug["type"] == "random_crop" && aug["min_scale"].get<double>() > aug["max_scale"].get<double>())
+      problems.push_back({"data.augmentation[" + std::to_string(i) + "].min_scale",
+                          shown(aug["min_scale"]) + " is above max_scale (" + shown(aug["max_scale"]) + ")"});
+  }
+
+  const Json& train = resolved["train"];
+  const long long steps = train["steps"].get<long long>();
+  const long long epochs = train["epochs"].get<long long>();
+  if (steps > 0 && epochs > 0)
+    problems.push_back({"train", "train.steps (" + std::to_string(steps) + ") and train.epochs (" +
+                                     std::to_string(epochs) + ") are both set: set the other one to 0"});
+  if (steps == 0 && epochs == 0)
+    problems.push_back({"train", "train.steps and train.epochs are both 0: set one of them"});
+  const Json& schedule = train["lr_schedule"];
+  const Json& milestones = schedule["milestones"];
+  for (size_t i = 1; i < milestones.size(); ++i)
+    if (milestones[i].get<long long>() <= milestones[i - 1].get<long long>())
+      problems.push_back({"train.lr_schedule.milestones", "expected increasing values, found " + shown(milestones)});
+  const long long run_length = steps > 0 ? steps : epochs;
+  const std::string unit = steps > 0 ? "train.steps" : "train.epochs";
+  if (schedule["type"] == "multistep" && run_length > 0 && !milestones.empty() &&
+      milestones.back().get<long long>() >= run_length)
+    problems.push_back({"train.lr_schedule.milestones", shown(milestones.back()) + " is not before the end of the run (" +
+                                                            unit + " = " + std::to_string(run_length) + ")"});
+  if (steps > 0 && schedule["warmup_steps"].get<long long>() > steps)
+    problems.push_back({"train.lr_schedule.warmup_steps", shown(schedule["warmup_steps"]) +
+                                                              " is longer than the run (train.steps = " +
+                                                              std::to_string(steps) + ")"});
+}
+
+void merge_into(Json& target, const Json& overrides, const std::string& prefix) {
+  for (const auto& [name, value] : overrides.items()) {
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    if (value.is_object() && is_section(path) && target.contains(name) && target[name].is_object())
+      merge_into(target[name], value, path);
+    else
+      target[name] = value;
+  }
+}
+
+Json& node_at(Json& root, const std::string& path) {
+  Json* node = &root;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string name = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object()) *node = Json::object();
+    node = &(*node)[name];
+    if (dot == std::string::npos) return *node;
+    start = dot + 1;
+  }
+}
+
+const Json* find_node(const Json& root, const std::string& path) {
+  const Json* node = &root;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string name = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object() || !node->contains(name)) return nullptr;
+    node = &(*node)[name];
+    if (dot == std::string::npos) return node;
+    start = dot + 1;
+  }
+}
+
+void flatten(const Json& node, const std::string& prefix, std::vector<std::pair<std::string, Json>>& out) {
+  if (node.is_object() && (prefix.empty() || is_section(prefix))) {
+    for (const auto& [name, value] : node.items()) flatten(value, prefix.empty() ? name : prefix + "." + name, out);
+  } else {
+    out.emplace_back(prefix, node);
+  }
+}
+
+Error unknown_key(const std::string& path) { return Error(path + ": unknown key" + did_you_mean(path)); }
+
+}  // namespace
+
+Json load_config_file(const std::string& path) {
+  Json doc = read_json_file(path);
+  if (!doc.is_object()) throw Error(path + ": expected a JSON object of configuration sections, found " + shown(doc));
+  return doc;
+}
+
+std::vector<Problem> validate(const Json& doc) {
+  std::vector<Problem> problems;
+  if (!doc.is_object()) {
+    problems.push_back({"", "expected a JSON object of configuration sections, found " + shown(doc)});
+    return problems;
+  }
+  walk(doc, "", problems);
+  if (problems.empty()) check_consistency(resolve(doc), problems);
+  return problems;
+}
+
+void require_valid(const Json& doc, const std::string& source) {
+  const auto problems = validate(doc);
+  if (problems.empty()) return;
+  std::string message;
+  for (const auto& problem : problems) message += (message.empty() ? "" : "\n") + source + ": " + problem.str();
+  throw Error(message);
+}
+
+Json resolve(const Json& doc) {
+  Json resolved = Json::object();
+  for (const auto& spec : schema()) node_at(resolved, spec.path) = spec.default_value;
+  merge_into(resolved, doc, "");
+  for (const auto& spec : schema()) {
+    Json& value = node_at(resolved, spec.path);
+    if (spec.scalar_as_list && value.is_number()) value = Json::array({value});
+    if (spec.type == ValueType::AugmentationList && value.is_array()) {
+      for (auto& item : value) {
+        const AugmentationSpec* aug = item.is_object() && item.contains("type") && item["type"].is_string()
+                                          ? find_augmentation(item["type"].get<std::string>())
+                                          : nullptr;
+        if (!aug) continue;
+        Json filled = Json::object({{"type", aug->type}});
+        for (const auto& param : aug->params) filled[param.path] = item.value(param.path, param.default_value);
+        item = filled;
+      }
+    }
+  }
+  return resolved;
+}
+
+Json load_resolved(const std::string& path) {
+  const Json doc = load_config_file(path);
+  require_valid(doc, path);
+  return resolve(doc);
+}
+
+Json get_value(const Json& resolved, const std::string& path) {
+  if (!find_key(path) && !is_section(path)) throw unknown_key(path);
+  const Json* node = find_node(resolved, path);
+  if (!node) throw unknown_key(path);
+  return *node;
+}
+
+Json parse_value(const std::string& path, const std::string& text) {
+  const KeySpec* spec = find_key(path);
+  if (!spec) {
+    if (!is_section(path)) throw unknown_key(path);
+    Json value;
+    try {
+      value = Json::parse(text);
+    } catch (const nlohmann::json::parse_error&) {
+    }
+    if (!value.is_object()) throw Error(path + ": expected a JSON object for this section, got '" + text + "'");
+    return value;
+  }
+  const auto bad = [&] { return Error(path + ": expected " + describe_expected(*spec) + ", got '" + text + "'"); };
+  Json value;
+  switch (spec->type) {
+    case ValueType::Int: {
+      long long x = 0;
+      const char* end = text.data() + text.size();
+      const auto result = std::from_chars(text.data(), end, x);
+      if (text.empty() || result.ec != std::errc() || result.ptr != end) throw bad();
+      value = x;
+      break;
+    }
+    case ValueType::Float: {
+      char* end = nullptr;
+      const double x = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(x)) throw bad();
+      value = x;
+      break;
+    }
+    case ValueType::Bool:
+      if (text == "true") value = true;
+      else if (text == "false") value = false;
+      else throw bad();
+      break;
+    case ValueType::String:
+    case ValueType::Path:
+    case ValueType::Device:
+    case ValueType::Choice:
+      if (!text.empty() && text.front() == '"') {
+        try {
+          value = Json::parse(text);
+        } catch (const nlohmann::json::parse_error&) {
+          throw bad();
+        }
+      } else {
+        value = text;
+      }
+      break;
+    default:
+      try {
+        value = Json::parse(text);
+      } catch (const nlohmann::json::parse_error&) {
+        throw Error(path + ": expected " + describe_expected(*spec) + " in JSON syntax (e.g. [1, 2]), got '" + text +
+                    "'");
+      }
+  }
+  std::vector<Problem> problems;
+  check_value(*spec, value, path, problems);
+  if (!problems.empty()) throw Error(problems.front().str());
+  return value;
+}
+
+void set_value(Json& doc, const std::string& path, const Json& value) { node_at(doc, path) = value; }
+
+std::vector<Difference> diff(const Json& resolved_a, const Json& resolved_b) {
+  std::vector<std::pair<std::string, Json>> a, b;
+  flatten(resolved_a, "", a);
+  flatten(resolved_b, "", b);
+  std::vector<Difference> differences;
+  for (const auto& [key, value] : a) {
+    const auto other = std::find_if(b.begin(), b.end(), [&](const auto& kv) { return kv.first == key; });
+    const Json b_value = other == b.end() ? Json() : other->second;
+    if (value != b_value) differences.push_back({key, value, b_value});
+  }
+  for (const auto& [key, value] : b)
+    if (std::none_of(a.begin(), a.end(), [&](const auto& kv) { return kv.first == key; }))
+      differences.push_back({key, Json(), value});
+  return differences;
+}
+
+std::string did_you_mean(const std::string& unknown_path) {
+  const std::string leaf = last_segment(unknown_path);
+  const std::string parent = parent_of(unknown_path);
+  size_t best = std::string::npos;
+  std::vector<std::string> best_paths;
+  for (const auto& candidate : all_paths()) {
+    // A misspelt name in the right section, or the right name in the wrong section.
+    const size_t by_path = edit_distance(unknown_path, candidate);
+    const size_t by_leaf = edit_distance(leaf, last_segment(candidate)) + (parent_of(candidate) == parent ? 0 : 1);
+    const size_t score = std::min(by_path, by_leaf);
+    if (score < best) {
+      best = score;
+      best_paths = {candidate};
+    } else if (score == best) {
+      best_paths.push_back(candidate);
+    }
+  }
+  const size_t limit = std::max<size_t>(2, leaf.size() / 3);
+  if (best_paths.empty() || best > limit) return "";
+  std::string text = " (did you mean '" + best_paths[0] + "'";
+  if (best_paths.size() > 1) text += " or '" + best_paths[1] + "'";
+  return text + "?)";
+}
+
+std::string format_value(const Json& value) { return value.is_string() ? value.get<std::string>() : value.dump(); }
+
+}  // namespace mrcnn::config

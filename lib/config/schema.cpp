@@ -1,0 +1,318 @@
+#include "config/schema.h"
+
+#include <sstream>
+
+namespace mrcnn::config {
+namespace {
+
+KeySpec key(std::string path, ValueType type, Json default_value, std::string help) {
+  KeySpec spec;
+  spec.path = std::move(path);
+  spec.type = type;
+  spec.default_value = std::move(default_value);
+  spec.help = std::move(help);
+  return spec;
+}
+KeySpec integer(std::string path, long long value, std::string help) {
+  return key(std::move(path), ValueType::Int, value, std::move(help));
+}
+KeySpec number(std::string path, double value, std::string help) {
+  return key(std::move(path), ValueType::Float, value, std::move(help));
+}
+KeySpec boolean(std::string path, bool value, std::string help) {
+  return key(std::move(path), ValueType::Bool, value, std::move(help));
+}
+KeySpec text(std::string path, std::string value, std::string help) {
+  return key(std::move(path), ValueType::String, std::move(value), std::move(help));
+}
+KeySpec file_path(std::string path, std::string help) {
+  return key(std::move(path), ValueType::Path, "", std::move(help));
+}
+KeySpec choice(std::string path, std::string value, std::vector<std::string> choices, std::string help) {
+  KeySpec spec = key(std::move(path), ValueType::Choice, std::move(value), std::move(help));
+  spec.choices = std::move(choices);
+  return spec;
+}
+KeySpec probability(std::string path, double value, std::string help) {
+  return number(std::move(path), value, std::move(help)).range(0, 1);
+}
+
+void add_data_set(std::vector<KeySpec>& keys, const std::string& name, const std::string& role) {
+  const std::string p = "data." + name + ".";
+  keys.push_back(choice(p + "format", "coco", {"coco", "mask_png", "tfrecord"},
+                        "Format of the " + role + " set: coco (COCO JSON), mask_png (an image folder and a folder of "
+                        "instance-id mask PNGs, Penn-Fudan layout) or tfrecord (TF OD API records)"));
+  keys.push_back(file_path(p + "images", "Folder of the " + role + " images (coco, mask_png)"));
+  keys.push_back(file_path(p + "annotations",
+                           "COCO JSON file (coco), mask PNG folder (mask_png) or record path/glob (tfrecord) of the " +
+                               role + " set"));
+  keys.push_back(file_path(p + "label_map",
+                           "Label map (label_map.pbtxt or JSON) naming the classes; empty: from the annotations"));
+}
+
+std::vector<KeySpec> build_schema() {
+  using V = ValueType;
+  std::vector<KeySpec> k;
+  k.push_back(text("description", "", "What this experiment is, in a line"));
+
+  // model: defaults are torchvision's maskrcnn_resnet50_fpn.
+  k.push_back(choice("model.backbone", "resnet50", {"resnet18", "resnet34", "resnet50", "resnet101"},
+                     "ResNet backbone (with frozen batch norm and an FPN over C2-C5)"));
+  k.push_back(integer("model.trainable_backbone_layers", 3,
+                      "ResNet stages that train, counted from layer4 down; 0 freezes the backbone, 5 trains it all")
+                  .range(0, 5));
+  k.push_back(integer("model.num_classes", 91, "Number of classes including the background (torchvision's count)")
+                  .at_least(2));
+  KeySpec min_size = key("model.min_size", V::IntList, Json::array({800}),
+                         "Shorter image side after resizing; a list picks one at random per training image "
+                         "(multi-scale training; inference uses the last)");
+  min_size.scalar_as_list = true;
+  k.push_back(min_size.at_least(1));
+  k.push_back(integer("model.max_size", 1333, "Upper bound of the longer image side after resizing").at_least(1));
+  k.push_back(key("model.image_mean", V::FloatList, Json::array({0.485, 0.456, 0.406}),
+                  "Per-channel RGB mean (images in [0,1]) subtracted before the backbone")
+                  .of_length(3));
+  k.push_back(key("model.image_std", V::FloatList, Json::array({0.229, 0.224, 0.225}),
+                  "Per-channel RGB standard deviation the images are divided by")
+                  .of_length(3)
+                  .above(0));
+  k.push_back(integer("model.size_divisible", 32, "The padded batch's height and width are multiples of this")
+                  .at_least(1));
+  k.push_back(number("model.frozen_bn_eps", 1e-5,
+                     "Epsilon of the frozen batch norms; torchvision's COCO weights expect 0")
+                  .at_least(0));
+  k.push_back(key("model.anchor.sizes", V::IntListList, Json::parse("[[32],[64],[128],[256],[512]]"),
+                  "Anchor sizes in pixels, one list per FPN level P2-P6")
+                  .above(0));
+  k.push_back(key("model.anchor.aspect_ratios", V::FloatList, Json::array({0.5, 1.0, 2.0}),
+                  "Anchor aspect ratios (height/width), the same at every level")
+                  .above(0));
+
+  k.push_back(integer("model.rpn.pre_nms_top_n_train", 2000, "Proposals kept per level before NMS, training")
+                  .at_least(1));
+  k.push_back(integer("model.rpn.pre_nms_top_n_test", 1000, "Proposals kept per level before NMS, inference")
+                  .at_least(1));
+  k.push_back(integer("model.rpn.post_nms_top_n_train", 2000, "Proposals kept per image after NMS, training")
+                  .at_least(1));
+  k.push_back(integer("model.rpn.post_nms_top_n_test", 1000, "Proposals kept per image after NMS, inference")
+                  .at_least(1));
+  k.push_back(probability("model.rpn.nms_thresh", 0.7, "IoU above which NMS drops a proposal"));
+  k.push_back(probability("model.rpn.fg_iou_thresh", 0.7, "Anchors with IoU >= this to a box are positives"));
+  k.push_back(probability("model.rpn.bg_iou_thresh", 0.3, "Anchors with IoU < this to every box are negatives"));
+  k.push_back(integer("model.rpn.batch_size_per_image", 256, "Anchors sampled per image for the RPN losses")
+                  .at_least(1));
+  k.push_back(probability("model.rpn.positive_fraction", 0.5, "Largest share of positives among sampled anchors"));
+  k.push_back(probability("model.rpn.score_thresh", 0.0, "Proposals scoring below this are dropped"));
+
+  k.push_back(integer("model.roi.sampling_ratio", 2, "ROIAlign sampling points per bin side; 0: adaptive")
+                  .at_least(0));
+  k.push_back(boolean("model.roi.aligned", false, "ROIAlign with the half-pixel offset (torchvision uses false)"));
+  k.push_back(integer("model.roi.box_pool_size", 7, "ROIAlign output size for the box head").at_least(1));
+  k.push_back(integer("model.roi.representation_size", 1024, "Width of the box head's two MLP layers").at_least(1));
+  k.push_back(probability("model.roi.fg_iou_thresh", 0.5, "Proposals with IoU >= this to a box are foreground"));
+  k.push_back(probability("model.roi.bg_iou_thresh", 0.5, "Proposals with IoU < this to every box are background"));
+  k.push_back(integer("model.roi.batch_size_per_image", 512, "Proposals sampled per image for the box losses")
+                  .at_least(1));
+  k.push_back(probability("model.roi.positive_fraction", 0.25, "Largest share of foreground among sampled proposals"));
+  k.push_back(key("model.roi.box_coder_weights", V::FloatList, Json::array({10.0, 10.0, 5.0, 5.0}),
+                  "Weights (wx, wy, ww, wh) of the box regression targets")
+                  .of_length(4)
+                  .above(0));
+  k.push_back(probability("model.roi.score_thresh", 0.05, "Detections scoring below this are dropped"));
+  k.push_back(probability("model.roi.nms_thresh", 0.5, "IoU above which per-class NMS drops a detection"));
+  k.push_back(integer("model.roi.detections_per_img", 100, "Most detections returned per image").at_least(1));
+
+  k.push_back(integer("model.mask.resolution", 28,
+                      "Side of the predicted mask; the mask head pools ROIs at half of it (14 for 28)")
+                  .at_least(2));
+  k.push_back(number("model.mask.bce_weight", 1.0, "Weight of the binary cross-entropy mask loss").at_least(0));
+  k.push_back(number("model.mask.dice_weight", 1.0,
+                     "Weight of the Dice mask loss (0 with bce_weight 1 is torchvision's loss)")
+                  .at_least(0));
+  k.push_back(number("model.mask.dice_smooth", 1.0, "Smoothing term of the Dice loss").at_least(0));
+
+  // data
+  add_data_set(k, "train", "training");
+  add_data_set(k, "val", "validation");
+  k.push_back(probability("data.val_fraction", 0.0,
+                          "Share of the training images held out for validation when data.val.annotations is empty")
+                  .below(1));
+  k.push_back(key("data.augmentation", V::AugmentationList,
+                  Json::parse(R"([{"type": "horizontal_flip", "prob": 0.5}])"),
+                  "Training augmentations in order: horizontal_flip, color_jitter, random_crop"));
+  k.push_back(integer("data.workers", 2, "Threads that decode and augment images ahead of the model").range(0, 64));
+  k.push_back(choice("data.on_invalid", "skip", {"skip", "fail"},
+                     "What a broken image or annotation does: skip it (counted in the log) or stop with an error"));
+  k.push_back(boolean("data.aspect_ratio_grouping", true, "Batch portrait and landscape images separately"));
+
+  // train: defaults are torchvision's reference recipe (8 GPUs x 2 images, 26 epochs).
+  k.push_back(integer("train.batch_size", 2, "Images per optimizer step, over all processes").at_least(1));
+  k.push_back(integer("train.steps", 0, "Run length in optimizer steps; 0: use train.epochs").at_least(0));
+  k.push_back(integer("train.epochs", 26, "Run length in passes over the training set; 0: use train.steps")
+                  .at_least(0));
+  k.push_back(choice("train.optimizer.type", "sgd", {"sgd", "adamw"}, "SGD with momentum, or AdamW"));
+  k.push_back(number("train.optimizer.lr", 0.02, "Peak learning rate").above(0));
+  k.push_back(number("train.optimizer.momentum", 0.9, "SGD momentum").range(0, 1).below(1));
+  k.push_back(number("train.optimizer.weight_decay", 1e-4, "L2 weight decay").at_least(0));
+  k.push_back(key("train.optimizer.betas", V::FloatList, Json::array({0.9, 0.999}), "AdamW betas")
+                  .of_length(2)
+                  .range(0, 1)
+                  .below(1));
+  k.push_back(choice("train.lr_schedule.type", "multistep", {"constant", "multistep", "cosine"},
+                     "Learning-rate schedule after the warm-up"));
+  k.push_back(integer("train.lr_schedule.warmup_steps", 1000, "Steps of linear warm-up from warmup_factor x lr")
+                  .at_least(0));
+  k.push_back(number("train.lr_schedule.warmup_factor", 0.001, "Learning-rate factor at step 0 of the warm-up")
+                  .above(0)
+                  .range(0, 1));
+  k.push_back(key("train.lr_schedule.milestones", V::IntList, Json::array({16, 22}),
+                  "multistep: where the rate is multiplied by gamma, in epochs (or steps when train.steps is set)")
+                  .at_least(1)
+                  .may_be_empty());
+  k.push_back(number("train.lr_schedule.gamma", 0.1, "multistep: the factor applied at each milestone")
+                  .above(0)
+                  .range(0, 1));
+  k.push_back(number("train.lr_schedule.min_lr_factor", 0.0, "cosine: final learning rate as a share of lr")
+                  .range(0, 1));
+  k.push_back(number("train.grad_clip_norm", 0.0, "Clip the gradient norm to this; 0: no clipping").at_least(0));
+  k.push_back(choice("train.amp", "off", {"off", "bf16", "fp16"},
+                     "Mixed precision on CUDA: bf16, or fp16 with loss scaling"));
+  k.push_back(integer("train.checkpoint_period", 0, "Steps between checkpoints; 0: at the end of each epoch")
+                  .at_least(0));
+  k.push_back(integer("train.eval_period", 0, "Steps between validations; 0: at the end of each epoch").at_least(0));
+  k.push_back(integer("train.log_period", 20, "Steps between log lines and metrics records").at_least(1));
+  k.push_back(file_path("train.init_weights",
+                        "Weights to start from (torchvision state dict or mrcnn checkpoint); layers whose shape "
+                        "differs, such as the class predictors, start fresh"));
+  k.push_back(integer("train.seed", 42, "Seed of weight init, shuffling and augmentation").at_least(0));
+  k.push_back(boolean("train.tensorboard", false, "Also write TensorBoard event files"));
+
+  k.push_back(probability("infer.score_threshold", 0.5, "Detections scoring below this are not written"));
+  k.push_back(integer("infer.batch_size", 1, "Images per forward pass").at_least(1));
+  k.push_back(key("infer.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
+
+  k.push_back(integer("eval.batch_size", 1, "Images per forward pass").at_least(1));
+  k.push_back(key("eval.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
+  KeySpec iou_types = key("eval.iou_types", V::ChoiceList, Json::array({"bbox", "segm"}), "COCO metrics to compute");
+  iou_types.choices = {"bbox", "segm"};
+  k.push_back(iou_types);
+  return k;
+}
+
+std::vector<AugmentationSpec> build_augmentations() {
+  return {
+      {"horizontal_flip", "Mirror image, boxes and masks left-right", {probability("prob", 0.5, "Chance per image")}},
+      {"color_jitter",
+       "Random brightness, contrast, saturation and hue changes",
+       {probability("prob", 1.0, "Chance per image"), probability("brightness", 0.2, "Largest relative change"),
+        probability("contrast", 0.2, "Largest relative change"),
+        probability("saturation", 0.2, "Largest relative change"),
+        number("hue", 0.0, "Largest hue shift, as a share of the full circle").range(0, 0.5)}},
+      {"random_crop",
+       "Crop a random window that keeps at least one instance whole",
+       {probability("prob", 0.5, "Chance per image"),
+        number("min_scale", 0.5, "Smallest crop side as a share of the image side").above(0).range(0, 1),
+        number("max_scale", 1.0, "Largest crop side as a share of the image side").above(0).range(0, 1)}},
+  };
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& schema() {
+  static const std::vector<KeySpec> keys = build_schema();
+  return keys;
+}
+
+const std::vector<AugmentationSpec>& augmentation_schema() {
+  static const std::vector<AugmentationSpec> augmentations = build_augmentations();
+  return augmentations;
+}
+
+const KeySpec* find_key(const std::string& path) {
+  for (const auto& spec : schema())
+    if (spec.path == path) return &spec;
+  return nullptr;
+}
+
+const AugmentationSpec* find_augmentation(const std::string& type) {
+  for (const auto& aug : augmentation_schema())
+    if (aug.type == type) return &aug;
+  return nullptr;
+}
+
+bool is_section(const std::string& path) {
+  if (path.empty()) return false;
+  for (const auto& spec : schema())
+    if (spec.path.size() > path.size() && spec.path.compare(0, path.size(), path) == 0 && spec.path[path.size()] == '.')
+      return true;
+  return false;
+}
+
+std::string type_name(ValueType type) {
+  switch (type) {
+    case ValueType::Int: return "integer";
+    case ValueType::Float: return "number";
+    case ValueType::Bool: return "boolean";
+    case ValueType::String: return "string";
+    case ValueType::Path: return "path";
+    case ValueType::Device: return "device";
+    case ValueType::Choice: return "choice";
+    case ValueType::IntList: return "list of integers";
+    case ValueType::FloatList: return "list of numbers";
+    case ValueType::ChoiceList: return "list of choices";
+    case ValueType::IntListList: return "list of lists of integers";
+    case ValueType::AugmentationList: return "list of augmentations";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+std::string bounds_text(const KeySpec& spec) {
+  std::string text;
+  if (spec.min) text += std::string(spec.min_exclusive ? " > " : " >= ") + format_number(*spec.min);
+  if (spec.max) text += std::string(text.empty() ? " " : " and ") + (spec.max_exclusive ? "< " : "<= ") +
+                        format_number(*spec.max);
+  return text;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out;
+}
+
+}  // namespace
+
+std::string describe_expected(const KeySpec& spec) {
+  const std::string bounds = bounds_text(spec);
+  const std::string count = spec.length >= 0 ? std::to_string(spec.length) + " " : "";
+  switch (spec.type) {
+    case ValueType::Int: return "an integer" + bounds;
+    case ValueType::Float: return "a number" + bounds;
+    case ValueType::Bool: return "true or false";
+    case ValueType::String: return "a string";
+    case ValueType::Path: return "a path (string)";
+    case ValueType::Device: return "a device: auto, cpu, cuda or cuda:N";
+    case ValueType::Choice: return "one of " + join(spec.choices);
+    case ValueType::IntList:
+      return std::string(spec.scalar_as_list ? "an integer or " : "") + "a list of " + count + "integers" + bounds;
+    case ValueType::FloatList: return "a list of " + count + "numbers" + bounds;
+    case ValueType::ChoiceList: return "a non-empty list of distinct values from " + join(spec.choices);
+    case ValueType::IntListList: return "a list of non-empty lists of integers" + bounds;
+    case ValueType::AugmentationList: {
+      std::vector<std::string> types;
+      for (const auto& aug : augmentation_schema()) types.push_back(aug.type);
+      return "a list of objects {\"type\": " + join(types) + ", <parameters>}";
+    }
+  }
+  return "?";
+}
+
+}  // namespace mrcnn::config

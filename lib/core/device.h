@@ -1,0 +1,26 @@
+// Device selection for every tool: "auto", "cpu", "cuda" or "cuda:N" parsed and checked once.
+#pragma once
+
+#include <string>
+
+namespace mrcnn {
+
+struct DeviceSpec {
+  enum class Kind { Auto, Cpu, Cuda };
+  Kind kind = Kind::Auto;
+  int index = 0;  // CUDA device ordinal; meaningful for Kind::Cuda only
+
+  std::string str() const;  // "auto", "cpu", "cuda:0"
+};
+
+// Parses "auto" | "cpu" | "cuda" | "cuda:N"; throws Error naming the value otherwise.
+DeviceSpec parse_device_spec(const std::string& text);
+
+// Number of CUDA devices libtorch can use here (0 without a GPU or without a CUDA build).
+int cuda_device_count();
+
+// Resolves Auto to Cuda when a GPU is present, else Cpu; throws Error when CUDA is asked
+// for but absent, or the ordinal is out of range.
+DeviceSpec resolve_device(const DeviceSpec& spec);
+
+}  // namespace mrcnn

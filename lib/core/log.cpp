@@ -1,0 +1,34 @@
+#include "core/log.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace mrcnn::log {
+namespace {
+
+spdlog::level::level_enum to_spdlog(Level level) {
+  switch (level) {
+    case Level::Debug: return spdlog::level::debug;
+    case Level::Info: return spdlog::level::info;
+    case Level::Warn: return spdlog::level::warn;
+    case Level::Error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+void init(bool verbose) {
+  // Logs go to stderr so that a tool's stdout stays machine-readable (JSON, values).
+  auto logger = spdlog::get("mrcnn");
+  if (!logger) logger = spdlog::stderr_color_mt("mrcnn");
+  logger->set_pattern("%^[%H:%M:%S %l]%$ %v");
+  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+bool enabled(Level level) { return spdlog::default_logger_raw()->should_log(to_spdlog(level)); }
+
+void write(Level level, const std::string& message) { spdlog::default_logger_raw()->log(to_spdlog(level), message); }
+
+}  // namespace mrcnn::log
