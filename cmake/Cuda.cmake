@@ -18,10 +18,9 @@ elseif(NOT MRCNN_CUDA STREQUAL "OFF")
   message(FATAL_ERROR "MRCNN_CUDA must be AUTO, ON or OFF, got '${MRCNN_CUDA}'")
 endif()
 if(MRCNN_WITH_CUDA_KERNELS)
-  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    # Ampere, Hopper (the lent H100/H200 machines) and Blackwell.
-    set(CMAKE_CUDA_ARCHITECTURES 80 90 100)
-  endif()
+  # Ampere, Hopper (the lent H100/H200 machines) and Blackwell. Set on our CUDA targets only:
+  # TorchConfig warns about a global CMAKE_CUDA_ARCHITECTURES.
+  set(MRCNN_CUDA_ARCHITECTURES "80;90;100" CACHE STRING "GPU architectures of the mrcnn CUDA kernels")
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
 endif()

@@ -109,8 +109,12 @@ int main(int argc, char** argv) {
     } else if (*set) {
       mrcnn::Json doc = cfg::load_config_file(file);
       for (const auto& assignment : assignments) {
-        const auto [path, text] = split_assignment(assignment);
-        cfg::set_value(doc, path, cfg::parse_value(path, text));
+        try {
+          const auto [path, text] = split_assignment(assignment);
+          cfg::set_value(doc, path, cfg::parse_value(path, text));
+        } catch (const mrcnn::Error& e) {
+          throw mrcnn::Error(file + ": " + e.what());
+        }
       }
       const std::string target = output.empty() ? file : output;
       cfg::require_valid(doc, target);
