@@ -38,3 +38,32 @@ def run(tmp_path):
 @pytest.fixture
 def workdir(tmp_path):
     return tmp_path
+
+TEST_BIN_DIR = Path(os.environ.get("MRCNN_TEST_BIN_DIR", Path(__file__).resolve().parents[2] / "build" / "tests"))
+PENNFUDAN = SOURCE_DIR.parent / "shared" / "data" / "pennfudan"
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """A minimal safetensors writer (the format is a JSON header plus raw little-endian bytes),
+    so that the tests need no extra package."""
+    import json
+    import struct
+
+    import torch
+
+    names = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64", torch.uint8: "U8", torch.float64: "F64"}
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors.items():
+        data = t.detach().contiguous().cpu().numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)

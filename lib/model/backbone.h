@@ -1,0 +1,91 @@
+// The ResNet body with frozen batch norm and the feature pyramid on top of it
+// (torchvision's resnet_fpn_backbone: parameters under backbone.body.* and backbone.fpn.*).
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+
+#include <string>
+#include <vector>
+
+namespace mrcnn::model {
+
+// Batch norm with fixed statistics and affine parameters (buffers, as torchvision's
+// FrozenBatchNorm2d). fold_into() moves it into the preceding convolution for inference.
+class FrozenBatchNorm2dImpl : public torch::nn::Module {
+ public:
+  FrozenBatchNorm2dImpl(int64_t channels, double eps);
+  at::Tensor forward(const at::Tensor& x);
+  // conv(x) followed by this == conv'(x) with scaled weights and a bias; afterwards this is identity.
+  void fold_into(torch::nn::Conv2dImpl& conv);
+
+ private:
+  at::Tensor weight_, bias_, running_mean_, running_var_;
+  double eps_;
+  bool folded_ = false;
+};
+TORCH_MODULE(FrozenBatchNorm2d);
+
+// BasicBlock (ResNet-18/34) or Bottleneck (ResNet-50/101), stride on the 3x3 conv (ResNet v1.5).
+class ResNetBlockImpl : public torch::nn::Module {
+ public:
+  ResNetBlockImpl(int64_t in_channels, int64_t width, int64_t stride, bool bottleneck, double bn_eps);
+  at::Tensor forward(const at::Tensor& x);
+  void fold_batch_norms();
+
+ private:
+  bool bottleneck_;
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  FrozenBatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};
+};
+TORCH_MODULE(ResNetBlock);
+
+// conv1 → bn1 → relu → maxpool → layer1..4; returns C2..C5.
+class ResNetBodyImpl : public torch::nn::Module {
+ public:
+  ResNetBodyImpl(const std::string& depth, double bn_eps);
+  std::vector<at::Tensor> forward(const at::Tensor& x);
+  const std::vector<int64_t>& out_channels() const { return out_channels_; }
+  // Freezes conv1 and the stages below the top `trainable_layers` (0..5) as torchvision does.
+  void freeze_below(int64_t trainable_layers);
+  void fold_batch_norms();
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr};
+  FrozenBatchNorm2d bn1_{nullptr};
+  std::vector<torch::nn::Sequential> layers_;
+  std::vector<int64_t> out_channels_;
+};
+TORCH_MODULE(ResNetBody);
+
+// Lateral 1x1 and output 3x3 convolutions over C2..C5, top-down nearest upsampling, and the
+// extra P6 level (max pool with stride 2 of P5). Returns P2..P6.
+class FeaturePyramidImpl : public torch::nn::Module {
+ public:
+  FeaturePyramidImpl(const std::vector<int64_t>& in_channels, int64_t out_channels);
+  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& features);
+
+ private:
+  torch::nn::ModuleList inner_blocks_, layer_blocks_;
+  std::vector<torch::nn::Conv2d> inner_convs_, layer_convs_;
+};
+TORCH_MODULE(FeaturePyramid);
+
+// backbone.body + backbone.fpn; out_channels = 256 at every level.
+class BackboneWithFpnImpl : public torch::nn::Module {
+ public:
+  BackboneWithFpnImpl(const std::string& depth, double bn_eps);
+  std::vector<at::Tensor> forward(const at::Tensor& images);
+  ResNetBody& body() { return body_; }
+  static constexpr int64_t kOutChannels = 256;
+
+ private:
+  ResNetBody body_{nullptr};
+  FeaturePyramid fpn_{nullptr};
+};
+TORCH_MODULE(BackboneWithFpn);
+
+}  // namespace mrcnn::model

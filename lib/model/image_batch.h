@@ -1,0 +1,19 @@
+// A padded batch of images and the sizes that map results back to each original image.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <utility>
+#include <vector>
+
+namespace mrcnn::model {
+
+using ImageSize = std::pair<int64_t, int64_t>;  // (height, width)
+
+struct ImageBatch {
+  at::Tensor tensor;                     // (N, 3, H, W), normalised, zero-padded to a multiple of size_divisible
+  std::vector<ImageSize> image_sizes;     // each image's size after resizing, before padding
+  std::vector<ImageSize> original_sizes;  // each image's size as given
+};
+
+}  // namespace mrcnn::model

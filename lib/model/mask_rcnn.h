@@ -1,0 +1,46 @@
+// Mask R-CNN: transform → backbone + FPN → RPN → ROI heads → back to image coordinates.
+// Parameter names and shapes are torchvision's maskrcnn_resnet50_fpn state-dict keys.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <vector>
+
+#include "model/backbone.h"
+#include "model/roi_heads.h"
+#include "model/rpn.h"
+#include "model/settings.h"
+#include "model/transform.h"
+
+namespace mrcnn::model {
+
+class MaskRcnnImpl : public torch::nn::Module {
+ public:
+  explicit MaskRcnnImpl(const ModelSettings& settings);
+
+  // Inference on (3, H, W) RGB images in [0, 1]: detections in original-image pixels with
+  // (D, 1, H, W) mask probabilities. Call prepare_for_inference() first.
+  std::vector<Detections> detect(const std::vector<at::Tensor>& images);
+
+  // Evaluation mode, no gradients, batch norms folded into the convolutions. After this the
+  // module is for inference only (its conv weights no longer match a state dict).
+  void prepare_for_inference();
+  bool inference_only() const { return inference_only_; }
+
+  const ModelSettings& settings() const { return settings_; }
+  const Transform& transform() const { return transform_; }
+  BackboneWithFpn& backbone() { return backbone_; }
+  RegionProposalNetwork& rpn() { return rpn_; }
+  RoiHeads& roi_heads() { return roi_heads_; }
+
+ private:
+  ModelSettings settings_;
+  Transform transform_;
+  BackboneWithFpn backbone_{nullptr};
+  RegionProposalNetwork rpn_{nullptr};
+  RoiHeads roi_heads_{nullptr};
+  bool inference_only_ = false;
+};
+TORCH_MODULE(MaskRcnn);
+
+}  // namespace mrcnn::model

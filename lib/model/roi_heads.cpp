@@ -1,0 +1,145 @@
+#include "model/roi_heads.h"
+
+#include <torch/torch.h>
+
+#include "model/poolers.h"
+#include "ops/boxes.h"
+#include "ops/nms.h"
+
+namespace mrcnn::model {
+
+TwoMlpHeadImpl::TwoMlpHeadImpl(int64_t in_features, int64_t representation_size) {
+  fc6_ = register_module("fc6", torch::nn::Linear(in_features, representation_size));
+  fc7_ = register_module("fc7", torch::nn::Linear(representation_size, representation_size));
+}
+
+at::Tensor TwoMlpHeadImpl::forward(const at::Tensor& x) {
+  return torch::relu(fc7_(torch::relu(fc6_(x.flatten(1)))));
+}
+
+FastRcnnPredictorImpl::FastRcnnPredictorImpl(int64_t in_features, int64_t num_classes) {
+  cls_score_ = register_module("cls_score", torch::nn::Linear(in_features, num_classes));
+  bbox_pred_ = register_module("bbox_pred", torch::nn::Linear(in_features, num_classes * 4));
+}
+
+std::pair<at::Tensor, at::Tensor> FastRcnnPredictorImpl::forward(const at::Tensor& x) {
+  const at::Tensor flat = x.flatten(1);
+  return {cls_score_(flat), bbox_pred_(flat)};
+}
+
+MaskHeadImpl::MaskHeadImpl(int64_t channels, int64_t /*num_classes*/) {
+  for (int i = 0; i < 4; ++i) {
+    auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1));
+    torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+    torch::nn::init::constant_(conv->bias, 0);
+    register_module(std::to_string(i), torch::nn::Sequential(conv));
+    convs_.push_back(conv);
+  }
+}
+
+at::Tensor MaskHeadImpl::forward(const at::Tensor& pooled) {
+  at::Tensor x = pooled;
+  for (auto& conv : convs_) x = torch::relu(conv(x));
+  return x;
+}
+
+MaskPredictorImpl::MaskPredictorImpl(int64_t channels, int64_t num_classes) {
+  conv5_mask_ = register_module(
+      "conv5_mask", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(channels, channels, 2).stride(2)));
+  mask_fcn_logits_ =
+      register_module("mask_fcn_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, num_classes, 1)));
+  for (auto& item : named_parameters()) {
+    if (item.key().find("weight") != std::string::npos)
+      torch::nn::init::kaiming_normal_(item.value(), 0, torch::kFanOut, torch::kReLU);
+    else
+      torch::nn::init::constant_(item.value(), 0);
+  }
+}
+
+at::Tensor MaskPredictorImpl::forward(const at::Tensor& x) { return mask_fcn_logits_(torch::relu(conv5_mask_(x))); }
+
+RoiHeadsImpl::RoiHeadsImpl(const ModelSettings& settings, int64_t channels)
+    : settings_(settings.roi), mask_pool_size_(settings.mask.resolution / 2), box_coder_(settings.roi.box_coder_weights) {
+  const int64_t pooled = channels * settings.roi.box_pool_size * settings.roi.box_pool_size;
+  box_head_ = register_module("box_head", TwoMlpHead(pooled, settings.roi.representation_size));
+  box_predictor_ =
+      register_module("box_predictor", FastRcnnPredictor(settings.roi.representation_size, settings.num_classes));
+  mask_head_ = register_module("mask_head", MaskHead(channels, settings.num_classes));
+  mask_predictor_ = register_module("mask_predictor", MaskPredictor(channels, settings.num_classes));
+}
+
+at::Tensor RoiHeadsImpl::box_features(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
+                                      const std::vector<ImageSize>& image_sizes) {
+  const RoiPoolSettings pool{settings_.box_pool_size, settings_.sampling_ratio, settings_.aligned};
+  return box_head_(multiscale_roi_align(features, boxes, image_sizes, pool));
+}
+
+std::pair<at::Tensor, at::Tensor> RoiHeadsImpl::box_predictions(const at::Tensor& box_features) {
+  return box_predictor_(box_features);
+}
+
+at::Tensor RoiHeadsImpl::mask_logits(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
+                                     const std::vector<ImageSize>& image_sizes) {
+  const RoiPoolSettings pool{mask_pool_size_, settings_.sampling_ratio, settings_.aligned};
+  return mask_predictor_(mask_head_(multiscale_roi_align(features, boxes, image_sizes, pool)));
+}
+
+std::vector<Detections> RoiHeadsImpl::postprocess_boxes(const at::Tensor& class_logits,
+                                                        const at::Tensor& box_regression,
+                                                        const std::vector<at::Tensor>& proposals,
+                                                        const std::vector<ImageSize>& image_sizes) {
+  const int64_t num_classes = class_logits.size(-1);
+  const at::Tensor all_proposals = at::cat(proposals, 0);
+  const at::Tensor pred_boxes = box_coder_.decode(box_regression, all_proposals);  // (K, C, 4)
+  const at::Tensor pred_scores = at::softmax(class_logits, -1);
+  std::vector<Detections> results;
+  int64_t offset = 0;
+  for (size_t i = 0; i < proposals.size(); ++i) {
+    const int64_t count = proposals[i].size(0);
+    at::Tensor boxes = ops::clip_boxes_to_image(pred_boxes.narrow(0, offset, count), image_sizes[i]);
+    at::Tensor scores = pred_scores.narrow(0, offset, count);
+    offset += count;
+    at::Tensor labels = at::arange(num_classes, boxes.options().dtype(at::kLong)).view({1, -1}).expand_as(scores);
+    // Drop the background column, then flatten to one candidate per (proposal, class).
+    boxes = boxes.narrow(1, 1, num_classes - 1).reshape({-1, 4});
+    scores = scores.narrow(1, 1, num_classes - 1).reshape(-1);
+    labels = labels.narrow(1, 1, num_classes - 1).reshape(-1);
+    at::Tensor keep = at::where(scores > settings_.score_thresh)[0];
+    boxes = boxes.index_select(0, keep);
+    scores = scores.index_select(0, keep);
+    labels = labels.index_select(0, keep);
+    keep = ops::remove_small_boxes(boxes, 1e-2);
+    boxes = boxes.index_select(0, keep);
+    scores = scores.index_select(0, keep);
+    labels = labels.index_select(0, keep);
+    keep = ops::batched_nms(boxes, scores, labels, settings_.nms_thresh);
+    keep = keep.narrow(0, 0, std::min<int64_t>(settings_.detections_per_img, keep.size(0)));
+    results.push_back({boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep), {}});
+  }
+  return results;
+}
+
+std::vector<Detections> RoiHeadsImpl::detect(const std::vector<at::Tensor>& features,
+                                             const std::vector<at::Tensor>& proposals,
+                                             const std::vector<ImageSize>& image_sizes) {
+  const auto [class_logits, box_regression] = box_predictions(box_features(features, proposals, image_sizes));
+  std::vector<Detections> results = postprocess_boxes(class_logits, box_regression, proposals, image_sizes);
+
+  std::vector<at::Tensor> boxes;
+  for (const auto& r : results) boxes.push_back(r.boxes);
+  const at::Tensor logits = mask_logits(features, boxes, image_sizes);
+  // Keep each detection's own class channel, as probabilities.
+  std::vector<at::Tensor> labels;
+  for (const auto& r : results) labels.push_back(r.labels);
+  const at::Tensor all_labels = at::cat(labels, 0);
+  const at::Tensor index = at::arange(all_labels.size(0), all_labels.options());
+  const at::Tensor probs = logits.sigmoid().index({index, all_labels}).unsqueeze(1);
+  int64_t offset = 0;
+  for (auto& r : results) {
+    r.masks = probs.narrow(0, offset, r.boxes.size(0));
+    offset += r.boxes.size(0);
+  }
+  return results;
+}
+
+}  // namespace mrcnn::model

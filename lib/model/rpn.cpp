@@ -1,0 +1,112 @@
+#include "model/rpn.h"
+
+#include <torch/torch.h>
+
+#include "ops/boxes.h"
+#include "ops/nms.h"
+
+namespace mrcnn::model {
+
+RpnHeadImpl::RpnHeadImpl(int64_t channels, int64_t anchors_per_location) {
+  conv_ = torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1));
+  // Named conv.0.0 as torchvision's Sequential(Conv2dNormActivation(conv, relu)).
+  conv_wrapper_ = register_module("conv", torch::nn::ModuleList());
+  conv_wrapper_->push_back(torch::nn::Sequential(conv_));
+  cls_logits_ = register_module("cls_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, anchors_per_location, 1)));
+  bbox_pred_ = register_module("bbox_pred", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, anchors_per_location * 4, 1)));
+  for (auto* layer : {conv_.get(), cls_logits_.get(), bbox_pred_.get()}) {
+    torch::nn::init::normal_(layer->weight, 0, 0.01);
+    torch::nn::init::constant_(layer->bias, 0);
+  }
+}
+
+std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> RpnHeadImpl::forward(
+    const std::vector<at::Tensor>& features) {
+  std::vector<at::Tensor> logits, deltas;
+  for (const auto& feature : features) {
+    const at::Tensor t = torch::relu(conv_(feature));
+    logits.push_back(cls_logits_(t));
+    deltas.push_back(bbox_pred_(t));
+  }
+  return {logits, deltas};
+}
+
+namespace {
+
+// (N, A*C, H, W) → (N, H*W*A, C): location-major, then anchor, as the anchors are ordered.
+at::Tensor permute_and_flatten(const at::Tensor& layer, int64_t n, int64_t a, int64_t c, int64_t h, int64_t w) {
+  return layer.view({n, a, c, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, c});
+}
+
+}  // namespace
+
+RegionProposalNetworkImpl::RegionProposalNetworkImpl(const ModelSettings& settings, int64_t channels)
+    : settings_(settings.rpn), anchor_generator_(settings.anchor_sizes, settings.aspect_ratios) {
+  head_ = register_module("head", RpnHead(channels, anchor_generator_.anchors_per_location()));
+}
+
+RpnOutput RegionProposalNetworkImpl::forward(const ImageBatch& batch, const std::vector<at::Tensor>& features) {
+  const auto [logits, deltas] = head_(features);
+  const int64_t num_images = batch.tensor.size(0);
+  std::vector<std::pair<int64_t, int64_t>> feature_sizes;
+  std::vector<int64_t> anchors_per_level;
+  std::vector<at::Tensor> flat_logits, flat_deltas;
+  for (size_t level = 0; level < logits.size(); ++level) {
+    const int64_t a = logits[level].size(1), h = logits[level].size(2), w = logits[level].size(3);
+    feature_sizes.emplace_back(h, w);
+    anchors_per_level.push_back(a * h * w);
+    flat_logits.push_back(permute_and_flatten(logits[level], num_images, a, 1, h, w));
+    flat_deltas.push_back(permute_and_flatten(deltas[level], num_images, a, 4, h, w));
+  }
+  RpnOutput out;
+  out.objectness = at::cat(flat_logits, 1).flatten(0, -2);
+  out.deltas = at::cat(flat_deltas, 1).flatten(0, -2);
+  out.anchors = anchor_generator_.anchors(batch.tensor.size(2), batch.tensor.size(3), feature_sizes,
+                                          batch.tensor.options());
+
+  // Proposals never carry gradients (torchvision detaches them too).
+  torch::NoGradGuard no_grad;
+  const at::Tensor all_anchors = out.anchors.repeat({num_images, 1});
+  const at::Tensor proposals = box_coder_.decode(out.deltas.detach(), all_anchors).view({num_images, -1, 4});
+  const at::Tensor objectness = out.objectness.detach().reshape({num_images, -1});
+
+  const bool training = is_training();
+  const int64_t pre_nms_top_n = training ? settings_.pre_nms_top_n_train : settings_.pre_nms_top_n_test;
+  const int64_t post_nms_top_n = training ? settings_.post_nms_top_n_train : settings_.post_nms_top_n_test;
+
+  // The best pre_nms_top_n anchors of each level.
+  std::vector<at::Tensor> top_indices, level_ids;
+  int64_t offset = 0;
+  for (size_t level = 0; level < anchors_per_level.size(); ++level) {
+    const int64_t count = anchors_per_level[level];
+    const at::Tensor level_scores = objectness.narrow(1, offset, count);
+    const int64_t k = std::min(pre_nms_top_n, count);
+    const at::Tensor idx = std::get<1>(level_scores.topk(k, 1));
+    top_indices.push_back(idx + offset);
+    level_ids.push_back(at::full({num_images, k}, static_cast<int64_t>(level), idx.options()));
+    offset += count;
+  }
+  const at::Tensor top = at::cat(top_indices, 1);
+  const at::Tensor levels = at::cat(level_ids, 1);
+  for (int64_t i = 0; i < num_images; ++i) {
+    at::Tensor boxes = proposals[i].index_select(0, top[i]);
+    at::Tensor scores = at::sigmoid(objectness[i].index_select(0, top[i]));
+    at::Tensor lvl = levels[i];
+    boxes = ops::clip_boxes_to_image(boxes, batch.image_sizes[i]);
+    at::Tensor keep = ops::remove_small_boxes(boxes, 1e-3);
+    boxes = boxes.index_select(0, keep);
+    scores = scores.index_select(0, keep);
+    lvl = lvl.index_select(0, keep);
+    keep = at::where(scores >= settings_.score_thresh)[0];
+    boxes = boxes.index_select(0, keep);
+    scores = scores.index_select(0, keep);
+    lvl = lvl.index_select(0, keep);
+    keep = ops::batched_nms(boxes, scores, lvl, settings_.nms_thresh);
+    keep = keep.narrow(0, 0, std::min<int64_t>(post_nms_top_n, keep.size(0)));
+    out.proposals.push_back(boxes.index_select(0, keep));
+    out.scores.push_back(scores.index_select(0, keep));
+  }
+  return out;
+}
+
+}  // namespace mrcnn::model

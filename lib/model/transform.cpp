@@ -1,0 +1,111 @@
+#include "model/transform.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace mrcnn::model {
+namespace F = torch::nn::functional;
+
+ImageSize Transform::resized_size(ImageSize original, int64_t min_size) const {
+  const auto [h, w] = original;
+  // torchvision computes these in float32 tensors, then the scale in Python float.
+  const double min_side = static_cast<float>(std::min(h, w));
+  const double max_side = static_cast<float>(std::max(h, w));
+  const double scale = std::min(static_cast<double>(min_size) / min_side,
+                                static_cast<double>(settings_.max_size) / max_side);
+  // F.interpolate(scale_factor=scale, recompute_scale_factor=True): floor(size * scale).
+  return {static_cast<int64_t>(std::floor(static_cast<double>(h) * scale)),
+          static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};
+}
+
+ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937* rng) const {
+  ImageBatch out;
+  const at::Tensor mean = torch::tensor({settings_.image_mean[0], settings_.image_mean[1], settings_.image_mean[2]},
+                                        torch::kFloat);
+  const at::Tensor std = torch::tensor({settings_.image_std[0], settings_.image_std[1], settings_.image_std[2]},
+                                       torch::kFloat);
+  std::vector<at::Tensor> resized;
+  for (const auto& image : images) {
+    TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "expected a (3, H, W) image, got ", image.sizes());
+    int64_t min_size = settings_.min_size.back();
+    if (rng && settings_.min_size.size() > 1) {
+      std::uniform_int_distribution<size_t> pick(0, settings_.min_size.size() - 1);
+      min_size = settings_.min_size[pick(*rng)];
+    }
+    const ImageSize original{image.size(1), image.size(2)};
+    const ImageSize size = resized_size(original, min_size);
+    const at::Tensor normalised = (image - mean.to(image.device()).view({3, 1, 1})) / std.to(image.device()).view({3, 1, 1});
+    resized.push_back(F::interpolate(normalised.unsqueeze(0), F::InterpolateFuncOptions()
+                                                                  .size(std::vector<int64_t>{size.first, size.second})
+                                                                  .mode(torch::kBilinear)
+                                                                  .align_corners(false))
+                          .squeeze(0));
+    out.original_sizes.push_back(original);
+    out.image_sizes.push_back(size);
+  }
+  int64_t max_h = 0, max_w = 0;
+  for (const auto& [h, w] : out.image_sizes) {
+    max_h = std::max(max_h, h);
+    max_w = std::max(max_w, w);
+  }
+  const int64_t d = settings_.size_divisible;
+  max_h = (max_h + d - 1) / d * d;
+  max_w = (max_w + d - 1) / d * d;
+  out.tensor = torch::zeros({static_cast<int64_t>(images.size()), 3, max_h, max_w}, resized[0].options());
+  for (size_t i = 0; i < resized.size(); ++i)
+    out.tensor[i].narrow(1, 0, resized[i].size(1)).narrow(2, 0, resized[i].size(2)).copy_(resized[i]);
+  return out;
+}
+
+at::Tensor resize_boxes(const at::Tensor& boxes, ImageSize from, ImageSize to) {
+  // Ratios as float32 tensors divided, as torchvision computes them.
+  const float ratio_h = static_cast<float>(to.first) / static_cast<float>(from.first);
+  const float ratio_w = static_cast<float>(to.second) / static_cast<float>(from.second);
+  const auto xyxy = boxes.unbind(1);
+  return torch::stack({xyxy[0] * ratio_w, xyxy[1] * ratio_h, xyxy[2] * ratio_w, xyxy[3] * ratio_h}, 1);
+}
+
+at::Tensor paste_masks_in_image(const at::Tensor& masks, const at::Tensor& boxes, ImageSize image_size) {
+  const auto [im_h, im_w] = image_size;
+  const int64_t count = masks.size(0);
+  if (count == 0) return torch::zeros({0, 1, im_h, im_w}, masks.options());
+  // Pad each mask by one pixel and grow its box to match (torchvision's expand_masks/expand_boxes).
+  const int64_t m = masks.size(-1);
+  constexpr int64_t kPadding = 1;
+  const double scale = static_cast<double>(m + 2 * kPadding) / m;
+  const at::Tensor padded = F::pad(masks, F::PadFuncOptions({kPadding, kPadding, kPadding, kPadding}));
+  const at::Tensor w_half = (boxes.select(1, 2) - boxes.select(1, 0)) * 0.5 * scale;
+  const at::Tensor h_half = (boxes.select(1, 3) - boxes.select(1, 1)) * 0.5 * scale;
+  const at::Tensor x_c = (boxes.select(1, 2) + boxes.select(1, 0)) * 0.5;
+  const at::Tensor y_c = (boxes.select(1, 3) + boxes.select(1, 1)) * 0.5;
+  const at::Tensor expanded =
+      torch::stack({x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half}, 1).to(torch::kLong).cpu();
+  const auto box = expanded.accessor<int64_t, 2>();
+
+  at::Tensor result = torch::zeros({count, 1, im_h, im_w}, masks.options());
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t x0 = box[i][0], y0 = box[i][1], x1 = box[i][2], y1 = box[i][3];
+    const int64_t w = std::max<int64_t>(x1 - x0 + 1, 1);
+    const int64_t h = std::max<int64_t>(y1 - y0 + 1, 1);
+    const at::Tensor resized =
+        F::interpolate(padded[i].unsqueeze(0),
+                       F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false))[0][0];
+    const int64_t cx0 = std::max<int64_t>(x0, 0), cx1 = std::min<int64_t>(x1 + 1, im_w);
+    const int64_t cy0 = std::max<int64_t>(y0, 0), cy1 = std::min<int64_t>(y1 + 1, im_h);
+    if (cx1 <= cx0 || cy1 <= cy0) continue;
+    result[i][0].narrow(0, cy0, cy1 - cy0).narrow(1, cx0, cx1 - cx0)
+        .copy_(resized.narrow(0, cy0 - y0, cy1 - cy0).narrow(1, cx0 - x0, cx1 - cx0));
+  }
+  return result;
+}
+
+void Transform::to_original(std::vector<Detections>& detections, const ImageBatch& batch, bool paste_masks) const {
+  for (size_t i = 0; i < detections.size(); ++i) {
+    Detections& d = detections[i];
+    d.boxes = resize_boxes(d.boxes, batch.image_sizes[i], batch.original_sizes[i]);
+    if (paste_masks && d.masks.defined()) d.masks = paste_masks_in_image(d.masks, d.boxes, batch.original_sizes[i]);
+  }
+}
+
+}  // namespace mrcnn::model

@@ -1,0 +1,41 @@
+// The model's input and output transforms: normalise, resize by min/max size, pad into a batch;
+// then map detections back to each original image and paste the masks into it.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <random>
+#include <vector>
+
+#include "model/image_batch.h"
+#include "model/roi_heads.h"
+#include "model/settings.h"
+
+namespace mrcnn::model {
+
+class Transform {
+ public:
+  explicit Transform(const ModelSettings& settings) : settings_(settings) {}
+
+  // images: (3, H, W) float RGB in [0, 1], any sizes. Inference resizes to the last min_size;
+  // training picks one of min_size at random (multi-scale) with rng.
+  ImageBatch batch(const std::vector<at::Tensor>& images, std::mt19937* rng = nullptr) const;
+
+  // The scale factor and output size for one image (torchvision's rounding).
+  ImageSize resized_size(ImageSize original, int64_t min_size) const;
+
+  // Boxes to original-image pixels; masks (D, 1, M, M) pasted into (D, 1, H, W) probabilities.
+  void to_original(std::vector<Detections>& detections, const ImageBatch& batch, bool paste_masks = true) const;
+
+ private:
+  ModelSettings settings_;
+};
+
+// Boxes (D, 4) from a resized image's pixels to the original image's.
+at::Tensor resize_boxes(const at::Tensor& boxes, ImageSize from, ImageSize to);
+
+// torchvision's paste_masks_in_image: each M x M mask (padded by one pixel) resized bilinearly
+// to its box and written into a zero (H, W) image. Returns (D, 1, H, W).
+at::Tensor paste_masks_in_image(const at::Tensor& masks, const at::Tensor& boxes, ImageSize image_size);
+
+}  // namespace mrcnn::model

@@ -1,0 +1,93 @@
+#include "model/weights.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace mrcnn::model {
+namespace {
+
+std::string shape_text(at::IntArrayRef sizes) {
+  std::ostringstream out;
+  out << sizes;
+  return out.str();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::string canonical_key(const std::string& key) {
+  static const std::regex fpn(R"(^(backbone\.fpn\.(?:inner|layer)_blocks\.\d+)\.(weight|bias)$)");
+  static const std::regex rpn_conv(R"(^rpn\.head\.conv\.(weight|bias)$)");
+  static const std::regex mask_fcn(R"(^roi_heads\.mask_head\.mask_fcn(\d+)\.(weight|bias)$)");
+  std::smatch m;
+  if (std::regex_match(key, m, fpn)) return m[1].str() + ".0." + m[2].str();
+  if (std::regex_match(key, m, rpn_conv)) return "rpn.head.conv.0.0." + m[1].str();
+  if (std::regex_match(key, m, mask_fcn))
+    return "roi_heads.mask_head." + std::to_string(std::stoi(m[1].str()) - 1) + ".0." + m[2].str();
+  return key;
+}
+
+StateDict module_state_dict(const torch::nn::Module& module) {
+  StateDict out;
+  for (const auto& item : module.named_parameters(true)) out.emplace_back(item.key(), item.value());
+  for (const auto& item : module.named_buffers(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, bool allow_partial,
+                           const std::string& source) {
+  std::map<std::string, at::Tensor> targets;
+  for (auto& item : module.named_parameters(true)) targets.emplace(item.key(), item.value());
+  for (auto& item : module.named_buffers(true)) targets.emplace(item.key(), item.value());
+
+  LoadReport report;
+  std::map<std::string, bool> seen;
+  torch::NoGradGuard no_grad;
+  for (const auto& [raw_key, tensor] : weights) {
+    if (ends_with(raw_key, "num_batches_tracked")) continue;
+    const std::string key = canonical_key(raw_key);
+    const auto target = targets.find(key);
+    if (target == targets.end()) {
+      report.unexpected.push_back(raw_key);
+      continue;
+    }
+    seen[key] = true;
+    if (target->second.sizes() != tensor.sizes()) {
+      report.shape_mismatch.push_back(key + ": expected " + shape_text(target->second.sizes()) + ", found " +
+                                      shape_text(tensor.sizes()));
+      continue;
+    }
+    target->second.copy_(tensor.to(target->second.scalar_type()));
+    report.loaded.push_back(key);
+  }
+  for (const auto& [key, tensor] : targets)
+    if (!seen.count(key)) report.missing.push_back(key);
+
+  if (!allow_partial && !report.complete()) {
+    std::string message = source + ": weights do not fit this model (" + std::to_string(report.shape_mismatch.size()) +
+                          " shape mismatches, " + std::to_string(report.missing.size()) + " missing, " +
+                          std::to_string(report.unexpected.size()) + " unexpected keys)";
+    const auto list = [&](const std::vector<std::string>& items, const std::string& what) {
+      for (size_t i = 0; i < items.size() && i < 5; ++i) message += "\n" + source + ": " + what + items[i];
+    };
+    list(report.shape_mismatch, "shape mismatch: ");
+    list(report.missing, "missing: ");
+    list(report.unexpected, "unexpected: ");
+    if (!report.shape_mismatch.empty() &&
+        report.shape_mismatch.front().find("box_predictor") != std::string::npos)
+      message += "\n" + source + ": the class predictors differ: does model.num_classes match the weights? "
+                 "(to fine-tune on other classes, load with --allow-partial)";
+    throw Error(message);
+  }
+  return report;
+}
+
+}  // namespace mrcnn::model

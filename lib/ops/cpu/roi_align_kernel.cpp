@@ -1,0 +1,187 @@
+#include "ops/cpu/roi_align_kernel.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+namespace mrcnn::ops::cpu {
+namespace {
+
+// One bilinear sample: four neighbour offsets into a channel plane and their weights.
+template <typename T>
+struct Sample {
+  int64_t pos1, pos2, pos3, pos4;
+  T w1, w2, w3, w4;
+};
+
+// The box of one ROI in feature-map coordinates and how each bin is sampled.
+template <typename T>
+struct RoiGeometry {
+  int64_t batch_index;
+  T start_h, start_w, bin_h, bin_w;
+  int64_t grid_h, grid_w;
+  T count;
+};
+
+template <typename T>
+RoiGeometry<T> roi_geometry(const T* roi, double spatial_scale, int64_t output_h, int64_t output_w,
+                            int64_t sampling_ratio, bool aligned) {
+  RoiGeometry<T> g;
+  g.batch_index = static_cast<int64_t>(roi[0]);
+  const T offset = aligned ? static_cast<T>(0.5) : static_cast<T>(0.0);
+  const T scale = static_cast<T>(spatial_scale);  // in T, as torchvision's kernel computes it
+  const T start_w = roi[1] * scale - offset;
+  const T start_h = roi[2] * scale - offset;
+  const T end_w = roi[3] * scale - offset;
+  const T end_h = roi[4] * scale - offset;
+  T roi_w = end_w - start_w;
+  T roi_h = end_h - start_h;
+  if (!aligned) {  // the legacy behaviour: boxes at least one pixel wide
+    roi_w = std::max(roi_w, static_cast<T>(1.));
+    roi_h = std::max(roi_h, static_cast<T>(1.));
+  }
+  g.start_h = start_h;
+  g.start_w = start_w;
+  g.bin_h = roi_h / static_cast<T>(output_h);
+  g.bin_w = roi_w / static_cast<T>(output_w);
+  g.grid_h = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_h / output_h));
+  g.grid_w = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_w / output_w));
+  g.count = std::max(g.grid_h * g.grid_w, static_cast<int64_t>(1));
+  return g;
+}
+
+// Bilinear sample at (y, x); a point more than one pixel outside the map contributes nothing.
+template <typename T>
+Sample<T> bilinear_sample(int64_t height, int64_t width, T y, T x) {
+  if (y < -1.0 || y > height || x < -1.0 || x > width) return {0, 0, 0, 0, 0, 0, 0, 0};
+  if (y <= 0) y = 0;
+  if (x <= 0) x = 0;
+  int64_t y_low = static_cast<int64_t>(y);
+  int64_t x_low = static_cast<int64_t>(x);
+  int64_t y_high, x_high;
+  if (y_low >= height - 1) {
+    y_high = y_low = height - 1;
+    y = static_cast<T>(y_low);
+  } else {
+    y_high = y_low + 1;
+  }
+  if (x_low >= width - 1) {
+    x_high = x_low = width - 1;
+    x = static_cast<T>(x_low);
+  } else {
+    x_high = x_low + 1;
+  }
+  const T ly = y - y_low, lx = x - x_low;
+  const T hy = 1. - ly, hx = 1. - lx;
+  return {y_low * width + x_low, y_low * width + x_high, y_high * width + x_low, y_high * width + x_high,
+          hy * hx, hy * lx, ly * hx, ly * lx};
+}
+
+template <typename T>
+void forward_impl(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t output_h,
+                  int64_t output_w, int64_t sampling_ratio, bool aligned, at::Tensor& output) {
+  const int64_t num_rois = rois.size(0), channels = input.size(1), height = input.size(2), width = input.size(3);
+  const T* input_data = input.data_ptr<T>();
+  const T* rois_data = rois.data_ptr<T>();
+  T* output_data = output.data_ptr<T>();
+  // ROIs are independent: spread them over the intra-op threads.
+  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Sample<T>> samples;
+    for (int64_t n = begin; n < end; ++n) {
+      const RoiGeometry<T> g = roi_geometry<T>(rois_data + n * 5, spatial_scale, output_h, output_w,
+                                               sampling_ratio, aligned);
+      // The sample positions and weights are the same for every channel: compute them once.
+      samples.clear();
+      samples.reserve(output_h * output_w * g.grid_h * g.grid_w);
+      for (int64_t ph = 0; ph < output_h; ++ph)
+        for (int64_t pw = 0; pw < output_w; ++pw)
+          for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+            const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+            for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+              const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+              samples.push_back(bilinear_sample<T>(height, width, y, x));
+            }
+          }
+      const int64_t per_bin = g.grid_h * g.grid_w;
+      for (int64_t c = 0; c < channels; ++c) {
+        const T* plane = input_data + (g.batch_index * channels + c) * height * width;
+        T* out = output_data + (n * channels + c) * output_h * output_w;
+        const Sample<T>* s = samples.data();
+        for (int64_t bin = 0; bin < output_h * output_w; ++bin) {
+          T value = 0;
+          for (int64_t k = 0; k < per_bin; ++k, ++s)
+            value += s->w1 * plane[s->pos1] + s->w2 * plane[s->pos2] + s->w3 * plane[s->pos3] + s->w4 * plane[s->pos4];
+          out[bin] = value / g.count;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_impl(const at::Tensor& grad_output, const at::Tensor& rois, double spatial_scale, int64_t output_h,
+                   int64_t output_w, int64_t sampling_ratio, bool aligned, at::Tensor& grad_input) {
+  const int64_t num_rois = rois.size(0), channels = grad_input.size(1);
+  const int64_t height = grad_input.size(2), width = grad_input.size(3);
+  const T* grad_out = grad_output.data_ptr<T>();
+  const T* rois_data = rois.data_ptr<T>();
+  T* grad_in = grad_input.data_ptr<T>();
+  // Several ROIs write into the same image, but channel planes never overlap: parallel over channels.
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t n = 0; n < num_rois; ++n) {
+      const RoiGeometry<T> g = roi_geometry<T>(rois_data + n * 5, spatial_scale, output_h, output_w,
+                                               sampling_ratio, aligned);
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        T* plane = grad_in + (g.batch_index * channels + c) * height * width;
+        const T* gout = grad_out + (n * channels + c) * output_h * output_w;
+        for (int64_t ph = 0; ph < output_h; ++ph)
+          for (int64_t pw = 0; pw < output_w; ++pw) {
+            const T share = gout[ph * output_w + pw] / g.count;
+            for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+              const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+              for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+                const T x =
+                    g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+                const Sample<T> s = bilinear_sample<T>(height, width, y, x);
+                plane[s.pos1] += share * s.w1;
+                plane[s.pos2] += share * s.w2;
+                plane[s.pos3] += share * s.w3;
+                plane[s.pos4] += share * s.w4;
+              }
+            }
+          }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+                             int64_t output_h, int64_t output_w, int64_t sampling_ratio, bool aligned) {
+  at::Tensor output = at::zeros({rois.size(0), input.size(1), output_h, output_w}, input.options());
+  if (rois.size(0) == 0) return output;
+  const at::Tensor input_c = input.contiguous();
+  const at::Tensor rois_c = rois.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_align_forward", [&] {
+    forward_impl<scalar_t>(input_c, rois_c, spatial_scale, output_h, output_w, sampling_ratio, aligned, output);
+  });
+  return output;
+}
+
+at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois, double spatial_scale,
+                              int64_t output_h, int64_t output_w, int64_t batch, int64_t channels, int64_t height,
+                              int64_t width, int64_t sampling_ratio, bool aligned) {
+  at::Tensor grad_input = at::zeros({batch, channels, height, width}, grad_output.options());
+  if (rois.size(0) == 0) return grad_input;
+  const at::Tensor grad_c = grad_output.contiguous();
+  const at::Tensor rois_c = rois.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "roi_align_backward", [&] {
+    backward_impl<scalar_t>(grad_c, rois_c, spatial_scale, output_h, output_w, sampling_ratio, aligned, grad_input);
+  });
+  return grad_input;
+}
+
+}  // namespace mrcnn::ops::cpu

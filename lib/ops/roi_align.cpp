@@ -1,0 +1,63 @@
+#include "ops/roi_align.h"
+
+#include <torch/autograd.h>
+
+#include "ops/cpu/roi_align_kernel.h"
+
+namespace mrcnn::ops {
+namespace {
+
+// Runs the CPU kernel for CPU tensors; CUDA tensors go through the host until the CUDA kernel
+// (issue #8) lands. Either way the result lives where the input does.
+at::Tensor forward_on_device(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t output_h,
+                             int64_t output_w, int64_t sampling_ratio, bool aligned) {
+  if (!input.is_cuda())
+    return cpu::roi_align_forward(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
+  return cpu::roi_align_forward(input.cpu(), rois.cpu(), spatial_scale, output_h, output_w, sampling_ratio, aligned)
+      .to(input.device());
+}
+
+class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& rois,
+                            double spatial_scale, int64_t output_h, int64_t output_w, int64_t sampling_ratio,
+                            bool aligned) {
+    ctx->save_for_backward({rois});
+    ctx->saved_data["spatial_scale"] = spatial_scale;
+    ctx->saved_data["output_h"] = output_h;
+    ctx->saved_data["output_w"] = output_w;
+    ctx->saved_data["sampling_ratio"] = sampling_ratio;
+    ctx->saved_data["aligned"] = aligned;
+    ctx->saved_data["input_shape"] = input.sizes();
+    return forward_on_device(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const at::Tensor rois = ctx->get_saved_variables()[0];
+    const auto shape = ctx->saved_data["input_shape"].toIntVector();
+    const at::Tensor grad = grad_outputs[0];
+    const auto run = [&](const at::Tensor& g, const at::Tensor& r) {
+      return cpu::roi_align_backward(g, r, ctx->saved_data["spatial_scale"].toDouble(),
+                                     ctx->saved_data["output_h"].toInt(), ctx->saved_data["output_w"].toInt(),
+                                     shape[0], shape[1], shape[2], shape[3],
+                                     ctx->saved_data["sampling_ratio"].toInt(), ctx->saved_data["aligned"].toBool());
+    };
+    at::Tensor grad_input = grad.is_cuda() ? run(grad.cpu(), rois.cpu()).to(grad.device()) : run(grad, rois);
+    return {grad_input, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t output_h,
+                     int64_t output_w, int64_t sampling_ratio, bool aligned) {
+  TORCH_CHECK(input.dim() == 4, "roi_align: input must be (N, C, H, W), got ", input.sizes());
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois must be (K, 5), got ", rois.sizes());
+  TORCH_CHECK(input.scalar_type() == rois.scalar_type(), "roi_align: input and rois must have the same dtype");
+  if (!input.requires_grad())
+    return forward_on_device(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
+  return RoiAlignFunction::apply(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
+}
+
+}  // namespace mrcnn::ops
