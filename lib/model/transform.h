@@ -34,8 +34,18 @@ class Transform {
 // Boxes (D, 4) from a resized image's pixels to the original image's.
 at::Tensor resize_boxes(const at::Tensor& boxes, ImageSize from, ImageSize to);
 
-// torchvision's paste_masks_in_image: each M x M mask (padded by one pixel) resized bilinearly
-// to its box and written into a zero (H, W) image. Returns (D, 1, H, W).
+// The part of an (H, W) image that one pasted mask covers: probabilities of the rows
+// y0..y0+h-1 and columns x0..x0+w-1; the rest of the image is 0.
+struct PastedMask {
+  int64_t x0 = 0, y0 = 0;
+  at::Tensor probs;  // (h, w), possibly empty when the box lies outside the image
+};
+
+// torchvision's paste_masks_in_image without the full-size images: each M x M mask (padded by
+// one pixel) resized bilinearly to its (grown) box and clipped to the image.
+std::vector<PastedMask> paste_masks(const at::Tensor& masks, const at::Tensor& boxes, ImageSize image_size);
+
+// The same written into zero (D, 1, H, W) images, as torchvision returns them.
 at::Tensor paste_masks_in_image(const at::Tensor& masks, const at::Tensor& boxes, ImageSize image_size);
 
 }  // namespace mrcnn::model

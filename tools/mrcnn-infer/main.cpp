@@ -1,30 +1,96 @@
 // mrcnn-infer: run a trained Mask R-CNN on images and write COCO results (and overlays).
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "config/config.h"
 #include "core/device.h"
-#include "core/pending.h"
+#include "core/error.h"
+#include "core/log.h"
 #include "core/tool.h"
+#include "io/json_file.h"
+#include "model/batch_inference.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Fail before a long run, not after it, when the results cannot be written.
+void check_writable(const std::string& path) {
+  const fs::path parent = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
+  if (fs::is_directory(path)) throw mrcnn::Error(path + ": cannot write: it is a directory");
+  if (!fs::is_directory(parent)) throw mrcnn::Error(path + ": cannot write: directory '" + parent.string() + "' does not exist");
+  if (::access(parent.c_str(), W_OK) != 0) throw mrcnn::Error(path + ": cannot write: permission denied");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-infer",
-                   "Detect and segment objects in images with a trained Mask R-CNN; writes COCO results JSON "
-                   "(boxes, scores, RLE masks) and, on request, images with the detections drawn.",
+                   "Detect and segment objects in images with a Mask R-CNN; writes COCO results JSON (boxes, "
+                   "scores, compressed RLE masks as pycocotools encodes them) and, on request, the images with the "
+                   "detections drawn. Without --coco, image ids are 1..N in sorted path order and every record "
+                   "carries its file_name.",
                    "  mrcnn-infer --config run.json --weights runs/peds/model_final.safetensors \\\n"
-                   "      --images photos/ --output results.json --overlay-dir overlays/\n");
-  std::string config_path, weights, output, overlay_dir, label_map, device = "auto";
-  std::vector<std::string> images;
+                   "      --input photos/ --output results.json --overlay-dir overlays/ --label-map peds.pbtxt\n"
+                   "  mrcnn-infer -c configs/maskrcnn_resnet50_fpn_coco.json -w maskrcnn_coco.pth \\\n"
+                   "      --coco instances_val2017.json --image-root val2017/ -o dt.json --score-threshold 0\n");
+  std::string config_path, weights, output, overlay_dir, label_map, coco, image_root, device, on_error = "fail";
+  std::vector<std::string> inputs;
+  float score_threshold = -1;
+  int batch_size = 0, threads = 0;
+  bool allow_partial = false;
   CLI::App& app = tool.app();
   app.add_option("-c,--config", config_path, "Experiment configuration (JSON)")->required();
-  app.add_option("-w,--weights", weights, "Weights: .safetensors, torchvision .pth, or an mrcnn checkpoint")
+  app.add_option("-w,--weights", weights, "Weights: .safetensors, torch.save .pth/.pt, or an mrcnn checkpoint")
       ->required();
-  app.add_option("-i,--images", images, "Image files or folders")->required();
+  auto* input_opt = app.add_option("-i,--input", inputs, "Image files, folders or glob patterns");
+  auto* coco_opt = app.add_option("--coco", coco, "Run over the images of this COCO annotation file (with their ids)");
+  input_opt->excludes(coco_opt);
+  app.add_option("--image-root", image_root, "Folder the --coco file names are relative to")->needs(coco_opt);
   app.add_option("-o,--output", output, "COCO results JSON to write")->required();
-  app.add_option("--overlay-dir", overlay_dir, "Also draw the detections on each image into this folder");
-  app.add_option("--label-map", label_map, "label_map.pbtxt or JSON naming the classes");
-  app.add_option("--device", device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--score-threshold", score_threshold, "Drop detections below this (default: infer.score_threshold)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--device", device, "auto, cpu, cuda or cuda:N (default: infer.device)");
+  app.add_option("--batch-size", batch_size, "Images per forward pass (default: infer.batch_size)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
+  app.add_option("--overlay-dir", overlay_dir, "Also draw the detections on each image into this folder (PNG)");
+  app.add_option("--label-map", label_map, "label_map.pbtxt or JSON naming the classes (default: data.train.label_map)");
+  app.add_option("--on-error", on_error, "Unreadable image: fail (stop, exit 2) or skip (log it, count it)")
+      ->check(CLI::IsMember({"fail", "skip"}))
+      ->capture_default_str();
+  app.add_flag("--allow-partial", allow_partial, "Load the weights that fit and report the rest");
+
   return tool.run(argc, argv, [&] {
-    mrcnn::config::load_resolved(config_path);
-    mrcnn::resolve_device(mrcnn::parse_device_spec(device));
-    throw mrcnn::not_available_yet("inference", 3);
+    const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
+    if (inputs.empty() && coco.empty()) throw mrcnn::Error("give the images with --input or --coco");
+    check_writable(output);
+    mrcnn::model::InferenceJob job;
+    job.images = coco.empty() ? mrcnn::model::images_from_paths(inputs) : mrcnn::model::images_from_coco(coco, image_root);
+    job.score_threshold = score_threshold >= 0 ? score_threshold : config["infer"]["score_threshold"].get<float>();
+    job.batch_size = batch_size > 0 ? batch_size : config["infer"]["batch_size"].get<int>();
+    job.skip_unreadable = on_error == "skip";
+    job.overlay_dir = overlay_dir;
+    job.overlay_style.score_threshold = job.score_threshold;
+    if (label_map.empty()) label_map = config["data"]["train"]["label_map"].get<std::string>();
+    if (!label_map.empty()) job.labels = mrcnn::data::LabelMap::read(label_map);
+
+    mrcnn::model::DetectorOptions options;
+    options.weights = weights;
+    options.device = mrcnn::resolve_device(
+        mrcnn::parse_device_spec(device.empty() ? config["infer"]["device"].get<std::string>() : device));
+    options.allow_partial = allow_partial;
+    options.threads = threads;
+    mrcnn::model::Detector detector(config, options);
+    mrcnn::log::info("{} images on {}, score threshold {}", job.images.size(), detector.device_name(),
+                     job.score_threshold);
+
+    const auto summary = mrcnn::model::run_batch_inference(detector, job);
+    mrcnn::write_json_file(output, summary.results);
+    mrcnn::log::info("done: {} images, {} detections, {} skipped, {} s ({} img/s); wrote {}", summary.images,
+                     summary.detections, summary.skipped, summary.seconds,
+                     summary.seconds > 0 ? summary.images / summary.seconds : 0.0, output);
     return 0;
   });
 }

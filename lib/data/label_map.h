@@ -1,0 +1,29 @@
+// Class names by id, from a TF OD API label_map.pbtxt or a JSON file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace mrcnn::data {
+
+class LabelMap {
+ public:
+  LabelMap() = default;
+
+  // label_map.pbtxt (item { id: 1 name: 'cat' display_name: 'Cat' } ...), or JSON: either
+  // {"1": "cat", ...} or [{"id": 1, "name": "cat"}, ...]. Throws Error naming file, line and problem.
+  static LabelMap read(const std::string& path);
+  static LabelMap parse_pbtxt(const std::string& text, const std::string& source);
+
+  void set(int64_t id, const std::string& name) { names_[id] = name; }
+  bool empty() const { return names_.empty(); }
+  // The display name, else the name, else "class N".
+  std::string name(int64_t id) const;
+  const std::map<int64_t, std::string>& names() const { return names_; }
+
+ private:
+  std::map<int64_t, std::string> names_;
+};
+
+}  // namespace mrcnn::data

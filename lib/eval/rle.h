@@ -1,0 +1,36 @@
+// Run-length encoded binary masks, bit-compatible with pycocotools (column-major runs that start
+// with a run of zeros; the compressed "counts" string of its maskApi.c).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mrcnn::eval {
+
+struct Rle {
+  int64_t height = 0;
+  int64_t width = 0;
+  std::vector<uint32_t> counts;  // alternating runs of 0s and 1s in column-major order, 0s first
+
+  int64_t area() const;                 // number of 1 pixels
+  std::array<double, 4> bbox() const;   // [x, y, w, h] of the 1 pixels, as pycocotools' toBbox
+};
+
+// mask: height x width bytes, row-major (as images are stored); nonzero = 1.
+Rle encode_rle(const uint8_t* mask, int64_t height, int64_t width);
+
+// A mask that is zero except for a crop_h x crop_w row-major block whose top-left pixel is at
+// (x0, y0); the block must lie inside the image. Encodes without building the full mask.
+Rle encode_rle_block(int64_t height, int64_t width, int64_t x0, int64_t y0, const uint8_t* block, int64_t block_h,
+                     int64_t block_w);
+
+// Row-major height x width bytes (0 or 1).
+std::vector<uint8_t> decode_rle(const Rle& rle);
+
+// pycocotools' compressed counts string (rleToString) and back (rleFrString).
+std::string rle_to_string(const Rle& rle);
+Rle rle_from_string(const std::string& counts, int64_t height, int64_t width);
+
+}  // namespace mrcnn::eval

@@ -1,0 +1,82 @@
+#include "model/batch_inference.h"
+
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "io/image_file.h"
+
+namespace mrcnn::model {
+namespace fs = std::filesystem;
+
+std::vector<InferenceImage> images_from_paths(const std::vector<std::string>& inputs) {
+  std::vector<InferenceImage> images;
+  int64_t id = 1;
+  for (const auto& path : expand_image_paths(inputs)) images.push_back({id++, path, path});
+  return images;
+}
+
+std::vector<InferenceImage> images_from_coco(const std::string& annotation_file, const std::string& image_root) {
+  const Json doc = read_json_file(annotation_file);
+  if (!doc.is_object() || !doc.contains("images") || !doc["images"].is_array())
+    throw Error(annotation_file + ": expected a COCO object with an \"images\" list");
+  std::vector<InferenceImage> images;
+  for (size_t i = 0; i < doc["images"].size(); ++i) {
+    const Json& image = doc["images"][i];
+    if (!image.is_object() || !image.contains("id") || !image["id"].is_number_integer() ||
+        !image.contains("file_name") || !image["file_name"].is_string())
+      throw Error(annotation_file + ": images[" + std::to_string(i) + "]: expected {\"id\": integer, \"file_name\": string}");
+    images.push_back({image["id"].get<int64_t>(), (fs::path(image_root) / image["file_name"].get<std::string>()).string(), ""});
+  }
+  if (images.empty()) throw Error(annotation_file + ": lists no images");
+  return images;
+}
+
+InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job) {
+  InferenceSummary summary;
+  if (!job.overlay_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(job.overlay_dir, ec);
+    if (!fs::is_directory(job.overlay_dir)) throw Error(job.overlay_dir + ": cannot create the overlay folder");
+  }
+  std::set<std::string> overlay_names;
+  Progress progress("inference", static_cast<int64_t>(job.images.size()), "img");
+  for (size_t start = 0; start < job.images.size(); start += job.batch_size) {
+    std::vector<const InferenceImage*> batch;
+    std::vector<cv::Mat> pixels;
+    for (size_t i = start; i < std::min(job.images.size(), start + job.batch_size); ++i) {
+      try {
+        pixels.push_back(read_image_rgb(job.images[i].path));
+        batch.push_back(&job.images[i]);
+      } catch (const Error& e) {
+        if (!job.skip_unreadable) throw;
+        log::warn("skipped: {}", e.what());
+        ++summary.skipped;
+        progress.advance();
+      }
+    }
+    if (batch.empty()) continue;
+    const std::vector<ImageDetections> detections = detector.detect(pixels, job.score_threshold);
+    for (size_t k = 0; k < batch.size(); ++k) {
+      for (auto& record : to_coco_results(detections[k], batch[k]->id, batch[k]->file_name))
+        summary.results.push_back(std::move(record));
+      summary.detections += static_cast<int64_t>(detections[k].instances.size());
+      if (!job.overlay_dir.empty()) {
+        std::string name = fs::path(batch[k]->path).stem().string();
+        if (!overlay_names.insert(name).second) name += "_" + std::to_string(batch[k]->id);
+        overlay_names.insert(name);
+        write_image_rgb((fs::path(job.overlay_dir) / (name + ".png")).string(),
+                        viz::draw_instances(pixels[k], detections[k].instances, job.labels, job.overlay_style));
+      }
+      ++summary.images;
+      progress.advance();
+    }
+  }
+  progress.finish();
+  summary.seconds = progress.elapsed_seconds();
+  return summary;
+}
+
+}  // namespace mrcnn::model

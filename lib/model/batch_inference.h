@@ -1,0 +1,45 @@
+// Running a detector over many image files: batching, unreadable-image policy, progress, COCO
+// results and overlays. Shared by mrcnn-infer and the evaluation of a model (mrcnn-eval --config).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "data/label_map.h"
+#include "io/json_file.h"
+#include "model/detector.h"
+#include "viz/overlay.h"
+
+namespace mrcnn::model {
+
+struct InferenceImage {
+  int64_t id = 0;
+  std::string path;
+  std::string file_name;  // written into each record when non-empty
+};
+
+struct InferenceJob {
+  std::vector<InferenceImage> images;
+  float score_threshold = 0.5f;
+  int batch_size = 1;
+  bool skip_unreadable = false;  // else the first unreadable image stops the run with an Error
+  std::string overlay_dir;       // empty: no overlays
+  data::LabelMap labels;
+  viz::OverlayStyle overlay_style;
+};
+
+struct InferenceSummary {
+  int64_t images = 0, detections = 0, skipped = 0;
+  double seconds = 0;
+  Json results = Json::array();  // COCO results records
+};
+
+InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job);
+
+// Images 1..N in sorted path order, from files, folders and globs (file_name = the path).
+std::vector<InferenceImage> images_from_paths(const std::vector<std::string>& inputs);
+
+// The images of a COCO annotation file, with their ids, under image_root.
+std::vector<InferenceImage> images_from_coco(const std::string& annotation_file, const std::string& image_root);
+
+}  // namespace mrcnn::model

@@ -1,0 +1,108 @@
+#include "model/detector.h"
+
+#include <torch/torch.h>
+
+#include "core/log.h"
+#include "model/mask_rcnn.h"
+#include "model/weights.h"
+
+namespace mrcnn::model {
+
+struct Detector::Impl {
+  MaskRcnn net{nullptr};
+  torch::Device device{torch::kCPU};
+};
+
+Detector::Detector(const Json& resolved_config, const DetectorOptions& options) : impl_(std::make_unique<Impl>()) {
+  if (options.threads > 0) at::set_num_threads(options.threads);
+  const ModelSettings settings = ModelSettings::from_config(resolved_config);
+  impl_->net = MaskRcnn(settings);
+  const LoadReport report =
+      load_state_dict(*impl_->net, read_weights_file(options.weights), options.allow_partial, options.weights);
+  if (!report.complete())
+    log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "
+              "unexpected",
+              options.weights, report.loaded.size(), report.shape_mismatch.size(), report.missing.size(),
+              report.unexpected.size());
+  impl_->device = options.device.kind == DeviceSpec::Kind::Cuda ? torch::Device(torch::kCUDA, options.device.index)
+                                                                 : torch::Device(torch::kCPU);
+  impl_->net->to(impl_->device);
+  impl_->net->prepare_for_inference();
+}
+
+Detector::~Detector() = default;
+
+std::string Detector::device_name() const { return impl_->device.str(); }
+
+int64_t Detector::num_classes() const { return impl_->net->settings().num_classes; }
+
+std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images, float score_threshold) {
+  c10::InferenceMode guard;
+  std::vector<at::Tensor> tensors;
+  for (const cv::Mat& image : images) {
+    CV_Assert(image.type() == CV_8UC3);
+    const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
+    // HWC uint8 → CHW float in [0, 1] on the model's device.
+    tensors.push_back(torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8)
+                          .to(impl_->device)
+                          .permute({2, 0, 1})
+                          .to(torch::kFloat)
+                          .div_(255));
+  }
+  MaskRcnnImpl& net = *impl_->net;
+  const ImageBatch batch = net.transform().batch(tensors);
+  const std::vector<at::Tensor> features = net.backbone()(batch.tensor);
+  const RpnOutput rpn = net.rpn()(batch, features);
+  std::vector<Detections> detections = net.roi_heads()->detect(features, rpn.proposals, batch.image_sizes);
+  net.transform().to_original(detections, batch, /*paste_masks=*/false);
+
+  std::vector<ImageDetections> results;
+  for (size_t i = 0; i < detections.size(); ++i) {
+    const Detections& d = detections[i];
+    const auto [height, width] = batch.original_sizes[i];
+    ImageDetections out{height, width, {}};
+    const at::Tensor keep = at::where(d.scores >= score_threshold)[0];
+    const at::Tensor boxes = d.boxes.index_select(0, keep);
+    const std::vector<PastedMask> masks =
+        paste_masks(d.masks.index_select(0, keep), boxes, batch.original_sizes[i]);
+    const at::Tensor boxes_cpu = boxes.cpu().contiguous();
+    const at::Tensor scores_cpu = d.scores.index_select(0, keep).cpu();
+    const at::Tensor labels_cpu = d.labels.index_select(0, keep).cpu();
+    for (int64_t k = 0; k < keep.size(0); ++k) {
+      Instance inst;
+      const float* b = boxes_cpu[k].data_ptr<float>();
+      inst.box = {b[0], b[1], b[2], b[3]};
+      inst.score = scores_cpu[k].item<float>();
+      inst.label = labels_cpu[k].item<int64_t>();
+      const PastedMask& m = masks[k];
+      const at::Tensor binary = (m.probs > 0.5).to(torch::kUInt8).cpu().contiguous();
+      inst.mask = binary.numel() == 0
+                      ? eval::encode_rle_block(height, width, 0, 0, nullptr, 0, 0)
+                      : eval::encode_rle_block(height, width, m.x0, m.y0, binary.data_ptr<uint8_t>(), binary.size(0),
+                                               binary.size(1));
+      out.instances.push_back(std::move(inst));
+    }
+    results.push_back(std::move(out));
+  }
+  return results;
+}
+
+Json to_coco_results(const ImageDetections& detections, int64_t image_id, const std::string& file_name) {
+  Json records = Json::array();
+  for (const auto& inst : detections.instances) {
+    Json r;
+    r["image_id"] = image_id;
+    if (!file_name.empty()) r["file_name"] = file_name;
+    r["category_id"] = inst.label;
+    const auto& b = inst.box;
+    // Rounded to 0.01 px: enough for any metric, and keeps the files small.
+    const auto round2 = [](double v) { return std::round(v * 100.0) / 100.0; };
+    r["bbox"] = {round2(b[0]), round2(b[1]), round2(b[2] - b[0]), round2(b[3] - b[1])};
+    r["score"] = std::round(static_cast<double>(inst.score) * 1e5) / 1e5;
+    r["segmentation"] = {{"size", {detections.height, detections.width}}, {"counts", eval::rle_to_string(inst.mask)}};
+    records.push_back(std::move(r));
+  }
+  return records;
+}
+
+}  // namespace mrcnn::model

@@ -1,0 +1,49 @@
+// Inference for the tools, without libtorch in the interface: a configured model with loaded
+// weights on a device, from RGB images to instances with RLE masks in image coordinates.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "io/json_file.h"
+#include "model/instances.h"
+
+namespace mrcnn::model {
+
+struct DetectorOptions {
+  std::string weights;         // .safetensors, torch.save .pth/.pt, or an mrcnn checkpoint
+  DeviceSpec device;           // resolved (Cpu or Cuda)
+  bool allow_partial = false;  // load what fits, report the rest
+  int threads = 0;             // CPU threads for libtorch; 0: its default
+};
+
+class Detector {
+ public:
+  // resolved_config: a resolved experiment configuration. Throws Error for weights that are
+  // missing, unreadable or do not fit the configured model.
+  Detector(const Json& resolved_config, const DetectorOptions& options);
+  ~Detector();
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  // images: 8-bit RGB. Detections scoring below score_threshold are dropped.
+  std::vector<ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold);
+
+  std::string device_name() const;
+  int64_t num_classes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One COCO results record per instance: {image_id, category_id, bbox [x, y, w, h], score,
+// segmentation {size [h, w], counts}} (+ file_name when given).
+Json to_coco_results(const ImageDetections& detections, int64_t image_id, const std::string& file_name = "");
+
+}  // namespace mrcnn::model
