@@ -21,7 +21,7 @@ at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const 
   if (boxes.numel() == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
   // torchvision's choice, kept for identical results: many boxes -> one NMS per group; few ->
   // one NMS with the groups moved apart by an offset larger than any coordinate.
-  const int64_t vanilla_above = boxes.is_cuda() ? 20000 : 4000;
+  const int64_t vanilla_above = boxes.is_cuda() ? 100000 : 4000;
   if (boxes.numel() > vanilla_above) {
     at::Tensor keep_mask = at::zeros_like(scores, scores.options().dtype(at::kBool));
     const at::Tensor unique_groups = std::get<0>(at::_unique(groups));

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import SOURCE_DIR
+from mrcnn_testing import SOURCE_DIR
 
 PRESETS = sorted(p.stem for p in (SOURCE_DIR / "configs").glob("*.json"))
 

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from conftest import TOOLS
+from mrcnn_testing import TOOLS
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -36,7 +36,7 @@ def test_unknown_flag_is_one_clear_error(run, tool):
 def test_bad_device_is_rejected(run, workdir, tool):
     (workdir / "c.json").write_text("{}")
     args = ["--config", "c.json", "--device", "tpu"]
-    args += ["--output-dir", "out"] if tool == "mrcnn-train" else ["--weights", "w", "--images", "x", "-o", "r.json"]
+    args += ["--output-dir", "out"] if tool == "mrcnn-train" else ["--weights", "w", "--input", "x", "-o", "r.json"]
     result = run(tool, *args)
     assert result.returncode == 2
     assert "device 'tpu': expected auto, cpu, cuda or cuda:N" in result.stderr
@@ -46,7 +46,7 @@ def test_bad_device_is_rejected(run, workdir, tool):
 def test_invalid_config_is_rejected_before_any_work(run, workdir, tool):
     (workdir / "c.json").write_text('{"model": {"num_classes": 1}}')
     args = ["--config", "c.json"]
-    args += ["--output-dir", "out"] if tool == "mrcnn-train" else ["--weights", "w", "--images", "x", "-o", "r.json"]
+    args += ["--output-dir", "out"] if tool == "mrcnn-train" else ["--weights", "w", "--input", "x", "-o", "r.json"]
     result = run(tool, *args)
     assert result.returncode == 2
     assert "c.json: model.num_classes: expected an integer >= 2, found 1" in result.stderr

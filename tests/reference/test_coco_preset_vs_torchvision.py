@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN_DIR, SOURCE_DIR
+from mrcnn_testing import BIN_DIR, SOURCE_DIR
 
 torchvision = pytest.importorskip("torchvision")
 from torchvision.models.detection import mask_rcnn  # noqa: E402

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import PENNFUDAN, TEST_BIN_DIR, write_safetensors
+from mrcnn_testing import PENNFUDAN, TEST_BIN_DIR, spread_head_outputs, write_safetensors
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -21,23 +21,14 @@ def reference_model():
     torch.manual_seed(0)
     model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES).eval()
     with torch.no_grad():
-        # Non-trivial batch-norm statistics, and heads with spread-out outputs so that scores are
-        # far apart (random init leaves them nearly tied).
+        # Non-trivial batch-norm statistics (random init leaves them at identity).
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.2, 0.2)
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.2)
                 m.bias.uniform_(-0.2, 0.2)
-        # Box regressions stay small, as in a trained model: random large deltas make degenerate
-        # boxes whose corners amplify float rounding.
-        for layer, std in ((model.rpn.head.cls_logits, 0.1), (model.rpn.head.bbox_pred, 0.001),
-                           (model.roi_heads.box_predictor.cls_score, 0.05),
-                           (model.roi_heads.box_predictor.bbox_pred, 0.005),
-                           (model.roi_heads.mask_predictor.mask_fcn_logits, 0.05)):
-            layer.weight.normal_(0, std)
-            layer.bias.uniform_(-0.1, 0.1)
-    return model
+    return spread_head_outputs(model)
 
 
 def load_images():

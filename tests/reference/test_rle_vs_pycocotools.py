@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import TEST_BIN_DIR
+from mrcnn_testing import TEST_BIN_DIR
 
 mask_api = pytest.importorskip("pycocotools.mask")
 

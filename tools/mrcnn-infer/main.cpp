@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
 
   return tool.run(argc, argv, [&] {
     const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
+    mrcnn::model::DetectorOptions options;
+    options.device = mrcnn::resolve_device(
+        mrcnn::parse_device_spec(device.empty() ? config["infer"]["device"].get<std::string>() : device));
     if (inputs.empty() && coco.empty()) throw mrcnn::Error("give the images with --input or --coco");
     check_writable(output);
     mrcnn::model::InferenceJob job;
@@ -76,10 +79,7 @@ int main(int argc, char** argv) {
     if (label_map.empty()) label_map = config["data"]["train"]["label_map"].get<std::string>();
     if (!label_map.empty()) job.labels = mrcnn::data::LabelMap::read(label_map);
 
-    mrcnn::model::DetectorOptions options;
     options.weights = weights;
-    options.device = mrcnn::resolve_device(
-        mrcnn::parse_device_spec(device.empty() ? config["infer"]["device"].get<std::string>() : device));
     options.allow_partial = allow_partial;
     options.threads = threads;
     mrcnn::model::Detector detector(config, options);

@@ -1,0 +1,107 @@
+"""Helpers shared by the Python tests (CLI and reference): where the built programs are, running
+them, and making weights, images and safetensors files for them."""
+import json
+import os
+import struct
+import subprocess
+from pathlib import Path
+
+SOURCE_DIR = Path(os.environ.get("MRCNN_SOURCE_DIR", Path(__file__).resolve().parents[1]))
+BIN_DIR = Path(os.environ.get("MRCNN_BIN_DIR", SOURCE_DIR / "build" / "tools"))
+TEST_BIN_DIR = Path(os.environ.get("MRCNN_TEST_BIN_DIR", SOURCE_DIR / "build" / "tests"))
+PENNFUDAN = SOURCE_DIR.parent / "shared" / "data" / "pennfudan"
+TOOLS = ["mrcnn-config", "mrcnn-train", "mrcnn-infer", "mrcnn-eval", "mrcnn-visualize"]
+
+
+class Runner:
+    """Runs a built tool in a folder and checks the one error path on exit 2."""
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+
+    def __call__(self, tool, *args, check_clean_error=True):
+        exe = BIN_DIR / tool
+        assert exe.exists(), f"{exe} is not built"
+        result = subprocess.run([str(exe), *map(str, args)], cwd=self.cwd, capture_output=True, text=True,
+                                timeout=600)
+        if check_clean_error and result.returncode == 2:
+            errors = [l for l in result.stderr.splitlines() if "error" in l.lower()]
+            assert errors, f"exit 2 without an error line: {result.stderr!r}"
+            for line in errors:
+                assert line.startswith(f"{tool}: error: "), line
+            assert "terminate called" not in result.stderr and "Traceback" not in result.stderr
+        return result
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """A minimal safetensors writer (a JSON header plus raw little-endian bytes), so that the tests
+    need no extra package."""
+    import torch
+
+    names = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64", torch.uint8: "U8", torch.float64: "F64"}
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors.items():
+        data = t.detach().contiguous().cpu().numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def spread_head_outputs(model):
+    """Random init leaves objectness and class scores nearly tied; spread them (and keep box
+    regressions small, as in a trained model) so that comparisons are not decided by rounding."""
+    import torch
+
+    with torch.no_grad():
+        for layer, std in ((model.rpn.head.cls_logits, 0.1), (model.rpn.head.bbox_pred, 0.001),
+                           (model.roi_heads.box_predictor.cls_score, 0.05),
+                           (model.roi_heads.box_predictor.bbox_pred, 0.005),
+                           (model.roi_heads.mask_predictor.mask_fcn_logits, 0.05)):
+            layer.weight.normal_(0, std)
+            layer.bias.uniform_(-0.1, 0.1)
+    return model
+
+
+def make_small_torchvision_model(num_classes=3, seed=0):
+    """torchvision's MaskRCNN with a ResNet-18 FPN backbone and random weights: a quick stand-in
+    for trained weights."""
+    import torch
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+
+    torch.manual_seed(seed)
+    backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=5)
+    model = MaskRCNN(backbone, num_classes=num_classes, min_size=160, max_size=200).eval()
+    return spread_head_outputs(model)
+
+
+SMALL_MODEL_CONFIG = {"model": {"backbone": "resnet18", "num_classes": 3, "min_size": [160], "max_size": 200},
+                      "infer": {"score_threshold": 0.05, "device": "cpu"}}
+
+
+def sample_images(folder, count=3):
+    """Real photos (Penn-Fudan) when the shared data is there, else synthetic ones."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = sorted((PENNFUDAN / "PNGImages").glob("*.png"))[:count]
+    paths = []
+    for i in range(count):
+        target = folder / f"img{i}.png"
+        if files:
+            Image.open(files[i]).convert("RGB").save(target)
+        else:
+            rng = np.random.default_rng(i)
+            Image.fromarray((rng.random((120 + 10 * i, 160, 3)) * 255).astype(np.uint8)).save(target)
+        paths.append(target)
+    return paths
