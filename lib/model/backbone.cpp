@@ -64,9 +64,10 @@ ResNetBlockImpl::ResNetBlockImpl(int64_t in_channels, int64_t width, int64_t str
 }
 
 at::Tensor ResNetBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor out = torch::relu(bn1_(conv1_(x)));
+  // In-place ReLUs: each conv output is a fresh tensor, and a second buffer per layer costs time.
+  at::Tensor out = bn1_(conv1_(x)).relu_();
   if (bottleneck_) {
-    out = torch::relu(bn2_(conv2_(out)));
+    out = bn2_(conv2_(out)).relu_();
     out = bn3_(conv3_(out));
   } else {
     out = bn2_(conv2_(out));
@@ -116,7 +117,7 @@ ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, double bn_eps) {
 }
 
 std::vector<at::Tensor> ResNetBodyImpl::forward(const at::Tensor& x) {
-  at::Tensor out = torch::relu(bn1_(conv1_(x)));
+  at::Tensor out = bn1_(conv1_(x)).relu_();
   out = torch::max_pool2d(out, 3, 2, 1);
   std::vector<at::Tensor> features;
   for (auto& layer : layers_) {

@@ -1,5 +1,6 @@
 #include "model/batch_inference.h"
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 
@@ -58,7 +59,13 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
       }
     }
     if (batch.empty()) continue;
+    const auto started = std::chrono::steady_clock::now();
     const std::vector<ImageDetections> detections = detector.detect(pixels, job.score_threshold);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (batch.size() == 1)
+      log::debug("{}: image took {} s", batch[0]->path, seconds);
+    else
+      log::debug("batch of {} images took {} s", batch.size(), seconds);
     for (size_t k = 0; k < batch.size(); ++k) {
       for (auto& record : to_coco_results(detections[k], batch[k]->id, batch[k]->file_name))
         summary.results.push_back(std::move(record));

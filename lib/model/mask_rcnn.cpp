@@ -15,6 +15,11 @@ void MaskRcnnImpl::prepare_for_inference() {
   eval();
   for (auto& param : parameters()) param.set_requires_grad(false);
   if (!inference_only_) backbone_->body()->fold_batch_norms();
+  // Channels-last convolution weights: oneDNN's CPU convolutions run faster on NHWC activations,
+  // and the batch is made NHWC in detect(), so every conv keeps that layout end to end.
+  torch::NoGradGuard no_grad;
+  for (auto& param : parameters())
+    if (param.dim() == 4) param.set_data(param.contiguous(at::MemoryFormat::ChannelsLast));
   inference_only_ = true;
 }
 

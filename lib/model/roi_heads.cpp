@@ -14,7 +14,7 @@ TwoMlpHeadImpl::TwoMlpHeadImpl(int64_t in_features, int64_t representation_size)
 }
 
 at::Tensor TwoMlpHeadImpl::forward(const at::Tensor& x) {
-  return torch::relu(fc7_(torch::relu(fc6_(x.flatten(1)))));
+  return fc7_(fc6_(x.flatten(1)).relu_()).relu_();
 }
 
 FastRcnnPredictorImpl::FastRcnnPredictorImpl(int64_t in_features, int64_t num_classes) {
@@ -39,7 +39,7 @@ MaskHeadImpl::MaskHeadImpl(int64_t channels, int64_t /*num_classes*/) {
 
 at::Tensor MaskHeadImpl::forward(const at::Tensor& pooled) {
   at::Tensor x = pooled;
-  for (auto& conv : convs_) x = torch::relu(conv(x));
+  for (auto& conv : convs_) x = conv(x).relu_();
   return x;
 }
 
@@ -56,7 +56,15 @@ MaskPredictorImpl::MaskPredictorImpl(int64_t channels, int64_t num_classes) {
   }
 }
 
-at::Tensor MaskPredictorImpl::forward(const at::Tensor& x) { return mask_fcn_logits_(torch::relu(conv5_mask_(x))); }
+at::Tensor MaskPredictorImpl::forward(const at::Tensor& x) { return mask_fcn_logits_((conv5_mask_(x)).relu_()); }
+
+at::Tensor MaskPredictorImpl::forward_for_labels(const at::Tensor& x, const at::Tensor& labels) {
+  const at::Tensor upsampled = conv5_mask_(x).relu_();  // (K, C, 2S, 2S)
+  // The 1x1 logits conv restricted to each ROI's own class: one weight row per ROI.
+  const at::Tensor weight = mask_fcn_logits_->weight.flatten(1).index_select(0, labels);  // (K, C)
+  const at::Tensor bias = mask_fcn_logits_->bias.index_select(0, labels);
+  return (at::einsum("kchw,kc->khw", {upsampled, weight}) + bias.view({-1, 1, 1})).unsqueeze(1);
+}
 
 RoiHeadsImpl::RoiHeadsImpl(const ModelSettings& settings, int64_t channels)
     : settings_(settings.roi), mask_pool_size_(settings.mask.resolution / 2), box_coder_(settings.roi.box_coder_weights) {
@@ -125,15 +133,15 @@ std::vector<Detections> RoiHeadsImpl::detect(const std::vector<at::Tensor>& feat
   const auto [class_logits, box_regression] = box_predictions(box_features(features, proposals, image_sizes));
   std::vector<Detections> results = postprocess_boxes(class_logits, box_regression, proposals, image_sizes);
 
-  std::vector<at::Tensor> boxes;
-  for (const auto& r : results) boxes.push_back(r.boxes);
-  const at::Tensor logits = mask_logits(features, boxes, image_sizes);
-  // Keep each detection's own class channel, as probabilities.
-  std::vector<at::Tensor> labels;
-  for (const auto& r : results) labels.push_back(r.labels);
-  const at::Tensor all_labels = at::cat(labels, 0);
-  const at::Tensor index = at::arange(all_labels.size(0), all_labels.options());
-  const at::Tensor probs = logits.sigmoid().index({index, all_labels}).unsqueeze(1);
+  std::vector<at::Tensor> boxes, labels;
+  for (const auto& r : results) {
+    boxes.push_back(r.boxes);
+    labels.push_back(r.labels);
+  }
+  // Only each detection's own class channel is needed: compute just that one.
+  const RoiPoolSettings pool{mask_pool_size_, settings_.sampling_ratio, settings_.aligned};
+  const at::Tensor pooled = multiscale_roi_align(features, boxes, image_sizes, pool);
+  const at::Tensor probs = mask_predictor_->forward_for_labels(mask_head_(pooled), at::cat(labels, 0)).sigmoid();
   int64_t offset = 0;
   for (auto& r : results) {
     r.masks = probs.narrow(0, offset, r.boxes.size(0));

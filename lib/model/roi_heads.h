@@ -62,7 +62,9 @@ TORCH_MODULE(MaskHead);
 class MaskPredictorImpl : public torch::nn::Module {
  public:
   MaskPredictorImpl(int64_t channels, int64_t num_classes);
-  at::Tensor forward(const at::Tensor& x);
+  at::Tensor forward(const at::Tensor& x);  // (K, num_classes, 2S, 2S)
+  // (K, 1, 2S, 2S): only the channel of each ROI's label.
+  at::Tensor forward_for_labels(const at::Tensor& x, const at::Tensor& labels);
 
  private:
   torch::nn::ConvTranspose2d conv5_mask_{nullptr};

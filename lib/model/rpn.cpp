@@ -24,7 +24,7 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> RpnHeadImpl::forward
     const std::vector<at::Tensor>& features) {
   std::vector<at::Tensor> logits, deltas;
   for (const auto& feature : features) {
-    const at::Tensor t = torch::relu(conv_(feature));
+    const at::Tensor t = conv_(feature).relu_();
     logits.push_back(cls_logits_(t));
     deltas.push_back(bbox_pred_(t));
   }

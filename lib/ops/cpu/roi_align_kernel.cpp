@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -120,6 +121,46 @@ void forward_impl(const at::Tensor& input, const at::Tensor& rois, double spatia
   });
 }
 
+// The same computation on a channels-last (NHWC) input: the four neighbours of a sample are
+// contiguous channel vectors, so each sample is one vectorisable pass over the channels. Every
+// output value sees the same operations in the same order as in forward_impl.
+template <typename T>
+void forward_nhwc_impl(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t output_h,
+                       int64_t output_w, int64_t sampling_ratio, bool aligned, at::Tensor& output) {
+  const int64_t num_rois = rois.size(0), channels = input.size(1), height = input.size(2), width = input.size(3);
+  const T* input_data = input.data_ptr<T>();  // (N, H, W, C) in memory
+  const T* rois_data = rois.data_ptr<T>();
+  T* output_data = output.data_ptr<T>();
+  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Sample<T>> samples;
+    std::vector<T> acc(channels);
+    for (int64_t n = begin; n < end; ++n) {
+      const RoiGeometry<T> g = roi_geometry<T>(rois_data + n * 5, spatial_scale, output_h, output_w,
+                                               sampling_ratio, aligned);
+      const T* image = input_data + g.batch_index * height * width * channels;
+      for (int64_t ph = 0; ph < output_h; ++ph)
+        for (int64_t pw = 0; pw < output_w; ++pw) {
+          std::fill(acc.begin(), acc.end(), static_cast<T>(0));
+          for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+            const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+            for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+              const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+              const Sample<T> s = bilinear_sample<T>(height, width, y, x);
+              const T* p1 = image + s.pos1 * channels;
+              const T* p2 = image + s.pos2 * channels;
+              const T* p3 = image + s.pos3 * channels;
+              const T* p4 = image + s.pos4 * channels;
+              T* a = acc.data();
+              for (int64_t c = 0; c < channels; ++c) a[c] += s.w1 * p1[c] + s.w2 * p2[c] + s.w3 * p3[c] + s.w4 * p4[c];
+            }
+          }
+          T* out = output_data + n * channels * output_h * output_w + ph * output_w + pw;
+          for (int64_t c = 0; c < channels; ++c) out[c * output_h * output_w] = acc[c] / g.count;
+        }
+    }
+  });
+}
+
 template <typename T>
 void backward_impl(const at::Tensor& grad_output, const at::Tensor& rois, double spatial_scale, int64_t output_h,
                    int64_t output_w, int64_t sampling_ratio, bool aligned, at::Tensor& grad_input) {
@@ -163,8 +204,15 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, do
                              int64_t output_h, int64_t output_w, int64_t sampling_ratio, bool aligned) {
   at::Tensor output = at::zeros({rois.size(0), input.size(1), output_h, output_w}, input.options());
   if (rois.size(0) == 0) return output;
-  const at::Tensor input_c = input.contiguous();
   const at::Tensor rois_c = rois.contiguous();
+  if (input.suggest_memory_format() == at::MemoryFormat::ChannelsLast) {
+    const at::Tensor input_c = input.contiguous(at::MemoryFormat::ChannelsLast);
+    AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_align_forward_nhwc", [&] {
+      forward_nhwc_impl<scalar_t>(input_c, rois_c, spatial_scale, output_h, output_w, sampling_ratio, aligned, output);
+    });
+    return output;
+  }
+  const at::Tensor input_c = input.contiguous();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_align_forward", [&] {
     forward_impl<scalar_t>(input_c, rois_c, spatial_scale, output_h, output_w, sampling_ratio, aligned, output);
   });

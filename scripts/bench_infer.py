@@ -1,0 +1,103 @@
+"""CPU inference benchmark: mrcnn-infer against torchvision's maskrcnn_resnet50_fpn, same random
+weights (heads spread so that every image yields 100 detections with masks, as a busy real
+scene does), same 800x1333 image, same torch build and thread count. Prints median seconds per
+image, the ratio and each process's peak memory (max RSS)."""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def torchvision_worker(weights, image, runs, threads):
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    torch.set_num_threads(threads)
+    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    model.load_state_dict(torch.load(weights))
+    model.eval()
+    tensor = torch.from_numpy(np.asarray(Image.open(image).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+    times, detections = [], 0
+    with torch.inference_mode():
+        model([tensor])  # warm-up
+        for _ in range(runs):
+            start = time.perf_counter()
+            out = model([tensor])[0]
+            (out["masks"] > 0.5)  # the binary masks users keep
+            times.append(time.perf_counter() - start)
+            detections = len(out["boxes"])
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": statistics.median(times), "detections": detections, "peak_mb": peak_kb / 1024}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        torchvision_worker(args.worker[0], args.worker[1], args.runs, args.threads)
+        return
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    from mrcnn_testing import PENNFUDAN, spread_head_outputs
+
+    tmp = Path(tempfile.mkdtemp(prefix="mrcnn_bench_"))
+    torch.manual_seed(0)
+    model = spread_head_outputs(maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91))
+    torch.save(model.state_dict(), tmp / "weights.pth")
+    photos = sorted((PENNFUDAN / "PNGImages").glob("*.png"))
+    if photos:
+        picture = Image.open(photos[0]).convert("RGB").resize((1333, 800), Image.BILINEAR)
+    else:
+        picture = Image.fromarray((np.random.default_rng(0).random((800, 1333, 3)) * 255).astype(np.uint8))
+    images = tmp / "images"
+    images.mkdir()
+    for i in range(args.runs + 1):  # the first is the warm-up
+        picture.save(images / f"img{i:02d}.png")
+    (tmp / "config.json").write_text(json.dumps({"model": {"num_classes": 91}}))
+
+    reference = json.loads(subprocess.run(
+        [sys.executable, __file__, "--runs", str(args.runs), "--threads", str(args.threads),
+         "--worker", str(tmp / "weights.pth"), str(images / "img00.png")],
+        capture_output=True, text=True, check=True).stdout)
+
+    ours_cmd = [str(ROOT / "build" / "tools" / "mrcnn-infer"), "-c", str(tmp / "config.json"), "-w",
+                str(tmp / "weights.pth"), "-i", str(images), "-o", str(tmp / "dt.json"), "--device", "cpu",
+                "--threads", str(args.threads), "--score-threshold", "0.05", "--verbose"]
+    process = subprocess.Popen(ours_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
+    if status != 0:
+        sys.exit(f"mrcnn-infer failed:\n{stderr}")
+    peak_mb = usage.ru_maxrss / 1024
+    times = [float(line.split("image took ")[1].split(" s")[0]) for line in stderr.splitlines()
+             if "image took " in line]
+    ours = {"seconds": statistics.median(times[1:]), "peak_mb": peak_mb,
+            "detections": len(json.loads((tmp / "dt.json").read_text())) // (args.runs + 1)}
+    print(f"threads: {args.threads}, runs: {args.runs}, image 800x1333, torch {torch.__version__}")
+    print(f"torchvision: {reference['seconds']:.3f} s/img, {reference['detections']} detections, "
+          f"peak {reference['peak_mb']:.0f} MB")
+    print(f"mrcnn:       {ours['seconds']:.3f} s/img, {ours['detections']} detections, peak {ours['peak_mb']:.0f} MB")
+    print(f"speed-up: {reference['seconds'] / ours['seconds']:.2f}x, memory ratio (ours/torchvision): "
+          f"{ours['peak_mb'] / reference['peak_mb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# CPU inference benchmark against torchvision (see scripts/bench_infer.py). Usage:
+#   scripts/bench_infer.sh [--runs N] [--threads T]
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+setup
+build
+exec "$MRCNN_VENV/bin/python" "$MRCNN_ROOT/scripts/bench_infer.py" "$@"
