@@ -68,8 +68,7 @@ std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images
     log::debug("  {}: {} ms", stage, std::chrono::duration<double, std::milli>(now - last).count());
     last = now;
   };
-  ImageBatch batch = net.transform().batch(tensors);
-  batch.tensor = batch.tensor.contiguous(at::MemoryFormat::ChannelsLast);
+  const ImageBatch batch = net.prepare_batch(tensors);
   lap("transform");
   const std::vector<at::Tensor> features = net.backbone()(batch.tensor);
   lap("backbone+fpn");

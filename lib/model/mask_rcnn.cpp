@@ -23,9 +23,15 @@ void MaskRcnnImpl::prepare_for_inference() {
   inference_only_ = true;
 }
 
+ImageBatch MaskRcnnImpl::prepare_batch(const std::vector<at::Tensor>& images) const {
+  ImageBatch batch = transform_.batch(images);
+  if (inference_only_) batch.tensor = batch.tensor.contiguous(at::MemoryFormat::ChannelsLast);
+  return batch;
+}
+
 std::vector<Detections> MaskRcnnImpl::detect(const std::vector<at::Tensor>& images) {
   c10::InferenceMode guard;
-  const ImageBatch batch = transform_.batch(images);
+  const ImageBatch batch = prepare_batch(images);
   const std::vector<at::Tensor> features = backbone_(batch.tensor);
   const RpnOutput proposals = rpn_(batch, features);
   std::vector<Detections> detections = roi_heads_->detect(features, proposals.proposals, batch.image_sizes);

@@ -22,6 +22,10 @@ class MaskRcnnImpl : public torch::nn::Module {
   // (D, 1, H, W) mask probabilities. Call prepare_for_inference() first.
   std::vector<Detections> detect(const std::vector<at::Tensor>& images);
 
+  // The transform's padded batch; channels-last after prepare_for_inference(), as the
+  // convolution weights then are.
+  ImageBatch prepare_batch(const std::vector<at::Tensor>& images) const;
+
   // Evaluation mode, no gradients, batch norms folded into the convolutions. After this the
   // module is for inference only (its conv weights no longer match a state dict).
   void prepare_for_inference();

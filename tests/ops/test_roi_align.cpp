@@ -169,3 +169,19 @@ TEST_CASE("roi_align with no ROIs", "[ops]") {
   CHECK(input.grad().abs().sum().item<double>() == 0.0);
   CHECK_THROWS(mrcnn::ops::roi_align(input, torch::zeros({1, 4}, torch::kDouble), 1.0, 7, 7, 2, true));
 }
+
+TEST_CASE("roi_align on a channels-last input equals the NCHW result exactly", "[ops]") {
+  torch::manual_seed(5);
+  const torch::Tensor input = torch::randn({2, 37, 23, 31});
+  torch::Tensor rois = torch::rand({40, 5}) * 40 - 5;
+  rois.select(1, 0) = torch::randint(0, 2, {40}).to(torch::kFloat);
+  rois.select(1, 3) = rois.select(1, 1) + torch::rand({40}) * 20;
+  rois.select(1, 4) = rois.select(1, 2) + torch::rand({40}) * 20;
+  for (const bool aligned : {false, true})
+    for (const int64_t ratio : {0, 2}) {
+      const torch::Tensor nchw = mrcnn::ops::roi_align(input, rois, 0.5, 7, 5, ratio, aligned);
+      const torch::Tensor nhwc =
+          mrcnn::ops::roi_align(input.contiguous(at::MemoryFormat::ChannelsLast), rois, 0.5, 7, 5, ratio, aligned);
+      CHECK(torch::equal(nchw, nhwc));
+    }
+}

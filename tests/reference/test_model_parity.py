@@ -1,13 +1,15 @@
-"""Our Mask R-CNN against torchvision's maskrcnn_resnet50_fpn: same random weights (torchvision's
-state dict, loaded by our weight importer), same images, CPU float32. Checks the FPN features,
-the RPN proposals, the detections and the pasted masks, at two image sizes."""
+"""Our Mask R-CNN against torchvision's: same random weights (torchvision's state dict, loaded by
+our weight importer), same images, CPU float32. Checks the FPN features, the RPN proposals, the
+detections and the pasted masks, at two image sizes, for maskrcnn_resnet50_fpn and for a
+ResNet-18 FPN MaskRCNN with frozen batch norm and small input sizes."""
 import json
 import subprocess
 
 import numpy as np
 import pytest
 
-from mrcnn_testing import PENNFUDAN, TEST_BIN_DIR, spread_head_outputs, write_safetensors
+from mrcnn_testing import (PENNFUDAN, SMALL_MODEL_CONFIG, TEST_BIN_DIR, make_small_torchvision_model,
+                           spread_head_outputs, write_safetensors)
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -17,18 +19,25 @@ from torchvision.ops import box_iou  # noqa: E402
 NUM_CLASSES = 3  # not COCO's 91, so that the predictors' shapes are exercised
 
 
-def reference_model():
-    torch.manual_seed(0)
-    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES).eval()
+def randomize_batch_norms(model):
+    """Non-trivial batch-norm statistics (random init leaves them at identity)."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
     with torch.no_grad():
-        # Non-trivial batch-norm statistics (random init leaves them at identity).
         for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
+            if isinstance(m, (torch.nn.BatchNorm2d, FrozenBatchNorm2d)):
                 m.running_mean.uniform_(-0.2, 0.2)
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.2)
                 m.bias.uniform_(-0.2, 0.2)
-    return spread_head_outputs(model)
+    return model
+
+
+def reference_model(kind):
+    if kind == "resnet18":
+        return randomize_batch_norms(make_small_torchvision_model(NUM_CLASSES)), SMALL_MODEL_CONFIG
+    torch.manual_seed(0)
+    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES).eval()
+    return spread_head_outputs(randomize_batch_norms(model)), {"model": {"num_classes": NUM_CLASSES}}
 
 
 def load_images():
@@ -45,14 +54,14 @@ def load_images():
     return images
 
 
-@pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+@pytest.fixture(scope="module", params=["resnet50", "resnet18"])
+def outputs(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("parity")
-    model = reference_model()
+    model, config = reference_model(request.param)
     images = load_images()
     torch.save(model.state_dict(), tmp / "weights.pth")
     write_safetensors(tmp / "images.safetensors", {f"image{i}": im for i, im in enumerate(images)})
-    (tmp / "config.json").write_text(json.dumps({"model": {"num_classes": NUM_CLASSES}}))
+    (tmp / "config.json").write_text(json.dumps(config))
 
     with torch.no_grad():
         batch, _ = model.transform(images)

@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
 
     c10::InferenceMode guard;
     c10::Dict<std::string, at::Tensor> out;
-    const model::ImageBatch batch = net->transform().batch(images);
-    out.insert("batch", batch.tensor);
+    const model::ImageBatch batch = net->prepare_batch(images);
+    out.insert("batch", batch.tensor.contiguous());
     const auto features = net->backbone()(batch.tensor);
     for (size_t i = 0; i < features.size(); ++i) out.insert("features_" + std::to_string(i), features[i]);
     const auto rpn = net->rpn()(batch, features);
