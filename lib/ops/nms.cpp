@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "ops/aten/nms_aten.h"
 #include "ops/cpu/nms_kernel.h"
 
 namespace mrcnn::ops {
@@ -9,10 +10,7 @@ namespace mrcnn::ops {
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
   TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, "nms: boxes must be (N, 4), got ", boxes.sizes());
   TORCH_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0), "nms: scores must be (N,), got ", scores.sizes());
-  if (boxes.is_cuda()) {
-    // No custom kernel yet: run the reference kernel on the host (issue #8 brings the CUDA one).
-    return cpu::nms_kernel(boxes.cpu(), scores.cpu(), iou_threshold).to(boxes.device());
-  }
+  if (!boxes.device().is_cpu()) return aten::nms(boxes, scores, iou_threshold);
   return cpu::nms_kernel(boxes, scores, iou_threshold);
 }
 

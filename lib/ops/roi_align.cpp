@@ -2,19 +2,15 @@
 
 #include <torch/autograd.h>
 
+#include "ops/aten/roi_align_aten.h"
 #include "ops/cpu/roi_align_kernel.h"
 
 namespace mrcnn::ops {
 namespace {
 
-// Runs the CPU kernel for CPU tensors; CUDA tensors go through the host until the CUDA kernel
-// (issue #8) lands. Either way the result lives where the input does.
 at::Tensor forward_on_device(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t output_h,
                              int64_t output_w, int64_t sampling_ratio, bool aligned) {
-  if (!input.is_cuda())
-    return cpu::roi_align_forward(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
-  return cpu::roi_align_forward(input.cpu(), rois.cpu(), spatial_scale, output_h, output_w, sampling_ratio, aligned)
-      .to(input.device());
+  return cpu::roi_align_forward(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
 }
 
 class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
@@ -43,7 +39,7 @@ class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
                                      shape[0], shape[1], shape[2], shape[3],
                                      ctx->saved_data["sampling_ratio"].toInt(), ctx->saved_data["aligned"].toBool());
     };
-    at::Tensor grad_input = grad.is_cuda() ? run(grad.cpu(), rois.cpu()).to(grad.device()) : run(grad, rois);
+    at::Tensor grad_input = run(grad, rois);
     return {grad_input, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -55,6 +51,9 @@ at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois, double spa
   TORCH_CHECK(input.dim() == 4, "roi_align: input must be (N, C, H, W), got ", input.sizes());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois must be (K, 5), got ", rois.sizes());
   TORCH_CHECK(input.scalar_type() == rois.scalar_type(), "roi_align: input and rois must have the same dtype");
+  // Other devices (CUDA) take the ATen-op path, which autograd differentiates by itself.
+  if (!input.device().is_cpu())
+    return aten::roi_align(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
   if (!input.requires_grad())
     return forward_on_device(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
   return RoiAlignFunction::apply(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
