@@ -1,6 +1,8 @@
 #include "eval/rle.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 
 #include "core/error.h"
 
@@ -138,6 +140,206 @@ Rle rle_from_string(const std::string& s, int64_t height, int64_t width) {
     rle.counts.push_back(static_cast<uint32_t>(x));
   }
   return rle;
+}
+
+Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t width) {
+  // Transcribes maskApi.c rleFrPoly step by step: integer arithmetic and rounding as there.
+  const size_t k = xy.size() / 2;
+  const double scale = 5;
+  std::vector<int> x(k + 1), y(k + 1);
+  for (size_t j = 0; j < k; ++j) x[j] = static_cast<int>(scale * xy[j * 2 + 0] + .5);
+  x[k] = x[0];
+  for (size_t j = 0; j < k; ++j) y[j] = static_cast<int>(scale * xy[j * 2 + 1] + .5);
+  y[k] = y[0];
+  size_t m = 0;
+  for (size_t j = 0; j < k; ++j) m += static_cast<size_t>(std::max(std::abs(x[j] - x[j + 1]), std::abs(y[j] - y[j + 1]))) + 1;
+  std::vector<int> u(m), v(m);
+  m = 0;
+  for (size_t j = 0; j < k; ++j) {
+    int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
+    const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
+    const bool flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+    if (flip) {
+      std::swap(xs, xe);
+      std::swap(ys, ye);
+    }
+    const double s = dx >= dy ? static_cast<double>(ye - ys) / dx : static_cast<double>(xe - xs) / dy;
+    if (dx >= dy) {
+      for (int d = 0; d <= dx; ++d) {
+        const int t = flip ? dx - d : d;
+        u[m] = t + xs;
+        v[m] = static_cast<int>(ys + s * t + .5);
+        ++m;
+      }
+    } else {
+      for (int d = 0; d <= dy; ++d) {
+        const int t = flip ? dy - d : d;
+        v[m] = t + ys;
+        u[m] = static_cast<int>(xs + s * t + .5);
+        ++m;
+      }
+    }
+  }
+  // Points along the y-boundary, downsampled.
+  const size_t points = m;
+  std::vector<int> bx, by;
+  for (size_t j = 1; j < points; ++j) {
+    if (u[j] == u[j - 1]) continue;
+    double xd = static_cast<double>(u[j] < u[j - 1] ? u[j] : u[j] - 1);
+    xd = (xd + .5) / scale - .5;
+    if (std::floor(xd) != xd || xd < 0 || xd > static_cast<double>(width - 1)) continue;
+    double yd = static_cast<double>(v[j] < v[j - 1] ? v[j] : v[j - 1]);
+    yd = (yd + .5) / scale - .5;
+    if (yd < 0)
+      yd = 0;
+    else if (yd > static_cast<double>(height))
+      yd = static_cast<double>(height);
+    yd = std::ceil(yd);
+    bx.push_back(static_cast<int>(xd));
+    by.push_back(static_cast<int>(yd));
+  }
+  std::vector<uint32_t> a(bx.size() + 1);
+  for (size_t j = 0; j < bx.size(); ++j)
+    a[j] = static_cast<uint32_t>(bx[j] * static_cast<int>(height) + by[j]);
+  a[bx.size()] = static_cast<uint32_t>(height * width);
+  std::sort(a.begin(), a.end());
+  uint32_t previous = 0;
+  for (auto& value : a) {
+    const uint32_t t = value;
+    value -= previous;
+    previous = t;
+  }
+  Rle rle{height, width, {}};
+  size_t j = 0;
+  rle.counts.push_back(a[j++]);
+  while (j < a.size()) {
+    if (a[j] > 0) {
+      rle.counts.push_back(a[j++]);
+    } else {
+      ++j;
+      if (j < a.size()) rle.counts.back() += a[j++];
+    }
+  }
+  return rle;
+}
+
+Rle rle_merge(const std::vector<Rle>& masks, bool intersect) {
+  if (masks.empty()) return Rle{0, 0, {}};
+  if (masks.size() == 1) return masks[0];
+  int64_t h = masks[0].height, w = masks[0].width;
+  std::vector<uint32_t> cnts = masks[0].counts;
+  for (size_t i = 1; i < masks.size(); ++i) {
+    const Rle& b = masks[i];
+    if (b.height != h || b.width != w) return Rle{0, 0, {}};
+    const std::vector<uint32_t> a = cnts;
+    cnts.clear();
+    uint32_t ca = a[0], cb = b.counts[0], cc = 0;
+    bool v = false, va = false, vb = false;
+    size_t ia = 1, ib = 1;
+    uint64_t ct = 1;
+    while (ct > 0) {
+      const uint32_t c = std::min(ca, cb);
+      cc += c;
+      ct = 0;
+      ca -= c;
+      if (!ca && ia < a.size()) {
+        ca = a[ia++];
+        va = !va;
+      }
+      ct += ca;
+      cb -= c;
+      if (!cb && ib < b.counts.size()) {
+        cb = b.counts[ib++];
+        vb = !vb;
+      }
+      ct += cb;
+      const bool vp = v;
+      v = intersect ? (va && vb) : (va || vb);
+      if (v != vp || ct == 0) {
+        cnts.push_back(cc);
+        cc = 0;
+      }
+    }
+  }
+  return Rle{h, w, cnts};
+}
+
+std::vector<double> box_iou_matrix(const std::vector<Box>& dts, const std::vector<Box>& gts,
+                                   const std::vector<uint8_t>& gt_crowd) {
+  // maskApi.c bbIou, with the result laid out [d][g].
+  std::vector<double> out(dts.size() * gts.size(), 0.0);
+  for (size_t g = 0; g < gts.size(); ++g) {
+    const Box& G = gts[g];
+    const double ga = G[2] * G[3];
+    const bool crowd = !gt_crowd.empty() && gt_crowd[g];
+    for (size_t d = 0; d < dts.size(); ++d) {
+      const Box& D = dts[d];
+      const double da = D[2] * D[3];
+      const double w = std::fmin(D[2] + D[0], G[2] + G[0]) - std::fmax(D[0], G[0]);
+      if (w <= 0) continue;
+      const double h = std::fmin(D[3] + D[1], G[3] + G[1]) - std::fmax(D[1], G[1]);
+      if (h <= 0) continue;
+      const double i = w * h;
+      const double u = crowd ? da : da + ga - i;
+      out[d * gts.size() + g] = i / u;
+    }
+  }
+  return out;
+}
+
+std::vector<double> rle_iou_matrix(const std::vector<const Rle*>& dts, const std::vector<const Rle*>& gts,
+                                   const std::vector<uint8_t>& gt_crowd) {
+  // maskApi.c rleIou: the box IoU of the masks' bounding boxes first; exact counts only where it
+  // is positive.
+  std::vector<Box> dt_boxes, gt_boxes;
+  for (const Rle* r : dts) dt_boxes.push_back(r->bbox());
+  for (const Rle* r : gts) gt_boxes.push_back(r->bbox());
+  std::vector<double> out = box_iou_matrix(dt_boxes, gt_boxes, gt_crowd);
+  const size_t n = gts.size();
+  for (size_t g = 0; g < n; ++g) {
+    const bool crowd = !gt_crowd.empty() && gt_crowd[g];
+    for (size_t d = 0; d < dts.size(); ++d) {
+      double& o = out[d * n + g];
+      if (!(o > 0)) continue;
+      const Rle& A = *dts[d];
+      const Rle& B = *gts[g];
+      if (A.height != B.height || A.width != B.width) {
+        o = -1;
+        continue;
+      }
+      uint32_t ca = A.counts[0], cb = B.counts[0];
+      const size_t ka = A.counts.size(), kb = B.counts.size();
+      bool va = false, vb = false;
+      size_t a = 1, b = 1;
+      uint32_t i = 0, u = 0, ct = 1;
+      while (ct > 0) {
+        const uint32_t c = std::min(ca, cb);
+        if (va || vb) {
+          u += c;
+          if (va && vb) i += c;
+        }
+        ct = 0;
+        ca -= c;
+        if (!ca && a < ka) {
+          ca = A.counts[a++];
+          va = !va;
+        }
+        ct += ca;
+        cb -= c;
+        if (!cb && b < kb) {
+          cb = B.counts[b++];
+          vb = !vb;
+        }
+        ct += cb;
+      }
+      if (i == 0)
+        u = 1;
+      else if (crowd)
+        u = static_cast<uint32_t>(A.area());
+      o = static_cast<double>(i) / static_cast<double>(u);
+    }
+  }
+  return out;
 }
 
 }  // namespace mrcnn::eval

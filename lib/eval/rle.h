@@ -33,4 +33,20 @@ std::vector<uint8_t> decode_rle(const Rle& rle);
 std::string rle_to_string(const Rle& rle);
 Rle rle_from_string(const std::string& counts, int64_t height, int64_t width);
 
+// A polygon [x0, y0, x1, y1, ...] rasterised as pycocotools' rleFrPoly does (5x upsampled
+// boundary, then the column crossings), in an image of height x width.
+Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t width);
+
+// Union (or intersection) of masks of one size, as pycocotools' rleMerge; an empty list gives
+// an empty 0x0 mask, masks of different sizes give an empty 0x0 mask too (as pycocotools).
+Rle rle_merge(const std::vector<Rle>& masks, bool intersect = false);
+
+// IoU of every detection with every ground truth, (dts x gts) row-major, as pycocotools' iou():
+// for a crowd ground truth the union is the detection's own area. Masks of other sizes give -1.
+using Box = std::array<double, 4>;  // x, y, w, h
+std::vector<double> box_iou_matrix(const std::vector<Box>& dts, const std::vector<Box>& gts,
+                                   const std::vector<uint8_t>& gt_crowd);
+std::vector<double> rle_iou_matrix(const std::vector<const Rle*>& dts, const std::vector<const Rle*>& gts,
+                                   const std::vector<uint8_t>& gt_crowd);
+
 }  // namespace mrcnn::eval

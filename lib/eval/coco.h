@@ -1,0 +1,69 @@
+// COCO data for evaluation: ground truth (images, categories, annotations) and detection results,
+// loaded and checked the way pycocotools' COCO and loadRes read them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/rle.h"
+#include "io/json_file.h"
+
+namespace mrcnn::eval {
+
+struct CocoImage {
+  int64_t id = 0;
+  int64_t height = -1, width = -1;  // -1 when the file does not say
+  std::string file_name;
+};
+
+struct CocoCategory {
+  int64_t id = 0;
+  std::string name;
+};
+
+// One ground-truth annotation or detection. Masks are made on demand (segm evaluation).
+struct CocoObject {
+  int64_t id = 0;
+  int64_t image_id = 0;
+  int64_t category_id = 0;
+  double area = 0;         // ground truth: the file's "area"; detections: as loadRes derives it
+  bool iscrowd = false;    // ground truth only (pycocotools' "ignore" is iscrowd)
+  double score = 0;        // detections only
+  std::optional<Box> bbox;
+  Json segmentation;       // polygons, uncompressed or compressed RLE; null when absent
+  std::string where;       // "gt.json: annotations[12] (id 7)", for error messages
+};
+
+class CocoGroundTruth {
+ public:
+  static CocoGroundTruth read(const std::string& path);
+  static CocoGroundTruth from_json(const Json& doc, const std::string& source);
+
+  const std::map<int64_t, CocoImage>& images() const { return images_; }
+  const std::vector<CocoCategory>& categories() const { return categories_; }  // sorted by id
+  const std::vector<CocoObject>& annotations() const { return annotations_; }  // file order
+  std::string category_name(int64_t id) const;
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+  std::map<int64_t, CocoImage> images_;
+  std::vector<CocoCategory> categories_;
+  std::vector<CocoObject> annotations_;
+};
+
+// Detections in COCO results format, with ids 1..N in file order and area/bbox derived as
+// pycocotools' loadRes does (the first record decides: a non-empty "bbox" means area = w*h,
+// else the mask area). Image and category ids must exist in the ground truth.
+std::vector<CocoObject> read_detections(const std::string& path, const CocoGroundTruth& gt);
+std::vector<CocoObject> detections_from_json(const Json& doc, const std::string& source, const CocoGroundTruth& gt);
+
+// The object's mask in its image (polygons merged, uncompressed RLE compressed), as
+// pycocotools' annToRLE. Throws Error naming the record when it has none or it is malformed.
+Rle object_mask(const CocoObject& object, const CocoGroundTruth& gt);
+
+}  // namespace mrcnn::eval
