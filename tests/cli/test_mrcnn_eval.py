@@ -1,0 +1,124 @@
+"""mrcnn-eval, run for real: the summary, the JSON, --per-class, --config/--weights, and every bad
+input as one clear error line with exit 2."""
+import json
+
+import pytest
+
+from mrcnn_testing import sample_images
+
+GT = {
+    "images": [{"id": 1, "height": 40, "width": 60}, {"id": 2, "height": 40, "width": 60}],
+    "categories": [{"id": 3, "name": "cat"}, {"id": 8, "name": "dog"}],
+    "annotations": [
+        {"id": 1, "image_id": 1, "category_id": 3, "bbox": [10, 10, 20, 10], "area": 200, "iscrowd": 0,
+         "segmentation": [[10, 10, 30, 10, 30, 20, 10, 20]]},
+        {"id": 2, "image_id": 2, "category_id": 8, "bbox": [5, 5, 30, 30], "area": 900, "iscrowd": 0,
+         "segmentation": [[5, 5, 35, 5, 35, 35, 5, 35]]},
+    ],
+}
+DT = [
+    {"image_id": 1, "category_id": 3, "bbox": [10, 10, 20, 10], "score": 0.9,
+     "segmentation": {"size": [40, 60], "counts": "P;:>0000000000000000000R1"}},
+    {"image_id": 2, "category_id": 8, "bbox": [0, 0, 10, 10], "score": 0.8},
+]
+
+
+@pytest.fixture
+def files(workdir):
+    (workdir / "gt.json").write_text(json.dumps(GT))
+    (workdir / "dt.json").write_text(json.dumps([{k: v for k, v in d.items() if k != "segmentation"} for d in DT]))
+    return workdir
+
+
+def test_summary_json_and_per_class(run, files):
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "bbox", "--json", "m.json",
+                 "--per-class")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "IoU type: bbox"
+    assert lines[1].startswith(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = ")
+    assert len([l for l in lines if "@[ IoU=" in l]) == 12
+    metrics = json.loads((files / "m.json").read_text())
+    assert set(metrics) == {"bbox"}
+    assert set(metrics["bbox"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
+                                    "ARl"}
+    # cat: found exactly (AP 1); dog: missed (AP 0); the mean over both classes is 0.5.
+    assert metrics["bbox"]["AP"] == pytest.approx(0.5)
+    assert any(l.strip() == "1.000  cat (id 3)" for l in lines)
+    assert any(l.strip() == "0.000  dog (id 8)" for l in lines)
+
+
+def test_segm_needs_masks(run, files):
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "segm")
+    assert result.returncode == 2
+    assert "dt.json: detection 0: has no \"segmentation\" (segm evaluation needs masks)" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["malformed", "unknown image", "unknown category", "missing score", "short polygon",
+                                  "not a list", "gt missing area", "missing file"])
+def test_bad_inputs(run, files, case):
+    gt = json.loads(json.dumps(GT))
+    dt = json.loads(json.dumps(DT))
+    dt_text = None
+    expected = {
+        "malformed": "dt.json:1:3: malformed JSON",
+        "unknown image": "dt.json: detection 1: image_id 99 is not in the ground truth gt.json",
+        "unknown category": "dt.json: detection 0: category_id 5 is not in the ground truth gt.json",
+        "missing score": "dt.json: detection 1: missing \"score\"",
+        "short polygon": "gt.json: annotations[0] (id 1): polygon 0 has 4 coordinates; a polygon needs at least 3 points",
+        "not a list": "dt.json: expected a list of detections (COCO results format)",
+        "gt missing area": "gt.json: annotations[1] (id 2): missing \"area\"",
+        "missing file": "dt.json: cannot read: no such file",
+    }[case]
+    if case == "malformed":
+        dt_text = "[{]"
+    elif case == "unknown image":
+        dt[1]["image_id"] = 99
+    elif case == "unknown category":
+        dt[0]["category_id"] = 5
+    elif case == "missing score":
+        del dt[1]["score"]
+    elif case == "short polygon":
+        gt["annotations"][0]["segmentation"] = [[1, 2, 3, 4]]
+    elif case == "not a list":
+        dt_text = json.dumps({"annotations": dt})
+    elif case == "gt missing area":
+        del gt["annotations"][1]["area"]
+    (files / "gt.json").write_text(json.dumps(gt))
+    if case == "missing file":
+        (files / "dt.json").unlink()
+    else:
+        (files / "dt.json").write_text(dt_text if dt_text is not None else json.dumps(dt))
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--json", "m.json")
+    assert result.returncode == 2
+    assert expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (files / "m.json").exists()
+
+
+def test_needs_inputs(run):
+    result = run("mrcnn-eval")
+    assert result.returncode == 2 and "give --gt and --dt, or --config and --weights" in result.stderr
+
+
+def test_model_on_config_val_set(run, workdir, small_model):
+    """--config/--weights runs inference over the val set's images, then evaluates."""
+    weights, config = small_model
+    paths = sample_images(workdir / "val")
+    from PIL import Image
+    gt = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    for i, p in enumerate(paths):
+        w, h = Image.open(p).size
+        gt["images"].append({"id": i + 1, "file_name": p.name, "height": h, "width": w})
+        gt["annotations"].append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [10, 10, 50, 80],
+                                  "area": 4000, "iscrowd": 0, "segmentation": [[10, 10, 60, 10, 60, 90, 10, 90]]})
+    (workdir / "val.json").write_text(json.dumps(gt))
+    cfg = json.loads(config.read_text())
+    cfg["data"] = {"val": {"format": "coco", "annotations": "val.json", "images": "val"}}
+    cfg["eval"] = {"device": "cpu"}
+    (workdir / "c.json").write_text(json.dumps(cfg))
+    result = run("mrcnn-eval", "--config", "c.json", "--weights", weights, "--json", "m.json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((workdir / "m.json").read_text())
+    assert set(metrics) == {"bbox", "segm"}
+    assert all(-1 <= v <= 1 for v in metrics["segm"].values())
