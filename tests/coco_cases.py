@@ -43,7 +43,8 @@ def _uncompressed(mask):
     return {"size": list(mask.shape), "counts": counts}
 
 
-def make_case(seed, images=12, categories=(1, 3, 7, 12, 40), results="both", max_scale=None):
+def make_case(seed, images=12, categories=(1, 3, 7, 12, 40), results="both", max_scale=None, crowded_every=4,
+              extra_max=6):
     rng = np.random.default_rng(seed)
     gt = {"images": [], "annotations": [], "categories": [{"id": c, "name": f"class{c}"} for c in categories]}
     dts = []
@@ -90,7 +91,7 @@ def make_case(seed, images=12, categories=(1, 3, 7, 12, 40), results="both", max
                     continue
                 dts.append(_detection(image_id, cat if rng.random() < 0.9 else int(rng.choice(categories)), m, rng))
         # false positives, and on some images more than 100 detections
-        extra = int(rng.integers(0, 6)) + (120 if i % 4 == 1 else 0)
+        extra = int(rng.integers(0, extra_max)) + (120 if crowded_every and i % crowded_every == 1 else 0)
         for _ in range(extra):
             m = _ellipse(h, w, rng, scale)
             if m.sum() == 0:
