@@ -25,6 +25,16 @@ struct CocoCategory {
   std::string name;
 };
 
+// A segmentation as the file gives it, parsed and checked but not yet rasterised.
+struct Segmentation {
+  enum class Kind { None, Polygons, CompressedRle, UncompressedRle };
+  Kind kind = Kind::None;
+  std::vector<std::vector<double>> polygons;
+  std::string counts;             // compressed RLE
+  std::vector<uint32_t> runs;     // uncompressed RLE
+  int64_t height = 0, width = 0;  // RLE size
+};
+
 // One ground-truth annotation or detection. Masks are made on demand (segm evaluation).
 struct CocoObject {
   int64_t id = 0;
@@ -34,14 +44,14 @@ struct CocoObject {
   bool iscrowd = false;    // ground truth only (pycocotools' "ignore" is iscrowd)
   double score = 0;        // detections only
   std::optional<Box> bbox;
-  Json segmentation;       // polygons, uncompressed or compressed RLE; null when absent
+  Segmentation segmentation;
   std::string where;       // "gt.json: annotations[12] (id 7)", for error messages
 };
 
 class CocoGroundTruth {
  public:
   static CocoGroundTruth read(const std::string& path);
-  static CocoGroundTruth from_json(const Json& doc, const std::string& source);
+  static CocoGroundTruth from_json(const nlohmann::json& doc, const std::string& source);
 
   const std::map<int64_t, CocoImage>& images() const { return images_; }
   const std::vector<CocoCategory>& categories() const { return categories_; }  // sorted by id
@@ -60,7 +70,8 @@ class CocoGroundTruth {
 // pycocotools' loadRes does (the first record decides: a non-empty "bbox" means area = w*h,
 // else the mask area). Image and category ids must exist in the ground truth.
 std::vector<CocoObject> read_detections(const std::string& path, const CocoGroundTruth& gt);
-std::vector<CocoObject> detections_from_json(const Json& doc, const std::string& source, const CocoGroundTruth& gt);
+std::vector<CocoObject> detections_from_json(const nlohmann::json& doc, const std::string& source,
+                                             const CocoGroundTruth& gt);
 
 // The object's mask in its image (polygons merged, uncompressed RLE compressed), as
 // pycocotools' annToRLE. Throws Error naming the record when it has none or it is malformed.

@@ -192,14 +192,22 @@ EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& de
   }
   const size_t max_det = static_cast<size_t>(p.max_dets.back());
 
-  // Masks are made once per object that takes part (segm); errors are raised before any threads.
-  std::map<const CocoObject*, Rle> masks;
+  // Masks are made once per object that takes part (segm), indexed by the object's position in
+  // the ground truth or the detections; errors are raised before any threads.
+  std::vector<Rle> gt_masks, dt_masks;
+  const auto mask_of = [&](const CocoObject* o) -> const Rle& {
+    const CocoObject* gt_base = gt.annotations().data();
+    if (o >= gt_base && o < gt_base + gt.annotations().size()) return gt_masks[o - gt_base];
+    return dt_masks[o - detections.data()];
+  };
   if (type == IouType::Segm) {
+    gt_masks.resize(gt.annotations().size());
+    dt_masks.resize(detections.size());
     for (auto& cell : cells) {
       stable_sort_by_score(cell.dts);
       if (cell.dts.size() > max_det) cell.dts.resize(max_det);
-      for (const CocoObject* o : cell.gts) masks.emplace(o, object_mask(*o, gt));
-      for (const CocoObject* o : cell.dts) masks.emplace(o, object_mask(*o, gt));
+      for (const CocoObject* o : cell.gts) gt_masks[o - gt.annotations().data()] = object_mask(*o, gt);
+      for (const CocoObject* o : cell.dts) dt_masks[o - detections.data()] = object_mask(*o, gt);
     }
   } else {
     for (auto& cell : cells) {
@@ -223,8 +231,8 @@ EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& de
       cell.ious = box_iou_matrix(d, g, crowd);
     } else {
       std::vector<const Rle*> d, g;
-      for (const CocoObject* o : cell.dts) d.push_back(&masks.at(o));
-      for (const CocoObject* o : cell.gts) g.push_back(&masks.at(o));
+      for (const CocoObject* o : cell.dts) d.push_back(&mask_of(o));
+      for (const CocoObject* o : cell.gts) g.push_back(&mask_of(o));
       cell.ious = rle_iou_matrix(d, g, crowd);
     }
   });

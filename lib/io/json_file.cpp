@@ -7,10 +7,10 @@
 
 namespace mrcnn {
 
-Json parse_json(const std::string& text, const std::string& source) {
-  try {
-    return Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+namespace {
+
+Error parse_error(const nlohmann::json::parse_error& e, const std::string& text, const std::string& source) {
+  {
     // e.byte is 1-based and points one past the offending character.
     const size_t offset = std::min(e.byte > 0 ? e.byte - 1 : 0, text.size());
     const size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n');
@@ -20,7 +20,26 @@ Json parse_json(const std::string& text, const std::string& source) {
     // nlohmann's message: "[json.exception.parse_error.101] parse error at line L, column C: <reason>"
     const auto colon = reason.find(": ");
     if (colon != std::string::npos) reason = reason.substr(colon + 2);
-    throw Error(source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": malformed JSON: " + reason);
+    return Error(source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": malformed JSON: " + reason);
+  }
+}
+
+}  // namespace
+
+Json parse_json(const std::string& text, const std::string& source) {
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw parse_error(e, text, source);
+  }
+}
+
+nlohmann::json read_json_data_file(const std::string& path) {
+  const std::string text = read_text_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw parse_error(e, text, path);
   }
 }
 

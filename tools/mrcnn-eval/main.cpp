@@ -2,38 +2,42 @@
 #include <cstdio>
 #include <iostream>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <tuple>
+
 #include "config/config.h"
-#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tool.h"
 #include "eval/coco_eval.h"
 #include "io/json_file.h"
-#include "model/batch_inference.h"
+#include "core/subprocess.h"
 
 namespace {
 
-// Runs the model over the configuration's validation images and returns its detections as COCO
-// results, scored against that set's annotations.
-mrcnn::Json model_detections(const std::string& config_path, const std::string& weights, const std::string& device,
-                             std::string& gt_path) {
+// Runs mrcnn-infer (a separate process, so that this tool never loads libtorch) over the
+// configuration's validation images and returns the path of its results and of the annotations.
+std::pair<std::string, std::string> run_model(const std::string& config_path, const std::string& weights,
+                                              const std::string& device, const std::string& results_path) {
   const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
   const mrcnn::Json& val = config["data"]["val"];
   if (val["format"] != "coco")
     throw mrcnn::Error(config_path + ": data.val.format is " + val["format"].dump() +
                        "; mrcnn-eval --config evaluates COCO validation sets (the other readers arrive with training)");
-  gt_path = val["annotations"].get<std::string>();
+  const std::string gt_path = val["annotations"].get<std::string>();
   if (gt_path.empty()) throw mrcnn::Error(config_path + ": data.val.annotations is empty: nothing to evaluate against");
-  mrcnn::model::DetectorOptions options;
-  options.weights = weights;
-  options.device = mrcnn::resolve_device(
-      mrcnn::parse_device_spec(device.empty() ? config["eval"]["device"].get<std::string>() : device));
-  mrcnn::model::InferenceJob job;
-  job.images = mrcnn::model::images_from_coco(gt_path, val["images"].get<std::string>());
-  job.score_threshold = 0;  // every detection the model makes (model.roi.score_thresh applies)
-  job.batch_size = config["eval"]["batch_size"].get<int>();
-  mrcnn::model::Detector detector(config, options);
-  return mrcnn::model::run_batch_inference(detector, job).results;
+  std::vector<std::string> argv = {mrcnn::sibling_executable("mrcnn-infer"), "--config", config_path, "--weights",
+                                   weights, "--coco", gt_path, "--image-root", val["images"].get<std::string>(),
+                                   "--output", results_path, "--score-threshold", "0",
+                                   "--batch-size", std::to_string(config["eval"]["batch_size"].get<int>()),
+                                   "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
+  const int rc = mrcnn::run_program(argv);
+  if (rc != 0) throw mrcnn::Error("inference on the validation set failed (mrcnn-infer exited with " +
+                                  std::to_string(rc) + ")");
+  return {gt_path, results_path};
 }
 
 }  // namespace
@@ -69,13 +73,20 @@ int main(int argc, char** argv) {
     if (config_path.empty() && (gt_path.empty() || dt_path.empty()))
       throw mrcnn::Error("give --gt and --dt, or --config and --weights");
     if (!config_path.empty() && weights.empty()) throw mrcnn::Error("--config needs --weights");
-    const mrcnn::Json model_results =
-        config_path.empty() ? mrcnn::Json() : model_detections(config_path, weights, device, gt_path);
+    std::string model_results;
+    if (!config_path.empty()) {
+      model_results = (std::filesystem::temp_directory_path() / ("mrcnn-eval-" + std::to_string(::getpid()) + ".json")).string();
+      std::tie(gt_path, dt_path) = run_model(config_path, weights, device, model_results);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const auto seconds = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    };
     const auto gt = mrcnn::eval::CocoGroundTruth::read(gt_path);
-    const auto detections = config_path.empty()
-                                ? mrcnn::eval::read_detections(dt_path, gt)
-                                : mrcnn::eval::detections_from_json(model_results, weights + " (model output)", gt);
-    if (!config_path.empty()) dt_path = "the model";
+    mrcnn::log::debug("ground truth read at {} s", seconds());
+    const auto detections = mrcnn::eval::read_detections(dt_path, gt);
+    mrcnn::log::debug("detections read at {} s", seconds());
+    if (!model_results.empty()) std::filesystem::remove(model_results);
     mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_path, gt.images().size(),
                      gt.annotations().size(), gt.categories().size(), dt_path, detections.size());
     std::vector<mrcnn::eval::IouType> types;
@@ -84,6 +95,7 @@ int main(int argc, char** argv) {
     mrcnn::Json metrics = mrcnn::Json::object();
     for (const auto type : types) {
       const auto result = mrcnn::eval::evaluate(gt, detections, type, threads);
+      mrcnn::log::debug("{} evaluated at {} s", mrcnn::eval::iou_type_name(type), seconds());
       std::cout << "IoU type: " << mrcnn::eval::iou_type_name(type) << "\n" << mrcnn::eval::summary_text(result);
       if (per_class) {
         std::cout << "Per-class AP (IoU .50:.95, all areas, 100 detections):\n";
