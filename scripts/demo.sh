@@ -32,7 +32,12 @@ if "$bin/mrcnn-config" set "$out/pennfudan.json" model.num_classes=one; then
 fi
 "$bin/mrcnn-config" get "$out/pennfudan.json" model.num_classes
 
+say "the synthetic shapes data set the tiny preset trains on (data/shapes)"
+[ -f data/shapes/val.json ] || "$bin/mrcnn-train" --make-shapes data/shapes
+"$bin/mrcnn-config" init --preset shapes_tiny_cpu -o "$out/shapes.json" --force
+"$bin/mrcnn-config" validate "$out/shapes.json"
+
 say "the resolved configuration is in $out/pennfudan.resolved.json"
 "$bin/mrcnn-config" show "$out/pennfudan.json" > "$out/pennfudan.resolved.json"
 for tool in mrcnn-train mrcnn-infer mrcnn-eval mrcnn-visualize; do "$bin/$tool" --version; done
-say "demo done: training, inference, evaluation and drawing join this demo as they land (issues #3-#6)"
+say "demo done: training on shapes, then inference, evaluation and overlays of the trained model, join this demo with issue #5"

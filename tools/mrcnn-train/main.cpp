@@ -1,26 +1,45 @@
 // mrcnn-train: train or fine-tune a Mask R-CNN from a configuration.
 #include "config/config.h"
 #include "core/device.h"
+#include "core/error.h"
+#include "core/log.h"
 #include "core/pending.h"
 #include "core/tool.h"
+#include "data/shapes.h"
 
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-train",
                    "Train a Mask R-CNN, or fine-tune COCO-pretrained weights on your own classes, as the "
                    "configuration says. Writes checkpoints, metrics.jsonl and the resolved config to the output "
-                   "folder.",
+                   "folder. --make-shapes writes the synthetic shapes data set the tiny preset trains on.",
+                   "  mrcnn-train --make-shapes data/shapes\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --resume\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --init-weights maskrcnn_coco.pth\n");
-  std::string config_path, output_dir, init_weights, device = "auto";
+  std::string config_path, output_dir, init_weights, device = "auto", shapes_dir;
   bool resume = false;
+  mrcnn::data::ShapesOptions shapes;
   CLI::App& app = tool.app();
-  app.add_option("-c,--config", config_path, "Experiment configuration (JSON)")->required();
-  app.add_option("-o,--output-dir", output_dir, "Folder for checkpoints, logs and metrics")->required();
+  auto* config_opt = app.add_option("-c,--config", config_path, "Experiment configuration (JSON)");
+  app.add_option("-o,--output-dir", output_dir, "Folder for checkpoints, logs and metrics")->needs(config_opt);
   app.add_flag("--resume", resume, "Continue from the last checkpoint in the output folder");
   app.add_option("--init-weights", init_weights, "Start from these weights (overrides train.init_weights)");
   app.add_option("--device", device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
+  auto* shapes_opt = app.add_option("--make-shapes", shapes_dir, "Write the synthetic shapes data set here and exit");
+  shapes_opt->excludes(config_opt);
+  app.add_option("--shapes-train", shapes.train_images, "With --make-shapes: training images")->capture_default_str();
+  app.add_option("--shapes-val", shapes.val_images, "With --make-shapes: validation images")->capture_default_str();
+  app.add_option("--shapes-size", shapes.image_size, "With --make-shapes: image side in pixels")
+      ->check(CLI::Range(32, 2048))
+      ->capture_default_str();
   return tool.run(argc, argv, [&] {
+    if (!shapes_dir.empty()) {
+      mrcnn::data::write_shapes_dataset(shapes_dir, shapes);
+      mrcnn::log::info("wrote {} training and {} validation images to {}", shapes.train_images, shapes.val_images,
+                       shapes_dir);
+      return 0;
+    }
+    if (config_path.empty() || output_dir.empty()) throw mrcnn::Error("give --config and --output-dir (or --make-shapes)");
     mrcnn::config::load_resolved(config_path);
     mrcnn::resolve_device(mrcnn::parse_device_spec(device));
     throw mrcnn::not_available_yet("training", 5);

@@ -1,0 +1,31 @@
+// Data set readers: COCO JSON and instance-mask PNG folders (Penn-Fudan layout), checked while
+// loading under a policy (skip bad records with a count, or fail on the first).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "data/sample.h"
+
+namespace mrcnn::data {
+
+enum class InvalidPolicy { Skip, Fail };
+
+struct DatasetSpec {
+  std::string format;       // coco | mask_png
+  std::string images;       // folder of the images
+  std::string annotations;  // COCO JSON, or the folder of instance-id mask PNGs
+  InvalidPolicy on_invalid = InvalidPolicy::Skip;
+  int64_t num_classes = 0;  // labels must be < this (0: not checked)
+};
+
+// Reads the annotations (not the pixels: Sample::image stays empty and is loaded by load_image).
+// COCO: crowd regions are kept out of the targets, as torchvision's training does. mask_png: an
+// image's mask is the PNG with the same stem (or stem + "_mask") whose pixel values are instance
+// ids (0 = background); every instance gets label 1.
+std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report);
+
+// Decodes the sample's image (and the masks of a mask_png set) into the sample.
+void load_pixels(Sample& sample, const DatasetSpec& spec);
+
+}  // namespace mrcnn::data

@@ -1,0 +1,37 @@
+// One training or validation image with its instances, as the data readers produce it
+// (no libtorch: the loader turns these into tensors).
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "eval/rle.h"
+
+namespace mrcnn::data {
+
+struct Sample {
+  int64_t image_id = 0;
+  std::string image_path;
+  cv::Mat image;                               // 8-bit RGB; empty until loaded
+  int64_t height = 0, width = 0;
+  std::vector<std::array<float, 4>> boxes;     // x1, y1, x2, y2 in pixels
+  std::vector<int64_t> labels;                 // class ids, 1..num_classes-1
+  std::vector<eval::Rle> mask_rles;            // the instances' masks as read (decoded by load_pixels)
+  std::vector<cv::Mat> masks;                  // one H x W CV_8U (0/1) mask per instance, once loaded
+};
+
+// Why a reader dropped an image or an annotation (data.on_invalid = skip), counted for the log.
+struct ReadReport {
+  int64_t images = 0, annotations = 0;
+  int64_t skipped_images = 0, skipped_annotations = 0, crowd_regions = 0;
+  std::vector<std::string> reasons;  // the first few, "file: what"
+
+  void skip(const std::string& reason, bool image);
+  std::string summary(const std::string& source) const;
+};
+
+}  // namespace mrcnn::data
