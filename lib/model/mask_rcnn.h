@@ -4,6 +4,9 @@
 
 #include <torch/nn/module.h>
 
+#include <map>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "model/backbone.h"
@@ -21,6 +24,12 @@ class MaskRcnnImpl : public torch::nn::Module {
   // Inference on (3, H, W) RGB images in [0, 1]: detections in original-image pixels with
   // (D, 1, H, W) mask probabilities. Call prepare_for_inference() first.
   std::vector<Detections> detect(const std::vector<at::Tensor>& images);
+
+  // Training losses {loss_objectness, loss_rpn_box_reg, loss_classifier, loss_box_reg, loss_mask}
+  // (torchvision's names) for images and their targets in original pixels. deterministic_sampling
+  // takes the first positives/negatives instead of random ones (for comparisons).
+  std::map<std::string, at::Tensor> losses(const std::vector<at::Tensor>& images, std::vector<Target> targets,
+                                           std::mt19937* rng = nullptr, bool deterministic_sampling = false);
 
   // The transform's padded batch; channels-last after prepare_for_inference(), as the
   // convolution weights then are.

@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include "losses/losses.h"
+#include "model/matcher.h"
 #include "model/poolers.h"
+#include "ops/roi_align.h"
 #include "ops/boxes.h"
 #include "ops/nms.h"
 
@@ -67,7 +70,10 @@ at::Tensor MaskPredictorImpl::forward_for_labels(const at::Tensor& x, const at::
 }
 
 RoiHeadsImpl::RoiHeadsImpl(const ModelSettings& settings, int64_t channels)
-    : settings_(settings.roi), mask_pool_size_(settings.mask.resolution / 2), box_coder_(settings.roi.box_coder_weights) {
+    : settings_(settings.roi),
+      mask_settings_(settings.mask),
+      mask_pool_size_(settings.mask.resolution / 2),
+      box_coder_(settings.roi.box_coder_weights) {
   const int64_t pooled = channels * settings.roi.box_pool_size * settings.roi.box_pool_size;
   box_head_ = register_module("box_head", TwoMlpHead(pooled, settings.roi.representation_size));
   box_predictor_ =
@@ -148,6 +154,77 @@ std::vector<Detections> RoiHeadsImpl::detect(const std::vector<at::Tensor>& feat
     offset += r.boxes.size(0);
   }
   return results;
+}
+
+std::array<at::Tensor, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& features,
+                                               const std::vector<at::Tensor>& proposals,
+                                               const std::vector<ImageSize>& image_sizes,
+                                               const std::vector<Target>& targets, bool deterministic_sampling) {
+  const Matcher matcher(settings_.fg_iou_thresh, settings_.bg_iou_thresh, /*allow_low_quality=*/false);
+  const BalancedSampler sampler(settings_.batch_size_per_image, settings_.positive_fraction, deterministic_sampling);
+  std::vector<at::Tensor> sampled_proposals, sampled_labels, sampled_matches, regression_targets;
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < proposals.size(); ++i) {
+      const at::Tensor& gt = targets[i].boxes;
+      // The ground-truth boxes join the proposals, so that every object has a positive sample.
+      const at::Tensor candidates = at::cat({proposals[i], gt.to(proposals[i].scalar_type())});
+      at::Tensor matches, labels;
+      if (gt.size(0) == 0) {
+        matches = torch::zeros({candidates.size(0)}, candidates.options().dtype(torch::kLong));
+        labels = torch::zeros({candidates.size(0)}, candidates.options().dtype(torch::kLong));
+      } else {
+        const at::Tensor m = matcher(ops::box_iou(gt, candidates));
+        matches = m.clamp_min(0);
+        labels = targets[i].labels.index_select(0, matches);
+        labels.masked_fill_(m == Matcher::kBelowLow, 0);
+        labels.masked_fill_(m == Matcher::kBetween, -1);
+      }
+      const auto [pos, neg] = sampler(labels);
+      const at::Tensor keep = std::get<0>(at::cat({pos, neg}).sort());
+      const at::Tensor boxes = candidates.index_select(0, keep);
+      const at::Tensor gt_or_zero = gt.size(0) == 0 ? torch::zeros({1, 4}, candidates.options()) : gt;
+      sampled_proposals.push_back(boxes);
+      sampled_labels.push_back(labels.index_select(0, keep));
+      sampled_matches.push_back(matches.index_select(0, keep));
+      regression_targets.push_back(box_coder_.encode(gt_or_zero.index_select(0, matches.index_select(0, keep)), boxes));
+    }
+  }
+  const auto [class_logits, box_regression] = box_predictions(box_features(features, sampled_proposals, image_sizes));
+  const at::Tensor labels = at::cat(sampled_labels);
+  const at::Tensor targets_all = at::cat(regression_targets);
+  const at::Tensor classification = at::cross_entropy_loss(class_logits, labels);
+  const at::Tensor pos = at::where(labels > 0)[0];
+  const at::Tensor per_class = box_regression.reshape({class_logits.size(0), -1, 4});
+  const at::Tensor box_loss = losses::smooth_l1_sum(per_class.index({pos, labels.index_select(0, pos)}),
+                                                    targets_all.index_select(0, pos), 1.0 / 9) /
+                              static_cast<double>(labels.numel());
+
+  // Masks: positive samples only, targets cut from the matched ground-truth masks with ROIAlign.
+  std::vector<at::Tensor> mask_boxes, mask_targets, mask_labels;
+  const int64_t resolution = mask_settings_.resolution;
+  for (size_t i = 0; i < sampled_proposals.size(); ++i) {
+    const at::Tensor positive = at::where(sampled_labels[i] > 0)[0];
+    const at::Tensor boxes = sampled_proposals[i].index_select(0, positive);
+    const at::Tensor matched = sampled_matches[i].index_select(0, positive);
+    mask_boxes.push_back(boxes);
+    mask_labels.push_back(sampled_labels[i].index_select(0, positive));
+    torch::NoGradGuard no_grad;
+    if (boxes.size(0) == 0) {
+      mask_targets.push_back(torch::zeros({0, resolution, resolution}, boxes.options()));
+      continue;
+    }
+    const at::Tensor rois = at::cat({matched.unsqueeze(1).to(boxes.scalar_type()), boxes}, 1);
+    const at::Tensor gt_masks = targets[i].masks.unsqueeze(1).to(boxes.scalar_type());
+    mask_targets.push_back(ops::roi_align(gt_masks, rois, 1.0, resolution, resolution, -1, false).select(1, 0));
+  }
+  const at::Tensor logits = mask_logits(features, mask_boxes, image_sizes);
+  const at::Tensor all_labels = at::cat(mask_labels);
+  const at::Tensor own_class = logits.index({at::arange(all_labels.size(0), all_labels.options()), all_labels});
+  const losses::MaskLossWeights weights{mask_settings_.bce_weight, mask_settings_.dice_weight,
+                                        mask_settings_.dice_smooth};
+  const at::Tensor mask = losses::mask_loss(all_labels.size(0) ? own_class : logits, at::cat(mask_targets), weights);
+  return {classification, box_loss, mask};
 }
 
 }  // namespace mrcnn::model

@@ -8,10 +8,12 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include <array>
 #include <vector>
 
 #include "model/box_coder.h"
 #include "model/image_batch.h"
+#include "model/targets.h"
 #include "model/settings.h"
 
 namespace mrcnn::model {
@@ -88,12 +90,19 @@ class RoiHeadsImpl : public torch::nn::Module {
                          const std::vector<ImageSize>& image_sizes);
   const BoxCoder& box_coder() const { return box_coder_; }
 
+  // Training: samples proposals (ground-truth boxes added) against the targets and returns
+  // {loss_classifier, loss_box_reg, loss_mask}.
+  std::array<at::Tensor, 3> losses(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& proposals,
+                                   const std::vector<ImageSize>& image_sizes, const std::vector<Target>& targets,
+                                   bool deterministic_sampling);
+
  private:
   std::vector<Detections> postprocess_boxes(const at::Tensor& class_logits, const at::Tensor& box_regression,
                                             const std::vector<at::Tensor>& proposals,
                                             const std::vector<ImageSize>& image_sizes);
 
   RoiSettings settings_;
+  MaskSettings mask_settings_;
   int64_t mask_pool_size_;
   BoxCoder box_coder_;
   TwoMlpHead box_head_{nullptr};

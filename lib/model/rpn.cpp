@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "losses/losses.h"
 #include "ops/boxes.h"
 #include "ops/nms.h"
 
@@ -107,6 +108,44 @@ RpnOutput RegionProposalNetworkImpl::forward(const ImageBatch& batch, const std:
     out.scores.push_back(scores.index_select(0, keep));
   }
   return out;
+}
+
+std::pair<at::Tensor, at::Tensor> RegionProposalNetworkImpl::losses(const RpnOutput& out,
+                                                                    const std::vector<at::Tensor>& gt_boxes,
+                                                                    bool deterministic_sampling) const {
+  const Matcher matcher(settings_.fg_iou_thresh, settings_.bg_iou_thresh, /*allow_low_quality=*/true);
+  const BalancedSampler sampler(settings_.batch_size_per_image, settings_.positive_fraction, deterministic_sampling);
+  const int64_t per_image = out.anchors.size(0);
+  std::vector<at::Tensor> labels, targets, positives, negatives;
+  for (size_t i = 0; i < gt_boxes.size(); ++i) {
+    at::Tensor image_labels, matched_gt;
+    torch::NoGradGuard no_grad;
+    if (gt_boxes[i].size(0) == 0) {
+      image_labels = torch::zeros({per_image}, out.anchors.options());
+      matched_gt = torch::zeros_like(out.anchors);
+    } else {
+      const at::Tensor matches = matcher(ops::box_iou(gt_boxes[i], out.anchors));
+      matched_gt = gt_boxes[i].index_select(0, matches.clamp_min(0));
+      image_labels = (matches >= 0).to(out.anchors.scalar_type());
+      image_labels.masked_fill_(matches == Matcher::kBelowLow, 0.0);
+      image_labels.masked_fill_(matches == Matcher::kBetween, -1.0);
+    }
+    const auto [pos, neg] = sampler(image_labels);
+    positives.push_back(pos + static_cast<int64_t>(i) * per_image);
+    negatives.push_back(neg + static_cast<int64_t>(i) * per_image);
+    labels.push_back(image_labels);
+    targets.push_back(box_coder_.encode(matched_gt, out.anchors));
+  }
+  const at::Tensor pos = at::cat(positives);
+  const at::Tensor sampled = std::get<0>(at::cat({pos, at::cat(negatives)}).sort());
+  const at::Tensor all_labels = at::cat(labels);
+  const at::Tensor all_targets = at::cat(targets);
+  const at::Tensor box_loss =
+      losses::smooth_l1_sum(out.deltas.index_select(0, pos), all_targets.index_select(0, pos), 1.0 / 9) /
+      static_cast<double>(sampled.numel());
+  const at::Tensor objectness_loss = at::binary_cross_entropy_with_logits(
+      out.objectness.flatten().index_select(0, sampled), all_labels.index_select(0, sampled));
+  return {objectness_loss, box_loss};
 }
 
 }  // namespace mrcnn::model

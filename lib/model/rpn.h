@@ -12,6 +12,7 @@
 #include "model/anchors.h"
 #include "model/box_coder.h"
 #include "model/image_batch.h"
+#include "model/matcher.h"
 #include "model/settings.h"
 
 namespace mrcnn::model {
@@ -42,6 +43,10 @@ class RegionProposalNetworkImpl : public torch::nn::Module {
  public:
   RegionProposalNetworkImpl(const ModelSettings& settings, int64_t channels);
   RpnOutput forward(const ImageBatch& batch, const std::vector<at::Tensor>& features);
+
+  // (objectness loss, box regression loss) against the ground-truth boxes of each image.
+  std::pair<at::Tensor, at::Tensor> losses(const RpnOutput& out, const std::vector<at::Tensor>& gt_boxes,
+                                           bool deterministic_sampling) const;
 
  private:
   RpnSettings settings_;

@@ -19,7 +19,8 @@ ImageSize Transform::resized_size(ImageSize original, int64_t min_size) const {
           static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};
 }
 
-ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937* rng) const {
+ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937* rng,
+                            std::vector<Target>* targets) const {
   ImageBatch out;
   const at::Tensor mean = torch::tensor({settings_.image_mean[0], settings_.image_mean[1], settings_.image_mean[2]},
                                         torch::kFloat);
@@ -43,6 +44,17 @@ ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937*
                           .squeeze(0));
     out.original_sizes.push_back(original);
     out.image_sizes.push_back(size);
+    if (targets) {
+      Target& t = (*targets)[out.image_sizes.size() - 1];
+      t.boxes = resize_boxes(t.boxes, original, size);
+      if (t.masks.defined() && t.masks.size(0) > 0)
+        t.masks = F::interpolate(t.masks.unsqueeze(1).to(torch::kFloat),
+                                 F::InterpolateFuncOptions().size(std::vector<int64_t>{size.first, size.second}))
+                      .select(1, 0)
+                      .to(torch::kUInt8);
+      else if (t.masks.defined())
+        t.masks = torch::zeros({0, size.first, size.second}, t.masks.options());
+    }
   }
   int64_t max_h = 0, max_w = 0;
   for (const auto& [h, w] : out.image_sizes) {

@@ -10,6 +10,7 @@
 #include "model/image_batch.h"
 #include "model/roi_heads.h"
 #include "model/settings.h"
+#include "model/targets.h"
 
 namespace mrcnn::model {
 
@@ -19,7 +20,9 @@ class Transform {
 
   // images: (3, H, W) float RGB in [0, 1], any sizes. Inference resizes to the last min_size;
   // training picks one of min_size at random (multi-scale) with rng.
-  ImageBatch batch(const std::vector<at::Tensor>& images, std::mt19937* rng = nullptr) const;
+  // With targets, they are resized with their images (boxes scaled, masks nearest-neighbour).
+  ImageBatch batch(const std::vector<at::Tensor>& images, std::mt19937* rng = nullptr,
+                   std::vector<Target>* targets = nullptr) const;
 
   // The scale factor and output size for one image (torchvision's rounding).
   ImageSize resized_size(ImageSize original, int64_t min_size) const;
