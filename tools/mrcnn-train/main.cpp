@@ -3,9 +3,9 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/pending.h"
 #include "core/tool.h"
 #include "data/shapes.h"
+#include "train/trainer.h"
 
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-train",
@@ -40,9 +40,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (config_path.empty() || output_dir.empty()) throw mrcnn::Error("give --config and --output-dir (or --make-shapes)");
-    mrcnn::config::load_resolved(config_path);
-    mrcnn::resolve_device(mrcnn::parse_device_spec(device));
-    throw mrcnn::not_available_yet("training", 5);
+    mrcnn::train::TrainOptions options;
+    options.config_path = config_path;
+    options.output_dir = output_dir;
+    options.init_weights = init_weights;
+    options.resume = resume;
+    const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
+    options.device = mrcnn::resolve_device(mrcnn::parse_device_spec(device));
+    mrcnn::train::run_training(config, options);
     return 0;
   });
 }

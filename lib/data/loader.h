@@ -1,0 +1,48 @@
+// Batches of training samples: shuffled per epoch with a seed, grouped by aspect ratio, decoded
+// and augmented by worker threads while the model trains on the previous batch. The batch of a
+// step depends only on (seed, step), so a resumed run sees exactly the data it would have seen.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <vector>
+
+#include "data/datasets.h"
+#include "data/sample.h"
+#include "io/json_file.h"
+
+namespace mrcnn::data {
+
+struct LoaderOptions {
+  int batch_size = 2;
+  int workers = 2;
+  uint64_t seed = 42;
+  bool aspect_ratio_grouping = true;
+  Json augmentations = Json::array();
+};
+
+class Loader {
+ public:
+  Loader(std::vector<Sample> samples, DatasetSpec spec, LoaderOptions options);
+  ~Loader();
+
+  int64_t steps_per_epoch() const;
+  // The batch of a global step (0-based); prefetches the next one in the background.
+  std::vector<Sample> batch(int64_t step);
+  int64_t skipped_images() const { return skipped_; }
+
+ private:
+  std::vector<Sample> make_batch(int64_t step);
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+  std::vector<Sample> samples_;
+  DatasetSpec spec_;
+  LoaderOptions options_;
+  int64_t prefetched_step_ = -1;
+  std::future<std::vector<Sample>> prefetched_;
+  std::atomic<int64_t> skipped_{0};
+};
+
+}  // namespace mrcnn::data

@@ -1,0 +1,324 @@
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "data/datasets.h"
+#include "data/label_map.h"
+#include "data/loader.h"
+#include "io/atomic_file.h"
+#include "io/weights_file.h"
+#include "model/mask_rcnn.h"
+#include "model/weights.h"
+
+namespace mrcnn::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> stop_requested{false};
+extern "C" void request_stop(int) { stop_requested = true; }
+
+constexpr int kCheckpointsKept = 3;
+
+at::Tensor image_tensor(const cv::Mat& rgb) {
+  return torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8)
+      .permute({2, 0, 1})
+      .to(torch::kFloat)
+      .div(255)
+      .contiguous();
+}
+
+model::Target target_of(const data::Sample& s) {
+  model::Target t;
+  const auto g = static_cast<int64_t>(s.boxes.size());
+  t.boxes = torch::empty({g, 4});
+  t.labels = torch::empty({g}, torch::kLong);
+  t.masks = torch::empty({g, s.height, s.width}, torch::kUInt8);
+  for (int64_t k = 0; k < g; ++k) {
+    for (int j = 0; j < 4; ++j) t.boxes[k][j] = s.boxes[k][j];
+    t.labels[k] = s.labels[k];
+    const cv::Mat& m = s.masks[k];
+    std::memcpy(t.masks[k].data_ptr(), (m.isContinuous() ? m : m.clone()).data, s.height * s.width);
+  }
+  return t;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Json& cfg, const std::vector<at::Tensor>& params) {
+  const double lr = cfg["lr"].get<double>(), wd = cfg["weight_decay"].get<double>();
+  if (cfg["type"] == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(lr)
+                    .betas({cfg["betas"][0].get<double>(), cfg["betas"][1].get<double>()})
+                    .weight_decay(wd));
+  return std::make_unique<torch::optim::SGD>(
+      params, torch::optim::SGDOptions(lr).momentum(cfg["momentum"].get<double>()).weight_decay(wd));
+}
+
+StateDict optimizer_state(torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params) {
+  StateDict out;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto it = optimizer.state().find(params[i].unsafeGetTensorImpl());
+    if (it == optimizer.state().end()) continue;
+    const std::string p = "state." + std::to_string(i) + ".";
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+      out.emplace_back(p + "momentum_buffer", sgd->momentum_buffer());
+    } else if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+      out.emplace_back(p + "exp_avg", adam->exp_avg());
+      out.emplace_back(p + "exp_avg_sq", adam->exp_avg_sq());
+      out.emplace_back(p + "step", torch::tensor({adam->step()}, torch::kLong));
+    }
+  }
+  return out;
+}
+
+void restore_optimizer(torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params,
+                       const StateDict& saved, bool adamw, const torch::Device& device) {
+  std::map<std::string, at::Tensor> by_name(saved.begin(), saved.end());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string p = "state." + std::to_string(i) + ".";
+    if (adamw) {
+      if (!by_name.count(p + "exp_avg")) continue;
+      auto state = std::make_unique<torch::optim::AdamWParamState>();
+      state->exp_avg(by_name[p + "exp_avg"].to(device));
+      state->exp_avg_sq(by_name[p + "exp_avg_sq"].to(device));
+      state->step(by_name[p + "step"].item<int64_t>());
+      optimizer.state()[params[i].unsafeGetTensorImpl()] = std::move(state);
+    } else {
+      if (!by_name.count(p + "momentum_buffer")) continue;
+      auto state = std::make_unique<torch::optim::SGDParamState>();
+      state->momentum_buffer(by_name[p + "momentum_buffer"].to(device));
+      optimizer.state()[params[i].unsafeGetTensorImpl()] = std::move(state);
+    }
+  }
+}
+
+std::string checkpoint_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
+  return name;
+}
+
+// Weights, optimiser state and progress; latest.json is switched last, so a kill during the
+// save leaves the previous checkpoint the one that --resume finds.
+void save_checkpoint(const fs::path& dir, int64_t step, model::MaskRcnnImpl& net, torch::optim::Optimizer& optimizer,
+                     const std::vector<at::Tensor>& params, const Json& config) {
+  const std::string name = checkpoint_name(step);
+  write_safetensors((dir / (name + ".safetensors")).string(), model::module_state_dict(net),
+                    {{"step", std::to_string(step)}, {"format", "mrcnn checkpoint"}});
+  write_safetensors((dir / (name + ".optim.safetensors")).string(), optimizer_state(optimizer, params));
+  write_json_file((dir / (name + ".json")).string(), Json{{"step", step}, {"config", config}});
+  write_json_file((dir / "latest.json").string(), Json{{"checkpoint", name}, {"step", step}});
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string f = entry.path().filename().string();
+    if (f.rfind("step_", 0) == 0 && entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (size_t i = 0; i + kCheckpointsKept < names.size(); ++i)
+    for (const char* ext : {".json", ".safetensors", ".optim.safetensors"}) fs::remove(dir / (names[i] + ext));
+}
+
+}  // namespace
+
+double learning_rate(const Json& train, int64_t step, int64_t total_steps, const std::vector<int64_t>& milestones) {
+  const Json& s = train["lr_schedule"];
+  const double base = train["optimizer"]["lr"].get<double>();
+  double factor = 1.0;
+  const int64_t warmup = s["warmup_steps"].get<int64_t>();
+  if (step < warmup) {
+    const double alpha = static_cast<double>(step) / warmup;
+    factor = s["warmup_factor"].get<double>() * (1 - alpha) + alpha;
+  }
+  if (s["type"] == "multistep") {
+    for (const int64_t m : milestones)
+      if (step >= m) factor *= s["gamma"].get<double>();
+  } else if (s["type"] == "cosine") {
+    const double min_factor = s["min_lr_factor"].get<double>();
+    const double t = std::min(1.0, static_cast<double>(step) / std::max<int64_t>(1, total_steps));
+    factor *= min_factor + (1 - min_factor) * 0.5 * (1 + std::cos(M_PI * t));
+  }
+  return base * factor;
+}
+
+int64_t run_training(const Json& config, const TrainOptions& options) {
+  const model::ModelSettings settings = model::ModelSettings::from_config(config);
+  const Json& train = config["train"];
+  const Json& data_cfg = config["data"];
+  const fs::path run_dir(options.output_dir);
+  const fs::path checkpoints = run_dir / "checkpoints";
+  std::error_code ec;
+  if (!options.resume && fs::exists(checkpoints / "latest.json", ec))
+    throw Error(options.output_dir + ": holds a run already (checkpoints/latest.json); use --resume to continue it, "
+                "or another --output-dir");
+  if (options.resume && !fs::exists(checkpoints / "latest.json", ec))
+    throw Error(options.output_dir + ": no checkpoint to resume from (checkpoints/latest.json is missing)");
+
+  // Data: everything checked before the first step.
+  const Json& set = data_cfg["train"];
+  data::DatasetSpec spec{set["format"].get<std::string>(), set["images"].get<std::string>(),
+                         set["annotations"].get<std::string>(),
+                         data_cfg["on_invalid"] == "fail" ? data::InvalidPolicy::Fail : data::InvalidPolicy::Skip,
+                         settings.num_classes};
+  if (!fs::exists(spec.annotations, ec)) throw Error("data.train.annotations: '" + spec.annotations + "' does not exist");
+  if (!fs::exists(spec.images, ec)) throw Error("data.train.images: '" + spec.images + "' does not exist");
+  const std::string label_map_path = set["label_map"].get<std::string>();
+  if (!label_map_path.empty()) {
+    const data::LabelMap labels = data::LabelMap::read(label_map_path);
+    for (const auto& [id, name] : labels.names())
+      if (id < 1 || id >= settings.num_classes)
+        throw Error(label_map_path + ": class id " + std::to_string(id) + " (" + name + ") does not fit " +
+                    "model.num_classes = " + std::to_string(settings.num_classes) + " (ids 1.." +
+                    std::to_string(settings.num_classes - 1) + ")");
+  }
+  data::ReadReport report;
+  std::vector<data::Sample> samples = data::read_dataset(spec, report);
+  log::info("{}", report.summary(spec.annotations));
+  const uint64_t seed = train["seed"].get<uint64_t>();
+  const double val_fraction = data_cfg["val_fraction"].get<double>();
+  if (val_fraction > 0) {  // a fixed split: the same images are held out in every run of this seed
+    std::mt19937_64 rng(seed);
+    std::shuffle(samples.begin(), samples.end(), rng);
+    const auto held_out = static_cast<size_t>(std::round(val_fraction * samples.size()));
+    samples.resize(samples.size() - held_out);
+    log::info("{} images held out for validation (data.val_fraction {})", held_out, val_fraction);
+  }
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = train["batch_size"].get<int>();
+  loader_options.workers = std::max(1, data_cfg["workers"].get<int>());
+  loader_options.seed = seed;
+  loader_options.aspect_ratio_grouping = data_cfg["aspect_ratio_grouping"].get<bool>();
+  loader_options.augmentations = data_cfg["augmentation"];
+  data::Loader loader(std::move(samples), spec, loader_options);
+  const int64_t steps_per_epoch = loader.steps_per_epoch();
+  const int64_t total_steps =
+      train["steps"].get<int64_t>() > 0 ? train["steps"].get<int64_t>() : train["epochs"].get<int64_t>() * steps_per_epoch;
+  std::vector<int64_t> milestones;
+  for (const auto& m : train["lr_schedule"]["milestones"])
+    milestones.push_back(train["steps"].get<int64_t>() > 0 ? m.get<int64_t>() : m.get<int64_t>() * steps_per_epoch);
+
+  // Model and optimiser.
+  torch::manual_seed(seed);
+  model::MaskRcnn net(settings);
+  const std::string init = options.init_weights.empty() ? train["init_weights"].get<std::string>() : options.init_weights;
+  if (!init.empty() && !options.resume) {
+    const model::LoadReport loaded = model::load_state_dict(*net, read_weights_file(init), true, init);
+    log::info("{}: loaded {} tensors; {} start fresh (other shapes: the class predictors when num_classes differs)",
+              init, loaded.loaded.size(), loaded.shape_mismatch.size() + loaded.missing.size());
+    for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
+  }
+  const torch::Device device = options.device.kind == DeviceSpec::Kind::Cuda
+                                   ? torch::Device(torch::kCUDA, options.device.index)
+                                   : torch::Device(torch::kCPU);
+  net->to(device);
+  net->train();
+  std::vector<at::Tensor> params;
+  for (auto& p : net->parameters())
+    if (p.requires_grad()) params.push_back(p);
+  auto optimizer = make_optimizer(train["optimizer"], params);
+  const bool adamw = train["optimizer"]["type"] == "adamw";
+
+  int64_t start = 0;
+  if (options.resume) {
+    const Json latest = read_json_file((checkpoints / "latest.json").string());
+    const std::string name = latest["checkpoint"].get<std::string>();
+    model::load_state_dict(*net, read_safetensors((checkpoints / (name + ".safetensors")).string()), false,
+                           (checkpoints / (name + ".safetensors")).string());
+    restore_optimizer(*optimizer, params, read_safetensors((checkpoints / (name + ".optim.safetensors")).string()),
+                      adamw, device);
+    start = latest["step"].get<int64_t>();
+    log::info("resuming {} at step {}", options.output_dir, start);
+  }
+  fs::create_directories(checkpoints);
+  write_json_file((run_dir / "config.json").string(), config);
+  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::app);
+
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  stop_requested = false;
+  const int64_t log_period = train["log_period"].get<int64_t>();
+  const int64_t checkpoint_period =
+      train["checkpoint_period"].get<int64_t>() > 0 ? train["checkpoint_period"].get<int64_t>() : steps_per_epoch;
+  const double clip = train["grad_clip_norm"].get<double>();
+  log::info("training {} steps ({} per epoch), batch {}, on {}", total_steps, steps_per_epoch,
+            loader_options.batch_size, device.str());
+  Progress progress("train", total_steps - start, "step");
+  int64_t step = start;
+  double data_seconds = 0, step_seconds = 0;
+  int64_t window = 0;
+  while (step < total_steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<data::Sample> batch = loader.batch(step);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (batch.empty()) {
+      ++step;
+      continue;
+    }
+    std::vector<at::Tensor> images;
+    std::vector<model::Target> targets;
+    for (const auto& s : batch) {
+      images.push_back(image_tensor(s.image).to(device));
+      model::Target t = target_of(s);
+      targets.push_back({t.boxes.to(device), t.labels.to(device), t.masks.to(device)});
+    }
+    // Every random choice of a step (multi-scale size, sampling) comes from (seed, step).
+    torch::manual_seed(seed * 7919 + static_cast<uint64_t>(step));
+    std::mt19937 size_rng(static_cast<uint32_t>(seed * 31 + step));
+    const double lr = learning_rate(train, step, total_steps, milestones);
+    for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+    const auto losses = net->losses(images, targets, &size_rng);
+    at::Tensor total = torch::zeros({}, images[0].options());
+    for (const auto& [name, value] : losses) {
+      if (!std::isfinite(value.item<double>()))
+        throw Error("step " + std::to_string(step) + ": " + name + " is " + std::to_string(value.item<double>()) +
+                    "; stopped (the last checkpoint in " + checkpoints.string() + " is intact; try a lower lr)");
+      total = total + value;
+    }
+    optimizer->zero_grad();
+    total.backward();
+    if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
+    optimizer->step();
+    ++step;
+    const auto t2 = std::chrono::steady_clock::now();
+    data_seconds += std::chrono::duration<double>(t1 - t0).count();
+    step_seconds += std::chrono::duration<double>(t2 - t0).count();
+    ++window;
+    progress.advance();
+    if (step % log_period == 0 || step == total_steps) {
+      Json line = {{"step", step}, {"epoch", (step - 1) / steps_per_epoch}, {"lr", lr}, {"loss", total.item<double>()}};
+      for (const auto& [name, value] : losses) line[name] = value.item<double>();
+      line["time"] = step_seconds / window;
+      line["data_time"] = data_seconds / window;
+      metrics << line.dump() << "\n" << std::flush;
+      log::debug("step {}: loss {} lr {}", step, total.item<double>(), lr);
+      data_seconds = step_seconds = 0;
+      window = 0;
+    }
+    const bool stopping = stop_requested.load();
+    if (step % checkpoint_period == 0 || step == total_steps || stopping)
+      save_checkpoint(checkpoints, step, *net, *optimizer, params, config);
+    if (stopping) {
+      progress.finish();
+      log::info("stopped at step {} (checkpoint written); continue with: mrcnn-train --config {} --output-dir {} --resume",
+                step, options.config_path, options.output_dir);
+      return step;
+    }
+  }
+  progress.finish();
+  write_safetensors((run_dir / "model_final.safetensors").string(), model::module_state_dict(*net),
+                    {{"step", std::to_string(step)}, {"format", "mrcnn weights"}});
+  log::info("done: {} steps; weights in {}", step, (run_dir / "model_final.safetensors").string());
+  return step;
+}
+
+}  // namespace mrcnn::train
