@@ -7,12 +7,12 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include <unistd.h>
 
 #include "core/error.h"
 #include "data/datasets.h"
 #include "data/shapes.h"
 #include "io/atomic_file.h"
+#include "temp_dir.h"
 #include "io/json_file.h"
 
 namespace fs = std::filesystem;
@@ -20,13 +20,6 @@ using mrcnn::Json;
 using namespace mrcnn::data;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("mrcnn_data_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 ShapesOptions small_shapes() {
   ShapesOptions o;
@@ -39,7 +32,7 @@ ShapesOptions small_shapes() {
 }  // namespace
 
 TEST_CASE("the shapes data set is deterministic and readable as COCO", "[data]") {
-  const fs::path a = fresh_dir("shapes_a"), b = fresh_dir("shapes_b");
+  const fs::path a = mrcnn::testing::fresh_temp_dir("shapes_a"), b = mrcnn::testing::fresh_temp_dir("shapes_b");
   write_shapes_dataset(a.string(), small_shapes());
   write_shapes_dataset(b.string(), small_shapes());
   CHECK(mrcnn::read_text_file((a / "train.json").string()) == mrcnn::read_text_file((b / "train.json").string()));
@@ -72,7 +65,7 @@ TEST_CASE("the shapes data set is deterministic and readable as COCO", "[data]")
 }
 
 TEST_CASE("COCO records that cannot train are skipped with a count, or fail", "[data]") {
-  const fs::path dir = fresh_dir("coco_policy");
+  const fs::path dir = mrcnn::testing::fresh_temp_dir("coco_policy");
   write_shapes_dataset(dir.string(), small_shapes());
   Json doc = mrcnn::read_json_file((dir / "train.json").string());
   doc["annotations"][0]["bbox"] = {5, 5, 0, 10};            // degenerate
@@ -96,7 +89,7 @@ TEST_CASE("COCO records that cannot train are skipped with a count, or fail", "[
 }
 
 TEST_CASE("instance-mask PNG folders: one instance per id, label 1", "[data]") {
-  const fs::path dir = fresh_dir("mask_png");
+  const fs::path dir = mrcnn::testing::fresh_temp_dir("mask_png");
   fs::create_directories(dir / "images");
   fs::create_directories(dir / "masks");
   cv::Mat image(40, 50, CV_8UC3, cv::Scalar(10, 20, 30));

@@ -4,27 +4,17 @@
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
-namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("mrcnn_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-}  // namespace
 
 TEST_CASE("write_file_atomic replaces the file and leaves no temporary behind", "[io]") {
-  const fs::path dir = fresh_dir("atomic");
+  const fs::path dir = mrcnn::testing::fresh_temp_dir("atomic");
   const std::string path = (dir / "a.json").string();
   mrcnn::write_file_atomic(path, "first");
   mrcnn::write_file_atomic(path, "second, longer");
@@ -34,7 +24,7 @@ TEST_CASE("write_file_atomic replaces the file and leaves no temporary behind", 
 }
 
 TEST_CASE("write_file_atomic fails clearly and keeps what exists", "[io]") {
-  const fs::path dir = fresh_dir("atomic_fail");
+  const fs::path dir = mrcnn::testing::fresh_temp_dir("atomic_fail");
   CHECK_THROWS_WITH(mrcnn::write_file_atomic((dir / "missing" / "a.json").string(), "x"),
                     Catch::Contains("does not exist"));
   CHECK_THROWS_WITH(mrcnn::write_file_atomic(dir.string(), "x"), Catch::Contains("it is a directory"));
