@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "model/mask_rcnn.h"
+#include "ops/boxes.h"
 #include "ops/nms.h"
 #include "ops/roi_align.h"
 
@@ -54,10 +55,20 @@ TEST_CASE("the whole model on CUDA matches the CPU model", "[gpu]") {
   const auto got = gpu_model->detect({images[0].cuda()});
   REQUIRE(got.size() == 1);
   const auto& e = expected[0];
-  const auto& g = got[0];
-  // Float rounding differs between devices; compare the strongest detections.
-  const int64_t n = std::min<int64_t>({e.boxes.size(0), g.boxes.size(0), 20});
+  const auto g_boxes = got[0].boxes.cpu(), g_scores = got[0].scores.cpu(), g_labels = got[0].labels.cpu();
+  // Float rounding differs between devices, so near-tied detections may swap places: match each
+  // of the strongest CPU detections to a CUDA one of the same class instead of comparing by rank.
+  const int64_t n = std::min<int64_t>(e.boxes.size(0), 20);
   REQUIRE(n > 0);
-  CHECK(torch::allclose(g.scores.cpu().narrow(0, 0, n), e.scores.narrow(0, 0, n), 1e-3, 1e-3));
-  CHECK(torch::allclose(g.boxes.cpu().narrow(0, 0, n), e.boxes.narrow(0, 0, n), 1e-2, 1e-1));
+  int64_t matched = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const torch::Tensor same = (g_labels == e.labels[i]).nonzero().flatten();
+    if (same.numel() == 0) continue;
+    const torch::Tensor iou = mrcnn::ops::box_iou(e.boxes[i].unsqueeze(0), g_boxes.index_select(0, same))[0];
+    const int64_t best = iou.argmax().item<int64_t>();
+    if (iou[best].item<float>() > 0.99 &&
+        std::abs(g_scores[same[best].item<int64_t>()].item<float>() - e.scores[i].item<float>()) < 1e-3)
+      ++matched;
+  }
+  CHECK(matched >= n * 9 / 10);
 }
