@@ -57,7 +57,7 @@ std::vector<KeySpec> build_schema() {
 
   // model: defaults are torchvision's maskrcnn_resnet50_fpn.
   k.push_back(choice("model.backbone", "resnet50", {"resnet18", "resnet34", "resnet50", "resnet101"},
-                     "ResNet backbone (with frozen batch norm and an FPN over C2-C5)"));
+                     "ResNet backbone (with an FPN over C2-C5)"));
   k.push_back(integer("model.trainable_backbone_layers", 3,
                       "ResNet stages that train, counted from layer4 down; 0 freezes the backbone, 5 trains it all")
                   .range(0, 5));
@@ -78,6 +78,10 @@ std::vector<KeySpec> build_schema() {
                   .above(0));
   k.push_back(integer("model.size_divisible", 32, "The padded batch's height and width are multiples of this")
                   .at_least(1));
+  k.push_back(choice("model.backbone_norm", "frozen_bn", {"frozen_bn", "bn"},
+                     "Backbone batch norms: frozen statistics (fine-tuning pretrained weights), or trainable "
+                     "batch norm that learns its statistics (training from scratch, as torchvision does without "
+                     "pretrained weights)"));
   k.push_back(number("model.frozen_bn_eps", 1e-5,
                      "Epsilon of the frozen batch norms; torchvision's COCO weights expect 0")
                   .at_least(0));
@@ -125,6 +129,9 @@ std::vector<KeySpec> build_schema() {
   k.push_back(integer("model.mask.resolution", 28,
                       "Side of the predicted mask; the mask head pools ROIs at half of it (14 for 28)")
                   .at_least(2));
+  k.push_back(integer("model.mask.head_channels", 256,
+                      "Channels of the mask head's four convolutions (torchvision: 256; fewer train faster)")
+                  .at_least(1));
   k.push_back(number("model.mask.bce_weight", 1.0, "Weight of the binary cross-entropy mask loss").at_least(0));
   k.push_back(number("model.mask.dice_weight", 1.0,
                      "Weight of the Dice mask loss (0 with bce_weight 1 is torchvision's loss)")
@@ -212,7 +219,9 @@ std::vector<AugmentationSpec> build_augmentations() {
        "Crop a random window that keeps at least one instance whole",
        {probability("prob", 0.5, "Chance per image"),
         number("min_scale", 0.5, "Smallest crop side as a share of the image side").above(0).range(0, 1),
-        number("max_scale", 1.0, "Largest crop side as a share of the image side").above(0).range(0, 1)}},
+        number("max_scale", 1.0, "Largest crop side as a share of the image side").above(0).range(0, 1),
+        probability("min_visible", 0.3,
+                    "Instances with less than this share of their mask inside the crop are dropped")}},
   };
 }
 

@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -25,6 +26,17 @@ void init(bool verbose) {
   logger->set_pattern("%^[%H:%M:%S %l]%$ %v");
   logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
   spdlog::set_default_logger(logger);
+}
+
+void add_file(const std::string& path) {
+  auto logger = spdlog::default_logger();
+  for (const auto& sink : logger->sinks()) sink->set_level(logger->level());  // the console keeps its level
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+  file->set_pattern("[%Y-%m-%d %H:%M:%S.%e %l] %v");
+  file->set_level(spdlog::level::debug);
+  logger->sinks().push_back(file);
+  logger->set_level(spdlog::level::debug);
+  logger->flush_on(spdlog::level::info);
 }
 
 bool enabled(Level level) { return spdlog::default_logger_raw()->should_log(to_spdlog(level)); }

@@ -13,6 +13,8 @@ enum class Level { Debug, Info, Warn, Error };
 
 // Installs the stderr logger; verbose enables debug messages.
 void init(bool verbose);
+// Also writes every message (debug included) to this file, appending; for a training run's log.
+void add_file(const std::string& path);
 bool enabled(Level level);
 void write(Level level, const std::string& message);
 

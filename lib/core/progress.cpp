@@ -58,8 +58,9 @@ void Progress::draw(bool final) {
     const int filled = total_ > 0 ? static_cast<int>(kWidth * done_ / total_) : 0;
     std::string bar(filled, '=');
     if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
-    std::fprintf(stderr, "\r%s [%s] %lld/%lld %s ETA %s  ", label_.c_str(), bar.c_str(),
-                 static_cast<long long>(done_), static_cast<long long>(total_), rate_text, clock_text(eta).c_str());
+    std::fprintf(stderr, "\r%s [%s] %lld/%lld %s ETA %s %s  ", label_.c_str(), bar.c_str(),
+                 static_cast<long long>(done_), static_cast<long long>(total_), rate_text, clock_text(eta).c_str(),
+                 status_.c_str());
     if (final) std::fputc('\n', stderr);
     std::fflush(stderr);
     return;
@@ -68,8 +69,8 @@ void Progress::draw(bool final) {
   const int decile = total_ > 0 ? static_cast<int>(10 * done_ / total_) : 0;
   if (decile == last_logged_decile_) return;
   last_logged_decile_ = decile;
-  log::info("{}: {}/{} {} ({}), elapsed {}, ETA {}", label_, done_, total_, unit_, rate_text, clock_text(elapsed),
-            clock_text(eta));
+  log::info("{}: {}/{} {} ({}), elapsed {}, ETA {}{}{}", label_, done_, total_, unit_, rate_text, clock_text(elapsed),
+            clock_text(eta), status_.empty() ? "" : ", ", status_);
 }
 
 }  // namespace mrcnn

@@ -12,13 +12,15 @@ class Progress {
   Progress(std::string label, int64_t total, std::string unit);
   ~Progress();
   void advance(int64_t n = 1);
+  // Shown after the bar (e.g. "loss 0.812 lr 0.01"), and in the periodic lines off a terminal.
+  void set_status(std::string status) { status_ = std::move(status); }
   void finish();
   double elapsed_seconds() const;
 
  private:
   void draw(bool final);
 
-  std::string label_, unit_;
+  std::string label_, unit_, status_;
   int64_t total_, done_ = 0;
   bool tty_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;

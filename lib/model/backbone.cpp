@@ -15,24 +15,40 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, 
 
 }  // namespace
 
-FrozenBatchNorm2dImpl::FrozenBatchNorm2dImpl(int64_t channels, double eps) : eps_(eps) {
-  weight_ = register_buffer("weight", torch::ones({channels}));
-  bias_ = register_buffer("bias", torch::zeros({channels}));
+BatchNorm2dImpl::BatchNorm2dImpl(int64_t channels, NormSpec spec) : spec_(spec) {
+  if (spec.trainable) {
+    weight_ = register_parameter("weight", torch::ones({channels}));
+    bias_ = register_parameter("bias", torch::zeros({channels}));
+  } else {
+    weight_ = register_buffer("weight", torch::ones({channels}));
+    bias_ = register_buffer("bias", torch::zeros({channels}));
+  }
   running_mean_ = register_buffer("running_mean", torch::zeros({channels}));
   running_var_ = register_buffer("running_var", torch::ones({channels}));
+  // nn.BatchNorm2d's counter, so that torchvision's strict load_state_dict accepts our files.
+  if (spec.trainable) batches_tracked_ = register_buffer("num_batches_tracked", torch::zeros({}, torch::kLong));
 }
 
-at::Tensor FrozenBatchNorm2dImpl::forward(const at::Tensor& x) {
+at::Tensor BatchNorm2dImpl::forward(const at::Tensor& x) {
   if (folded_) return x;
+  // A trainable norm in a stage that freeze_below() froze keeps its statistics too.
+  if (spec_.trainable && is_training() && weight_.requires_grad()) {
+    {
+      torch::NoGradGuard no_grad;
+      batches_tracked_.add_(1);
+    }
+    return at::batch_norm(x, weight_, bias_, running_mean_, running_var_, /*training=*/true, /*momentum=*/0.1,
+                          spec_.eps, at::globalContext().userEnabledCuDNN());
+  }
   // Same arithmetic as torchvision: scale = w * rsqrt(var + eps); x * scale + (b - mean * scale).
-  const at::Tensor scale = weight_ * (running_var_ + eps_).rsqrt();
+  const at::Tensor scale = weight_ * (running_var_ + spec_.eps).rsqrt();
   const at::Tensor shift = bias_ - running_mean_ * scale;
   return x * scale.reshape({1, -1, 1, 1}) + shift.reshape({1, -1, 1, 1});
 }
 
-void FrozenBatchNorm2dImpl::fold_into(torch::nn::Conv2dImpl& conv) {
+void BatchNorm2dImpl::fold_into(torch::nn::Conv2dImpl& conv) {
   torch::NoGradGuard no_grad;
-  const at::Tensor scale = weight_ * (running_var_ + eps_).rsqrt();
+  const at::Tensor scale = weight_ * (running_var_ + spec_.eps).rsqrt();
   const at::Tensor shift = bias_ - running_mean_ * scale;
   conv.weight.mul_(scale.reshape({-1, 1, 1, 1}));
   // The folded bias is not registered as a parameter: the state dict keeps torchvision's layout.
@@ -40,26 +56,26 @@ void FrozenBatchNorm2dImpl::fold_into(torch::nn::Conv2dImpl& conv) {
   folded_ = true;
 }
 
-ResNetBlockImpl::ResNetBlockImpl(int64_t in_channels, int64_t width, int64_t stride, bool bottleneck, double bn_eps)
+ResNetBlockImpl::ResNetBlockImpl(int64_t in_channels, int64_t width, int64_t stride, bool bottleneck, NormSpec norm)
     : bottleneck_(bottleneck) {
   const int64_t out_channels = bottleneck ? width * 4 : width;
   if (bottleneck) {
     conv1_ = register_module("conv1", conv(in_channels, width, 1, 1, 0, false));
-    bn1_ = register_module("bn1", FrozenBatchNorm2d(width, bn_eps));
+    bn1_ = register_module("bn1", BatchNorm2d(width, norm));
     conv2_ = register_module("conv2", conv(width, width, 3, stride, 1, false));
-    bn2_ = register_module("bn2", FrozenBatchNorm2d(width, bn_eps));
+    bn2_ = register_module("bn2", BatchNorm2d(width, norm));
     conv3_ = register_module("conv3", conv(width, out_channels, 1, 1, 0, false));
-    bn3_ = register_module("bn3", FrozenBatchNorm2d(out_channels, bn_eps));
+    bn3_ = register_module("bn3", BatchNorm2d(out_channels, norm));
   } else {
     conv1_ = register_module("conv1", conv(in_channels, width, 3, stride, 1, false));
-    bn1_ = register_module("bn1", FrozenBatchNorm2d(width, bn_eps));
+    bn1_ = register_module("bn1", BatchNorm2d(width, norm));
     conv2_ = register_module("conv2", conv(width, width, 3, 1, 1, false));
-    bn2_ = register_module("bn2", FrozenBatchNorm2d(width, bn_eps));
+    bn2_ = register_module("bn2", BatchNorm2d(width, norm));
   }
   if (stride != 1 || in_channels != out_channels) {
     downsample_ = register_module(
         "downsample", torch::nn::Sequential(conv(in_channels, out_channels, 1, stride, 0, false),
-                                            FrozenBatchNorm2d(out_channels, bn_eps)));
+                                            BatchNorm2d(out_channels, norm)));
   }
 }
 
@@ -81,10 +97,10 @@ void ResNetBlockImpl::fold_batch_norms() {
   bn2_->fold_into(*conv2_);
   if (bottleneck_) bn3_->fold_into(*conv3_);
   if (downsample_)
-    downsample_[1]->as<FrozenBatchNorm2dImpl>()->fold_into(*downsample_[0]->as<torch::nn::Conv2dImpl>());
+    downsample_[1]->as<BatchNorm2dImpl>()->fold_into(*downsample_[0]->as<torch::nn::Conv2dImpl>());
 }
 
-ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, double bn_eps) {
+ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, NormSpec norm) {
   std::vector<int64_t> blocks;
   bool bottleneck = true;
   if (depth == "resnet18") {
@@ -101,19 +117,24 @@ ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, double bn_eps) {
     throw Error("model.backbone: unknown backbone '" + depth + "', expected resnet18, resnet34, resnet50 or resnet101");
   }
   conv1_ = register_module("conv1", conv(3, 64, 7, 2, 3, false));
-  bn1_ = register_module("bn1", FrozenBatchNorm2d(64, bn_eps));
+  bn1_ = register_module("bn1", BatchNorm2d(64, norm));
   int64_t in_channels = 64;
   for (size_t stage = 0; stage < 4; ++stage) {
     const int64_t width = 64 << stage;
     torch::nn::Sequential layer;
     for (int64_t b = 0; b < blocks[stage]; ++b) {
       const int64_t stride = (b == 0 && stage > 0) ? 2 : 1;
-      layer->push_back(ResNetBlock(in_channels, width, stride, bottleneck, bn_eps));
+      layer->push_back(ResNetBlock(in_channels, width, stride, bottleneck, norm));
       in_channels = bottleneck ? width * 4 : width;
     }
     layers_.push_back(register_module("layer" + std::to_string(stage + 1), layer));
     out_channels_.push_back(in_channels);
   }
+  // torchvision's ResNet initialisation; it matters only when training from scratch.
+  torch::NoGradGuard no_grad;
+  for (auto& module : modules(/*include_self=*/false))
+    if (auto* c = module->as<torch::nn::Conv2dImpl>())
+      torch::nn::init::kaiming_normal_(c->weight, 0, torch::kFanOut, torch::kReLU);
 }
 
 std::vector<at::Tensor> ResNetBodyImpl::forward(const at::Tensor& x) {
@@ -181,8 +202,8 @@ std::vector<at::Tensor> FeaturePyramidImpl::forward(const std::vector<at::Tensor
   return results;
 }
 
-BackboneWithFpnImpl::BackboneWithFpnImpl(const std::string& depth, double bn_eps) {
-  body_ = register_module("body", ResNetBody(depth, bn_eps));
+BackboneWithFpnImpl::BackboneWithFpnImpl(const std::string& depth, NormSpec norm) {
+  body_ = register_module("body", ResNetBody(depth, norm));
   fpn_ = register_module("fpn", FeaturePyramid(body_->out_channels(), kOutChannels));
 }
 

@@ -1,4 +1,4 @@
-// The ResNet body with frozen batch norm and the feature pyramid on top of it
+// The ResNet body (frozen or trainable batch norm) and the feature pyramid on top of it
 // (torchvision's resnet_fpn_backbone: parameters under backbone.body.* and backbone.fpn.*).
 #pragma once
 
@@ -12,33 +12,41 @@
 
 namespace mrcnn::model {
 
-// Batch norm with fixed statistics and affine parameters (buffers, as torchvision's
-// FrozenBatchNorm2d). fold_into() moves it into the preceding convolution for inference.
-class FrozenBatchNorm2dImpl : public torch::nn::Module {
+// How the backbone normalises: frozen (fine-tuning) or trainable (from scratch), and its epsilon.
+struct NormSpec {
+  double eps = 1e-5;
+  bool trainable = false;
+};
+
+// The backbone's batch norm. Frozen: fixed statistics and affine terms, all buffers, as
+// torchvision's FrozenBatchNorm2d (pretrained weights). Trainable: nn.BatchNorm2d, learning
+// its affine terms and running statistics (torchvision's choice without pretrained weights);
+// the state-dict names are the same. fold_into() moves either into the preceding convolution.
+class BatchNorm2dImpl : public torch::nn::Module {
  public:
-  FrozenBatchNorm2dImpl(int64_t channels, double eps);
+  BatchNorm2dImpl(int64_t channels, NormSpec spec);
   at::Tensor forward(const at::Tensor& x);
   // conv(x) followed by this == conv'(x) with scaled weights and a bias; afterwards this is identity.
   void fold_into(torch::nn::Conv2dImpl& conv);
 
  private:
-  at::Tensor weight_, bias_, running_mean_, running_var_;
-  double eps_;
+  at::Tensor weight_, bias_, running_mean_, running_var_, batches_tracked_;
+  NormSpec spec_;
   bool folded_ = false;
 };
-TORCH_MODULE(FrozenBatchNorm2d);
+TORCH_MODULE(BatchNorm2d);
 
 // BasicBlock (ResNet-18/34) or Bottleneck (ResNet-50/101), stride on the 3x3 conv (ResNet v1.5).
 class ResNetBlockImpl : public torch::nn::Module {
  public:
-  ResNetBlockImpl(int64_t in_channels, int64_t width, int64_t stride, bool bottleneck, double bn_eps);
+  ResNetBlockImpl(int64_t in_channels, int64_t width, int64_t stride, bool bottleneck, NormSpec norm);
   at::Tensor forward(const at::Tensor& x);
   void fold_batch_norms();
 
  private:
   bool bottleneck_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
-  FrozenBatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
   torch::nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(ResNetBlock);
@@ -46,7 +54,7 @@ TORCH_MODULE(ResNetBlock);
 // conv1 → bn1 → relu → maxpool → layer1..4; returns C2..C5.
 class ResNetBodyImpl : public torch::nn::Module {
  public:
-  ResNetBodyImpl(const std::string& depth, double bn_eps);
+  ResNetBodyImpl(const std::string& depth, NormSpec norm);
   std::vector<at::Tensor> forward(const at::Tensor& x);
   const std::vector<int64_t>& out_channels() const { return out_channels_; }
   // Freezes conv1 and the stages below the top `trainable_layers` (0..5) as torchvision does.
@@ -55,7 +63,7 @@ class ResNetBodyImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv1_{nullptr};
-  FrozenBatchNorm2d bn1_{nullptr};
+  BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> layers_;
   std::vector<int64_t> out_channels_;
 };
@@ -77,7 +85,7 @@ TORCH_MODULE(FeaturePyramid);
 // backbone.body + backbone.fpn; out_channels = 256 at every level.
 class BackboneWithFpnImpl : public torch::nn::Module {
  public:
-  BackboneWithFpnImpl(const std::string& depth, double bn_eps);
+  BackboneWithFpnImpl(const std::string& depth, NormSpec norm);
   std::vector<at::Tensor> forward(const at::Tensor& images);
   ResNetBody& body() { return body_; }
   static constexpr int64_t kOutChannels = 256;

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/log.h"
+#include "model/detect.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
 
@@ -49,17 +50,23 @@ int64_t Detector::num_classes() const { return impl_->net->settings().num_classe
 std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images, float score_threshold) {
   c10::InferenceMode guard;
   std::vector<at::Tensor> tensors;
-  for (const cv::Mat& image : images) {
-    CV_Assert(image.type() == CV_8UC3);
-    const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
-    // HWC uint8 → CHW float in [0, 1] on the model's device.
-    tensors.push_back(torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8)
-                          .to(impl_->device)
-                          .permute({2, 0, 1})
-                          .to(torch::kFloat)
-                          .div_(255));
-  }
-  MaskRcnnImpl& net = *impl_->net;
+  for (const cv::Mat& image : images) tensors.push_back(image_to_tensor(image, impl_->device));
+  return detect_instances(*impl_->net, tensors, score_threshold);
+}
+
+at::Tensor image_to_tensor(const cv::Mat& image, const torch::Device& device) {
+  CV_Assert(image.type() == CV_8UC3);
+  const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
+  // HWC uint8 → CHW float in [0, 1] on the device (the copy happens while still 8-bit).
+  return torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8)
+      .to(device)
+      .permute({2, 0, 1})
+      .to(torch::kFloat)
+      .div_(255);
+}
+
+std::vector<ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& tensors,
+                                              float score_threshold) {
   // Stage times at debug level (--verbose), to see where inference time goes.
   auto last = std::chrono::steady_clock::now();
   const auto lap = [&](const char* stage) {

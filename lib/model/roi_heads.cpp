@@ -30,9 +30,9 @@ std::pair<at::Tensor, at::Tensor> FastRcnnPredictorImpl::forward(const at::Tenso
   return {cls_score_(flat), bbox_pred_(flat)};
 }
 
-MaskHeadImpl::MaskHeadImpl(int64_t channels, int64_t /*num_classes*/) {
+MaskHeadImpl::MaskHeadImpl(int64_t in_channels, int64_t channels) {
   for (int i = 0; i < 4; ++i) {
-    auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1));
+    auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(i == 0 ? in_channels : channels, channels, 3).padding(1));
     torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
     torch::nn::init::constant_(conv->bias, 0);
     register_module(std::to_string(i), torch::nn::Sequential(conv));
@@ -78,8 +78,8 @@ RoiHeadsImpl::RoiHeadsImpl(const ModelSettings& settings, int64_t channels)
   box_head_ = register_module("box_head", TwoMlpHead(pooled, settings.roi.representation_size));
   box_predictor_ =
       register_module("box_predictor", FastRcnnPredictor(settings.roi.representation_size, settings.num_classes));
-  mask_head_ = register_module("mask_head", MaskHead(channels, settings.num_classes));
-  mask_predictor_ = register_module("mask_predictor", MaskPredictor(channels, settings.num_classes));
+  mask_head_ = register_module("mask_head", MaskHead(channels, settings.mask.head_channels));
+  mask_predictor_ = register_module("mask_predictor", MaskPredictor(settings.mask.head_channels, settings.num_classes));
 }
 
 at::Tensor RoiHeadsImpl::box_features(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,

@@ -53,7 +53,8 @@ TORCH_MODULE(FastRcnnPredictor);
 // conv to per-class mask logits (keys mask_predictor.conv5_mask / mask_fcn_logits).
 class MaskHeadImpl : public torch::nn::Module {
  public:
-  MaskHeadImpl(int64_t channels, int64_t num_classes);
+  // Four 3x3 convs: in_channels (the FPN's) → channels (torchvision: 256).
+  MaskHeadImpl(int64_t in_channels, int64_t channels);
   at::Tensor forward(const at::Tensor& pooled);  // (K, num_classes, 2S, 2S) logits
 
  private:

@@ -14,6 +14,7 @@ ModelSettings ModelSettings::from_config(const Json& resolved) {
   s.image_std = m["image_std"].get<std::array<double, 3>>();
   s.size_divisible = m["size_divisible"].get<int64_t>();
   s.frozen_bn_eps = m["frozen_bn_eps"].get<double>();
+  s.trainable_bn = m["backbone_norm"] == "bn";
   s.anchor_sizes = m["anchor"]["sizes"].get<std::vector<std::vector<int64_t>>>();
   s.aspect_ratios = m["anchor"]["aspect_ratios"].get<std::vector<double>>();
 
@@ -45,6 +46,7 @@ ModelSettings ModelSettings::from_config(const Json& resolved) {
 
   const Json& mask = m["mask"];
   s.mask.resolution = mask["resolution"].get<int64_t>();
+  s.mask.head_channels = mask["head_channels"].get<int64_t>();
   s.mask.bce_weight = mask["bce_weight"].get<double>();
   s.mask.dice_weight = mask["dice_weight"].get<double>();
   s.mask.dice_smooth = mask["dice_smooth"].get<double>();

@@ -32,6 +32,7 @@ struct RoiSettings {
 
 struct MaskSettings {
   int64_t resolution = 28;  // the head pools at resolution / 2
+  int64_t head_channels = 256;
   double bce_weight = 1.0, dice_weight = 1.0, dice_smooth = 1.0;
 };
 
@@ -45,6 +46,7 @@ struct ModelSettings {
   std::array<double, 3> image_std{0.229, 0.224, 0.225};
   int64_t size_divisible = 32;
   double frozen_bn_eps = 1e-5;
+  bool trainable_bn = false;  // model.backbone_norm = bn
   std::vector<std::vector<int64_t>> anchor_sizes{{32}, {64}, {128}, {256}, {512}};
   std::vector<double> aspect_ratios{0.5, 1.0, 2.0};
   RpnSettings rpn;

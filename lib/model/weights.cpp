@@ -69,7 +69,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, 
     report.loaded.push_back(key);
   }
   for (const auto& [key, tensor] : targets)
-    if (!seen.count(key)) report.missing.push_back(key);
+    if (!seen.count(key) && !ends_with(key, "num_batches_tracked")) report.missing.push_back(key);
 
   if (!allow_partial && !report.complete()) {
     std::string message = source + ": weights do not fit this model (" + std::to_string(report.shape_mismatch.size()) +

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <random>
 
+#include <sys/resource.h>
+
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -20,6 +22,8 @@
 #include "io/weights_file.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
+#include "train/mixed_precision.h"
+#include "train/validation.h"
 
 namespace mrcnn::train {
 namespace fs = std::filesystem;
@@ -30,6 +34,13 @@ std::atomic<bool> stop_requested{false};
 extern "C" void request_stop(int) { stop_requested = true; }
 
 constexpr int kCheckpointsKept = 3;
+
+// Peak resident memory of the process so far.
+double max_rss_megabytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
+}
 
 at::Tensor image_tensor(const cv::Mat& rgb) {
   return torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8)
@@ -112,12 +123,17 @@ std::string checkpoint_name(int64_t step) {
 // Weights, optimiser state and progress; latest.json is switched last, so a kill during the
 // save leaves the previous checkpoint the one that --resume finds.
 void save_checkpoint(const fs::path& dir, int64_t step, model::MaskRcnnImpl& net, torch::optim::Optimizer& optimizer,
-                     const std::vector<at::Tensor>& params, const Json& config) {
+                     const std::vector<at::Tensor>& params, const Json& config, const MixedPrecision& amp) {
   const std::string name = checkpoint_name(step);
   write_safetensors((dir / (name + ".safetensors")).string(), model::module_state_dict(net),
                     {{"step", std::to_string(step)}, {"format", "mrcnn checkpoint"}});
   write_safetensors((dir / (name + ".optim.safetensors")).string(), optimizer_state(optimizer, params));
-  write_json_file((dir / (name + ".json")).string(), Json{{"step", step}, {"config", config}});
+  Json state{{"step", step}, {"config", config}};
+  if (amp.scales_loss()) {
+    state["loss_scale"] = amp.loss_scale();
+    state["clean_steps"] = amp.clean_steps();
+  }
+  write_json_file((dir / (name + ".json")).string(), state);
   write_json_file((dir / "latest.json").string(), Json{{"checkpoint", name}, {"step", step}});
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) {
@@ -127,6 +143,74 @@ void save_checkpoint(const fs::path& dir, int64_t step, model::MaskRcnnImpl& net
   std::sort(names.begin(), names.end());
   for (size_t i = 0; i + kCheckpointsKept < names.size(); ++i)
     for (const char* ext : {".json", ".safetensors", ".optim.safetensors"}) fs::remove(dir / (names[i] + ext));
+}
+
+// The val set: data.val when it names annotations (a COCO file is evaluated as it is, crowd
+// regions included), else the images data.val_fraction held out; none when neither is set.
+std::unique_ptr<Validator> make_validator(const Json& data_cfg, std::vector<data::Sample> held_out,
+                                          const data::DatasetSpec& train_spec, int64_t num_classes) {
+  const Json& val = data_cfg["val"];
+  const std::string annotations = val["annotations"].get<std::string>();
+  if (!annotations.empty()) {
+    data::DatasetSpec spec{val["format"].get<std::string>(), val["images"].get<std::string>(), annotations,
+                           train_spec.on_invalid, num_classes};
+    std::error_code ec;
+    if (!fs::exists(spec.annotations, ec)) throw Error("data.val.annotations: '" + annotations + "' does not exist");
+    if (!fs::exists(spec.images, ec)) throw Error("data.val.images: '" + spec.images + "' does not exist");
+    data::ReadReport report;
+    std::vector<data::Sample> samples = data::read_dataset(spec, report);
+    log::info("{}", report.summary(spec.annotations));
+    eval::CocoGroundTruth gt = spec.format == "coco"
+                                   ? eval::CocoGroundTruth::read(spec.annotations)
+                                   : eval::CocoGroundTruth::from_json(coco_document(samples, num_classes), annotations);
+    return std::make_unique<Validator>(std::move(samples), spec, std::move(gt));
+  }
+  if (held_out.empty()) return nullptr;
+  eval::CocoGroundTruth gt =
+      eval::CocoGroundTruth::from_json(coco_document(held_out, num_classes), "held-out training images");
+  return std::make_unique<Validator>(std::move(held_out), train_spec, std::move(gt));
+}
+
+// The checkpoint kept for the best validation mAP (segm AP; bbox AP for a model without masks
+// in its ground truth), beside the periodic ones, never deleted by their rotation.
+struct BestCheckpoint {
+  double value = -1;
+  int64_t step = -1;
+
+  void load(const fs::path& dir) {
+    std::error_code ec;
+    if (!fs::exists(dir / "best.json", ec)) return;
+    const Json best = read_json_file((dir / "best.json").string());
+    value = best["value"].get<double>();
+    step = best["step"].get<int64_t>();
+  }
+  bool offer(const fs::path& dir, int64_t at_step, double ap, model::MaskRcnnImpl& net, const Json& config) {
+    if (ap <= value) return false;
+    value = ap;
+    step = at_step;
+    write_safetensors((dir / "best.safetensors").string(), model::module_state_dict(net),
+                      {{"step", std::to_string(at_step)}, {"format", "mrcnn checkpoint"}});
+    write_json_file((dir / "best.json").string(),
+                    Json{{"step", at_step}, {"metric", "segm AP"}, {"value", ap}, {"config", config}});
+    return true;
+  }
+};
+
+// Fine-tuning may re-initialise the class predictors (another num_classes); anything else that
+// does not fit means the weights are of another architecture, which is an error.
+void check_fine_tuning_fit(const model::LoadReport& report, const std::string& source,
+                           const model::ModelSettings& settings) {
+  std::vector<std::string> problems;
+  for (const auto& m : report.shape_mismatch)
+    if (m.rfind("roi_heads.box_predictor.", 0) != 0 && m.rfind("roi_heads.mask_predictor.mask_fcn_logits.", 0) != 0)
+      problems.push_back("shape mismatch: " + m);
+  for (const auto& m : report.missing) problems.push_back("missing: " + m);
+  for (const auto& m : report.unexpected) problems.push_back("unexpected: " + m);
+  if (problems.empty()) return;
+  std::string message = source + ": weights of another architecture than this config's (model.backbone " +
+                        settings.backbone + "): " + std::to_string(problems.size()) + " tensors do not fit, first " +
+                        problems.front();
+  throw Error(message);
 }
 
 }  // namespace
@@ -186,13 +270,18 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   log::info("{}", report.summary(spec.annotations));
   const uint64_t seed = train["seed"].get<uint64_t>();
   const double val_fraction = data_cfg["val_fraction"].get<double>();
-  if (val_fraction > 0) {  // a fixed split: the same images are held out in every run of this seed
+  std::vector<data::Sample> held_out;
+  if (val_fraction > 0 && data_cfg["val"]["annotations"].get<std::string>().empty()) {
+    // A fixed split: the same images are held out in every run of this seed.
     std::mt19937_64 rng(seed);
     std::shuffle(samples.begin(), samples.end(), rng);
-    const auto held_out = static_cast<size_t>(std::round(val_fraction * samples.size()));
-    samples.resize(samples.size() - held_out);
-    log::info("{} images held out for validation (data.val_fraction {})", held_out, val_fraction);
+    const auto count = static_cast<size_t>(std::round(val_fraction * samples.size()));
+    held_out.assign(std::make_move_iterator(samples.end() - count), std::make_move_iterator(samples.end()));
+    samples.resize(samples.size() - count);
+    log::info("{} images held out for validation (data.val_fraction {})", count, val_fraction);
   }
+  std::unique_ptr<Validator> validator = make_validator(data_cfg, std::move(held_out), spec, settings.num_classes);
+  if (!validator) log::info("no validation set (data.val.annotations and data.val_fraction are empty): no mAP during training");
   data::LoaderOptions loader_options;
   loader_options.batch_size = train["batch_size"].get<int>();
   loader_options.workers = std::max(1, data_cfg["workers"].get<int>());
@@ -213,6 +302,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   const std::string init = options.init_weights.empty() ? train["init_weights"].get<std::string>() : options.init_weights;
   if (!init.empty() && !options.resume) {
     const model::LoadReport loaded = model::load_state_dict(*net, read_weights_file(init), true, init);
+    check_fine_tuning_fit(loaded, init, settings);
     log::info("{}: loaded {} tensors; {} start fresh (other shapes: the class predictors when num_classes differs)",
               init, loaded.loaded.size(), loaded.shape_mismatch.size() + loaded.missing.size());
     for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
@@ -240,7 +330,12 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     log::info("resuming {} at step {}", options.output_dir, start);
   }
   fs::create_directories(checkpoints);
+  for (const auto& entry : fs::directory_iterator(checkpoints))  // half-written files of a killed run
+    if (entry.path().filename().string().rfind('.', 0) == 0) fs::remove(entry.path(), ec);
+  log::add_file((run_dir / "train.log").string());
   write_json_file((run_dir / "config.json").string(), config);
+  BestCheckpoint best;
+  best.load(checkpoints);
   std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::app);
 
   std::signal(SIGINT, request_stop);
@@ -250,6 +345,14 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   const int64_t checkpoint_period =
       train["checkpoint_period"].get<int64_t>() > 0 ? train["checkpoint_period"].get<int64_t>() : steps_per_epoch;
   const double clip = train["grad_clip_norm"].get<double>();
+  MixedPrecision amp(train["amp"].get<std::string>(), device);
+  if (options.resume && amp.scales_loss()) {
+    const Json latest = read_json_file((checkpoints / "latest.json").string());
+    const Json state = read_json_file((checkpoints / (latest["checkpoint"].get<std::string>() + ".json")).string());
+    if (state.contains("loss_scale")) amp.restore(state["loss_scale"].get<double>(), state["clean_steps"].get<int64_t>());
+  }
+  const int64_t eval_period =
+      train["eval_period"].get<int64_t>() > 0 ? train["eval_period"].get<int64_t>() : steps_per_epoch;
   log::info("training {} steps ({} per epoch), batch {}, on {}", total_steps, steps_per_epoch,
             loader_options.batch_size, device.str());
   Progress progress("train", total_steps - start, "step");
@@ -276,37 +379,64 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     std::mt19937 size_rng(static_cast<uint32_t>(seed * 31 + step));
     const double lr = learning_rate(train, step, total_steps, milestones);
     for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
-    const auto losses = net->losses(images, targets, &size_rng);
+    std::map<std::string, at::Tensor> losses;
+    {
+      MixedPrecision::Scope autocast(amp);
+      losses = net->losses(images, targets, &size_rng);
+    }
     at::Tensor total = torch::zeros({}, images[0].options());
-    for (const auto& [name, value] : losses) {
+    for (auto& [name, value] : losses) {
+      value = value.to(torch::kFloat);
       if (!std::isfinite(value.item<double>()))
         throw Error("step " + std::to_string(step) + ": " + name + " is " + std::to_string(value.item<double>()) +
                     "; stopped (the last checkpoint in " + checkpoints.string() + " is intact; try a lower lr)");
       total = total + value;
     }
     optimizer->zero_grad();
-    total.backward();
-    if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
-    optimizer->step();
+    amp.scale(total).backward();
+    const bool finite_gradients = amp.unscale(params);
+    if (finite_gradients) {
+      if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
+      optimizer->step();
+    }
+    amp.update(!finite_gradients);
     ++step;
     const auto t2 = std::chrono::steady_clock::now();
     data_seconds += std::chrono::duration<double>(t1 - t0).count();
     step_seconds += std::chrono::duration<double>(t2 - t0).count();
     ++window;
+    const double total_value = total.item<double>();
+    char status[64];
+    std::snprintf(status, sizeof status, "loss %.4f lr %.3g", total_value, lr);
+    progress.set_status(status);
     progress.advance();
     if (step % log_period == 0 || step == total_steps) {
-      Json line = {{"step", step}, {"epoch", (step - 1) / steps_per_epoch}, {"lr", lr}, {"loss", total.item<double>()}};
+      Json line = {{"step", step}, {"epoch", (step - 1) / steps_per_epoch}, {"lr", lr}, {"loss", total_value}};
       for (const auto& [name, value] : losses) line[name] = value.item<double>();
       line["time"] = step_seconds / window;
       line["data_time"] = data_seconds / window;
+      line["max_rss_mb"] = max_rss_megabytes();
       metrics << line.dump() << "\n" << std::flush;
-      log::debug("step {}: loss {} lr {}", step, total.item<double>(), lr);
+      log::debug("step {}: loss {} lr {}", step, total_value, lr);
       data_seconds = step_seconds = 0;
       window = 0;
     }
+    if (validator && (step % eval_period == 0 || step == total_steps)) {
+      const Json result = validator->run(*net, device);
+      const double segm_ap = result["segm"]["AP"].get<double>();
+      char text[160];
+      std::snprintf(text, sizeof text, "val bbox AP %.4f AP50 %.4f, segm AP %.4f AP50 %.4f (%lld images, %.1f s)",
+                    result["bbox"]["AP"].get<double>(), result["bbox"]["AP50"].get<double>(), segm_ap,
+                    result["segm"]["AP50"].get<double>(), static_cast<long long>(result["images"].get<int64_t>()),
+                    result["seconds"].get<double>());
+      log::info("step {}: {}", step, text);
+      metrics << Json{{"step", step}, {"val", result}}.dump() << "\n" << std::flush;
+      if (best.offer(checkpoints, step, segm_ap, *net, config))
+        log::info("step {}: best val segm AP so far, written to {}", step, (checkpoints / "best.safetensors").string());
+    }
     const bool stopping = stop_requested.load();
     if (step % checkpoint_period == 0 || step == total_steps || stopping)
-      save_checkpoint(checkpoints, step, *net, *optimizer, params, config);
+      save_checkpoint(checkpoints, step, *net, *optimizer, params, config, amp);
     if (stopping) {
       progress.finish();
       log::info("stopped at step {} (checkpoint written); continue with: mrcnn-train --config {} --output-dir {} --resume",

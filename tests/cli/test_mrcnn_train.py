@@ -1,10 +1,14 @@
 """mrcnn-train, run for real on a tiny generated shapes set: the shapes generator, a short run
-with checkpoints and metrics, exact resume, and the bad inputs that must stop it before training."""
+with checkpoints, validation and metrics, exact resume, stops by signal, NaN losses, kills in the
+middle of a checkpoint, and the bad inputs that must stop it before training."""
 import json
+import signal
+import subprocess
+import time
 
 import pytest
 
-from mrcnn_testing import SOURCE_DIR
+from mrcnn_testing import BIN_DIR, SOURCE_DIR
 
 
 def tiny_config(workdir, **train):
@@ -29,7 +33,29 @@ def shapes(run, workdir):
 
 
 def read_metrics(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """The per-step records (validation records, which carry "val", are left out)."""
+    return [m for m in map(json.loads, path.read_text().splitlines()) if "loss" in m]
+
+
+def read_validations(path):
+    return [m for m in map(json.loads, path.read_text().splitlines()) if "val" in m]
+
+
+def start_training(workdir, config, output_dir, *extra):
+    return subprocess.Popen([str(BIN_DIR / "mrcnn-train"), "--config", config, "--output-dir", output_dir,
+                             "--device", "cpu", *extra], cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_steps(workdir, output_dir, steps, process, timeout=300):
+    metrics = workdir / output_dir / "metrics.jsonl"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metrics.exists() and len(read_metrics(metrics)) >= steps:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{output_dir}: fewer than {steps} steps in {timeout} s")
 
 
 def test_make_shapes_writes_coco(shapes):
@@ -50,6 +76,17 @@ def test_short_run_then_exact_resume(run, workdir, shapes):
                 "time", "data_time"} <= set(m)
     assert (workdir / "full" / "model_final.safetensors").exists()
     assert (workdir / "full" / "checkpoints" / "step_00000003.safetensors").exists()
+    # Validation at the end (eval_period is longer than the run): COCO metrics of the val split,
+    # and the best checkpoint beside the periodic ones.
+    [val] = read_validations(workdir / "full" / "metrics.jsonl")
+    assert val["step"] == 6 and val["val"]["images"] == 2
+    assert set(val["val"]["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"}
+    assert 0 <= val["val"]["segm"]["AP"] <= 1
+    best = json.loads((workdir / "full" / "checkpoints" / "best.json").read_text())
+    assert best["step"] == 6 and best["value"] == val["val"]["segm"]["AP"]
+    assert (workdir / "full" / "checkpoints" / "best.safetensors").exists()
+    log = (workdir / "full" / "train.log").read_text()
+    assert "training 6 steps" in log and "val bbox AP" in log
 
     # Resume from the step-3 checkpoint: the same losses as the uninterrupted run.
     (workdir / "half" / "checkpoints").mkdir(parents=True)
@@ -87,3 +124,90 @@ def test_bad_inputs_stop_before_training(run, workdir, shapes):
     result = run("mrcnn-train", "--config", cfg, "--output-dir", "r3", "--device", "cpu", "--resume")
     assert result.returncode == 2 and "no checkpoint to resume from" in result.stderr
     assert not (workdir / "r1").exists() and not (workdir / "r2").exists()
+
+
+def test_sigterm_checkpoints_and_exits_zero_then_resume_finishes(workdir, run, shapes):
+    config = tiny_config(workdir, steps=400, checkpoint_period=1000, eval_period=1000)
+    process = start_training(workdir, config, "run")
+    wait_for_steps(workdir, "run", 2, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "--resume" in stderr and "stopped at step" in stderr
+    latest = json.loads((workdir / "run" / "checkpoints" / "latest.json").read_text())
+    assert 2 <= latest["step"] < 400
+    assert (workdir / "run" / "checkpoints" / (latest["checkpoint"] + ".safetensors")).exists()
+    assert not (workdir / "run" / "model_final.safetensors").exists()
+    # The run continues from there to its end.
+    (workdir / "short.json").write_text(json.dumps({**json.loads((workdir / config).read_text()),
+                                                    "train": {**json.loads((workdir / config).read_text())["train"],
+                                                              "steps": latest["step"] + 2}}))
+    result = run("mrcnn-train", "--config", "short.json", "--output-dir", "run", "--device", "cpu", "--resume")
+    assert result.returncode == 0, result.stderr
+    steps = [m["step"] for m in read_metrics(workdir / "run" / "metrics.jsonl")]
+    assert steps[-2:] == [latest["step"] + 1, latest["step"] + 2]
+    assert (workdir / "run" / "model_final.safetensors").exists()
+
+
+def test_nan_loss_stops_with_the_step_and_term_and_keeps_the_checkpoint(run, workdir, shapes):
+    # SGD at an absurd rate diverges within a few steps.
+    config = tiny_config(workdir, steps=30, checkpoint_period=1,
+                         optimizer={"type": "sgd", "lr": 1e12, "momentum": 0.9, "weight_decay": 0.0},
+                         lr_schedule={"type": "constant", "warmup_steps": 0, "milestones": []})
+    result = run("mrcnn-train", "--config", config, "--output-dir", "run", "--device", "cpu")
+    assert result.returncode == 2, result.stderr
+    line = next(l for l in result.stderr.splitlines() if "error" in l)
+    assert "step " in line and "loss_" in line and ("nan" in line or "inf" in line), line
+    assert "last checkpoint" in line
+    latest = json.loads((workdir / "run" / "checkpoints" / "latest.json").read_text())
+    failed_step = int(line.split("step ")[1].split(":")[0])
+    assert latest["step"] == failed_step  # the last completed step was saved; the failing one was not
+    assert not (workdir / "run" / "model_final.safetensors").exists()
+
+
+def test_a_kill_during_checkpointing_leaves_a_resumable_run(run, workdir, shapes):
+    # A checkpoint every step and kills at moments spread over the run: whatever the moment,
+    # latest.json names a complete checkpoint and --resume continues from it.
+    config = tiny_config(workdir, steps=1000, checkpoint_period=1, eval_period=1000)
+    for attempt, delay in enumerate([0.0, 0.013, 0.029, 0.047, 0.071]):
+        process = start_training(workdir, config, "run", *(["--resume"] if attempt else []))
+        wait_for_steps(workdir, "run", 2 + attempt, process)
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        latest = json.loads((workdir / "run" / "checkpoints" / "latest.json").read_text())
+        for suffix in (".safetensors", ".optim.safetensors", ".json"):
+            assert (workdir / "run" / "checkpoints" / (latest["checkpoint"] + suffix)).exists()
+    doc = json.loads((workdir / config).read_text())
+    doc["train"]["steps"] = latest["step"] + 1
+    (workdir / "finish.json").write_text(json.dumps(doc))
+    result = run("mrcnn-train", "--config", "finish.json", "--output-dir", "run", "--device", "cpu", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert f"resuming run at step {latest['step']}" in result.stderr
+    leftovers = [p.name for p in (workdir / "run" / "checkpoints").iterdir() if p.name.startswith(".")]
+    assert leftovers == [], leftovers
+
+
+def test_init_weights_of_another_architecture_is_refused(run, workdir, shapes, small_model):
+    weights, _ = small_model  # a torchvision ResNet-18 model with 3 classes and default heads
+    doc = json.loads((workdir / tiny_config(workdir, steps=2)).read_text())
+    doc["model"] = {"backbone": "resnet34", "num_classes": 4, "min_size": [64], "max_size": 64}
+    (workdir / "r34.json").write_text(json.dumps(doc))
+    result = run("mrcnn-train", "--config", "r34.json", "--output-dir", "r34", "--device", "cpu",
+                 "--init-weights", weights)
+    assert result.returncode == 2
+    assert "weights of another architecture" in result.stderr and "resnet34" in result.stderr
+    assert not (workdir / "r34" / "checkpoints").exists()
+
+    # The same file into a ResNet-18 with 4 classes: only the class predictors start fresh.
+    doc["model"]["backbone"] = "resnet18"
+    (workdir / "r18.json").write_text(json.dumps(doc))
+    result = run("mrcnn-train", "--config", "r18.json", "--output-dir", "ft", "--device", "cpu",
+                 "--init-weights", weights)
+    assert result.returncode == 0, result.stderr
+    reinitialised = {l.split("re-initialised ")[1].split(":")[0] for l in result.stderr.splitlines()
+                     if "re-initialised " in l}
+    assert reinitialised == {"roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias",
+                             "roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias",
+                             "roi_heads.mask_predictor.mask_fcn_logits.weight",
+                             "roi_heads.mask_predictor.mask_fcn_logits.bias"}

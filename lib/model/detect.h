@@ -1,0 +1,22 @@
+// From a MaskRcnn module to plain instances with RLE masks: shared by the Detector (inference
+// tools) and by validation during training, which evaluates the module being trained.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <vector>
+
+#include "model/instances.h"
+#include "model/mask_rcnn.h"
+
+namespace mrcnn::model {
+
+// 8-bit RGB (H, W, 3) → float (3, H, W) in [0, 1] on the device.
+at::Tensor image_to_tensor(const cv::Mat& rgb, const torch::Device& device);
+
+// Detections of (3, H, W) images in [0, 1] scoring at least score_threshold, masks pasted into
+// the original image and run-length encoded. The caller sets the mode (eval) and grad guards.
+std::vector<ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& images,
+                                              float score_threshold);
+
+}  // namespace mrcnn::model

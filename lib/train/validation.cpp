@@ -1,0 +1,72 @@
+#include "train/validation.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "core/log.h"
+#include "eval/coco_eval.h"
+#include "model/detect.h"
+#include "model/detector.h"
+
+namespace mrcnn::train {
+
+Validator::Validator(std::vector<data::Sample> samples, data::DatasetSpec spec, eval::CocoGroundTruth gt)
+    : samples_(std::move(samples)), spec_(std::move(spec)), gt_(std::move(gt)) {}
+
+Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size) {
+  const auto start = std::chrono::steady_clock::now();
+  torch::NoGradGuard no_grad;
+  net.eval();
+  nlohmann::json results = nlohmann::json::array();
+  for (size_t first = 0; first < samples_.size(); first += batch_size) {
+    std::vector<at::Tensor> images;
+    std::vector<int64_t> ids;
+    for (size_t i = first; i < std::min(samples_.size(), first + batch_size); ++i) {
+      data::Sample sample = samples_[i];
+      sample.mask_rles.clear();  // only the pixels are needed
+      data::load_pixels(sample, spec_);
+      images.push_back(model::image_to_tensor(sample.image, device));
+      ids.push_back(sample.image_id);
+    }
+    const auto detections = model::detect_instances(net, images, 0.0f);
+    for (size_t k = 0; k < detections.size(); ++k)
+      for (const auto& record : model::to_coco_results(detections[k], ids[k])) results.push_back(nlohmann::json(record));
+  }
+  net.train();
+  Json out;
+  const std::vector<eval::CocoObject> objects = eval::detections_from_json(results, "validation", gt_);
+  for (const auto type : {eval::IouType::Bbox, eval::IouType::Segm}) {
+    const eval::EvalResult r = eval::evaluate(gt_, objects, type);
+    out[eval::iou_type_name(type)] = eval::stats_json(r);
+  }
+  out["images"] = samples_.size();
+  out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+Json coco_document(const std::vector<data::Sample>& samples, int64_t num_classes) {
+  Json doc;
+  doc["images"] = Json::array();
+  doc["annotations"] = Json::array();
+  doc["categories"] = Json::array();
+  for (int64_t c = 1; c < num_classes; ++c) doc["categories"].push_back({{"id", c}, {"name", std::to_string(c)}});
+  int64_t next_id = 1;
+  for (const auto& s : samples) {
+    doc["images"].push_back({{"id", s.image_id}, {"height", s.height}, {"width", s.width}, {"file_name", s.image_path}});
+    for (size_t k = 0; k < s.mask_rles.size(); ++k) {
+      const eval::Rle& m = s.mask_rles[k];
+      const auto& b = s.boxes[k];
+      doc["annotations"].push_back({{"id", next_id++},
+                                    {"image_id", s.image_id},
+                                    {"category_id", s.labels[k]},
+                                    {"bbox", {b[0], b[1], b[2] - b[0], b[3] - b[1]}},
+                                    {"area", m.area()},
+                                    {"iscrowd", 0},
+                                    {"segmentation", {{"size", {m.height, m.width}}, {"counts", eval::rle_to_string(m)}}}});
+    }
+  }
+  return doc;
+}
+
+}  // namespace mrcnn::train
