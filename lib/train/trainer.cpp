@@ -421,7 +421,8 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
       data_seconds = step_seconds = 0;
       window = 0;
     }
-    if (validator && (step % eval_period == 0 || step == total_steps)) {
+    const bool out_of_time = options.time_limit_seconds > 0 && progress.elapsed_seconds() >= options.time_limit_seconds;
+    if (validator && (step % eval_period == 0 || step == total_steps || out_of_time)) {
       const Json result = validator->run(*net, device);
       const double segm_ap = result["segm"]["AP"].get<double>();
       char text[160];
@@ -434,13 +435,13 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
       if (best.offer(checkpoints, step, segm_ap, *net, config))
         log::info("step {}: best val segm AP so far, written to {}", step, (checkpoints / "best.safetensors").string());
     }
-    const bool stopping = stop_requested.load();
+    const bool stopping = stop_requested.load() || out_of_time;
     if (step % checkpoint_period == 0 || step == total_steps || stopping)
       save_checkpoint(checkpoints, step, *net, *optimizer, params, config, amp);
     if (stopping) {
       progress.finish();
-      log::info("stopped at step {} (checkpoint written); continue with: mrcnn-train --config {} --output-dir {} --resume",
-                step, options.config_path, options.output_dir);
+      log::info("stopped at step {} ({}; checkpoint written); continue with: mrcnn-train --config {} --output-dir {} "
+                "--resume", step, out_of_time ? "time limit" : "signal", options.config_path, options.output_dir);
       return step;
     }
   }

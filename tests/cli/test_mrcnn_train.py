@@ -211,3 +211,16 @@ def test_init_weights_of_another_architecture_is_refused(run, workdir, shapes, s
                              "roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias",
                              "roi_heads.mask_predictor.mask_fcn_logits.weight",
                              "roi_heads.mask_predictor.mask_fcn_logits.bias"}
+
+
+def test_time_limit_validates_checkpoints_and_stops(run, workdir, shapes):
+    config = tiny_config(workdir, steps=400, checkpoint_period=1000, eval_period=1000)
+    result = run("mrcnn-train", "--config", config, "--output-dir", "run", "--device", "cpu", "--time-limit", "0.03")
+    assert result.returncode == 0, result.stderr
+    assert "time limit" in result.stderr and "--resume" in result.stderr
+    latest = json.loads((workdir / "run" / "checkpoints" / "latest.json").read_text())
+    assert 1 <= latest["step"] < 400
+    [val] = read_validations(workdir / "run" / "metrics.jsonl")
+    assert val["step"] == latest["step"]
+    result = run("mrcnn-train", "--config", config, "--output-dir", "run2", "--time-limit", "-1")
+    assert result.returncode == 2
