@@ -53,6 +53,15 @@ say "draw the detections of a few validation images into $out/overlays"
   --input data/shapes/val/10000?.png --output "$out/overlay-detections.json" --overlay-dir "$out/overlays" \
   --device cpu
 
+say "ground truth next to predictions (matches, misses, false positives), as one contact sheet"
+"$bin/mrcnn-visualize" compare --coco data/shapes/val.json --image-root data/shapes/val \
+  --results "$out/shapes-detections.json" --score-threshold 0.5 -o "$out/compare" --max-images 12
+"$bin/mrcnn-visualize" grid --images "$out/compare" -o "$out/compare-sheet.png" --columns 4 --cell-width 300
+
+say "training curves and precision-recall curves"
+"$bin/mrcnn-visualize" curves --metrics "$out/shapes-run/metrics.jsonl" -o "$out/training-curves.png"
+"$bin/mrcnn-visualize" pr --gt data/shapes/val.json --dt "$out/shapes-detections.json" -o "$out/pr-curves.png"
+
 say "the resolved configuration is in $out/pennfudan.resolved.json"
 "$bin/mrcnn-config" show "$out/pennfudan.json" > "$out/pennfudan.resolved.json"
-say "demo done: trained weights, detections, metrics and overlays are in $out"
+say "demo done: trained weights, detections, metrics, overlays, comparisons and curves are in $out"

@@ -9,7 +9,11 @@
 
 #include "core/error.h"
 #include "eval/coco.h"
+#include "data/tf_example.h"
 #include "io/image_file.h"
+#include "io/tfrecord.h"
+
+#include <glob.h>
 
 namespace mrcnn::data {
 namespace fs = std::filesystem;
@@ -157,17 +161,124 @@ std::vector<Sample> read_mask_pngs(const DatasetSpec& spec, ReadReport& report) 
   return samples;
 }
 
+// Keeps the annotations of a decoded record that can train (the COCO reader's checks).
+void check_instances(Sample& s, const DatasetSpec& spec, ReadReport& report, const std::string& where) {
+  Sample kept = s;
+  kept.boxes.clear(), kept.labels.clear(), kept.mask_rles.clear();
+  for (size_t k = 0; k < s.boxes.size(); ++k) {
+    const std::string what = where + " object " + std::to_string(k);
+    if (s.labels[k] < 1 || (spec.num_classes > 0 && s.labels[k] >= spec.num_classes)) {
+      invalid(spec, report, what + ": class " + std::to_string(s.labels[k]) + " is not a class of this model (ids 1.." +
+                                std::to_string(spec.num_classes - 1) + ")", false);
+      continue;
+    }
+    auto b = s.boxes[k];
+    for (int j = 0; j < 4; ++j) b[j] = std::clamp<float>(b[j], 0, j % 2 ? s.height : s.width);
+    if (!(b[2] > b[0] && b[3] > b[1])) {
+      invalid(spec, report, what + ": degenerate or outside the image box", false);
+      continue;
+    }
+    if (k < s.mask_rles.size() && s.mask_rles[k].area() == 0) {
+      invalid(spec, report, what + ": empty mask", false);
+      continue;
+    }
+    kept.boxes.push_back(b);
+    kept.labels.push_back(s.labels[k]);
+    if (k < s.mask_rles.size()) kept.mask_rles.push_back(s.mask_rles[k]);
+  }
+  s = std::move(kept);
+}
+
+std::vector<Sample> read_tfrecords(const DatasetSpec& spec, ReadReport& report) {
+  const std::vector<std::string> files = expand_record_paths(spec.annotations);
+  if (files.empty()) throw Error(spec.annotations + ": no TFRecord files match (data.*.annotations of a tfrecord set)");
+  std::vector<Sample> samples;
+  for (const auto& file : files) {
+    TfRecordReader reader(file);
+    while (true) {
+      std::optional<TfRecord> record;
+      try {
+        record = reader.next();
+      } catch (const Error& e) {
+        invalid(spec, report, std::string(e.what()) + "; the rest of this file is skipped", true);
+        break;
+      }
+      if (!record) break;
+      const std::string where = file + ": record at byte " + std::to_string(record->offset);
+      if (!record->problem.empty()) {
+        invalid(spec, report, record->problem, true);
+        continue;
+      }
+      Sample s;
+      try {
+        s = sample_from_tf_example(parse_tf_example(record->data, where), where);
+      } catch (const Error& e) {
+        invalid(spec, report, e.what(), true);
+        continue;
+      }
+      if (!s.boxes.empty() && s.mask_rles.size() != s.boxes.size()) {
+        invalid(spec, report, where + ": no image/object/mask (Mask R-CNN needs instance masks)", true);
+        continue;
+      }
+      check_instances(s, spec, report, where);
+      s.record_file = file;
+      s.record_offset = static_cast<int64_t>(record->offset);
+      if (s.image_path.empty()) s.image_path = where;
+      report.annotations += static_cast<int64_t>(s.boxes.size());
+      samples.push_back(std::move(s));
+    }
+  }
+  // image/source_id numbers when they are all numeric and distinct, else 1..N in file order.
+  std::set<int64_t> ids;
+  for (const auto& s : samples) ids.insert(s.image_id);
+  if (ids.size() != samples.size() || ids.count(0))
+    for (size_t i = 0; i < samples.size(); ++i) samples[i].image_id = static_cast<int64_t>(i) + 1;
+  report.images = static_cast<int64_t>(samples.size());
+  return samples;
+}
+
 }  // namespace
+
+std::vector<std::string> expand_record_paths(const std::string& pattern) {
+  std::string glob_pattern = pattern;
+  // TF's shard shorthand: train.record@10 = train.record-00000-of-00010 .. -00009-of-00010.
+  const size_t at = pattern.rfind('@');
+  if (at != std::string::npos && at + 1 < pattern.size() &&
+      std::all_of(pattern.begin() + at + 1, pattern.end(), ::isdigit)) {
+    const int shards = std::stoi(pattern.substr(at + 1));
+    std::vector<std::string> out;
+    for (int i = 0; i < shards; ++i) {
+      char suffix[32];
+      std::snprintf(suffix, sizeof suffix, "-%05d-of-%05d", i, shards);
+      out.push_back(pattern.substr(0, at) + suffix);
+    }
+    return out;
+  }
+  std::vector<std::string> out;
+  glob_t matches{};
+  if (::glob(glob_pattern.c_str(), 0, nullptr, &matches) == 0)
+    for (size_t i = 0; i < matches.gl_pathc; ++i) out.emplace_back(matches.gl_pathv[i]);
+  globfree(&matches);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report) {
   if (spec.format == "coco") return read_coco(spec, report);
   if (spec.format == "mask_png") return read_mask_pngs(spec, report);
-  throw Error("data format '" + spec.format + "' is not readable yet (tfrecord arrives with issue #7)");
+  if (spec.format == "tfrecord") return read_tfrecords(spec, report);
+  throw Error("data format '" + spec.format + "' is unknown (coco, mask_png or tfrecord)");
 }
 
 void load_pixels(Sample& sample, const DatasetSpec& spec) {
   (void)spec;
-  sample.image = read_image_rgb(sample.image_path);
+  if (!sample.record_file.empty()) {
+    const std::string where = sample.record_file + ": record at byte " + std::to_string(sample.record_offset);
+    sample.image = tf_example_image(parse_tf_example(read_tfrecord_at(sample.record_file, sample.record_offset), where),
+                                    where);
+  } else {
+    sample.image = read_image_rgb(sample.image_path);
+  }
   if (sample.image.rows != sample.height || sample.image.cols != sample.width)
     throw Error(sample.image_path + ": image is " + std::to_string(sample.image.cols) + "x" +
                 std::to_string(sample.image.rows) + " but its annotations say " + std::to_string(sample.width) + "x" +

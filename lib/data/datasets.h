@@ -22,8 +22,13 @@ struct DatasetSpec {
 // Reads the annotations (not the pixels: Sample::image stays empty and is loaded by load_image).
 // COCO: crowd regions are kept out of the targets, as torchvision's training does. mask_png: an
 // image's mask is the PNG with the same stem (or stem + "_mask") whose pixel values are instance
-// ids (0 = background); every instance gets label 1.
+// ids (0 = background); every instance gets label 1. tfrecord: TF OD API records (see
+// data/tf_example.h), corrupt records skipped or fatal per the policy; images stay in the files.
 std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report);
+
+// The files of a TFRecord path: a glob (train.record-?????-of-00010) or TF's shard shorthand
+// (train.record@10), sorted.
+std::vector<std::string> expand_record_paths(const std::string& pattern);
 
 // Decodes the sample's image (and the masks of a mask_png set) into the sample.
 void load_pixels(Sample& sample, const DatasetSpec& spec);

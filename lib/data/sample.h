@@ -15,7 +15,9 @@ namespace mrcnn::data {
 
 struct Sample {
   int64_t image_id = 0;
-  std::string image_path;
+  std::string image_path;                      // the file; for a TFRecord set, image/filename (for messages)
+  std::string record_file;                     // TFRecord sets: the file holding the encoded image...
+  int64_t record_offset = -1;                  // ...and the byte offset of its record
   cv::Mat image;                               // 8-bit RGB; empty until loaded
   int64_t height = 0, width = 0;
   std::vector<std::array<float, 4>> boxes;     // x1, y1, x2, y2 in pixels

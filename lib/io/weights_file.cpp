@@ -51,6 +51,40 @@ std::string file_prefix(const std::string& path, size_t n) {
 
 }  // namespace
 
+namespace {
+
+// The header of a safetensors file, checked for size and JSON.
+nlohmann::ordered_json read_safetensors_header(const std::string& path, uint64_t& header_size, uint64_t& file_size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot read: " + (std::filesystem::exists(path) ? "permission denied" : "no such file"));
+  file_size = std::filesystem::file_size(path);
+  const auto bad = [&](const std::string& what) { return Error(path + ": not a valid safetensors file: " + what); };
+  if (file_size < 8) throw bad("shorter than its 8-byte header length");
+  in.read(reinterpret_cast<char*>(&header_size), 8);
+  if (header_size > file_size - 8 || header_size > (100u << 20))
+    throw bad("header length " + std::to_string(header_size) + " exceeds the file (" + std::to_string(file_size) +
+              " bytes)");
+  std::string header_text(header_size, '\0');
+  in.read(header_text.data(), static_cast<std::streamsize>(header_size));
+  try {
+    return nlohmann::ordered_json::parse(header_text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw bad(std::string("header is not JSON (") + e.what() + ")");
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  uint64_t header_size = 0, file_size = 0;
+  const nlohmann::ordered_json header = read_safetensors_header(path, header_size, file_size);
+  std::map<std::string, std::string> out;
+  if (header.is_object() && header.contains("__metadata__") && header["__metadata__"].is_object())
+    for (const auto& [key, value] : header["__metadata__"].items())
+      if (value.is_string()) out[key] = value.get<std::string>();
+  return out;
+}
+
 StateDict read_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot read: " + (std::filesystem::exists(path) ? "permission denied" : "no such file"));

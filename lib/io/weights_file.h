@@ -15,6 +15,8 @@ namespace mrcnn {
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 
 StateDict read_safetensors(const std::string& path);
+// The string metadata of a safetensors file ("__metadata__"), without reading the tensors.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 
 // Writes contiguous CPU copies of the tensors, with optional string metadata, atomically.
 void write_safetensors(const std::string& path, const StateDict& tensors,

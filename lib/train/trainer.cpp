@@ -19,6 +19,7 @@
 #include "data/label_map.h"
 #include "data/loader.h"
 #include "io/atomic_file.h"
+#include "io/event_file.h"
 #include "io/weights_file.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
@@ -34,6 +35,7 @@ std::atomic<bool> stop_requested{false};
 extern "C" void request_stop(int) { stop_requested = true; }
 
 constexpr int kCheckpointsKept = 3;
+constexpr int kTensorboardImages = 3;  // val images drawn with their detections at each validation
 
 // Peak resident memory of the process so far.
 double max_rss_megabytes() {
@@ -145,6 +147,19 @@ void save_checkpoint(const fs::path& dir, int64_t step, model::MaskRcnnImpl& net
     for (const char* ext : {".json", ".safetensors", ".optim.safetensors"}) fs::remove(dir / (names[i] + ext));
 }
 
+// Paths that must exist before anything starts (a TFRecord path may be a glob or shard pattern:
+// its reader says when nothing matches).
+void check_data_paths(const data::DatasetSpec& spec, const std::string& key) {
+  std::error_code ec;
+  if (spec.format == "tfrecord") {
+    if (data::expand_record_paths(spec.annotations).empty())
+      throw Error(key + ".annotations: no TFRecord file matches '" + spec.annotations + "'");
+    return;
+  }
+  if (!fs::exists(spec.annotations, ec)) throw Error(key + ".annotations: '" + spec.annotations + "' does not exist");
+  if (!fs::exists(spec.images, ec)) throw Error(key + ".images: '" + spec.images + "' does not exist");
+}
+
 // The val set: data.val when it names annotations (a COCO file is evaluated as it is, crowd
 // regions included), else the images data.val_fraction held out; none when neither is set.
 std::unique_ptr<Validator> make_validator(const Json& data_cfg, std::vector<data::Sample> held_out,
@@ -154,9 +169,7 @@ std::unique_ptr<Validator> make_validator(const Json& data_cfg, std::vector<data
   if (!annotations.empty()) {
     data::DatasetSpec spec{val["format"].get<std::string>(), val["images"].get<std::string>(), annotations,
                            train_spec.on_invalid, num_classes};
-    std::error_code ec;
-    if (!fs::exists(spec.annotations, ec)) throw Error("data.val.annotations: '" + annotations + "' does not exist");
-    if (!fs::exists(spec.images, ec)) throw Error("data.val.images: '" + spec.images + "' does not exist");
+    check_data_paths(spec, "data.val");
     data::ReadReport report;
     std::vector<data::Sample> samples = data::read_dataset(spec, report);
     log::info("{}", report.summary(spec.annotations));
@@ -254,8 +267,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
                          set["annotations"].get<std::string>(),
                          data_cfg["on_invalid"] == "fail" ? data::InvalidPolicy::Fail : data::InvalidPolicy::Skip,
                          settings.num_classes};
-  if (!fs::exists(spec.annotations, ec)) throw Error("data.train.annotations: '" + spec.annotations + "' does not exist");
-  if (!fs::exists(spec.images, ec)) throw Error("data.train.images: '" + spec.images + "' does not exist");
+  check_data_paths(spec, "data.train");
   const std::string label_map_path = set["label_map"].get<std::string>();
   if (!label_map_path.empty()) {
     const data::LabelMap labels = data::LabelMap::read(label_map_path);
@@ -281,6 +293,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     log::info("{} images held out for validation (data.val_fraction {})", count, val_fraction);
   }
   std::unique_ptr<Validator> validator = make_validator(data_cfg, std::move(held_out), spec, settings.num_classes);
+  if (validator && !label_map_path.empty()) validator->set_labels(data::LabelMap::read(label_map_path));
   if (!validator) log::info("no validation set (data.val.annotations and data.val_fraction are empty): no mAP during training");
   data::LoaderOptions loader_options;
   loader_options.batch_size = train["batch_size"].get<int>();
@@ -336,6 +349,12 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   write_json_file((run_dir / "config.json").string(), config);
   BestCheckpoint best;
   best.load(checkpoints);
+  std::unique_ptr<EventFileWriter> tensorboard;
+  if (options.tensorboard || train["tensorboard"].get<bool>()) {
+    tensorboard = std::make_unique<EventFileWriter>((run_dir / "tensorboard").string());
+    log::info("TensorBoard events in {} (tensorboard --logdir {})", tensorboard->path(),
+              (run_dir / "tensorboard").string());
+  }
   std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::app);
 
   std::signal(SIGINT, request_stop);
@@ -417,13 +436,18 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
       line["data_time"] = data_seconds / window;
       line["max_rss_mb"] = max_rss_megabytes();
       metrics << line.dump() << "\n" << std::flush;
+      if (tensorboard) {
+        for (const auto& [key, value] : line.items())
+          if (key != "step" && key != "epoch") tensorboard->add_scalar("train/" + key, value.get<double>(), step);
+        tensorboard->flush();
+      }
       log::debug("step {}: loss {} lr {}", step, total_value, lr);
       data_seconds = step_seconds = 0;
       window = 0;
     }
     const bool out_of_time = options.time_limit_seconds > 0 && progress.elapsed_seconds() >= options.time_limit_seconds;
     if (validator && (step % eval_period == 0 || step == total_steps || out_of_time)) {
-      const Json result = validator->run(*net, device);
+      const Json result = validator->run(*net, device, 2, tensorboard ? kTensorboardImages : 0);
       const double segm_ap = result["segm"]["AP"].get<double>();
       char text[160];
       std::snprintf(text, sizeof text, "val bbox AP %.4f AP50 %.4f, segm AP %.4f AP50 %.4f (%lld images, %.1f s)",
@@ -432,6 +456,14 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
                     result["seconds"].get<double>());
       log::info("step {}: {}", step, text);
       metrics << Json{{"step", step}, {"val", result}}.dump() << "\n" << std::flush;
+      if (tensorboard) {
+        for (const char* type : {"bbox", "segm"})
+          for (const auto& [key, value] : result[type].items())
+            tensorboard->add_scalar(std::string("val/") + type + "/" + key, value.get<double>(), step);
+        for (size_t i = 0; i < validator->overlays().size(); ++i)
+          tensorboard->add_image("val/image_" + std::to_string(i), validator->overlays()[i], step);
+        tensorboard->flush();
+      }
       if (best.offer(checkpoints, step, segm_ap, *net, config))
         log::info("step {}: best val segm AP so far, written to {}", step, (checkpoints / "best.safetensors").string());
     }
@@ -448,7 +480,17 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   progress.finish();
   write_safetensors((run_dir / "model_final.safetensors").string(), model::module_state_dict(*net),
                     {{"step", std::to_string(step)}, {"format", "mrcnn weights"}});
-  log::info("done: {} steps; weights in {}", step, (run_dir / "model_final.safetensors").string());
+  // The self-contained model: weights with the resolved config and the class names, all that
+  // mrcnn-infer --model needs (the role of a TF SavedModel export).
+  data::LabelMap names = label_map_path.empty() ? data::LabelMap() : data::LabelMap::read(label_map_path);
+  if (names.empty() && validator) names = validator->labels();
+  Json label_json = Json::object();
+  for (const auto& [id, name] : names.names()) label_json[std::to_string(id)] = name;
+  write_safetensors((run_dir / "model.safetensors").string(), model::module_state_dict(*net),
+                    {{"format", "mrcnn model"}, {"step", std::to_string(step)}, {"config", config.dump()},
+                     {"label_map", label_json.dump()}});
+  log::info("done: {} steps; weights in {}, self-contained model in {}", step,
+            (run_dir / "model_final.safetensors").string(), (run_dir / "model.safetensors").string());
   return step;
 }
 

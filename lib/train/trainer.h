@@ -14,6 +14,7 @@ struct TrainOptions {
   std::string output_dir;
   std::string init_weights;  // overrides train.init_weights when set
   bool resume = false;
+  bool tensorboard = false;  // or train.tensorboard
   double time_limit_seconds = 0;  // > 0: stop (validate, checkpoint) once training has run this long
   DeviceSpec device;  // resolved
 };

@@ -8,13 +8,17 @@
 #include "eval/coco_eval.h"
 #include "model/detect.h"
 #include "model/detector.h"
+#include "viz/overlay.h"
 
 namespace mrcnn::train {
 
 Validator::Validator(std::vector<data::Sample> samples, data::DatasetSpec spec, eval::CocoGroundTruth gt)
-    : samples_(std::move(samples)), spec_(std::move(spec)), gt_(std::move(gt)) {}
+    : samples_(std::move(samples)), spec_(std::move(spec)), gt_(std::move(gt)) {
+  for (const auto& c : gt_.categories()) labels_.set(c.id, c.name);
+}
 
-Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size) {
+Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size, int overlay_count) {
+  overlays_.clear();
   const auto start = std::chrono::steady_clock::now();
   torch::NoGradGuard no_grad;
   net.eval();
@@ -22,16 +26,24 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
   for (size_t first = 0; first < samples_.size(); first += batch_size) {
     std::vector<at::Tensor> images;
     std::vector<int64_t> ids;
+    std::vector<cv::Mat> pixels;
     for (size_t i = first; i < std::min(samples_.size(), first + batch_size); ++i) {
       data::Sample sample = samples_[i];
       sample.mask_rles.clear();  // only the pixels are needed
       data::load_pixels(sample, spec_);
       images.push_back(model::image_to_tensor(sample.image, device));
       ids.push_back(sample.image_id);
+      pixels.push_back(sample.image);
     }
     const auto detections = model::detect_instances(net, images, 0.0f);
-    for (size_t k = 0; k < detections.size(); ++k)
+    for (size_t k = 0; k < detections.size(); ++k) {
+      if (static_cast<int>(overlays_.size()) < overlay_count) {
+        viz::OverlayStyle style;
+        style.score_threshold = 0.5f;
+        overlays_.push_back(viz::draw_instances(pixels[k], detections[k].instances, labels_, style));
+      }
       for (const auto& record : model::to_coco_results(detections[k], ids[k])) results.push_back(nlohmann::json(record));
+    }
   }
   net.train();
   Json out;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/datasets.h"
+#include "data/label_map.h"
 #include "eval/coco.h"
 #include "io/json_file.h"
 #include "model/mask_rcnn.h"
@@ -20,15 +21,23 @@ class Validator {
   Validator(std::vector<data::Sample> samples, data::DatasetSpec spec, eval::CocoGroundTruth gt);
 
   // {"bbox": {"AP": ..}, "segm": {"AP": ..}, "images": N, "seconds": s}. Leaves the module in
-  // training mode.
-  Json run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size = 2);
+  // training mode. overlay_count: how many of the first images to draw with their detections
+  // (score >= 0.5), kept in overlays().
+  Json run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size = 2, int overlay_count = 0);
 
   size_t size() const { return samples_.size(); }
+  // The drawn images of the last run (RGB), with the names of the val set's categories.
+  const std::vector<cv::Mat>& overlays() const { return overlays_; }
+  // Names for the overlays' tags (default: the val set's category names).
+  void set_labels(data::LabelMap labels) { labels_ = std::move(labels); }
+  const data::LabelMap& labels() const { return labels_; }
 
  private:
   std::vector<data::Sample> samples_;
   data::DatasetSpec spec_;
   eval::CocoGroundTruth gt_;
+  data::LabelMap labels_;
+  std::vector<cv::Mat> overlays_;
 };
 
 // The ground truth of samples as a COCO document (RLE masks, iscrowd 0), for sets that have no

@@ -53,8 +53,11 @@ cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<model::Instance>& i
     const cv::Point p2(static_cast<int>(std::lround(inst->box[2])), static_cast<int>(std::lround(inst->box[3])));
     cv::rectangle(canvas, p1, p2, color, style.line_thickness, cv::LINE_AA);
     char tag[256];
-    std::snprintf(tag, sizeof tag, "%s: %d%%", labels.name(inst->label).c_str(),
-                  static_cast<int>(std::lround(inst->score * 100)));
+    if (style.show_scores)
+      std::snprintf(tag, sizeof tag, "%s: %d%%", labels.name(inst->label).c_str(),
+                    static_cast<int>(std::lround(inst->score * 100)));
+    else
+      std::snprintf(tag, sizeof tag, "%s", labels.name(inst->label).c_str());
     int baseline = 0;
     const cv::Size text = cv::getTextSize(tag, font, font_scale, 1, &baseline);
     const int tag_h = text.height + baseline + 4;

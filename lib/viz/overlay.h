@@ -18,6 +18,7 @@ struct OverlayStyle {
   float score_threshold = 0;   // instances below are not drawn
   int max_boxes = 100;         // at most this many, highest scores first
   std::set<int64_t> classes;   // only these class ids; empty: all
+  bool show_scores = true;     // "name: 97%" (detections) or "name" (ground truth)
 };
 
 // The colour of a class (RGB), the same in every image and run.

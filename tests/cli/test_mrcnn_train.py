@@ -10,6 +10,8 @@ import pytest
 
 from mrcnn_testing import BIN_DIR, SOURCE_DIR
 
+OVERFIT_STEPS = 150
+
 
 def tiny_config(workdir, **train):
     cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
@@ -87,6 +89,18 @@ def test_short_run_then_exact_resume(run, workdir, shapes):
     assert (workdir / "full" / "checkpoints" / "best.safetensors").exists()
     log = (workdir / "full" / "train.log").read_text()
     assert "training 6 steps" in log and "val bbox AP" in log
+
+    # The self-contained model infers alone, as the weights with their config do.
+    result = run("mrcnn-infer", "--model", "full/model.safetensors", "-i", "shapes/val", "-o", "alone.json",
+                 "--score-threshold", "0", "--device", "cpu", "--overlay-dir", "overlays")
+    assert result.returncode == 0, result.stderr
+    result = run("mrcnn-infer", "--config", config, "--weights", "full/model_final.safetensors", "-i", "shapes/val",
+                 "-o", "paired.json", "--score-threshold", "0", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((workdir / "alone.json").read_text()) == json.loads((workdir / "paired.json").read_text())
+    assert len(list((workdir / "overlays").iterdir())) == 2
+    result = run("mrcnn-infer", "--model", "full/model_final.safetensors", "-i", "shapes/val", "-o", "x.json")
+    assert result.returncode == 2 and "not a self-contained mrcnn model" in result.stderr
 
     # Resume from the step-3 checkpoint: the same losses as the uninterrupted run.
     (workdir / "half" / "checkpoints").mkdir(parents=True)
@@ -224,3 +238,53 @@ def test_time_limit_validates_checkpoints_and_stops(run, workdir, shapes):
     assert val["step"] == latest["step"]
     result = run("mrcnn-train", "--config", config, "--output-dir", "run2", "--time-limit", "-1")
     assert result.returncode == 2
+
+
+def test_overfits_a_handful_of_images(run, workdir):
+    """The tiny preset learns four shapes images by heart within a couple of minutes on 2 cores:
+    the total loss falls by at least half and mask AP50 on those images reaches 0.8."""
+    result = run("mrcnn-train", "--make-shapes", "few", "--shapes-train", "4", "--shapes-val", "1",
+                 "--shapes-size", "128")
+    assert result.returncode == 0, result.stderr
+    cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
+    few = {"format": "coco", "images": "few/train", "annotations": "few/train.json"}
+    cfg["data"].update({"train": few, "val": few, "augmentation": []})
+    cfg["train"].update({"steps": OVERFIT_STEPS, "batch_size": 2, "log_period": 1, "eval_period": OVERFIT_STEPS,
+                         "checkpoint_period": OVERFIT_STEPS})
+    (workdir / "overfit.json").write_text(json.dumps(cfg))
+    result = run("mrcnn-train", "--config", "overfit.json", "--output-dir", "run", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    steps = read_metrics(workdir / "run" / "metrics.jsonl")
+    first = sum(m["loss"] for m in steps[:5]) / 5
+    last = sum(m["loss"] for m in steps[-5:]) / 5
+    assert last <= 0.5 * first, (first, last)
+    [val] = read_validations(workdir / "run" / "metrics.jsonl")
+    assert val["val"]["segm"]["AP50"] >= 0.8, val
+
+
+def test_tensorboard_events_hold_the_metrics_and_val_overlays(run, workdir, shapes):
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tiny_config(workdir, steps=4, eval_period=2)
+    result = run("mrcnn-train", "--config", config, "--output-dir", "run", "--device", "cpu", "--tensorboard")
+    assert result.returncode == 0, result.stderr
+    events = EventAccumulator(str(workdir / "run" / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    tags = events.Tags()
+    metrics = read_metrics(workdir / "run" / "metrics.jsonl")
+    for key in ("loss", "lr", "loss_mask", "loss_classifier", "time", "data_time", "max_rss_mb"):
+        scalars = events.Scalars("train/" + key)
+        assert [s.step for s in scalars] == [m["step"] for m in metrics]
+        assert [s.value for s in scalars] == pytest.approx([m[key] for m in metrics], rel=1e-6)
+    validations = read_validations(workdir / "run" / "metrics.jsonl")
+    for key in ("bbox/AP", "bbox/AP50", "segm/AP", "segm/AR100"):
+        scalars = events.Scalars("val/" + key)
+        assert [s.step for s in scalars] == [2, 4]
+        iou_type, name = key.split("/")
+        assert [s.value for s in scalars] == pytest.approx([v["val"][iou_type][name] for v in validations], abs=1e-6)
+    assert {"val/image_0", "val/image_1"} <= set(tags["images"])
+    for image_event in events.Images("val/image_0"):
+        import io
+        picture = Image.open(io.BytesIO(image_event.encoded_image_string))
+        assert picture.size == (64, 64) == (image_event.width, image_event.height)

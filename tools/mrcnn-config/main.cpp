@@ -4,10 +4,12 @@
 
 #include "config/config.h"
 #include "config/presets.h"
+#include "config/tf_pipeline.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tool.h"
 #include "io/atomic_file.h"
+#include "io/text_proto.h"
 
 namespace cfg = mrcnn::config;
 
@@ -22,6 +24,7 @@ const char* kExamples = R"(  mrcnn-config list-presets
   mrcnn-config show run.json
   mrcnn-config diff configs/shapes_tiny_cpu.json run.json
   mrcnn-config keys --markdown
+  mrcnn-config import-tf pipeline.config --label-map label_map.pbtxt -o run.json
 )";
 
 // Every path-valued key that names something missing: worth a warning, not an error, because
@@ -66,7 +69,7 @@ int main(int argc, char** argv) {
                    kExamples);
   CLI::App& app = tool.app();
   app.require_subcommand(1, 1);
-  std::string file, other, preset, key, output;
+  std::string file, other, preset, key, output, label_map;
   std::vector<std::string> assignments;
   bool force = false, markdown = false, exit_code = false;
 
@@ -90,6 +93,12 @@ int main(int argc, char** argv) {
   diff->add_option("a", file, "First configuration file")->required();
   diff->add_option("b", other, "Second configuration file")->required();
   diff->add_flag("--exit-code", exit_code, "Exit 1 when the configurations differ (as git diff --exit-code)");
+  auto* import_tf = app.add_subcommand(
+      "import-tf", "Convert a TF Object Detection API Mask R-CNN pipeline.config; lists every field not carried over");
+  import_tf->add_option("pipeline", file, "pipeline.config (protobuf text format)")->required();
+  import_tf->add_option("--label-map", label_map, "label_map.pbtxt (default: the input readers' label_map_path)");
+  import_tf->add_option("-o,--output", output, "Configuration file to write")->required();
+  import_tf->add_flag("--force", force, "Overwrite the file if it exists");
   auto* keys = app.add_subcommand("keys", "List every key with its type, default and meaning");
   keys->add_flag("--markdown", markdown, "As a Markdown table");
 
@@ -130,6 +139,16 @@ int main(int argc, char** argv) {
       for (const auto& d : differences)
         std::cout << d.key << ": " << cfg::format_value(d.a) << " -> " << cfg::format_value(d.b) << "\n";
       if (exit_code && !differences.empty()) return 1;
+    } else if (*import_tf) {
+      if (!force && std::filesystem::exists(output))
+        throw mrcnn::Error(output + ": already exists (use --force to overwrite)");
+      const cfg::TfImport imported = cfg::import_tf_pipeline(mrcnn::read_text_proto_file(file), file, label_map);
+      cfg::require_valid(imported.config, file + " (imported)");
+      for (const auto& line : imported.mapped) mrcnn::log::debug("mapped {}", line);
+      for (const auto& warning : imported.warnings) mrcnn::log::warn("{}: {}", file, warning);
+      mrcnn::write_json_file(output, imported.config);
+      mrcnn::log::info("wrote {}: {} fields mapped, {} not carried over (listed above)", output, imported.mapped.size(),
+                       imported.warnings.size());
     } else if (*keys) {
       print_keys(markdown);
     }

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/tool.h"
 #include "io/json_file.h"
+#include "io/weights_file.h"
 #include "model/batch_inference.h"
 
 namespace fs = std::filesystem;
@@ -34,16 +35,22 @@ int main(int argc, char** argv) {
                    "  mrcnn-infer --config run.json --weights runs/peds/model_final.safetensors \\\n"
                    "      --input photos/ --output results.json --overlay-dir overlays/ --label-map peds.pbtxt\n"
                    "  mrcnn-infer -c configs/maskrcnn_resnet50_fpn_coco.json -w maskrcnn_coco.pth \\\n"
-                   "      --coco instances_val2017.json --image-root val2017/ -o dt.json --score-threshold 0\n");
-  std::string config_path, weights, output, overlay_dir, label_map, coco, image_root, device, on_error = "fail";
+                   "      --coco instances_val2017.json --image-root val2017/ -o dt.json --score-threshold 0\n"
+                   "  mrcnn-infer --model runs/peds/model.safetensors -i photos/ -o results.json --overlay-dir ov/\n");
+  std::string config_path, weights, model_file, output, overlay_dir, label_map, coco, image_root, device, on_error = "fail";
   std::vector<std::string> inputs;
   float score_threshold = -1;
   int batch_size = 0, threads = 0;
   bool allow_partial = false;
   CLI::App& app = tool.app();
-  app.add_option("-c,--config", config_path, "Experiment configuration (JSON)")->required();
-  app.add_option("-w,--weights", weights, "Weights: .safetensors, torch.save .pth/.pt, or an mrcnn checkpoint")
-      ->required();
+  auto* config_opt = app.add_option("-c,--config", config_path, "Experiment configuration (JSON)");
+  auto* weights_opt =
+      app.add_option("-w,--weights", weights, "Weights: .safetensors, torch.save .pth/.pt, or an mrcnn checkpoint");
+  app.add_option("-m,--model", model_file,
+                 "A self-contained model (mrcnn-train's RUN/model.safetensors: weights, config and class names), "
+                 "instead of --config and --weights")
+      ->excludes(config_opt)
+      ->excludes(weights_opt);
   auto* input_opt = app.add_option("-i,--input", inputs, "Image files, folders or glob patterns");
   auto* coco_opt = app.add_option("--coco", coco, "Run over the images of this COCO annotation file (with their ids)");
   input_opt->excludes(coco_opt);
@@ -63,7 +70,23 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-partial", allow_partial, "Load the weights that fit and report the rest");
 
   return tool.run(argc, argv, [&] {
-    const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
+    mrcnn::Json config;
+    mrcnn::data::LabelMap model_labels;
+    if (!model_file.empty()) {
+      const auto metadata = mrcnn::read_safetensors_metadata(model_file);
+      if (!metadata.count("config") || metadata.count("format") == 0 || metadata.at("format") != "mrcnn model")
+        throw mrcnn::Error(model_file + ": not a self-contained mrcnn model (no config in its metadata; give "
+                           "--config and --weights for plain weight files)");
+      config = mrcnn::config::resolve(mrcnn::parse_json(metadata.at("config"), model_file + " (metadata config)"));
+      if (metadata.count("label_map")) {
+        const mrcnn::Json names = mrcnn::parse_json(metadata.at("label_map"), model_file + " (metadata label_map)");
+        for (const auto& [id, name] : names.items()) model_labels.set(std::stoll(id), name.get<std::string>());
+      }
+      weights = model_file;
+    } else {
+      if (config_path.empty() || weights.empty()) throw mrcnn::Error("give --config and --weights, or --model");
+      config = mrcnn::config::load_resolved(config_path);
+    }
     mrcnn::model::DetectorOptions options;
     options.device = mrcnn::resolve_device(
         mrcnn::parse_device_spec(device.empty() ? config["infer"]["device"].get<std::string>() : device));
@@ -76,8 +99,9 @@ int main(int argc, char** argv) {
     job.skip_unreadable = on_error == "skip";
     job.overlay_dir = overlay_dir;
     job.overlay_style.score_threshold = job.score_threshold;
-    if (label_map.empty()) label_map = config["data"]["train"]["label_map"].get<std::string>();
+    if (label_map.empty() && model_file.empty()) label_map = config["data"]["train"]["label_map"].get<std::string>();
     if (!label_map.empty()) job.labels = mrcnn::data::LabelMap::read(label_map);
+    else job.labels = model_labels;
 
     options.weights = weights;
     options.allow_partial = allow_partial;

@@ -18,13 +18,15 @@ int main(int argc, char** argv) {
                    "  mrcnn-train --config run.json --output-dir runs/peds --time-limit 30   # a batch job's slot\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --init-weights maskrcnn_coco.pth\n");
   std::string config_path, output_dir, init_weights, device = "auto", shapes_dir;
-  bool resume = false;
+  bool resume = false, tensorboard = false;
   double time_limit_minutes = 0;
   mrcnn::data::ShapesOptions shapes;
   CLI::App& app = tool.app();
   auto* config_opt = app.add_option("-c,--config", config_path, "Experiment configuration (JSON)");
   app.add_option("-o,--output-dir", output_dir, "Folder for checkpoints, logs and metrics")->needs(config_opt);
   app.add_flag("--resume", resume, "Continue from the last checkpoint in the output folder");
+  app.add_flag("--tensorboard", tensorboard,
+               "Also write TensorBoard event files to OUTPUT_DIR/tensorboard (or set train.tensorboard)");
   app.add_option("--init-weights", init_weights, "Start from these weights (overrides train.init_weights)");
   app.add_option("--time-limit", time_limit_minutes,
                  "Stop after this many minutes of training (validate, checkpoint, exit 0; --resume continues)")
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
     options.output_dir = output_dir;
     options.init_weights = init_weights;
     options.resume = resume;
+    options.tensorboard = tensorboard;
     options.time_limit_seconds = time_limit_minutes * 60;
     const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
     options.device = mrcnn::resolve_device(mrcnn::parse_device_spec(device));

@@ -1,0 +1,37 @@
+// tf.train.Example records (the TF Object Detection API's data format) decoded from the
+// protobuf wire format, and the detection feature keys read into a Sample.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/sample.h"
+
+namespace mrcnn::data {
+
+struct TfFeature {
+  enum class Kind { Bytes, Float, Int64, Empty };
+  Kind kind = Kind::Empty;
+  std::vector<std::string> bytes;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+};
+
+using TfExample = std::map<std::string, TfFeature>;
+
+// Throws Error (prefixed with `where`) for a record that is not a well-formed Example.
+TfExample parse_tf_example(std::string_view record, const std::string& where);
+
+// The detection keys of a TF OD API record: image/height, image/width, image/filename,
+// image/source_id, image/object/bbox/{xmin,xmax,ymin,ymax} (normalised), image/object/class/label,
+// image/object/mask (a PNG per instance, or height*width floats per instance). Boxes become
+// pixels, masks RLE. Throws Error (prefixed with `where`) for missing or inconsistent keys.
+Sample sample_from_tf_example(const TfExample& example, const std::string& where);
+
+// The image of a record (image/encoded, JPEG or PNG) as 8-bit RGB.
+cv::Mat tf_example_image(const TfExample& example, const std::string& where);
+
+}  // namespace mrcnn::data
