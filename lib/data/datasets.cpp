@@ -270,8 +270,7 @@ std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report) {
   throw Error("data format '" + spec.format + "' is unknown (coco, mask_png or tfrecord)");
 }
 
-void load_pixels(Sample& sample, const DatasetSpec& spec) {
-  (void)spec;
+void load_image_only(Sample& sample) {
   if (!sample.record_file.empty()) {
     const std::string where = sample.record_file + ": record at byte " + std::to_string(sample.record_offset);
     sample.image = tf_example_image(parse_tf_example(read_tfrecord_at(sample.record_file, sample.record_offset), where),
@@ -279,6 +278,36 @@ void load_pixels(Sample& sample, const DatasetSpec& spec) {
   } else {
     sample.image = read_image_rgb(sample.image_path);
   }
+}
+
+Json coco_document(const std::vector<Sample>& samples, int64_t num_classes, const LabelMap& names) {
+  Json doc;
+  doc["images"] = Json::array();
+  doc["annotations"] = Json::array();
+  doc["categories"] = Json::array();
+  for (int64_t c = 1; c < num_classes; ++c)
+    doc["categories"].push_back({{"id", c}, {"name", names.names().count(c) ? names.names().at(c) : std::to_string(c)}});
+  int64_t next_id = 1;
+  for (const auto& s : samples) {
+    doc["images"].push_back({{"id", s.image_id}, {"height", s.height}, {"width", s.width}, {"file_name", s.image_path}});
+    for (size_t k = 0; k < s.mask_rles.size(); ++k) {
+      const eval::Rle& m = s.mask_rles[k];
+      const auto& b = s.boxes[k];
+      doc["annotations"].push_back({{"id", next_id++},
+                                    {"image_id", s.image_id},
+                                    {"category_id", s.labels[k]},
+                                    {"bbox", {b[0], b[1], b[2] - b[0], b[3] - b[1]}},
+                                    {"area", m.area()},
+                                    {"iscrowd", 0},
+                                    {"segmentation", {{"size", {m.height, m.width}}, {"counts", eval::rle_to_string(m)}}}});
+    }
+  }
+  return doc;
+}
+
+void load_pixels(Sample& sample, const DatasetSpec& spec) {
+  (void)spec;
+  load_image_only(sample);
   if (sample.image.rows != sample.height || sample.image.cols != sample.width)
     throw Error(sample.image_path + ": image is " + std::to_string(sample.image.cols) + "x" +
                 std::to_string(sample.image.rows) + " but its annotations say " + std::to_string(sample.width) + "x" +

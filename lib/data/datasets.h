@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "data/label_map.h"
 #include "data/sample.h"
+#include "io/json_file.h"
 
 namespace mrcnn::data {
 
@@ -29,6 +31,14 @@ std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report);
 // The files of a TFRecord path: a glob (train.record-?????-of-00010) or TF's shard shorthand
 // (train.record@10), sorted.
 std::vector<std::string> expand_record_paths(const std::string& pattern);
+
+// Decodes only the sample's image (no masks, no size check).
+void load_image_only(Sample& sample);
+
+// The ground truth of samples as a COCO document (compressed-RLE masks, iscrowd 0), for sets
+// that have no COCO file of their own (mask PNG folders, TFRecords, held-out training images).
+// Categories 1..num_classes-1, named by `names` where it has them.
+Json coco_document(const std::vector<Sample>& samples, int64_t num_classes, const LabelMap& names = {});
 
 // Decodes the sample's image (and the masks of a mask_png set) into the sample.
 void load_pixels(Sample& sample, const DatasetSpec& spec);

@@ -84,11 +84,12 @@ void write_shapes_dataset(const std::string& dir, const ShapesOptions& options) 
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir)) throw Error(dir + ": cannot create the folder");
-  std::mt19937_64 rng(options.seed);
+  // One random stream per split: the val images stay the same whatever the number of training images.
+  std::mt19937_64 train_rng(options.seed), val_rng(options.seed + 1);
   write_json_file((fs::path(dir) / "train.json").string(),
-                  write_split(dir, "train", options.train_images, options.image_size, rng, 1));
+                  write_split(dir, "train", options.train_images, options.image_size, train_rng, 1));
   write_json_file((fs::path(dir) / "val.json").string(),
-                  write_split(dir, "val", options.val_images, options.image_size, rng, 100000));
+                  write_split(dir, "val", options.val_images, options.image_size, val_rng, 100000));
 }
 
 }  // namespace mrcnn::data

@@ -9,7 +9,7 @@
 namespace mrcnn::data {
 
 struct ShapesOptions {
-  int train_images = 200;
+  int train_images = 1000;  // synthetic data is free: enough that the tiny preset does not overfit
   int val_images = 50;
   int image_size = 128;
   uint64_t seed = 7;

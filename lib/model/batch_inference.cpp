@@ -35,6 +35,29 @@ std::vector<InferenceImage> images_from_coco(const std::string& annotation_file,
   return images;
 }
 
+std::vector<InferenceImage> images_from_dataset(const data::DatasetSpec& spec) {
+  data::ReadReport report;
+  const std::vector<data::Sample> samples = data::read_dataset(spec, report);
+  log::info("{}", report.summary(spec.annotations));
+  std::vector<InferenceImage> images;
+  for (const auto& s : samples) images.push_back({s.image_id, s.image_path, "", s.record_file, s.record_offset});
+  if (images.empty()) throw Error(spec.annotations + ": the data set has no usable images");
+  return images;
+}
+
+namespace {
+
+cv::Mat load_image(const InferenceImage& image) {
+  if (image.record_file.empty()) return read_image_rgb(image.path);
+  data::Sample sample;
+  sample.record_file = image.record_file;
+  sample.record_offset = image.record_offset;
+  data::load_image_only(sample);
+  return sample.image;
+}
+
+}  // namespace
+
 InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job) {
   InferenceSummary summary;
   if (!job.overlay_dir.empty()) {
@@ -49,7 +72,7 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
     std::vector<cv::Mat> pixels;
     for (size_t i = start; i < std::min(job.images.size(), start + job.batch_size); ++i) {
       try {
-        pixels.push_back(read_image_rgb(job.images[i].path));
+        pixels.push_back(load_image(job.images[i]));
         batch.push_back(&job.images[i]);
       } catch (const Error& e) {
         if (!job.skip_unreadable) throw;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "data/datasets.h"
 #include "data/label_map.h"
 #include "io/json_file.h"
 #include "model/detector.h"
@@ -16,6 +17,8 @@ struct InferenceImage {
   int64_t id = 0;
   std::string path;
   std::string file_name;  // written into each record when non-empty
+  std::string record_file;    // TFRecord data sets: the image is in this file...
+  int64_t record_offset = -1; // ...in the record at this byte offset
 };
 
 struct InferenceJob {
@@ -41,5 +44,9 @@ std::vector<InferenceImage> images_from_paths(const std::vector<std::string>& in
 
 // The images of a COCO annotation file, with their ids, under image_root.
 std::vector<InferenceImage> images_from_coco(const std::string& annotation_file, const std::string& image_root);
+
+// The images of a configured data set in any format (coco, mask_png, tfrecord), with the image
+// ids its reader gives them (the ids of data::coco_document for the same set).
+std::vector<InferenceImage> images_from_dataset(const data::DatasetSpec& spec);
 
 }  // namespace mrcnn::model

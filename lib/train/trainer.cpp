@@ -175,12 +175,12 @@ std::unique_ptr<Validator> make_validator(const Json& data_cfg, std::vector<data
     log::info("{}", report.summary(spec.annotations));
     eval::CocoGroundTruth gt = spec.format == "coco"
                                    ? eval::CocoGroundTruth::read(spec.annotations)
-                                   : eval::CocoGroundTruth::from_json(coco_document(samples, num_classes), annotations);
+                                   : eval::CocoGroundTruth::from_json(data::coco_document(samples, num_classes), annotations);
     return std::make_unique<Validator>(std::move(samples), spec, std::move(gt));
   }
   if (held_out.empty()) return nullptr;
   eval::CocoGroundTruth gt =
-      eval::CocoGroundTruth::from_json(coco_document(held_out, num_classes), "held-out training images");
+      eval::CocoGroundTruth::from_json(data::coco_document(held_out, num_classes), "held-out training images");
   return std::make_unique<Validator>(std::move(held_out), train_spec, std::move(gt));
 }
 

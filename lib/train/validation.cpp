@@ -57,28 +57,4 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
   return out;
 }
 
-Json coco_document(const std::vector<data::Sample>& samples, int64_t num_classes) {
-  Json doc;
-  doc["images"] = Json::array();
-  doc["annotations"] = Json::array();
-  doc["categories"] = Json::array();
-  for (int64_t c = 1; c < num_classes; ++c) doc["categories"].push_back({{"id", c}, {"name", std::to_string(c)}});
-  int64_t next_id = 1;
-  for (const auto& s : samples) {
-    doc["images"].push_back({{"id", s.image_id}, {"height", s.height}, {"width", s.width}, {"file_name", s.image_path}});
-    for (size_t k = 0; k < s.mask_rles.size(); ++k) {
-      const eval::Rle& m = s.mask_rles[k];
-      const auto& b = s.boxes[k];
-      doc["annotations"].push_back({{"id", next_id++},
-                                    {"image_id", s.image_id},
-                                    {"category_id", s.labels[k]},
-                                    {"bbox", {b[0], b[1], b[2] - b[0], b[3] - b[1]}},
-                                    {"area", m.area()},
-                                    {"iscrowd", 0},
-                                    {"segmentation", {{"size", {m.height, m.width}}, {"counts", eval::rle_to_string(m)}}}});
-    }
-  }
-  return doc;
-}
-
 }  // namespace mrcnn::train

@@ -40,8 +40,4 @@ class Validator {
   std::vector<cv::Mat> overlays_;
 };
 
-// The ground truth of samples as a COCO document (RLE masks, iscrowd 0), for sets that have no
-// COCO file of their own (mask PNG folders, the held-out part of a training set).
-Json coco_document(const std::vector<data::Sample>& samples, int64_t num_classes);
-
 }  // namespace mrcnn::train

@@ -15,6 +15,7 @@
 #include "eval/coco_eval.h"
 #include "io/json_file.h"
 #include "core/subprocess.h"
+#include "data/datasets.h"
 
 namespace {
 
@@ -24,16 +25,31 @@ std::pair<std::string, std::string> run_model(const std::string& config_path, co
                                               const std::string& device, const std::string& results_path) {
   const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
   const mrcnn::Json& val = config["data"]["val"];
-  if (val["format"] != "coco")
-    throw mrcnn::Error(config_path + ": data.val.format is " + val["format"].dump() +
-                       "; mrcnn-eval --config evaluates COCO validation sets (the other readers arrive with training)");
-  const std::string gt_path = val["annotations"].get<std::string>();
+  std::string gt_path = val["annotations"].get<std::string>();
   if (gt_path.empty()) throw mrcnn::Error(config_path + ": data.val.annotations is empty: nothing to evaluate against");
+  std::vector<std::string> images = {"--coco", gt_path, "--image-root", val["images"].get<std::string>()};
+  if (val["format"] != "coco") {
+    // Mask PNG folders and TFRecords: their ground truth as a COCO document, and mrcnn-infer over
+    // the same set (the readers give both the same image ids).
+    const mrcnn::data::DatasetSpec spec{val["format"].get<std::string>(), val["images"].get<std::string>(), gt_path,
+                                        mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>()};
+    mrcnn::data::ReadReport report;
+    const auto samples = mrcnn::data::read_dataset(spec, report);
+    mrcnn::log::info("{}", report.summary(gt_path));
+    const std::string label_map = config["data"]["train"]["label_map"].get<std::string>();
+    gt_path = results_path + ".gt.json";
+    mrcnn::write_json_file(gt_path, mrcnn::data::coco_document(samples, spec.num_classes,
+                                                               label_map.empty() ? mrcnn::data::LabelMap()
+                                                                                 : mrcnn::data::LabelMap::read(label_map)));
+    images = {"--dataset", "val"};
+  }
   std::vector<std::string> argv = {mrcnn::sibling_executable("mrcnn-infer"), "--config", config_path, "--weights",
-                                   weights, "--coco", gt_path, "--image-root", val["images"].get<std::string>(),
-                                   "--output", results_path, "--score-threshold", "0",
+                                   weights};
+  argv.insert(argv.end(), images.begin(), images.end());
+  const std::vector<std::string> rest = {"--output", results_path, "--score-threshold", "0",
                                    "--batch-size", std::to_string(config["eval"]["batch_size"].get<int>()),
                                    "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
+  argv.insert(argv.end(), rest.begin(), rest.end());
   const int rc = mrcnn::run_program(argv);
   if (rc != 0) throw mrcnn::Error("inference on the validation set failed (mrcnn-infer exited with " +
                                   std::to_string(rc) + ")");
@@ -86,7 +102,10 @@ int main(int argc, char** argv) {
     mrcnn::log::debug("ground truth read at {} s", seconds());
     const auto detections = mrcnn::eval::read_detections(dt_path, gt);
     mrcnn::log::debug("detections read at {} s", seconds());
-    if (!model_results.empty()) std::filesystem::remove(model_results);
+    if (!model_results.empty()) {
+      std::filesystem::remove(model_results);
+      std::filesystem::remove(model_results + ".gt.json");
+    }
     mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_path, gt.images().size(),
                      gt.annotations().size(), gt.categories().size(), dt_path, detections.size());
     std::vector<mrcnn::eval::IouType> types;

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
                    "  mrcnn-infer -c configs/maskrcnn_resnet50_fpn_coco.json -w maskrcnn_coco.pth \\\n"
                    "      --coco instances_val2017.json --image-root val2017/ -o dt.json --score-threshold 0\n"
                    "  mrcnn-infer --model runs/peds/model.safetensors -i photos/ -o results.json --overlay-dir ov/\n");
-  std::string config_path, weights, model_file, output, overlay_dir, label_map, coco, image_root, device, on_error = "fail";
+  std::string config_path, weights, model_file, dataset, output, overlay_dir, label_map, coco, image_root, device, on_error = "fail";
   std::vector<std::string> inputs;
   float score_threshold = -1;
   int batch_size = 0, threads = 0;
@@ -54,6 +54,11 @@ int main(int argc, char** argv) {
   auto* input_opt = app.add_option("-i,--input", inputs, "Image files, folders or glob patterns");
   auto* coco_opt = app.add_option("--coco", coco, "Run over the images of this COCO annotation file (with their ids)");
   input_opt->excludes(coco_opt);
+  app.add_option("--dataset", dataset,
+                 "Run over the configuration's data.train or data.val set, in any format (coco, mask_png, tfrecord)")
+      ->check(CLI::IsMember({"train", "val"}))
+      ->excludes(input_opt)
+      ->excludes(coco_opt);
   app.add_option("--image-root", image_root, "Folder the --coco file names are relative to")->needs(coco_opt);
   app.add_option("-o,--output", output, "COCO results JSON to write")->required();
   app.add_option("--score-threshold", score_threshold, "Drop detections below this (default: infer.score_threshold)")
@@ -90,10 +95,20 @@ int main(int argc, char** argv) {
     mrcnn::model::DetectorOptions options;
     options.device = mrcnn::resolve_device(
         mrcnn::parse_device_spec(device.empty() ? config["infer"]["device"].get<std::string>() : device));
-    if (inputs.empty() && coco.empty()) throw mrcnn::Error("give the images with --input or --coco");
+    if (inputs.empty() && coco.empty() && dataset.empty())
+      throw mrcnn::Error("give the images with --input, --coco or --dataset");
     check_writable(output);
     mrcnn::model::InferenceJob job;
-    job.images = coco.empty() ? mrcnn::model::images_from_paths(inputs) : mrcnn::model::images_from_coco(coco, image_root);
+    if (!dataset.empty()) {
+      const mrcnn::Json& set = config["data"][dataset];
+      if (set["annotations"].get<std::string>().empty())
+        throw mrcnn::Error("--dataset " + dataset + ": data." + dataset + ".annotations is empty in the configuration");
+      job.images = mrcnn::model::images_from_dataset(
+          {set["format"].get<std::string>(), set["images"].get<std::string>(), set["annotations"].get<std::string>(),
+           mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>()});
+    } else {
+      job.images = coco.empty() ? mrcnn::model::images_from_paths(inputs) : mrcnn::model::images_from_coco(coco, image_root);
+    }
     job.score_threshold = score_threshold >= 0 ? score_threshold : config["infer"]["score_threshold"].get<float>();
     job.batch_size = batch_size > 0 ? batch_size : config["infer"]["batch_size"].get<int>();
     job.skip_unreadable = on_error == "skip";
