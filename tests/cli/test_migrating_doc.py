@@ -82,6 +82,16 @@ def test_the_migration_page_runs_as_written(run, workdir):
     shutil.copytree(workdir / "shapes" / "val", workdir / "photos")
     torch.manual_seed(0)
     coco_like = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    # Real COCO weights come with batch-norm statistics that keep activations in range; give the
+    # random stand-in such statistics too (one pass over noise images), or frozen-BN fine-tuning
+    # of an untrained ResNet-50 diverges.
+    for module in coco_like.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    coco_like.backbone.train()
+    with torch.no_grad():
+        coco_like.backbone((torch.rand(4, 3, 96, 96) - 0.45) / 0.225)
     torch.save(coco_like.state_dict(), workdir / "maskrcnn_resnet50_fpn_coco.pth")
 
     commands = doc_commands(text)
