@@ -57,10 +57,28 @@ void outline(cv::Mat& canvas, const model::Instance& inst, const cv::Scalar& col
               cv::LINE_AA);
 }
 
+// The caption in a strip above the image; on two lines ("title:" / "counts") when one is too
+// wide for a small image.
 cv::Mat caption_above(const cv::Mat& image, const std::string& caption) {
-  cv::Mat out(image.rows + 24, image.cols, CV_8UC3, cv::Scalar(255, 255, 255));
-  image.copyTo(out(cv::Rect(0, 24, image.cols, image.rows)));
-  cv::putText(out, caption, {4, 17}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(40, 40, 40), 1, cv::LINE_AA);
+  int baseline = 0;
+  const auto width_at = [&](const std::string& text, double s) {
+    return cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, s, 1, &baseline).width;
+  };
+  const bool wrap = width_at(caption, 0.45) > image.cols - 8 && caption.find(": ") != std::string::npos;
+  // Small images: a smaller font, so that the longest line fits.
+  const std::string longest = wrap ? caption.substr(caption.find(": ") + 2) : caption;
+  const double scale = std::max(0.25, std::min(0.45, 0.45 * (image.cols - 8) / std::max(1, width_at(longest, 0.45))));
+  const int strip = wrap ? 40 : 24;
+  cv::Mat out(image.rows + strip, image.cols, CV_8UC3, cv::Scalar(255, 255, 255));
+  image.copyTo(out(cv::Rect(0, strip, image.cols, image.rows)));
+  const cv::Scalar ink(40, 40, 40);
+  if (wrap) {
+    const size_t split = caption.find(": ");
+    cv::putText(out, caption.substr(0, split + 1), {4, 15}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv::LINE_AA);
+    cv::putText(out, caption.substr(split + 2), {4, 33}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv::LINE_AA);
+  } else {
+    cv::putText(out, caption, {4, 17}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv::LINE_AA);
+  }
   return out;
 }
 
@@ -302,6 +320,7 @@ cv::Mat precision_recall_curves(const eval::EvalResult& result, const eval::Coco
                   threshold);
     Chart chart{title, "recall", "precision", {}};
     chart.x_min = 0, chart.x_max = 1, chart.y_min = 0, chart.y_max = 1.02;
+    chart.legend_bottom_left = true;
     Series overall{"all classes", p.recall_thresholds, std::vector<double>(p.recall_thresholds.size(), 0.0),
                    cv::Scalar(20, 20, 20)};
     std::vector<int> counted(p.recall_thresholds.size(), 0);

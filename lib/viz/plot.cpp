@@ -21,11 +21,25 @@ cv::Scalar palette(size_t i) {
   return colors[i % 10];
 }
 
+// 8 pixels on, 5 off, along the segment.
+void dashed_line(cv::Mat& canvas, cv::Point a, cv::Point b, const cv::Scalar& color) {
+  const double length = std::hypot(b.x - a.x, b.y - a.y);
+  for (double t = 0; t < length; t += 13) {
+    const double t1 = std::min(length, t + 8);
+    const cv::Point p(static_cast<int>(a.x + (b.x - a.x) * t / length), static_cast<int>(a.y + (b.y - a.y) * t / length));
+    const cv::Point q(static_cast<int>(a.x + (b.x - a.x) * t1 / length),
+                      static_cast<int>(a.y + (b.y - a.y) * t1 / length));
+    cv::line(canvas, p, q, color, 2, cv::LINE_AA);
+  }
+}
+
 std::string tick_text(double v, double step, bool log_scale) {
   char text[32];
   if (log_scale) {
     std::snprintf(text, sizeof text, "%g", v);
-  } else if (std::abs(v) >= 1e5 || (std::abs(v) < 1e-3 && v != 0)) {
+  } else if (v == 0) {
+    std::snprintf(text, sizeof text, "0");
+  } else if (std::abs(v) >= 1e5 || step < 1e-3) {
     std::snprintf(text, sizeof text, "%.0e", v);
   } else {
     const int decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
@@ -134,8 +148,10 @@ cv::Mat draw_chart(const Chart& chart, cv::Size size) {
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
       if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && (!chart.log_y || s.y[i] > 0))
         points.push_back({px(s.x[i]) - area.x, py(s.y[i]) - area.y});
-    for (size_t i = 1; i < points.size(); ++i)
-      if (!s.dashed || i % 2 == 1) cv::line(plot, points[i - 1], points[i], color, 2, cv::LINE_AA);
+    for (size_t i = 1; i < points.size(); ++i) {
+      if (s.dashed) dashed_line(plot, points[i - 1], points[i], color);
+      else cv::line(plot, points[i - 1], points[i], color, 2, cv::LINE_AA);
+    }
     if (points.size() == 1) cv::circle(plot, points[0], 3, color, cv::FILLED, cv::LINE_AA);
   }
 
@@ -154,16 +170,19 @@ cv::Mat draw_chart(const Chart& chart, cv::Size size) {
   int legend_width = 0;
   for (const auto& s : chart.series) legend_width = std::max(legend_width, text_size(s.name, scale).width);
   const int row = 16;
-  const cv::Rect legend(area.x + area.width - legend_width - 40, area.y + 6, legend_width + 34,
-                        row * static_cast<int>(chart.series.size()) + 6);
-  if (!chart.series.empty() && legend.x > area.x) {
+  const int legend_height = row * static_cast<int>(chart.series.size()) + 6;
+  const cv::Rect legend(chart.legend_bottom_left ? area.x + 6 : area.x + area.width - legend_width - 40,
+                        chart.legend_bottom_left ? area.y + area.height - legend_height - 6 : area.y + 6,
+                        legend_width + 34, legend_height);
+  if (!chart.series.empty() && legend.x >= area.x) {
     cv::rectangle(canvas, legend, cv::Scalar(255, 255, 255), cv::FILLED);
     cv::rectangle(canvas, legend, kGrid, 1);
     for (size_t k = 0; k < chart.series.size(); ++k) {
       const Series& s = chart.series[k];
       const cv::Scalar color = s.color == cv::Scalar(0, 0, 0) ? palette(k) : s.color;
       const int y = legend.y + 4 + row * static_cast<int>(k) + row / 2;
-      cv::line(canvas, {legend.x + 4, y}, {legend.x + 24, y}, color, 2, cv::LINE_AA);
+      if (s.dashed) dashed_line(canvas, {legend.x + 4, y}, {legend.x + 24, y}, color);
+      else cv::line(canvas, {legend.x + 4, y}, {legend.x + 24, y}, color, 2, cv::LINE_AA);
       put_text(canvas, s.name, {legend.x + 30, y + 5}, scale, kInk);
     }
   }

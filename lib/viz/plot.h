@@ -21,6 +21,7 @@ struct Chart {
   std::string title, x_label, y_label;
   std::vector<Series> series;
   bool log_y = false;                  // for losses spanning decades
+  bool legend_bottom_left = false;     // where curves leave room (precision-recall); else top right
   double x_min = NAN, x_max = NAN;     // NAN: from the data
   double y_min = NAN, y_max = NAN;
 };

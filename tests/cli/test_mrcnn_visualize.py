@@ -135,7 +135,7 @@ def test_ground_truth_and_comparison_layouts(run, workdir, shapes):
     total = len(gt["annotations"])
     assert f"{total - 1} matched, 1 false positives, 1 missed" in result.stderr
     sheet = read(workdir / "cmp" / (gt["images"][0]["file_name"].rsplit(".", 1)[0] + ".png"))
-    assert sheet.shape == (64 + 24, 64 + 8 + 64, 3)  # caption strip; two panels and the gap
+    assert sheet.shape == (64 + 40, 64 + 8 + 64, 3)  # a two-line caption strip; two panels and the gap
 
     (workdir / "unknown.json").write_text(json.dumps([{**results_from_truth(gt)[0], "image_id": 999}]))
     result = run("mrcnn-visualize", "compare", "--coco", "shapes/val.json", "--image-root", "shapes/val",

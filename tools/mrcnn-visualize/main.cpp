@@ -220,6 +220,7 @@ int main(int argc, char** argv) {
   CLI::App& app = tool.app();
   app.require_subcommand(1, 1);
   Flags f;
+  f.style.score_threshold = 0.5f;  // the TF OD API's min_score_thresh
   auto* detections = app.add_subcommand("detections", "Draw a COCO results file's detections on their images");
   detections->add_option("--images", f.images, "Image files, folders or globs")->required();
   detections->add_option("--results", f.results, "COCO results JSON (mrcnn-infer's output)")->required();
