@@ -98,7 +98,7 @@ def test_bad_image_inputs(run, workdir, small_model, case):
             "no glob match": ["-i", "empty/*.jpg"], "no input": []}[case]
     message = {"empty folder": "empty: folder holds no image files", "missing input": "nope.png: no such file",
                "no glob match": "empty/*.jpg: the pattern matches no files",
-               "no input": "give the images with --input or --coco"}[case]
+               "no input": "give the images with --input, --coco or --dataset"}[case]
     result = infer(run, small_model, *args, "-o", "dt.json")
     assert result.returncode == 2
     assert message in result.stderr
