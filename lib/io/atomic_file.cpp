@@ -24,6 +24,10 @@ Error write_error(const std::string& path, const std::string& reason) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& content) {
+  write_file_atomic(path, std::vector<std::string_view>{content});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces) {
   const fs::path target(path);
   if (path.empty()) throw Error("output path is empty");
   std::error_code ec;
@@ -34,19 +38,21 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   std::string tmp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw write_error(path, std::strerror(errno));
-  const char* data = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, data, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string reason = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw write_error(path, reason);
+  for (const std::string_view piece : pieces) {
+    const char* data = piece.data();
+    size_t left = piece.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, data, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const std::string reason = std::strerror(errno);
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw write_error(path, reason);
+      }
+      data += n;
+      left -= static_cast<size_t>(n);
     }
-    data += n;
-    left -= static_cast<size_t>(n);
   }
   // mkstemp makes 0600 files; give the result the usual permissions (0666 minus the umask).
   const mode_t mask = ::umask(0);

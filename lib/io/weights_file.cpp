@@ -174,13 +174,11 @@ void write_safetensors(const std::string& path, const StateDict& tensors,
   }
   std::string header_text = header.dump();
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // align the data to 8 bytes
-  std::string content;
-  content.reserve(8 + header_text.size() + offset);
   const uint64_t header_size = header_text.size();
-  content.append(reinterpret_cast<const char*>(&header_size), 8);
-  content += header_text;
-  for (const auto& t : contiguous) content.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
-  write_file_atomic(path, content);
+  // Written piece by piece: a checkpoint never holds a second copy of the model in memory.
+  std::vector<std::string_view> pieces = {{reinterpret_cast<const char*>(&header_size), 8}, header_text};
+  for (const auto& t : contiguous) pieces.emplace_back(static_cast<const char*>(t.data_ptr()), t.nbytes());
+  write_file_atomic(path, pieces);
 }
 
 StateDict read_torch_state_dict(const std::string& path) {

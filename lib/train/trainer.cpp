@@ -12,6 +12,7 @@
 
 #include <sys/resource.h>
 
+#include "core/cpu_allocator.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -249,6 +250,8 @@ double learning_rate(const Json& train, int64_t step, int64_t total_steps, const
 }
 
 int64_t run_training(const Json& config, const TrainOptions& options) {
+  // Before any tensor exists: steady-state steps then reuse cached blocks (see cpu_allocator.cpp).
+  if (!core::install_caching_cpu_allocator()) log::info("MRCNN_CPU_ALLOCATOR=system: libtorch's default CPU allocator");
   const model::ModelSettings settings = model::ModelSettings::from_config(config);
   const Json& train = config["train"];
   const Json& data_cfg = config["data"];
@@ -478,6 +481,9 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     }
   }
   progress.finish();
+  const core::CpuCacheStats cache = core::installed_cpu_cache_stats();
+  log::debug("CPU tensor cache: {} hits, {} misses, {} evictions, peak {} MB mapped", cache.hits, cache.misses,
+             cache.evictions, cache.peak_mapped_bytes >> 20);
   write_safetensors((run_dir / "model_final.safetensors").string(), model::module_state_dict(*net),
                     {{"step", std::to_string(step)}, {"format", "mrcnn weights"}});
   // The self-contained model: weights with the resolved config and the class names, all that
