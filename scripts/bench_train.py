@@ -46,7 +46,8 @@ def torchvision_model(cfg):
     from torchvision.models import resnet
     from torchvision.models.detection import MaskRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
     from torchvision.ops import misc
@@ -54,7 +55,17 @@ def torchvision_model(cfg):
     m = cfg["model"]
     norm = torch.nn.BatchNorm2d if m["backbone_norm"] == "bn" else misc.FrozenBatchNorm2d
     body = getattr(resnet, m["backbone"])(weights=None, norm_layer=norm)
-    backbone = _resnet_fpn_extractor(body, m["trainable_backbone_layers"])
+    channels = m["fpn_channels"]
+    # _resnet_fpn_extractor, with the configured FPN width (it fixes 256).
+    trainable = ["layer4", "layer3", "layer2", "layer1", "conv1"][:m["trainable_backbone_layers"]]
+    if m["trainable_backbone_layers"] == 5:
+        trainable.append("bn1")
+    for name, parameter in body.named_parameters():
+        if not any(name.startswith(layer) for layer in trainable):
+            parameter.requires_grad_(False)
+    stage2 = body.inplanes // 8
+    backbone = BackboneWithFPN(body, {f"layer{k}": str(k - 1) for k in range(1, 5)},
+                               [stage2 * 2 ** (k - 1) for k in range(1, 5)], channels, extra_blocks=LastLevelMaxPool())
     anchors = AnchorGenerator(tuple(tuple(s) for s in m["anchor"]["sizes"]),
                               (tuple(m["anchor"]["aspect_ratios"]),) * len(m["anchor"]["sizes"]))
     rpn, roi, mask = m["rpn"], m["roi"], m["mask"]
@@ -65,10 +76,10 @@ def torchvision_model(cfg):
         rpn_pre_nms_top_n_train=rpn["pre_nms_top_n_train"], rpn_pre_nms_top_n_test=rpn["pre_nms_top_n_test"],
         rpn_post_nms_top_n_train=rpn["post_nms_top_n_train"], rpn_post_nms_top_n_test=rpn["post_nms_top_n_test"],
         rpn_batch_size_per_image=rpn["batch_size_per_image"],
-        box_head=TwoMLPHead(256 * 7 * 7, roi["representation_size"]),
+        box_head=TwoMLPHead(channels * 7 * 7, roi["representation_size"]),
         box_predictor=FastRCNNPredictor(roi["representation_size"], m["num_classes"]),
         box_batch_size_per_image=roi["batch_size_per_image"], box_detections_per_img=roi["detections_per_img"],
-        mask_head=MaskRCNNHeads(256, (width,) * 4, 1), mask_predictor=MaskRCNNPredictor(width, width, m["num_classes"]))
+        mask_head=MaskRCNNHeads(channels, (width,) * 4, 1), mask_predictor=MaskRCNNPredictor(width, width, m["num_classes"]))
 
 
 def learning_rate(train, step, total):

@@ -37,8 +37,8 @@ if [ ! -f data/shapes/val.json ] || [ "$(ls data/shapes/train 2>/dev/null | wc -
   "$bin/mrcnn-train" --make-shapes data/shapes
 fi
 "$bin/mrcnn-config" init --preset shapes_tiny_cpu -o "$out/shapes.json" --force
-# The full preset trains 900 steps (about 13 minutes on 2 cores); the demo runs a third of it.
-"$bin/mrcnn-config" set "$out/shapes.json" train.steps=300 train.eval_period=100
+# The full preset trains 1500 steps (about 14 minutes on 2 cores); the demo runs a third of it.
+"$bin/mrcnn-config" set "$out/shapes.json" train.steps=500 train.eval_period=125
 "$bin/mrcnn-config" validate "$out/shapes.json"
 
 say "train the tiny preset from scratch on shapes (a few minutes on 2 CPU cores)"

@@ -71,15 +71,24 @@ def spread_head_outputs(model):
     return model
 
 
-def make_small_torchvision_model(num_classes=3, seed=0):
+def make_small_torchvision_model(num_classes=3, seed=0, fpn_channels=256):
     """torchvision's MaskRCNN with a ResNet-18 FPN backbone and random weights: a quick stand-in
-    for trained weights."""
+    for trained weights. fpn_channels other than 256 builds the FPN by hand (the helper fixes 256);
+    MaskRCNN sizes the RPN, box and mask heads from it."""
     import torch
+    from torchvision.models import resnet18
     from torchvision.models.detection import MaskRCNN
-    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN, resnet_fpn_backbone
+    from torchvision.ops import misc
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
     torch.manual_seed(seed)
-    backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=5)
+    if fpn_channels == 256:
+        backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=5)
+    else:
+        body = resnet18(weights=None, norm_layer=misc.FrozenBatchNorm2d)
+        backbone = BackboneWithFPN(body, {f"layer{k}": str(k - 1) for k in range(1, 5)}, [64, 128, 256, 512],
+                                   fpn_channels, extra_blocks=LastLevelMaxPool())
     model = MaskRCNN(backbone, num_classes=num_classes, min_size=160, max_size=200).eval()
     return spread_head_outputs(model)
 

@@ -82,6 +82,10 @@ std::vector<KeySpec> build_schema() {
                      "Backbone batch norms: frozen statistics (fine-tuning pretrained weights), or trainable "
                      "batch norm that learns its statistics (training from scratch, as torchvision does without "
                      "pretrained weights)"));
+  k.push_back(integer("model.fpn_channels", 256,
+                      "Channels of every FPN level, and so of the RPN head and the ROI features (torchvision: "
+                      "256, what its COCO weights need; 128 makes a small model train about twice as fast)")
+                  .at_least(1));
   k.push_back(number("model.frozen_bn_eps", 1e-5,
                      "Epsilon of the frozen batch norms; torchvision's COCO weights expect 0")
                   .at_least(0));

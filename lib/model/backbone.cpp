@@ -202,9 +202,9 @@ std::vector<at::Tensor> FeaturePyramidImpl::forward(const std::vector<at::Tensor
   return results;
 }
 
-BackboneWithFpnImpl::BackboneWithFpnImpl(const std::string& depth, NormSpec norm) {
+BackboneWithFpnImpl::BackboneWithFpnImpl(const std::string& depth, NormSpec norm, int64_t fpn_channels) {
   body_ = register_module("body", ResNetBody(depth, norm));
-  fpn_ = register_module("fpn", FeaturePyramid(body_->out_channels(), kOutChannels));
+  fpn_ = register_module("fpn", FeaturePyramid(body_->out_channels(), fpn_channels));
 }
 
 std::vector<at::Tensor> BackboneWithFpnImpl::forward(const at::Tensor& images) { return fpn_(body_(images)); }

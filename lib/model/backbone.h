@@ -82,13 +82,12 @@ class FeaturePyramidImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FeaturePyramid);
 
-// backbone.body + backbone.fpn; out_channels = 256 at every level.
+// backbone.body + backbone.fpn; fpn_channels at every level (torchvision: 256).
 class BackboneWithFpnImpl : public torch::nn::Module {
  public:
-  BackboneWithFpnImpl(const std::string& depth, NormSpec norm);
+  BackboneWithFpnImpl(const std::string& depth, NormSpec norm, int64_t fpn_channels = 256);
   std::vector<at::Tensor> forward(const at::Tensor& images);
   ResNetBody& body() { return body_; }
-  static constexpr int64_t kOutChannels = 256;
 
  private:
   ResNetBody body_{nullptr};

@@ -5,9 +5,10 @@
 namespace mrcnn::model {
 
 MaskRcnnImpl::MaskRcnnImpl(const ModelSettings& settings) : settings_(settings), transform_(settings) {
-  backbone_ = register_module("backbone", BackboneWithFpn(settings.backbone, settings.trainable_bn ? NormSpec{1e-5, true} : NormSpec{settings.frozen_bn_eps, false}));
-  rpn_ = register_module("rpn", RegionProposalNetwork(settings, BackboneWithFpnImpl::kOutChannels));
-  roi_heads_ = register_module("roi_heads", RoiHeads(settings, BackboneWithFpnImpl::kOutChannels));
+  const NormSpec norm = settings.trainable_bn ? NormSpec{1e-5, true} : NormSpec{settings.frozen_bn_eps, false};
+  backbone_ = register_module("backbone", BackboneWithFpn(settings.backbone, norm, settings.fpn_channels));
+  rpn_ = register_module("rpn", RegionProposalNetwork(settings, settings.fpn_channels));
+  roi_heads_ = register_module("roi_heads", RoiHeads(settings, settings.fpn_channels));
   backbone_->body()->freeze_below(settings.trainable_backbone_layers);
 }
 

@@ -15,6 +15,7 @@ ModelSettings ModelSettings::from_config(const Json& resolved) {
   s.size_divisible = m["size_divisible"].get<int64_t>();
   s.frozen_bn_eps = m["frozen_bn_eps"].get<double>();
   s.trainable_bn = m["backbone_norm"] == "bn";
+  s.fpn_channels = m["fpn_channels"].get<int64_t>();
   s.anchor_sizes = m["anchor"]["sizes"].get<std::vector<std::vector<int64_t>>>();
   s.aspect_ratios = m["anchor"]["aspect_ratios"].get<std::vector<double>>();
 

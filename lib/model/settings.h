@@ -47,6 +47,7 @@ struct ModelSettings {
   int64_t size_divisible = 32;
   double frozen_bn_eps = 1e-5;
   bool trainable_bn = false;  // model.backbone_norm = bn
+  int64_t fpn_channels = 256;
   std::vector<std::vector<int64_t>> anchor_sizes{{32}, {64}, {128}, {256}, {512}};
   std::vector<double> aspect_ratios{0.5, 1.0, 2.0};
   RpnSettings rpn;

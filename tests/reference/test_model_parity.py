@@ -1,7 +1,8 @@
 """Our Mask R-CNN against torchvision's: same random weights (torchvision's state dict, loaded by
 our weight importer), same images, CPU float32. Checks the FPN features, the RPN proposals, the
 detections and the pasted masks, at two image sizes, for maskrcnn_resnet50_fpn and for a
-ResNet-18 FPN MaskRCNN with frozen batch norm and small input sizes."""
+ResNet-18 FPN MaskRCNN with frozen batch norm and small input sizes (with the standard 256-channel
+FPN and with a 128-channel one, model.fpn_channels)."""
 import json
 import subprocess
 
@@ -35,6 +36,10 @@ def randomize_batch_norms(model):
 def reference_model(kind):
     if kind == "resnet18":
         return randomize_batch_norms(make_small_torchvision_model(NUM_CLASSES)), SMALL_MODEL_CONFIG
+    if kind == "resnet18-fpn128":  # model.fpn_channels: a narrower FPN, RPN head and ROI features
+        config = json.loads(json.dumps(SMALL_MODEL_CONFIG))
+        config["model"]["fpn_channels"] = 128
+        return randomize_batch_norms(make_small_torchvision_model(NUM_CLASSES, fpn_channels=128)), config
     torch.manual_seed(0)
     model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES).eval()
     return spread_head_outputs(randomize_batch_norms(model)), {"model": {"num_classes": NUM_CLASSES}}
@@ -54,7 +59,7 @@ def load_images():
     return images
 
 
-@pytest.fixture(scope="module", params=["resnet50", "resnet18"])
+@pytest.fixture(scope="module", params=["resnet50", "resnet18", "resnet18-fpn128"])
 def outputs(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("parity")
     model, config = reference_model(request.param)
