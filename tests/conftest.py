@@ -16,6 +16,17 @@ def workdir(tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def make_shapes(run, workdir):
+    """make_shapes(name, train, val, size): a small generated shapes set in workdir/name."""
+    def make(name="shapes", train=8, val=2, size=64):
+        result = run("mrcnn-train", "--make-shapes", name, "--shapes-train", str(train), "--shapes-val", str(val),
+                     "--shapes-size", str(size))
+        assert result.returncode == 0, result.stderr
+        return workdir / name
+    return make
+
+
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory):
     """(weights .pth, config .json) of a small random ResNet-18 model, shared by a session."""

@@ -22,6 +22,7 @@
 #include "io/atomic_file.h"
 #include "io/event_file.h"
 #include "io/weights_file.h"
+#include "model/detect.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
 #include "train/mixed_precision.h"
@@ -43,14 +44,6 @@ double max_rss_megabytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss / 1024.0;
-}
-
-at::Tensor image_tensor(const cv::Mat& rgb) {
-  return torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8)
-      .permute({2, 0, 1})
-      .to(torch::kFloat)
-      .div(255)
-      .contiguous();
 }
 
 model::Target target_of(const data::Sample& s) {
@@ -392,7 +385,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     std::vector<at::Tensor> images;
     std::vector<model::Target> targets;
     for (const auto& s : batch) {
-      images.push_back(image_tensor(s.image).to(device));
+      images.push_back(model::image_to_tensor(s.image, device).contiguous());
       model::Target t = target_of(s);
       targets.push_back({t.boxes.to(device), t.labels.to(device), t.masks.to(device)});
     }

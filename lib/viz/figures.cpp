@@ -228,7 +228,8 @@ Comparison compare(const cv::Mat& rgb, const std::vector<const eval::CocoObject*
   out.image = side_by_side({caption_above(left, "ground truth: " + std::to_string(out.matched) + " found, " +
                                                     std::to_string(out.missed) + " missed"),
                             caption_above(right, "predictions: " + std::to_string(out.matched) + " matched, " +
-                                                     std::to_string(out.false_positives) + " false positives")});
+                                                     std::to_string(out.false_positives) +
+                                                     (out.false_positives == 1 ? " false positive" : " false positives"))});
   return out;
 }
 

@@ -27,11 +27,8 @@ def tiny_config(workdir, **train):
 
 
 @pytest.fixture
-def shapes(run, workdir):
-    result = run("mrcnn-train", "--make-shapes", "shapes", "--shapes-train", "8", "--shapes-val", "2",
-                 "--shapes-size", "64")
-    assert result.returncode == 0, result.stderr
-    return workdir / "shapes"
+def shapes(make_shapes):
+    return make_shapes("shapes", train=8, val=2)
 
 
 def read_metrics(path):
@@ -240,12 +237,10 @@ def test_time_limit_validates_checkpoints_and_stops(run, workdir, shapes):
     assert result.returncode == 2
 
 
-def test_overfits_a_handful_of_images(run, workdir):
+def test_overfits_a_handful_of_images(run, workdir, make_shapes):
     """The tiny preset learns four shapes images by heart within a couple of minutes on 2 cores:
     the total loss falls by at least half and mask AP50 on those images reaches 0.8."""
-    result = run("mrcnn-train", "--make-shapes", "few", "--shapes-train", "4", "--shapes-val", "1",
-                 "--shapes-size", "128")
-    assert result.returncode == 0, result.stderr
+    make_shapes("few", train=4, val=1, size=128)
     cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
     few = {"format": "coco", "images": "few/train", "annotations": "few/train.json"}
     cfg["data"].update({"train": few, "val": few, "augmentation": []})

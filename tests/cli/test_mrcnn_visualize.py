@@ -98,11 +98,8 @@ def test_detections_bad_inputs(run, scene):
 
 
 @pytest.fixture
-def shapes(run, workdir):
-    result = run("mrcnn-train", "--make-shapes", "shapes", "--shapes-train", "2", "--shapes-val", "3",
-                 "--shapes-size", "64")
-    assert result.returncode == 0, result.stderr
-    return workdir / "shapes"
+def shapes(make_shapes):
+    return make_shapes("shapes", train=2, val=3)
 
 
 def results_from_truth(gt, drop=0, false_positive=True):

@@ -171,28 +171,36 @@ void backward_impl(const at::Tensor& grad_output, const at::Tensor& rois, double
   T* grad_in = grad_input.data_ptr<T>();
   // Several ROIs write into the same image, but channel planes never overlap: parallel over channels.
   at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    std::vector<Sample<T>> samples;
     for (int64_t n = 0; n < num_rois; ++n) {
       const RoiGeometry<T> g = roi_geometry<T>(rois_data + n * 5, spatial_scale, output_h, output_w,
                                                sampling_ratio, aligned);
+      // Positions and weights once per ROI, not once per channel (this loop was 9% of a step).
+      samples.clear();
+      samples.reserve(output_h * output_w * g.grid_h * g.grid_w);
+      for (int64_t ph = 0; ph < output_h; ++ph)
+        for (int64_t pw = 0; pw < output_w; ++pw)
+          for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+            const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+            for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+              const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+              samples.push_back(bilinear_sample<T>(height, width, y, x));
+            }
+          }
+      const int64_t per_bin = g.grid_h * g.grid_w;
       for (int64_t c = c_begin; c < c_end; ++c) {
         T* plane = grad_in + (g.batch_index * channels + c) * height * width;
         const T* gout = grad_out + (n * channels + c) * output_h * output_w;
-        for (int64_t ph = 0; ph < output_h; ++ph)
-          for (int64_t pw = 0; pw < output_w; ++pw) {
-            const T share = gout[ph * output_w + pw] / g.count;
-            for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-              const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
-              for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-                const T x =
-                    g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
-                const Sample<T> s = bilinear_sample<T>(height, width, y, x);
-                plane[s.pos1] += share * s.w1;
-                plane[s.pos2] += share * s.w2;
-                plane[s.pos3] += share * s.w3;
-                plane[s.pos4] += share * s.w4;
-              }
-            }
+        const Sample<T>* s = samples.data();
+        for (int64_t bin = 0; bin < output_h * output_w; ++bin) {
+          const T share = gout[bin] / g.count;
+          for (int64_t k = 0; k < per_bin; ++k, ++s) {
+            plane[s->pos1] += share * s->w1;
+            plane[s->pos2] += share * s->w2;
+            plane[s->pos3] += share * s->w3;
+            plane[s->pos4] += share * s->w4;
           }
+        }
       }
     }
   });
