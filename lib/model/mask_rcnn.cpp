@@ -24,9 +24,16 @@ void MaskRcnnImpl::prepare_for_inference() {
   inference_only_ = true;
 }
 
+void MaskRcnnImpl::use_channels_last() {
+  torch::NoGradGuard no_grad;
+  for (auto& param : parameters())
+    if (param.dim() == 4) param.set_data(param.contiguous(at::MemoryFormat::ChannelsLast));
+  channels_last_ = true;
+}
+
 ImageBatch MaskRcnnImpl::prepare_batch(const std::vector<at::Tensor>& images) const {
   ImageBatch batch = transform_.batch(images);
-  if (inference_only_) batch.tensor = batch.tensor.contiguous(at::MemoryFormat::ChannelsLast);
+  if (inference_only_ || channels_last_) batch.tensor = batch.tensor.contiguous(at::MemoryFormat::ChannelsLast);
   return batch;
 }
 
@@ -46,7 +53,8 @@ std::map<std::string, at::Tensor> MaskRcnnImpl::losses(const std::vector<at::Ten
   TORCH_CHECK(!inference_only_, "losses(): the model was prepared for inference (batch norms folded)");
   TORCH_CHECK(targets.size() == images.size(), "losses(): one target per image");
   const ImageBatch batch = transform_.batch(images, rng, &targets);
-  const std::vector<at::Tensor> features = backbone_(batch.tensor);
+  const std::vector<at::Tensor> features = backbone_(
+      channels_last_ ? batch.tensor.contiguous(at::MemoryFormat::ChannelsLast) : batch.tensor);
   const RpnOutput proposals = rpn_(batch, features);
   std::vector<at::Tensor> gt_boxes;
   for (const auto& t : targets) gt_boxes.push_back(t.boxes);

@@ -31,14 +31,17 @@ class MaskRcnnImpl : public torch::nn::Module {
   std::map<std::string, at::Tensor> losses(const std::vector<at::Tensor>& images, std::vector<Target> targets,
                                            std::mt19937* rng = nullptr, bool deterministic_sampling = false);
 
-  // The transform's padded batch; channels-last after prepare_for_inference(), as the
-  // convolution weights then are.
+  // The transform's padded batch; channels-last after prepare_for_inference() or
+  // use_channels_last(), as the convolution weights then are.
   ImageBatch prepare_batch(const std::vector<at::Tensor>& images) const;
 
   // Evaluation mode, no gradients, batch norms folded into the convolutions. After this the
   // module is for inference only (its conv weights no longer match a state dict).
   void prepare_for_inference();
   bool inference_only() const { return inference_only_; }
+  // Channels-last convolution weights and batches for training on CPU, where oneDNN's NHWC
+  // convolutions are faster (tiny preset: ~15% per step). Values and state dicts are unchanged.
+  void use_channels_last();
 
   const ModelSettings& settings() const { return settings_; }
   const Transform& transform() const { return transform_; }
@@ -53,6 +56,7 @@ class MaskRcnnImpl : public torch::nn::Module {
   RegionProposalNetwork rpn_{nullptr};
   RoiHeads roi_heads_{nullptr};
   bool inference_only_ = false;
+  bool channels_last_ = false;
 };
 TORCH_MODULE(MaskRcnn);
 

@@ -320,6 +320,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
                                    ? torch::Device(torch::kCUDA, options.device.index)
                                    : torch::Device(torch::kCPU);
   net->to(device);
+  if (device.is_cpu()) net->use_channels_last();
   net->train();
   std::vector<at::Tensor> params;
   for (auto& p : net->parameters())
