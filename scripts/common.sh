@@ -13,7 +13,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 MRCNN_APT_PACKAGES=(
   g++ cmake ninja-build pkg-config python3 python3-venv
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libcli11-dev nlohmann-json3-dev libspdlog-dev catch2
+  libcli11-dev nlohmann-json3-dev libspdlog-dev catch2 libgloo-dev
 )
 
 install_apt_packages() {

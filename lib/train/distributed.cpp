@@ -1,0 +1,206 @@
+// c10d from C++: a TCPStore for the rendezvous (what torchrun's env:// init does) and libtorch's
+// ProcessGroupGloo. The wheel ships c10d's headers but not gloo's; Debian's libgloo-dev supplies
+// the declarations ProcessGroupGloo.hpp includes, and the code itself is libtorch's.
+#include "train/distributed.h"
+
+#include <torch/torch.h>
+#if MRCNN_WITH_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+
+namespace mrcnn::train {
+namespace {
+
+int int_variable(const std::function<const char*(const char*)>& lookup, const char* name, int fallback, int lowest) {
+  const char* text = lookup(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  if (*end != '\0' || value < lowest || value > 1 << 20)
+    throw Error(std::string("environment variable ") + name + "='" + text + "': expected an integer >= " +
+                std::to_string(lowest));
+  return static_cast<int>(value);
+}
+
+}  // namespace
+
+DistributedEnv distributed_env(const std::function<const char*(const char*)>& lookup) {
+  DistributedEnv env;
+  if (lookup("WORLD_SIZE") != nullptr) {
+    env.launcher = "torchrun";
+    env.world_size = int_variable(lookup, "WORLD_SIZE", 1, 1);
+    env.rank = int_variable(lookup, "RANK", 0, 0);
+    env.local_rank = int_variable(lookup, "LOCAL_RANK", env.rank, 0);
+  } else if (lookup("SLURM_NTASKS") != nullptr) {
+    env.launcher = "slurm";
+    env.world_size = int_variable(lookup, "SLURM_NTASKS", 1, 1);
+    env.rank = int_variable(lookup, "SLURM_PROCID", 0, 0);
+    env.local_rank = int_variable(lookup, "SLURM_LOCALID", 0, 0);
+  }
+  if (env.rank >= env.world_size)
+    throw Error("rank " + std::to_string(env.rank) + " is not below the world size " + std::to_string(env.world_size) +
+                " (" + (env.launcher == "slurm" ? "SLURM_PROCID / SLURM_NTASKS" : "RANK / WORLD_SIZE") + ")");
+  if (const char* addr = lookup("MASTER_ADDR"); addr != nullptr && *addr != '\0') env.master_addr = addr;
+  env.master_port = int_variable(lookup, "MASTER_PORT", env.master_port, 1);
+  if (env.master_port > 65535) throw Error("MASTER_PORT=" + std::to_string(env.master_port) + ": not a TCP port");
+  return env;
+}
+
+DistributedEnv distributed_env() {
+  return distributed_env([](const char* name) { return std::getenv(name); });
+}
+
+#if MRCNN_WITH_GLOO
+
+struct ProcessGroup::State {
+  DistributedEnv env;
+  std::chrono::milliseconds timeout;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  double communication_seconds = 0;
+
+  // Waits for a collective; a Gloo timeout or a closed connection becomes one clear error.
+  void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      work->wait(timeout);
+    } catch (const std::exception& e) {
+      throw Error("rank " + std::to_string(env.rank) + ": " + what + " failed after " +
+                  std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()) +
+                  " s (timeout " + std::to_string(timeout.count() / 1000.0) +
+                  " s): another rank died or hangs; stopping. (" + e.what() + ")");
+    }
+    communication_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
+ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds timeout)
+    : state_(std::make_unique<State>()) {
+  state_->env = env;
+  state_->timeout = timeout;
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(env.master_port);
+  options.isServer = env.rank == 0;
+  options.numWorkers = env.world_size;
+  options.waitWorkers = true;
+  options.timeout = timeout;
+  try {
+    state_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+    auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
+    gloo->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    state_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(state_->store, env.rank, env.world_size, gloo);
+  } catch (const std::exception& e) {
+    throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+                ": cannot join the process group at " + env.master_addr + ":" + std::to_string(env.master_port) +
+                " within " + std::to_string(timeout.count() / 1000.0) + " s: " + e.what());
+  }
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+int ProcessGroup::rank() const { return state_->env.rank; }
+int ProcessGroup::size() const { return state_->env.world_size; }
+
+void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root) {
+  for (const at::Tensor& t : tensors) {
+    std::vector<at::Tensor> one = {t};
+    c10d::BroadcastOptions options;
+    options.rootRank = root;
+    state_->wait(state_->group->broadcast(one, options), "broadcast");
+  }
+}
+
+void ProcessGroup::all_reduce_sum(const std::vector<at::Tensor>& tensors) {
+  for (const at::Tensor& t : tensors) {
+    std::vector<at::Tensor> one = {t};
+    state_->wait(state_->group->allreduce(one), "all-reduce");
+  }
+}
+
+void ProcessGroup::average_gradients(const std::vector<at::Tensor>& params, size_t bucket_bytes) {
+  torch::NoGradGuard no_grad;
+  const double scale = 1.0 / state_->env.world_size;
+  size_t begin = 0;
+  while (begin < params.size()) {
+    // One bucket: consecutive parameters up to bucket_bytes, packed into one flat tensor.
+    size_t end = begin, bytes = 0;
+    while (end < params.size() && (end == begin || bytes + params[end].nbytes() <= bucket_bytes))
+      bytes += params[end++].nbytes();
+    std::vector<at::Tensor> pieces;
+    for (size_t i = begin; i < end; ++i) {
+      const at::Tensor& grad = params[i].grad();
+      pieces.push_back(grad.defined() ? grad.reshape({-1}) : torch::zeros({params[i].numel()}, params[i].options()));
+    }
+    std::vector<at::Tensor> flat = {torch::cat(pieces)};
+    state_->wait(state_->group->allreduce(flat), "gradient all-reduce");
+    flat[0].mul_(scale);
+    int64_t offset = 0;
+    for (size_t i = begin; i < end; ++i) {
+      at::Tensor p = params[i];
+      const int64_t n = p.numel();
+      at::Tensor mean = flat[0].slice(0, offset, offset + n).view(p.sizes());
+      if (p.grad().defined())
+        p.mutable_grad().copy_(mean);
+      else
+        p.mutable_grad() = mean.clone();
+      offset += n;
+    }
+    begin = end;
+  }
+}
+
+std::vector<std::string> ProcessGroup::all_gather(const std::string& value, const std::string& tag) {
+  // Through the store: results are small, and the store's get() honours the same timeout.
+  const std::string prefix = "mrcnn/" + tag + "/";
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> values(state_->env.world_size);
+  try {
+    state_->store->set(prefix + std::to_string(state_->env.rank), std::vector<uint8_t>(value.begin(), value.end()));
+    for (int r = 0; r < state_->env.world_size; ++r) {
+      const std::vector<uint8_t> bytes = state_->store->get(prefix + std::to_string(r));
+      values[r].assign(bytes.begin(), bytes.end());
+    }
+  } catch (const std::exception& e) {
+    throw Error("rank " + std::to_string(state_->env.rank) + ": gathering '" + tag +
+                "' failed: another rank died or hangs; stopping. (" + e.what() + ")");
+  }
+  state_->communication_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return values;
+}
+
+void ProcessGroup::barrier() { state_->wait(state_->group->barrier(), "barrier"); }
+
+double ProcessGroup::take_communication_seconds() {
+  const double seconds = state_->communication_seconds;
+  state_->communication_seconds = 0;
+  return seconds;
+}
+
+#else  // built without gloo's headers
+
+struct ProcessGroup::State {};
+
+ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds) {
+  throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+              ": this mrcnn-train was built without gloo's headers, so it trains in one process only; "
+              "install libgloo-dev and rebuild for multi-process training");
+}
+ProcessGroup::~ProcessGroup() = default;
+int ProcessGroup::rank() const { return 0; }
+int ProcessGroup::size() const { return 1; }
+void ProcessGroup::broadcast(const std::vector<at::Tensor>&, int) {}
+void ProcessGroup::all_reduce_sum(const std::vector<at::Tensor>&) {}
+void ProcessGroup::average_gradients(const std::vector<at::Tensor>&, size_t) {}
+std::vector<std::string> ProcessGroup::all_gather(const std::string& value, const std::string&) { return {value}; }
+void ProcessGroup::barrier() {}
+double ProcessGroup::take_communication_seconds() { return 0; }
+
+#endif
+
+}  // namespace mrcnn::train

@@ -1,0 +1,66 @@
+// Data-parallel training on torch.distributed's c10d: which process this is (from torchrun's or
+// Slurm's environment) and the collectives the trainer needs (broadcast, gradient averaging).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace at {
+class Tensor;
+}
+
+namespace mrcnn::train {
+
+struct DistributedEnv {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string launcher = "single";  // single | torchrun (RANK, WORLD_SIZE...) | slurm
+
+  bool enabled() const { return world_size > 1; }
+};
+
+// RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT as torchrun and `mrcnn-train --nproc`
+// set them; else Slurm's SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID (MASTER_ADDR/PORT still from
+// the environment, with defaults). Throws Error naming the variable when a value is malformed.
+DistributedEnv distributed_env(const std::function<const char*(const char*)>& lookup);
+DistributedEnv distributed_env();  // from this process's environment
+
+// A c10d process group over a TCPStore rendezvous: Gloo for CPU tensors. Every collective waits at
+// most `timeout`; when another rank died or hangs it throws Error saying so instead of hanging.
+class ProcessGroup {
+ public:
+  ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds timeout);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const;
+  int size() const;
+
+  // Copies root's tensors into everyone's (identical initial weights).
+  void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
+  // Sums in place across ranks.
+  void all_reduce_sum(const std::vector<at::Tensor>& tensors);
+  // Replaces each parameter's gradient by its mean over the ranks. Gradients are packed into
+  // flat buckets of about bucket_bytes, one all-reduce per bucket; a missing gradient counts
+  // as zeros (so every rank sends the same layout).
+  void average_gradients(const std::vector<at::Tensor>& params, size_t bucket_bytes = size_t(25) << 20);
+  // Every rank's string, in rank order, on every rank (validation results, small summaries).
+  std::vector<std::string> all_gather(const std::string& value, const std::string& tag);
+  void barrier();
+
+  // Seconds spent in collectives since the last call (communication time per step).
+  double take_communication_seconds();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace mrcnn::train
