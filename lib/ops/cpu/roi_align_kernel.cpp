@@ -80,6 +80,24 @@ Sample<T> bilinear_sample(int64_t height, int64_t width, T y, T x) {
           hy * hx, hy * lx, ly * hx, ly * lx};
 }
 
+// Every bilinear sample of one ROI, bin by bin (row-major), grid points within a bin row-major:
+// the same for every channel, so both passes compute them once per ROI.
+template <typename T>
+void roi_samples(const RoiGeometry<T>& g, int64_t height, int64_t width, int64_t output_h, int64_t output_w,
+                 std::vector<Sample<T>>& samples) {
+  samples.clear();
+  samples.reserve(output_h * output_w * g.grid_h * g.grid_w);
+  for (int64_t ph = 0; ph < output_h; ++ph)
+    for (int64_t pw = 0; pw < output_w; ++pw)
+      for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+        const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+        for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+          const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+          samples.push_back(bilinear_sample<T>(height, width, y, x));
+        }
+      }
+}
+
 template <typename T>
 void forward_impl(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t output_h,
                   int64_t output_w, int64_t sampling_ratio, bool aligned, at::Tensor& output) {
@@ -94,17 +112,7 @@ void forward_impl(const at::Tensor& input, const at::Tensor& rois, double spatia
       const RoiGeometry<T> g = roi_geometry<T>(rois_data + n * 5, spatial_scale, output_h, output_w,
                                                sampling_ratio, aligned);
       // The sample positions and weights are the same for every channel: compute them once.
-      samples.clear();
-      samples.reserve(output_h * output_w * g.grid_h * g.grid_w);
-      for (int64_t ph = 0; ph < output_h; ++ph)
-        for (int64_t pw = 0; pw < output_w; ++pw)
-          for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-            const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
-            for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-              const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
-              samples.push_back(bilinear_sample<T>(height, width, y, x));
-            }
-          }
+      roi_samples<T>(g, height, width, output_h, output_w, samples);
       const int64_t per_bin = g.grid_h * g.grid_w;
       for (int64_t c = 0; c < channels; ++c) {
         const T* plane = input_data + (g.batch_index * channels + c) * height * width;
@@ -176,17 +184,7 @@ void backward_impl(const at::Tensor& grad_output, const at::Tensor& rois, double
       const RoiGeometry<T> g = roi_geometry<T>(rois_data + n * 5, spatial_scale, output_h, output_w,
                                                sampling_ratio, aligned);
       // Positions and weights once per ROI, not once per channel (this loop was 9% of a step).
-      samples.clear();
-      samples.reserve(output_h * output_w * g.grid_h * g.grid_w);
-      for (int64_t ph = 0; ph < output_h; ++ph)
-        for (int64_t pw = 0; pw < output_w; ++pw)
-          for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-            const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
-            for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-              const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
-              samples.push_back(bilinear_sample<T>(height, width, y, x));
-            }
-          }
+      roi_samples<T>(g, height, width, output_h, output_w, samples);
       const int64_t per_bin = g.grid_h * g.grid_w;
       for (int64_t c = c_begin; c < c_end; ++c) {
         T* plane = grad_in + (g.batch_index * channels + c) * height * width;
