@@ -197,6 +197,11 @@ std::vector<KeySpec> build_schema() {
                         "differs, such as the class predictors, start fresh"));
   k.push_back(integer("train.seed", 42, "Seed of weight init, shuffling and augmentation").at_least(0));
   k.push_back(boolean("train.tensorboard", false, "Also write TensorBoard event files"));
+  k.push_back(number("train.dist_timeout", 600.0,
+                     "Multi-process training: seconds a process waits for the others (joining, each collective) "
+                     "before it stops with an error saying another process died or hangs; more than rank 0's "
+                     "longest lone work (checkpoint, validation scoring)")
+                  .above(0));
 
   k.push_back(probability("infer.score_threshold", 0.5, "Detections scoring below this are not written"));
   k.push_back(integer("infer.batch_size", 1, "Images per forward pass").at_least(1));

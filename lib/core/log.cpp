@@ -39,6 +39,13 @@ void add_file(const std::string& path) {
   logger->flush_on(spdlog::level::info);
 }
 
+void set_process_rank(int rank) {
+  if (rank == 0) return;
+  auto logger = spdlog::default_logger();
+  logger->set_pattern("%^[%H:%M:%S %l]%$ [rank " + std::to_string(rank) + "] %v");
+  if (logger->level() > spdlog::level::debug) logger->set_level(spdlog::level::warn);
+}
+
 bool enabled(Level level) { return spdlog::default_logger_raw()->should_log(to_spdlog(level)); }
 
 void write(Level level, const std::string& message) { spdlog::default_logger_raw()->log(to_spdlog(level), message); }

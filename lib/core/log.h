@@ -15,6 +15,9 @@ enum class Level { Debug, Info, Warn, Error };
 void init(bool verbose);
 // Also writes every message (debug included) to this file, appending; for a training run's log.
 void add_file(const std::string& path);
+// In a data-parallel run, ranks other than 0 log warnings and errors only (debug too when
+// verbose), each line tagged with the rank; rank 0 logs as a single process does.
+void set_process_rank(int rank);
 bool enabled(Level level);
 void write(Level level, const std::string& message);
 

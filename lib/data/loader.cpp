@@ -46,21 +46,26 @@ std::vector<Sample> Loader::make_batch(int64_t step) {
   const int64_t epoch = step / steps_per_epoch();
   const int64_t first = (step % steps_per_epoch()) * options_.batch_size;
   const std::vector<int64_t> order = epoch_order(epoch);
-  const int64_t count = std::min<int64_t>(options_.batch_size, static_cast<int64_t>(order.size()) - first);
+  const int64_t global_count = std::min<int64_t>(options_.batch_size, static_cast<int64_t>(order.size()) - first);
+  const int64_t begin = global_count * options_.shard / options_.shards;
+  const int64_t count = global_count * (options_.shard + 1) / options_.shards - begin;
   std::vector<Sample> batch(count);
   std::vector<std::string> errors(count);
-  const auto work = [&](int64_t k) {
+  const auto work = [&](int64_t local) {
+    const int64_t k = begin + local;  // the position in the global batch decides the augmentation
     Sample s = samples_[order[first + k]];
+    s.batch_position = k;
     // Each sample's augmentation draws from its own stream: the same in every run and thread.
     std::mt19937_64 rng(options_.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(step * 131 + k + 1)));
     try {
       load_pixels(s, spec_);
       augment(s, options_.augmentations, rng);
-      batch[k] = std::move(s);
+      batch[local] = std::move(s);
     } catch (const Error& e) {
-      errors[k] = e.what();
+      errors[local] = e.what();
     }
   };
+  if (count == 0) return {};
   const int workers = std::max(1, std::min<int>(options_.workers, static_cast<int>(count)));
   std::vector<std::thread> pool;
   for (int w = 1; w < workers; ++w)

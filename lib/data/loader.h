@@ -21,6 +21,10 @@ struct LoaderOptions {
   uint64_t seed = 42;
   bool aspect_ratio_grouping = true;
   Json augmentations = Json::array();
+  // Data-parallel training: batch_size is the global batch, and this process decodes only its
+  // part of each one, positions [n * shard / shards, n * (shard + 1) / shards) of its n images.
+  int shard = 0;
+  int shards = 1;
 };
 
 class Loader {
@@ -29,7 +33,8 @@ class Loader {
   ~Loader();
 
   int64_t steps_per_epoch() const;
-  // The batch of a global step (0-based); prefetches the next one in the background.
+  // The batch of a global step (0-based), or this shard's part of it; prefetches the next one in
+  // the background.
   std::vector<Sample> batch(int64_t step);
   int64_t skipped_images() const { return skipped_; }
 

@@ -24,6 +24,7 @@ struct Sample {
   std::vector<int64_t> labels;                 // class ids, 1..num_classes-1
   std::vector<eval::Rle> mask_rles;            // the instances' masks as read (decoded by load_pixels)
   std::vector<cv::Mat> masks;                  // one H x W CV_8U (0/1) mask per instance, once loaded
+  int64_t batch_position = 0;                  // set by the loader: its place in its step's global batch
 };
 
 // Why a reader dropped an image or an annotation (data.on_invalid = skip), counted for the log.

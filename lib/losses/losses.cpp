@@ -8,11 +8,19 @@ at::Tensor smooth_l1_sum(const at::Tensor& input, const at::Tensor& target, doub
   return at::smooth_l1_loss(input, target, at::Reduction::Sum, beta);
 }
 
-at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& targets, double smooth) {
+namespace {
+
+// 1 - Dice of each instance, (N,).
+at::Tensor dice_per_instance(const at::Tensor& logits, const at::Tensor& targets, double smooth) {
   const at::Tensor p = logits.sigmoid().flatten(1);
   const at::Tensor t = targets.flatten(1);
-  const at::Tensor dice = (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth);
-  return (1 - dice).mean();
+  return 1 - (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth);
+}
+
+}  // namespace
+
+at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& targets, double smooth) {
+  return dice_per_instance(logits, targets, smooth).mean();
 }
 
 at::Tensor mask_loss(const at::Tensor& logits, const at::Tensor& targets, const MaskLossWeights& weights) {
@@ -20,6 +28,19 @@ at::Tensor mask_loss(const at::Tensor& logits, const at::Tensor& targets, const 
   at::Tensor loss = at::zeros({}, logits.options());
   if (weights.bce > 0) loss = loss + weights.bce * at::binary_cross_entropy_with_logits(logits, targets);
   if (weights.dice > 0) loss = loss + weights.dice * dice_loss(logits, targets, weights.dice_smooth);
+  return loss;
+}
+
+at::Tensor mask_loss_sum(const at::Tensor& logits, const at::Tensor& targets, const MaskLossWeights& weights) {
+  if (targets.numel() == 0) return logits.sum() * 0;
+  const int64_t instances = targets.size(0);
+  const double pixels = static_cast<double>(targets.numel() / instances);
+  at::Tensor loss = at::zeros({}, logits.options());
+  // BCE: the mean over each instance's pixels, summed over instances.
+  if (weights.bce > 0)
+    loss = loss + (weights.bce / pixels) *
+                      at::binary_cross_entropy_with_logits(logits, targets, {}, {}, at::Reduction::Sum);
+  if (weights.dice > 0) loss = loss + weights.dice * dice_per_instance(logits, targets, weights.dice_smooth).sum();
   return loss;
 }
 

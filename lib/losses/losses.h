@@ -22,4 +22,8 @@ struct MaskLossWeights {
 // logits, targets: (N, M, M). With no instances, 0 that still depends on logits (as torchvision).
 at::Tensor mask_loss(const at::Tensor& logits, const at::Tensor& targets, const MaskLossWeights& weights);
 
+// The same summed over the N instances instead of averaged (mask_loss = mask_loss_sum / N), so
+// that data-parallel training can divide by the instance count of the whole global batch.
+at::Tensor mask_loss_sum(const at::Tensor& logits, const at::Tensor& targets, const MaskLossWeights& weights);
+
 }  // namespace mrcnn::losses

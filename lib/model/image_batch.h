@@ -16,4 +16,12 @@ struct ImageBatch {
   std::vector<ImageSize> original_sizes;  // each image's size as given
 };
 
+// What a data-parallel process must know of the whole global batch to compute on its share what
+// one process computes on all of it: the padded size, and the largest resized image (from which
+// MultiScaleRoIAlign infers its level scales, as torchvision's does). {0, 0}: this batch's own.
+struct BatchShape {
+  ImageSize padded{0, 0};
+  ImageSize largest{0, 0};
+};
+
 }  // namespace mrcnn::model

@@ -47,25 +47,38 @@ std::vector<Detections> MaskRcnnImpl::detect(const std::vector<at::Tensor>& imag
   return detections;
 }
 
-std::map<std::string, at::Tensor> MaskRcnnImpl::losses(const std::vector<at::Tensor>& images,
-                                                       std::vector<Target> targets, std::mt19937* rng,
-                                                       bool deterministic_sampling) {
+std::map<std::string, LossTerm> MaskRcnnImpl::loss_terms(const std::vector<at::Tensor>& images,
+                                                         std::vector<Target> targets, std::mt19937* rng,
+                                                         bool deterministic_sampling, const BatchShape& global) {
   TORCH_CHECK(!inference_only_, "losses(): the model was prepared for inference (batch norms folded)");
   TORCH_CHECK(targets.size() == images.size(), "losses(): one target per image");
-  const ImageBatch batch = transform_.batch(images, rng, &targets);
+  const ImageBatch batch = transform_.batch(images, rng, &targets, global.padded);
   const std::vector<at::Tensor> features = backbone_(
       channels_last_ ? batch.tensor.contiguous(at::MemoryFormat::ChannelsLast) : batch.tensor);
   const RpnOutput proposals = rpn_(batch, features);
   std::vector<at::Tensor> gt_boxes;
-  for (const auto& t : targets) gt_boxes.push_back(t.boxes);
-  const auto [objectness, rpn_box] = rpn_->losses(proposals, gt_boxes, deterministic_sampling);
+  std::vector<uint64_t> seeds;
+  for (const auto& t : targets) {
+    gt_boxes.push_back(t.boxes);
+    seeds.push_back(t.seed);
+  }
+  const auto [objectness, rpn_box] = rpn_->losses(proposals, gt_boxes, seeds, deterministic_sampling);
   const auto [classifier, box_reg, mask] =
-      roi_heads_->losses(features, proposals.proposals, batch.image_sizes, targets, deterministic_sampling);
+      roi_heads_->losses(features, proposals.proposals, batch.image_sizes, targets, deterministic_sampling, global.largest);
   return {{"loss_objectness", objectness},
           {"loss_rpn_box_reg", rpn_box},
           {"loss_classifier", classifier},
           {"loss_box_reg", box_reg},
           {"loss_mask", mask}};
+}
+
+std::map<std::string, at::Tensor> MaskRcnnImpl::losses(const std::vector<at::Tensor>& images,
+                                                       std::vector<Target> targets, std::mt19937* rng,
+                                                       bool deterministic_sampling) {
+  std::map<std::string, at::Tensor> out;
+  for (auto& [name, term] : loss_terms(images, std::move(targets), rng, deterministic_sampling))
+    out[name] = term.sum / std::max(term.count, 1.0);
+  return out;
 }
 
 }  // namespace mrcnn::model

@@ -31,6 +31,12 @@ class MaskRcnnImpl : public torch::nn::Module {
   std::map<std::string, at::Tensor> losses(const std::vector<at::Tensor>& images, std::vector<Target> targets,
                                            std::mt19937* rng = nullptr, bool deterministic_sampling = false);
 
+  // The same as sums and counts (losses() is sum / count of each), for data-parallel training,
+  // which divides by the counts of the whole global batch; global: that batch's shape.
+  std::map<std::string, LossTerm> loss_terms(const std::vector<at::Tensor>& images, std::vector<Target> targets,
+                                             std::mt19937* rng = nullptr, bool deterministic_sampling = false,
+                                             const BatchShape& global = {});
+
   // The transform's padded batch; channels-last after prepare_for_inference() or
   // use_channels_last(), as the convolution weights then are.
   ImageBatch prepare_batch(const std::vector<at::Tensor>& images) const;

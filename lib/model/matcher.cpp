@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
+
 namespace mrcnn::model {
 
 at::Tensor Matcher::operator()(const at::Tensor& iou) const {
@@ -18,14 +20,20 @@ at::Tensor Matcher::operator()(const at::Tensor& iou) const {
   return matches;
 }
 
-std::pair<at::Tensor, at::Tensor> BalancedSampler::operator()(const at::Tensor& labels) const {
+std::pair<at::Tensor, at::Tensor> BalancedSampler::operator()(const at::Tensor& labels, uint64_t seed) const {
   const at::Tensor positive = at::where(labels >= 1)[0];
   const at::Tensor negative = at::where(labels == 0)[0];
   const int64_t num_pos = std::min<int64_t>(positive.numel(), static_cast<int64_t>(batch_size_ * positive_fraction_));
   const int64_t num_neg = std::min<int64_t>(negative.numel(), batch_size_ - num_pos);
   if (deterministic_) return {positive.narrow(0, 0, num_pos), negative.narrow(0, 0, num_neg)};
-  const at::Tensor perm_pos = at::randperm(positive.numel(), labels.options().dtype(at::kLong)).narrow(0, 0, num_pos);
-  const at::Tensor perm_neg = at::randperm(negative.numel(), labels.options().dtype(at::kLong)).narrow(0, 0, num_neg);
+  std::optional<at::Generator> generator;
+  if (seed != 0) {
+    generator = at::globalContext().defaultGenerator(labels.device()).clone();
+    generator->set_current_seed(seed);
+  }
+  const auto options = labels.options().dtype(at::kLong);
+  const at::Tensor perm_pos = at::randperm(positive.numel(), generator, options).narrow(0, 0, num_pos);
+  const at::Tensor perm_neg = at::randperm(negative.numel(), generator, options).narrow(0, 0, num_neg);
   return {positive.index_select(0, perm_pos), negative.index_select(0, perm_neg)};
 }
 

@@ -25,14 +25,15 @@ class Matcher {
 };
 
 // Picks up to batch_size * positive_fraction positives (labels >= 1) and fills the rest with
-// negatives (labels == 0). Random by default (torch's generator, so seeds reproduce runs);
-// `deterministic` takes the first ones in index order, for comparisons with other code.
+// negatives (labels == 0). Random by default (torch's generator, so seeds reproduce runs; or a
+// generator of its own seeded with `seed` when that is non-zero); `deterministic` takes the
+// first ones in index order, for comparisons with other code.
 class BalancedSampler {
  public:
   BalancedSampler(int64_t batch_size, double positive_fraction, bool deterministic = false)
       : batch_size_(batch_size), positive_fraction_(positive_fraction), deterministic_(deterministic) {}
   // Returns (positive indices, negative indices) of one image.
-  std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& labels) const;
+  std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& labels, uint64_t seed = 0) const;
 
  private:
   int64_t batch_size_;

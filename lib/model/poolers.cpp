@@ -31,10 +31,11 @@ at::Tensor map_boxes_to_levels(const at::Tensor& boxes, int64_t k_min, int64_t k
 }
 
 at::Tensor multiscale_roi_align(const std::vector<at::Tensor>& all_features, const std::vector<at::Tensor>& boxes,
-                                const std::vector<ImageSize>& image_sizes, const RoiPoolSettings& settings) {
+                                const std::vector<ImageSize>& image_sizes, const RoiPoolSettings& settings,
+                                ImageSize largest_at_least) {
   // Only P2..P5 are pooled (torchvision's featmap_names '0'..'3').
   const std::vector<at::Tensor> features(all_features.begin(), all_features.begin() + 4);
-  int64_t max_h = 0, max_w = 0;
+  auto [max_h, max_w] = largest_at_least;
   for (const auto& [h, w] : image_sizes) {
     max_h = std::max(max_h, h);
     max_w = std::max(max_w, w);

@@ -83,9 +83,9 @@ RoiHeadsImpl::RoiHeadsImpl(const ModelSettings& settings, int64_t channels)
 }
 
 at::Tensor RoiHeadsImpl::box_features(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
-                                      const std::vector<ImageSize>& image_sizes) {
+                                      const std::vector<ImageSize>& image_sizes, ImageSize largest_at_least) {
   const RoiPoolSettings pool{settings_.box_pool_size, settings_.sampling_ratio, settings_.aligned};
-  return box_head_(multiscale_roi_align(features, boxes, image_sizes, pool));
+  return box_head_(multiscale_roi_align(features, boxes, image_sizes, pool, largest_at_least));
 }
 
 std::pair<at::Tensor, at::Tensor> RoiHeadsImpl::box_predictions(const at::Tensor& box_features) {
@@ -93,9 +93,9 @@ std::pair<at::Tensor, at::Tensor> RoiHeadsImpl::box_predictions(const at::Tensor
 }
 
 at::Tensor RoiHeadsImpl::mask_logits(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
-                                     const std::vector<ImageSize>& image_sizes) {
+                                     const std::vector<ImageSize>& image_sizes, ImageSize largest_at_least) {
   const RoiPoolSettings pool{mask_pool_size_, settings_.sampling_ratio, settings_.aligned};
-  return mask_predictor_(mask_head_(multiscale_roi_align(features, boxes, image_sizes, pool)));
+  return mask_predictor_(mask_head_(multiscale_roi_align(features, boxes, image_sizes, pool, largest_at_least)));
 }
 
 std::vector<Detections> RoiHeadsImpl::postprocess_boxes(const at::Tensor& class_logits,
@@ -156,10 +156,11 @@ std::vector<Detections> RoiHeadsImpl::detect(const std::vector<at::Tensor>& feat
   return results;
 }
 
-std::array<at::Tensor, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& features,
+std::array<LossTerm, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& features,
                                                const std::vector<at::Tensor>& proposals,
                                                const std::vector<ImageSize>& image_sizes,
-                                               const std::vector<Target>& targets, bool deterministic_sampling) {
+                                               const std::vector<Target>& targets, bool deterministic_sampling,
+                                               ImageSize largest_at_least) {
   const Matcher matcher(settings_.fg_iou_thresh, settings_.bg_iou_thresh, /*allow_low_quality=*/false);
   const BalancedSampler sampler(settings_.batch_size_per_image, settings_.positive_fraction, deterministic_sampling);
   std::vector<at::Tensor> sampled_proposals, sampled_labels, sampled_matches, regression_targets;
@@ -180,7 +181,7 @@ std::array<at::Tensor, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& fe
         labels.masked_fill_(m == Matcher::kBelowLow, 0);
         labels.masked_fill_(m == Matcher::kBetween, -1);
       }
-      const auto [pos, neg] = sampler(labels);
+      const auto [pos, neg] = sampler(labels, targets[i].seed ? derived_seed(targets[i].seed, 2) : 0);
       const at::Tensor keep = std::get<0>(at::cat({pos, neg}).sort());
       const at::Tensor boxes = candidates.index_select(0, keep);
       const at::Tensor gt_or_zero = gt.size(0) == 0 ? torch::zeros({1, 4}, candidates.options()) : gt;
@@ -190,15 +191,16 @@ std::array<at::Tensor, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& fe
       regression_targets.push_back(box_coder_.encode(gt_or_zero.index_select(0, matches.index_select(0, keep)), boxes));
     }
   }
-  const auto [class_logits, box_regression] = box_predictions(box_features(features, sampled_proposals, image_sizes));
+  const auto [class_logits, box_regression] = box_predictions(box_features(features, sampled_proposals, image_sizes, largest_at_least));
   const at::Tensor labels = at::cat(sampled_labels);
   const at::Tensor targets_all = at::cat(regression_targets);
-  const at::Tensor classification = at::cross_entropy_loss(class_logits, labels);
+  const double sampled = static_cast<double>(labels.numel());
+  const at::Tensor classification =
+      at::cross_entropy_loss(class_logits, labels, {}, at::Reduction::Sum);
   const at::Tensor pos = at::where(labels > 0)[0];
   const at::Tensor per_class = box_regression.reshape({class_logits.size(0), -1, 4});
   const at::Tensor box_loss = losses::smooth_l1_sum(per_class.index({pos, labels.index_select(0, pos)}),
-                                                    targets_all.index_select(0, pos), 1.0 / 9) /
-                              static_cast<double>(labels.numel());
+                                                    targets_all.index_select(0, pos), 1.0 / 9);
 
   // Masks: positive samples only, targets cut from the matched ground-truth masks with ROIAlign.
   std::vector<at::Tensor> mask_boxes, mask_targets, mask_labels;
@@ -218,13 +220,15 @@ std::array<at::Tensor, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& fe
     const at::Tensor gt_masks = targets[i].masks.unsqueeze(1).to(boxes.scalar_type());
     mask_targets.push_back(ops::roi_align(gt_masks, rois, 1.0, resolution, resolution, -1, false).select(1, 0));
   }
-  const at::Tensor logits = mask_logits(features, mask_boxes, image_sizes);
+  const at::Tensor logits = mask_logits(features, mask_boxes, image_sizes, largest_at_least);
   const at::Tensor all_labels = at::cat(mask_labels);
   const at::Tensor own_class = logits.index({at::arange(all_labels.size(0), all_labels.options()), all_labels});
   const losses::MaskLossWeights weights{mask_settings_.bce_weight, mask_settings_.dice_weight,
                                         mask_settings_.dice_smooth};
-  const at::Tensor mask = losses::mask_loss(all_labels.size(0) ? own_class : logits, at::cat(mask_targets), weights);
-  return {classification, box_loss, mask};
+  const at::Tensor mask =
+      losses::mask_loss_sum(all_labels.size(0) ? own_class : logits, at::cat(mask_targets), weights);
+  return {LossTerm{classification, sampled}, LossTerm{box_loss, sampled},
+          LossTerm{mask, static_cast<double>(all_labels.size(0))}};
 }
 
 }  // namespace mrcnn::model

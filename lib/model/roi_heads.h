@@ -84,18 +84,20 @@ class RoiHeadsImpl : public torch::nn::Module {
                                  const std::vector<ImageSize>& image_sizes);
 
   // The stages, for training and tests.
+  // largest_at_least: see BatchShape (the pooling scales follow the largest image).
   at::Tensor box_features(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
-                          const std::vector<ImageSize>& image_sizes);
+                          const std::vector<ImageSize>& image_sizes, ImageSize largest_at_least = {0, 0});
   std::pair<at::Tensor, at::Tensor> box_predictions(const at::Tensor& box_features);  // logits, deltas
   at::Tensor mask_logits(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
-                         const std::vector<ImageSize>& image_sizes);
+                         const std::vector<ImageSize>& image_sizes, ImageSize largest_at_least = {0, 0});
   const BoxCoder& box_coder() const { return box_coder_; }
 
-  // Training: samples proposals (ground-truth boxes added) against the targets and returns
-  // {loss_classifier, loss_box_reg, loss_mask}.
-  std::array<at::Tensor, 3> losses(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& proposals,
+  // Training: samples proposals (ground-truth boxes added) against the targets (each image with
+  // its target's seed) and returns the terms {loss_classifier, loss_box_reg} over the sampled
+  // proposals and {loss_mask} over the positive ones.
+  std::array<LossTerm, 3> losses(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& proposals,
                                    const std::vector<ImageSize>& image_sizes, const std::vector<Target>& targets,
-                                   bool deterministic_sampling);
+                                   bool deterministic_sampling, ImageSize largest_at_least = {0, 0});
 
  private:
   std::vector<Detections> postprocess_boxes(const at::Tensor& class_logits, const at::Tensor& box_regression,

@@ -110,9 +110,10 @@ RpnOutput RegionProposalNetworkImpl::forward(const ImageBatch& batch, const std:
   return out;
 }
 
-std::pair<at::Tensor, at::Tensor> RegionProposalNetworkImpl::losses(const RpnOutput& out,
-                                                                    const std::vector<at::Tensor>& gt_boxes,
-                                                                    bool deterministic_sampling) const {
+std::pair<LossTerm, LossTerm> RegionProposalNetworkImpl::losses(const RpnOutput& out,
+                                                                const std::vector<at::Tensor>& gt_boxes,
+                                                                const std::vector<uint64_t>& seeds,
+                                                                bool deterministic_sampling) const {
   const Matcher matcher(settings_.fg_iou_thresh, settings_.bg_iou_thresh, /*allow_low_quality=*/true);
   const BalancedSampler sampler(settings_.batch_size_per_image, settings_.positive_fraction, deterministic_sampling);
   const int64_t per_image = out.anchors.size(0);
@@ -130,7 +131,7 @@ std::pair<at::Tensor, at::Tensor> RegionProposalNetworkImpl::losses(const RpnOut
       image_labels.masked_fill_(matches == Matcher::kBelowLow, 0.0);
       image_labels.masked_fill_(matches == Matcher::kBetween, -1.0);
     }
-    const auto [pos, neg] = sampler(image_labels);
+    const auto [pos, neg] = sampler(image_labels, i < seeds.size() && seeds[i] ? derived_seed(seeds[i], 1) : 0);
     positives.push_back(pos + static_cast<int64_t>(i) * per_image);
     negatives.push_back(neg + static_cast<int64_t>(i) * per_image);
     labels.push_back(image_labels);
@@ -140,12 +141,13 @@ std::pair<at::Tensor, at::Tensor> RegionProposalNetworkImpl::losses(const RpnOut
   const at::Tensor sampled = std::get<0>(at::cat({pos, at::cat(negatives)}).sort());
   const at::Tensor all_labels = at::cat(labels);
   const at::Tensor all_targets = at::cat(targets);
+  const double count = static_cast<double>(sampled.numel());
   const at::Tensor box_loss =
-      losses::smooth_l1_sum(out.deltas.index_select(0, pos), all_targets.index_select(0, pos), 1.0 / 9) /
-      static_cast<double>(sampled.numel());
-  const at::Tensor objectness_loss = at::binary_cross_entropy_with_logits(
-      out.objectness.flatten().index_select(0, sampled), all_labels.index_select(0, sampled));
-  return {objectness_loss, box_loss};
+      losses::smooth_l1_sum(out.deltas.index_select(0, pos), all_targets.index_select(0, pos), 1.0 / 9);
+  const at::Tensor objectness_loss =
+      at::binary_cross_entropy_with_logits(out.objectness.flatten().index_select(0, sampled),
+                                           all_labels.index_select(0, sampled), {}, {}, at::Reduction::Sum);
+  return {LossTerm{objectness_loss, count}, LossTerm{box_loss, count}};
 }
 
 }  // namespace mrcnn::model

@@ -14,6 +14,7 @@
 #include "model/image_batch.h"
 #include "model/matcher.h"
 #include "model/settings.h"
+#include "model/targets.h"
 
 namespace mrcnn::model {
 
@@ -44,9 +45,10 @@ class RegionProposalNetworkImpl : public torch::nn::Module {
   RegionProposalNetworkImpl(const ModelSettings& settings, int64_t channels);
   RpnOutput forward(const ImageBatch& batch, const std::vector<at::Tensor>& features);
 
-  // (objectness loss, box regression loss) against the ground-truth boxes of each image.
-  std::pair<at::Tensor, at::Tensor> losses(const RpnOutput& out, const std::vector<at::Tensor>& gt_boxes,
-                                           bool deterministic_sampling) const;
+  // (objectness, box regression) loss terms against the ground-truth boxes of each image, both
+  // over the sampled anchors. seeds: per image, the seed of its anchor sampling (0: torch's).
+  std::pair<LossTerm, LossTerm> losses(const RpnOutput& out, const std::vector<at::Tensor>& gt_boxes,
+                                       const std::vector<uint64_t>& seeds, bool deterministic_sampling) const;
 
  private:
   RpnSettings settings_;

@@ -19,8 +19,30 @@ ImageSize Transform::resized_size(ImageSize original, int64_t min_size) const {
           static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};
 }
 
+int64_t Transform::pick_min_size(std::mt19937* rng, const Target* target) const {
+  if (settings_.min_size.size() == 1) return settings_.min_size.back();
+  std::uniform_int_distribution<size_t> pick(0, settings_.min_size.size() - 1);
+  if (target && target->seed) {
+    std::mt19937 own(static_cast<uint32_t>(derived_seed(target->seed, 3)));
+    return settings_.min_size[pick(own)];
+  }
+  return rng ? settings_.min_size[pick(*rng)] : settings_.min_size.back();
+}
+
+BatchShape Transform::batch_shape(const std::vector<ImageSize>& originals, std::mt19937* rng,
+                                  const std::vector<Target>* targets) const {
+  int64_t max_h = 0, max_w = 0;
+  for (size_t i = 0; i < originals.size(); ++i) {
+    const auto [h, w] = resized_size(originals[i], pick_min_size(rng, targets ? &(*targets)[i] : nullptr));
+    max_h = std::max(max_h, h);
+    max_w = std::max(max_w, w);
+  }
+  const int64_t d = settings_.size_divisible;
+  return {{(max_h + d - 1) / d * d, (max_w + d - 1) / d * d}, {max_h, max_w}};
+}
+
 ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937* rng,
-                            std::vector<Target>* targets) const {
+                            std::vector<Target>* targets, ImageSize pad_at_least) const {
   ImageBatch out;
   const at::Tensor mean = torch::tensor({settings_.image_mean[0], settings_.image_mean[1], settings_.image_mean[2]},
                                         torch::kFloat);
@@ -29,11 +51,7 @@ ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937*
   std::vector<at::Tensor> resized;
   for (const auto& image : images) {
     TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "expected a (3, H, W) image, got ", image.sizes());
-    int64_t min_size = settings_.min_size.back();
-    if (rng && settings_.min_size.size() > 1) {
-      std::uniform_int_distribution<size_t> pick(0, settings_.min_size.size() - 1);
-      min_size = settings_.min_size[pick(*rng)];
-    }
+    const int64_t min_size = pick_min_size(rng, targets ? &(*targets)[out.image_sizes.size()] : nullptr);
     const ImageSize original{image.size(1), image.size(2)};
     const ImageSize size = resized_size(original, min_size);
     const at::Tensor normalised = (image - mean.to(image.device()).view({3, 1, 1})) / std.to(image.device()).view({3, 1, 1});
@@ -62,8 +80,8 @@ ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937*
     max_w = std::max(max_w, w);
   }
   const int64_t d = settings_.size_divisible;
-  max_h = (max_h + d - 1) / d * d;
-  max_w = (max_w + d - 1) / d * d;
+  max_h = std::max((max_h + d - 1) / d * d, pad_at_least.first);
+  max_w = std::max((max_w + d - 1) / d * d, pad_at_least.second);
   out.tensor = torch::zeros({static_cast<int64_t>(images.size()), 3, max_h, max_w}, resized[0].options());
   for (size_t i = 0; i < resized.size(); ++i)
     out.tensor[i].narrow(1, 0, resized[i].size(1)).narrow(2, 0, resized[i].size(2)).copy_(resized[i]);

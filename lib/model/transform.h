@@ -19,10 +19,17 @@ class Transform {
   explicit Transform(const ModelSettings& settings) : settings_(settings) {}
 
   // images: (3, H, W) float RGB in [0, 1], any sizes. Inference resizes to the last min_size;
-  // training picks one of min_size at random (multi-scale) with rng.
-  // With targets, they are resized with their images (boxes scaled, masks nearest-neighbour).
+  // training picks one of min_size at random (multi-scale): from the image's target seed when
+  // it has one, else with rng. With targets, they are resized with their images (boxes scaled,
+  // masks nearest-neighbour). The batch is padded at least to pad_at_least (a data-parallel
+  // rank pads its share as the whole global batch is padded).
   ImageBatch batch(const std::vector<at::Tensor>& images, std::mt19937* rng = nullptr,
-                   std::vector<Target>* targets = nullptr) const;
+                   std::vector<Target>* targets = nullptr, ImageSize pad_at_least = {0, 0}) const;
+
+  // The padded size and largest resized image that batch() gives images of these original sizes
+  // (rng is advanced as batch() would advance it).
+  BatchShape batch_shape(const std::vector<ImageSize>& originals, std::mt19937* rng = nullptr,
+                         const std::vector<Target>* targets = nullptr) const;
 
   // The scale factor and output size for one image (torchvision's rounding).
   ImageSize resized_size(ImageSize original, int64_t min_size) const;
@@ -31,6 +38,8 @@ class Transform {
   void to_original(std::vector<Detections>& detections, const ImageBatch& batch, bool paste_masks = true) const;
 
  private:
+  int64_t pick_min_size(std::mt19937* rng, const Target* target) const;
+
   ModelSettings settings_;
 };
 

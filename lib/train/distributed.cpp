@@ -8,6 +8,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#if MRCNN_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
 #include <string>
@@ -62,8 +65,22 @@ struct ProcessGroup::State {
   DistributedEnv env;
   std::chrono::milliseconds timeout;
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::Backend> group;
+  bool nccl = false;
   double communication_seconds = 0;
+
+  // The tensor as the backend takes it: CUDA for NCCL, CPU for Gloo (copied when it is not).
+  at::Tensor staged(const at::Tensor& t) const {
+    if (nccl) return t.is_cuda() ? t : t.to(torch::Device(torch::kCUDA, env.local_rank));
+    return t.is_cuda() ? t.cpu() : t;
+  }
+  void all_reduce(const at::Tensor& t, c10d::ReduceOp op, const char* what) {
+    std::vector<at::Tensor> one = {staged(t)};
+    c10d::AllreduceOptions options;
+    options.reduceOp = op;
+    wait(group->allreduce(one, options), what);
+    if (!one[0].is_same(t)) t.copy_(one[0]);
+  }
 
   // Waits for a collective; a Gloo timeout or a closed connection becomes one clear error.
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
@@ -80,7 +97,7 @@ struct ProcessGroup::State {
   }
 };
 
-ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds timeout)
+ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds timeout, bool cuda)
     : state_(std::make_unique<State>()) {
   state_->env = env;
   state_->timeout = timeout;
@@ -92,9 +109,21 @@ ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds 
   options.timeout = timeout;
   try {
     state_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
-    auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
-    gloo->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    state_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(state_->store, env.rank, env.world_size, gloo);
+#if MRCNN_WITH_NCCL
+    if (cuda) {
+      auto nccl = c10d::ProcessGroupNCCL::Options::create();
+      nccl->timeout = timeout;
+      state_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(state_->store, env.rank, env.world_size, nccl);
+      state_->nccl = true;
+    }
+#else
+    (void)cuda;
+#endif
+    if (!state_->nccl) {
+      auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
+      gloo->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      state_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(state_->store, env.rank, env.world_size, gloo);
+    }
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
                 ": cannot join the process group at " + env.master_addr + ":" + std::to_string(env.master_port) +
@@ -107,20 +136,25 @@ ProcessGroup::~ProcessGroup() = default;
 int ProcessGroup::rank() const { return state_->env.rank; }
 int ProcessGroup::size() const { return state_->env.world_size; }
 
+std::string ProcessGroup::backend() const { return state_->nccl ? "nccl" : "gloo"; }
+
 void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root) {
+  torch::NoGradGuard no_grad;
   for (const at::Tensor& t : tensors) {
-    std::vector<at::Tensor> one = {t};
+    std::vector<at::Tensor> one = {state_->staged(t.contiguous())};
     c10d::BroadcastOptions options;
     options.rootRank = root;
     state_->wait(state_->group->broadcast(one, options), "broadcast");
+    if (!one[0].is_same(t)) t.copy_(one[0]);
   }
 }
 
 void ProcessGroup::all_reduce_sum(const std::vector<at::Tensor>& tensors) {
-  for (const at::Tensor& t : tensors) {
-    std::vector<at::Tensor> one = {t};
-    state_->wait(state_->group->allreduce(one), "all-reduce");
-  }
+  for (const at::Tensor& t : tensors) state_->all_reduce(t, c10d::ReduceOp::SUM, "all-reduce");
+}
+
+void ProcessGroup::all_reduce_max(const std::vector<at::Tensor>& tensors) {
+  for (const at::Tensor& t : tensors) state_->all_reduce(t, c10d::ReduceOp::MAX, "all-reduce");
 }
 
 void ProcessGroup::average_gradients(const std::vector<at::Tensor>& params, size_t bucket_bytes) {
@@ -137,9 +171,9 @@ void ProcessGroup::average_gradients(const std::vector<at::Tensor>& params, size
       const at::Tensor& grad = params[i].grad();
       pieces.push_back(grad.defined() ? grad.reshape({-1}) : torch::zeros({params[i].numel()}, params[i].options()));
     }
-    std::vector<at::Tensor> flat = {torch::cat(pieces)};
+    std::vector<at::Tensor> flat = {state_->staged(torch::cat(pieces))};
     state_->wait(state_->group->allreduce(flat), "gradient all-reduce");
-    flat[0].mul_(scale);
+    flat[0] = flat[0].to(params[begin].device()).mul_(scale);
     int64_t offset = 0;
     for (size_t i = begin; i < end; ++i) {
       at::Tensor p = params[i];
@@ -171,6 +205,9 @@ std::vector<std::string> ProcessGroup::all_gather(const std::string& value, cons
                 "' failed: another rank died or hangs; stopping. (" + e.what() + ")");
   }
   state_->communication_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Once every rank has read every value, each removes its own (the store keeps no history).
+  barrier();
+  state_->store->deleteKey(prefix + std::to_string(state_->env.rank));
   return values;
 }
 
@@ -186,7 +223,7 @@ double ProcessGroup::take_communication_seconds() {
 
 struct ProcessGroup::State {};
 
-ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds) {
+ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds, bool) {
   throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
               ": this mrcnn-train was built without gloo's headers, so it trains in one process only; "
               "install libgloo-dev and rebuild for multi-process training");
@@ -196,6 +233,8 @@ int ProcessGroup::rank() const { return 0; }
 int ProcessGroup::size() const { return 1; }
 void ProcessGroup::broadcast(const std::vector<at::Tensor>&, int) {}
 void ProcessGroup::all_reduce_sum(const std::vector<at::Tensor>&) {}
+void ProcessGroup::all_reduce_max(const std::vector<at::Tensor>&) {}
+std::string ProcessGroup::backend() const { return "none"; }
 void ProcessGroup::average_gradients(const std::vector<at::Tensor>&, size_t) {}
 std::vector<std::string> ProcessGroup::all_gather(const std::string& value, const std::string&) { return {value}; }
 void ProcessGroup::barrier() {}

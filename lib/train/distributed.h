@@ -31,11 +31,13 @@ struct DistributedEnv {
 DistributedEnv distributed_env(const std::function<const char*(const char*)>& lookup);
 DistributedEnv distributed_env();  // from this process's environment
 
-// A c10d process group over a TCPStore rendezvous: Gloo for CPU tensors. Every collective waits at
-// most `timeout`; when another rank died or hangs it throws Error saying so instead of hanging.
+// A c10d process group over a TCPStore rendezvous: NCCL when training on CUDA (and this build has
+// NCCL's header), else Gloo; tensors on the other kind of device are staged through copies.
+// Every collective waits at most `timeout`; when another rank died or hangs it throws Error
+// saying so instead of hanging.
 class ProcessGroup {
  public:
-  ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds timeout);
+  ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds timeout, bool cuda = false);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
@@ -45,13 +47,17 @@ class ProcessGroup {
 
   // Copies root's tensors into everyone's (identical initial weights).
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
-  // Sums in place across ranks.
+  // Sums (or takes the maximum) in place across ranks.
   void all_reduce_sum(const std::vector<at::Tensor>& tensors);
+  void all_reduce_max(const std::vector<at::Tensor>& tensors);
+  // "nccl" or "gloo".
+  std::string backend() const;
   // Replaces each parameter's gradient by its mean over the ranks. Gradients are packed into
   // flat buckets of about bucket_bytes, one all-reduce per bucket; a missing gradient counts
   // as zeros (so every rank sends the same layout).
   void average_gradients(const std::vector<at::Tensor>& params, size_t bucket_bytes = size_t(25) << 20);
-  // Every rank's string, in rank order, on every rank (validation results, small summaries).
+  // Every rank's string, in rank order, on every rank (validation results, small summaries);
+  // tag must be new for every call.
   std::vector<std::string> all_gather(const std::string& value, const std::string& tag);
   void barrier();
 

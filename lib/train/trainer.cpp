@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include <sys/resource.h>
@@ -25,6 +26,7 @@
 #include "model/detect.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
+#include "train/distributed.h"
 #include "train/mixed_precision.h"
 #include "train/validation.h"
 
@@ -38,6 +40,8 @@ extern "C" void request_stop(int) { stop_requested = true; }
 
 constexpr int kCheckpointsKept = 3;
 constexpr int kTensorboardImages = 3;  // val images drawn with their detections at each validation
+constexpr const char* kLossNames[] = {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg",
+                                      "loss_mask"};
 
 // Peak resident memory of the process so far.
 double max_rss_megabytes() {
@@ -245,6 +249,10 @@ double learning_rate(const Json& train, int64_t step, int64_t total_steps, const
 int64_t run_training(const Json& config, const TrainOptions& options) {
   // Before any tensor exists: steady-state steps then reuse cached blocks (see cpu_allocator.cpp).
   if (!core::install_caching_cpu_allocator()) log::info("MRCNN_CPU_ALLOCATOR=system: libtorch's default CPU allocator");
+  // Data-parallel when started by torchrun, srun or --nproc: rank 0 alone writes files and logs.
+  const DistributedEnv env = distributed_env();
+  const bool lead = env.rank == 0;
+  log::set_process_rank(env.rank);
   const model::ModelSettings settings = model::ModelSettings::from_config(config);
   const Json& train = config["train"];
   const Json& data_cfg = config["data"];
@@ -297,6 +305,12 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   loader_options.seed = seed;
   loader_options.aspect_ratio_grouping = data_cfg["aspect_ratio_grouping"].get<bool>();
   loader_options.augmentations = data_cfg["augmentation"];
+  loader_options.shard = env.rank;
+  loader_options.shards = env.world_size;
+  if (loader_options.batch_size < env.world_size)
+    throw Error("train.batch_size " + std::to_string(loader_options.batch_size) +
+                " is the global batch, shared by all processes: it must be at least their number (" +
+                std::to_string(env.world_size) + ")");
   data::Loader loader(std::move(samples), spec, loader_options);
   const int64_t steps_per_epoch = loader.steps_per_epoch();
   const int64_t total_steps =
@@ -304,6 +318,19 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   std::vector<int64_t> milestones;
   for (const auto& m : train["lr_schedule"]["milestones"])
     milestones.push_back(train["steps"].get<int64_t>() > 0 ? m.get<int64_t>() : m.get<int64_t>() * steps_per_epoch);
+
+  const torch::Device device =
+      options.device.kind == DeviceSpec::Kind::Cuda
+          ? torch::Device(torch::kCUDA, env.enabled() ? env.local_rank : options.device.index)  // a GPU per process
+          : torch::Device(torch::kCPU);
+  std::unique_ptr<ProcessGroup> group;
+  if (env.enabled()) {
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(train["dist_timeout"].get<double>() * 1000));
+    group = std::make_unique<ProcessGroup>(env, timeout, device.is_cuda());
+    log::info("data-parallel training: {} processes ({}), {} backend; global batch {}, about {} images per process",
+              env.world_size, env.launcher, group->backend(), loader_options.batch_size,
+              loader_options.batch_size / env.world_size);
+  }
 
   // Model and optimiser.
   torch::manual_seed(seed);
@@ -316,9 +343,6 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
               init, loaded.loaded.size(), loaded.shape_mismatch.size() + loaded.missing.size());
     for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
   }
-  const torch::Device device = options.device.kind == DeviceSpec::Kind::Cuda
-                                   ? torch::Device(torch::kCUDA, options.device.index)
-                                   : torch::Device(torch::kCPU);
   net->to(device);
   if (device.is_cpu()) net->use_channels_last();
   net->train();
@@ -339,20 +363,30 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     start = latest["step"].get<int64_t>();
     log::info("resuming {} at step {}", options.output_dir, start);
   }
-  fs::create_directories(checkpoints);
-  for (const auto& entry : fs::directory_iterator(checkpoints))  // half-written files of a killed run
-    if (entry.path().filename().string().rfind('.', 0) == 0) fs::remove(entry.path(), ec);
-  log::add_file((run_dir / "train.log").string());
-  write_json_file((run_dir / "config.json").string(), config);
-  BestCheckpoint best;
-  best.load(checkpoints);
-  std::unique_ptr<EventFileWriter> tensorboard;
-  if (options.tensorboard || train["tensorboard"].get<bool>()) {
-    tensorboard = std::make_unique<EventFileWriter>((run_dir / "tensorboard").string());
-    log::info("TensorBoard events in {} (tensorboard --logdir {})", tensorboard->path(),
-              (run_dir / "tensorboard").string());
+  if (group) {
+    // Every process starts from rank 0's weights (random init, loaded or resumed alike).
+    std::vector<at::Tensor> state;
+    for (auto& p : net->parameters()) state.push_back(p);
+    for (auto& b : net->buffers()) state.push_back(b);
+    group->broadcast(state, 0);
   }
-  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::app);
+  BestCheckpoint best;
+  std::unique_ptr<EventFileWriter> tensorboard;
+  std::ofstream metrics;
+  if (lead) {
+    fs::create_directories(checkpoints);
+    for (const auto& entry : fs::directory_iterator(checkpoints))  // half-written files of a killed run
+      if (entry.path().filename().string().rfind('.', 0) == 0) fs::remove(entry.path(), ec);
+    log::add_file((run_dir / "train.log").string());
+    write_json_file((run_dir / "config.json").string(), config);
+    best.load(checkpoints);
+    if (options.tensorboard || train["tensorboard"].get<bool>()) {
+      tensorboard = std::make_unique<EventFileWriter>((run_dir / "tensorboard").string());
+      log::info("TensorBoard events in {} (tensorboard --logdir {})", tensorboard->path(),
+                (run_dir / "tensorboard").string());
+    }
+    metrics.open(run_dir / "metrics.jsonl", std::ios::app);
+  }
 
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -371,66 +405,108 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
       train["eval_period"].get<int64_t>() > 0 ? train["eval_period"].get<int64_t>() : steps_per_epoch;
   log::info("training {} steps ({} per epoch), batch {}, on {}", total_steps, steps_per_epoch,
             loader_options.batch_size, device.str());
-  Progress progress("train", total_steps - start, "step");
+  std::optional<Progress> progress;
+  if (lead) progress.emplace("train", total_steps - start, "step");
+  const auto training_start = std::chrono::steady_clock::now();
+  const double world = env.world_size;
   int64_t step = start;
-  double data_seconds = 0, step_seconds = 0;
+  double data_seconds = 0, step_seconds = 0, communication_seconds = 0;
   int64_t window = 0;
   while (step < total_steps) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<data::Sample> batch = loader.batch(step);
+    const std::vector<data::Sample> batch = loader.batch(step);  // this process's part of the global batch
     const auto t1 = std::chrono::steady_clock::now();
-    if (batch.empty()) {
-      ++step;
-      continue;
-    }
     std::vector<at::Tensor> images;
     std::vector<model::Target> targets;
+    std::vector<model::ImageSize> sizes;
     for (const auto& s : batch) {
       images.push_back(model::image_to_tensor(s.image, device).contiguous());
       model::Target t = target_of(s);
-      targets.push_back({t.boxes.to(device), t.labels.to(device), t.masks.to(device)});
+      // Every random choice for an image (multi-scale size, sampling) comes from (seed, step, its
+      // place in the global batch): the same whichever process trains on it.
+      const uint64_t image_seed = model::derived_seed(seed, static_cast<uint64_t>(step) * 4096 + s.batch_position) | 1;
+      targets.push_back({t.boxes.to(device), t.labels.to(device), t.masks.to(device), image_seed});
+      sizes.emplace_back(s.height, s.width);
     }
-    // Every random choice of a step (multi-scale size, sampling) comes from (seed, step).
-    torch::manual_seed(seed * 7919 + static_cast<uint64_t>(step));
-    std::mt19937 size_rng(static_cast<uint32_t>(seed * 31 + step));
+    // Each process pads and pools its images as the whole global batch would be.
+    model::BatchShape shape;
+    if (group) {
+      if (!batch.empty()) shape = net->transform().batch_shape(sizes, nullptr, &targets);
+      const at::Tensor sides = torch::tensor(
+          {shape.padded.first, shape.padded.second, shape.largest.first, shape.largest.second}, torch::kLong);
+      group->all_reduce_max({sides});
+      shape = {{sides[0].item<int64_t>(), sides[1].item<int64_t>()}, {sides[2].item<int64_t>(), sides[3].item<int64_t>()}};
+    }
+    if (group && settings.trainable_bn) group->broadcast(net->buffers(), 0);  // running statistics, as DDP does
     const double lr = learning_rate(train, step, total_steps, milestones);
-    for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
-    std::map<std::string, at::Tensor> losses;
-    {
+    for (auto& g : optimizer->param_groups()) g.options().set_lr(lr);
+    std::map<std::string, model::LossTerm> terms;
+    if (!batch.empty()) {
       MixedPrecision::Scope autocast(amp);
-      losses = net->losses(images, targets, &size_rng);
+      terms = net->loss_terms(images, targets, nullptr, false, shape);
     }
-    at::Tensor total = torch::zeros({}, images[0].options());
-    for (auto& [name, value] : losses) {
-      value = value.to(torch::kFloat);
-      if (!std::isfinite(value.item<double>()))
-        throw Error("step " + std::to_string(step) + ": " + name + " is " + std::to_string(value.item<double>()) +
+    // One all-reduce per step: the images, each loss's sum and count over the global batch, and
+    // whether any process was asked to stop.
+    const bool out_of_time_here =
+        options.time_limit_seconds > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - training_start).count() >=
+            options.time_limit_seconds;
+    std::vector<double> totals = {static_cast<double>(batch.size()), stop_requested.load() ? 1.0 : 0.0,
+                                  out_of_time_here ? 1.0 : 0.0};
+    for (const char* name : kLossNames) {
+      const auto it = terms.find(name);
+      totals.push_back(it == terms.end() ? 0.0 : it->second.sum.detach().to(torch::kFloat64).item<double>());
+      totals.push_back(it == terms.end() ? 0.0 : it->second.count);
+    }
+    if (group) {
+      const at::Tensor reduced = torch::tensor(totals, torch::kFloat64);
+      group->all_reduce_sum({reduced});
+      totals.assign(reduced.data_ptr<double>(), reduced.data_ptr<double>() + reduced.numel());
+    }
+    const bool stopping = totals[1] > 0 || totals[2] > 0, out_of_time = totals[2] > 0;
+    std::map<std::string, double> loss_values;
+    double total_value = 0;
+    at::Tensor total = torch::zeros({}, torch::TensorOptions(device));
+    for (size_t k = 0; k < std::size(kLossNames); ++k) {
+      const double global_sum = totals[3 + 2 * k], global_count = std::max(totals[4 + 2 * k], 1.0);
+      loss_values[kLossNames[k]] = global_sum / global_count;
+      total_value += global_sum / global_count;
+      if (!std::isfinite(global_sum))
+        throw Error("step " + std::to_string(step) + ": " + kLossNames[k] + " is " + std::to_string(global_sum) +
                     "; stopped (the last checkpoint in " + checkpoints.string() + " is intact; try a lower lr)");
-      total = total + value;
+      // Scaled so that averaging the processes' gradients gives the gradient of the global mean.
+      const auto it = terms.find(kLossNames[k]);
+      if (it != terms.end()) total = total + it->second.sum.to(torch::kFloat) * (world / global_count);
     }
-    optimizer->zero_grad();
-    amp.scale(total).backward();
-    const bool finite_gradients = amp.unscale(params);
-    if (finite_gradients) {
-      if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
-      optimizer->step();
-    }
-    amp.update(!finite_gradients);
+    if (totals[0] > 0) {
+      optimizer->zero_grad();
+      if (!batch.empty()) amp.scale(total).backward();
+      if (group) group->average_gradients(params);
+      const bool finite_gradients = amp.unscale(params);
+      if (finite_gradients) {
+        if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
+        optimizer->step();
+      }
+      amp.update(!finite_gradients);
+    }  // else: every image of this step was skipped as invalid (data.on_invalid skip)
     ++step;
     const auto t2 = std::chrono::steady_clock::now();
     data_seconds += std::chrono::duration<double>(t1 - t0).count();
     step_seconds += std::chrono::duration<double>(t2 - t0).count();
+    if (group) communication_seconds += group->take_communication_seconds();
     ++window;
-    const double total_value = total.item<double>();
-    char status[64];
-    std::snprintf(status, sizeof status, "loss %.4f lr %.3g", total_value, lr);
-    progress.set_status(status);
-    progress.advance();
-    if (step % log_period == 0 || step == total_steps) {
+    if (progress) {
+      char status[64];
+      std::snprintf(status, sizeof status, "loss %.4f lr %.3g", total_value, lr);
+      progress->set_status(status);
+      progress->advance();
+    }
+    if (lead && (step % log_period == 0 || step == total_steps)) {
       Json line = {{"step", step}, {"epoch", (step - 1) / steps_per_epoch}, {"lr", lr}, {"loss", total_value}};
-      for (const auto& [name, value] : losses) line[name] = value.item<double>();
+      for (const auto& [name, value] : loss_values) line[name] = value;
       line["time"] = step_seconds / window;
       line["data_time"] = data_seconds / window;
+      if (group) line["comm_time"] = communication_seconds / window;
       line["max_rss_mb"] = max_rss_megabytes();
       metrics << line.dump() << "\n" << std::flush;
       if (tensorboard) {
@@ -439,42 +515,45 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
         tensorboard->flush();
       }
       log::debug("step {}: loss {} lr {}", step, total_value, lr);
-      data_seconds = step_seconds = 0;
+    }
+    if (step % log_period == 0 || step == total_steps) {
+      data_seconds = step_seconds = communication_seconds = 0;
       window = 0;
     }
-    const bool out_of_time = options.time_limit_seconds > 0 && progress.elapsed_seconds() >= options.time_limit_seconds;
     if (validator && (step % eval_period == 0 || step == total_steps || out_of_time)) {
-      const Json result = validator->run(*net, device, 2, tensorboard ? kTensorboardImages : 0);
-      const double segm_ap = result["segm"]["AP"].get<double>();
-      char text[160];
-      std::snprintf(text, sizeof text, "val bbox AP %.4f AP50 %.4f, segm AP %.4f AP50 %.4f (%lld images, %.1f s)",
-                    result["bbox"]["AP"].get<double>(), result["bbox"]["AP50"].get<double>(), segm_ap,
-                    result["segm"]["AP50"].get<double>(), static_cast<long long>(result["images"].get<int64_t>()),
-                    result["seconds"].get<double>());
-      log::info("step {}: {}", step, text);
-      metrics << Json{{"step", step}, {"val", result}}.dump() << "\n" << std::flush;
-      if (tensorboard) {
-        for (const char* type : {"bbox", "segm"})
-          for (const auto& [key, value] : result[type].items())
-            tensorboard->add_scalar(std::string("val/") + type + "/" + key, value.get<double>(), step);
-        for (size_t i = 0; i < validator->overlays().size(); ++i)
-          tensorboard->add_image("val/image_" + std::to_string(i), validator->overlays()[i], step);
-        tensorboard->flush();
+      const Json result = validator->run(*net, device, 2, tensorboard ? kTensorboardImages : 0, group.get());
+      if (lead) {
+        const double segm_ap = result["segm"]["AP"].get<double>();
+        char text[160];
+        std::snprintf(text, sizeof text, "val bbox AP %.4f AP50 %.4f, segm AP %.4f AP50 %.4f (%lld images, %.1f s)",
+                      result["bbox"]["AP"].get<double>(), result["bbox"]["AP50"].get<double>(), segm_ap,
+                      result["segm"]["AP50"].get<double>(), static_cast<long long>(result["images"].get<int64_t>()),
+                      result["seconds"].get<double>());
+        log::info("step {}: {}", step, text);
+        metrics << Json{{"step", step}, {"val", result}}.dump() << "\n" << std::flush;
+        if (tensorboard) {
+          for (const char* type : {"bbox", "segm"})
+            for (const auto& [key, value] : result[type].items())
+              tensorboard->add_scalar(std::string("val/") + type + "/" + key, value.get<double>(), step);
+          for (size_t i = 0; i < validator->overlays().size(); ++i)
+            tensorboard->add_image("val/image_" + std::to_string(i), validator->overlays()[i], step);
+          tensorboard->flush();
+        }
+        if (best.offer(checkpoints, step, segm_ap, *net, config))
+          log::info("step {}: best val segm AP so far, written to {}", step, (checkpoints / "best.safetensors").string());
       }
-      if (best.offer(checkpoints, step, segm_ap, *net, config))
-        log::info("step {}: best val segm AP so far, written to {}", step, (checkpoints / "best.safetensors").string());
     }
-    const bool stopping = stop_requested.load() || out_of_time;
-    if (step % checkpoint_period == 0 || step == total_steps || stopping)
+    if (lead && (step % checkpoint_period == 0 || step == total_steps || stopping))
       save_checkpoint(checkpoints, step, *net, *optimizer, params, config, amp);
     if (stopping) {
-      progress.finish();
+      if (progress) progress->finish();
       log::info("stopped at step {} ({}; checkpoint written); continue with: mrcnn-train --config {} --output-dir {} "
                 "--resume", step, out_of_time ? "time limit" : "signal", options.config_path, options.output_dir);
       return step;
     }
   }
-  progress.finish();
+  if (progress) progress->finish();
+  if (!lead) return step;  // rank 0 writes the final weights
   const core::CpuCacheStats cache = core::installed_cpu_cache_stats();
   log::debug("CPU tensor cache: {} hits, {} misses, {} evictions, peak {} MB mapped", cache.hits, cache.misses,
              cache.evictions, cache.peak_mapped_bytes >> 20);

@@ -8,6 +8,7 @@
 #include "eval/coco_eval.h"
 #include "model/detect.h"
 #include "model/detector.h"
+#include "train/distributed.h"
 #include "viz/overlay.h"
 
 namespace mrcnn::train {
@@ -17,18 +18,22 @@ Validator::Validator(std::vector<data::Sample> samples, data::DatasetSpec spec, 
   for (const auto& c : gt_.categories()) labels_.set(c.id, c.name);
 }
 
-Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size, int overlay_count) {
+Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size, int overlay_count,
+                    ProcessGroup* group) {
   overlays_.clear();
   const auto start = std::chrono::steady_clock::now();
   torch::NoGradGuard no_grad;
   net.eval();
+  // This rank's share: every size()-th image from its rank on.
+  std::vector<size_t> mine;
+  for (size_t i = group ? group->rank() : 0; i < samples_.size(); i += group ? group->size() : 1) mine.push_back(i);
   nlohmann::json results = nlohmann::json::array();
-  for (size_t first = 0; first < samples_.size(); first += batch_size) {
+  for (size_t first = 0; first < mine.size(); first += batch_size) {
     std::vector<at::Tensor> images;
     std::vector<int64_t> ids;
     std::vector<cv::Mat> pixels;
-    for (size_t i = first; i < std::min(samples_.size(), first + batch_size); ++i) {
-      data::Sample sample = samples_[i];
+    for (size_t j = first; j < std::min(mine.size(), first + batch_size); ++j) {
+      data::Sample sample = samples_[mine[j]];
       sample.mask_rles.clear();  // only the pixels are needed
       data::load_pixels(sample, spec_);
       images.push_back(model::image_to_tensor(sample.image, device));
@@ -46,6 +51,14 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
     }
   }
   net.train();
+  ++runs_;
+  if (group) {
+    const std::vector<std::string> parts = group->all_gather(results.dump(), "val" + std::to_string(runs_));
+    if (group->rank() != 0) return Json::object();
+    results = nlohmann::json::array();
+    for (const std::string& part : parts)
+      for (auto& record : nlohmann::json::parse(part)) results.push_back(std::move(record));
+  }
   Json out;
   const std::vector<eval::CocoObject> objects = eval::detections_from_json(results, "validation", gt_);
   for (const auto type : {eval::IouType::Bbox, eval::IouType::Segm}) {

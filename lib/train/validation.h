@@ -15,6 +15,8 @@
 
 namespace mrcnn::train {
 
+class ProcessGroup;
+
 class Validator {
  public:
   // samples: the val images (annotations read, pixels not yet); gt: their ground truth.
@@ -22,8 +24,10 @@ class Validator {
 
   // {"bbox": {"AP": ..}, "segm": {"AP": ..}, "images": N, "seconds": s}. Leaves the module in
   // training mode. overlay_count: how many of the first images to draw with their detections
-  // (score >= 0.5), kept in overlays().
-  Json run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size = 2, int overlay_count = 0);
+  // (score >= 0.5), kept in overlays(). With a process group, each rank detects on every
+  // size()-th image, the detections are gathered, and rank 0 scores them (the others get {}).
+  Json run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size = 2, int overlay_count = 0,
+           ProcessGroup* group = nullptr);
 
   size_t size() const { return samples_.size(); }
   // The drawn images of the last run (RGB), with the names of the val set's categories.
@@ -38,6 +42,7 @@ class Validator {
   eval::CocoGroundTruth gt_;
   data::LabelMap labels_;
   std::vector<cv::Mat> overlays_;
+  int64_t runs_ = 0;
 };
 
 }  // namespace mrcnn::train

@@ -47,6 +47,35 @@ TEST_CASE("the mask loss is BCE * w_bce + Dice * w_dice", "[losses]") {
   CHECK(none.requires_grad());
 }
 
+TEST_CASE("the summed mask loss adds up per instance, so shares of a batch add up to the whole", "[losses]") {
+  torch::manual_seed(5);
+  const torch::Tensor logits = torch::randn({5, 28, 28}, torch::kDouble);
+  const torch::Tensor target = (torch::rand({5, 28, 28}, torch::kDouble) > 0.5).to(torch::kDouble);
+  const MaskLossWeights weights{0.7, 1.3, 1.0};
+  const double whole = mrcnn::losses::mask_loss_sum(logits, target, weights).item<double>();
+  CHECK(whole == Approx(5 * mrcnn::losses::mask_loss(logits, target, weights).item<double>()).epsilon(1e-12));
+  // Two processes holding instances 0-1 and 2-4 sum to the same as one holding all five.
+  const double shares = mrcnn::losses::mask_loss_sum(logits.narrow(0, 0, 2), target.narrow(0, 0, 2), weights)
+                            .item<double>() +
+                        mrcnn::losses::mask_loss_sum(logits.narrow(0, 2, 3), target.narrow(0, 2, 3), weights)
+                            .item<double>();
+  CHECK(shares == Approx(whole).epsilon(1e-12));
+}
+
+TEST_CASE("a seeded sampler draws the same samples every time, and other seeds draw others", "[losses]") {
+  const torch::Tensor labels = (torch::arange(4000) % 7 == 0).to(torch::kFloat);
+  const mrcnn::model::BalancedSampler sampler(64, 0.25);
+  const auto [pos_a, neg_a] = sampler(labels, 1234);
+  torch::manual_seed(99);  // the shared generator plays no part
+  const auto [pos_b, neg_b] = sampler(labels, 1234);
+  CHECK(torch::equal(pos_a, pos_b));
+  CHECK(torch::equal(neg_a, neg_b));
+  CHECK(pos_a.numel() == 16);
+  CHECK(neg_a.numel() == 48);
+  const auto [pos_c, neg_c] = sampler(labels, 4321);
+  CHECK_FALSE(torch::equal(neg_a, neg_c));
+}
+
 TEST_CASE("the matcher keeps each ground truth's best prediction when asked", "[losses]") {
   // 2 ground truths x 4 predictions.
   const torch::Tensor iou = torch::tensor({{0.9, 0.2, 0.5, 0.1}, {0.1, 0.35, 0.2, 0.0}}, torch::kFloat);

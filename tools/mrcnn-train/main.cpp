@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/tool.h"
 #include "data/shapes.h"
+#include "train/launch.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -16,10 +17,13 @@ int main(int argc, char** argv) {
                    "  mrcnn-train --config run.json --output-dir runs/peds\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --resume\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --time-limit 30   # a batch job's slot\n"
-                   "  mrcnn-train --config run.json --output-dir runs/peds --init-weights maskrcnn_coco.pth\n");
+                   "  mrcnn-train --config run.json --output-dir runs/peds --init-weights maskrcnn_coco.pth\n"
+                   "  mrcnn-train --config run.json --output-dir runs/peds --nproc 2   # data-parallel, this machine\n"
+                   "  torchrun --nproc-per-node 8 --no-python mrcnn-train --config run.json --output-dir runs/peds\n");
   std::string config_path, output_dir, init_weights, device = "auto", shapes_dir;
   bool resume = false, tensorboard = false;
   double time_limit_minutes = 0;
+  int nproc = 1;
   mrcnn::data::ShapesOptions shapes;
   CLI::App& app = tool.app();
   auto* config_opt = app.add_option("-c,--config", config_path, "Experiment configuration (JSON)");
@@ -31,6 +35,10 @@ int main(int argc, char** argv) {
   app.add_option("--time-limit", time_limit_minutes,
                  "Stop after this many minutes of training (validate, checkpoint, exit 0; --resume continues)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--nproc", nproc,
+                 "Train data-parallel with this many processes on this machine (one GPU each on CUDA), as "
+                 "torchrun --nproc-per-node N would start them; train.batch_size stays the global batch")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--device", device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
   auto* shapes_opt = app.add_option("--make-shapes", shapes_dir, "Write the synthetic shapes data set here and exit");
   shapes_opt->excludes(config_opt);
@@ -54,7 +62,13 @@ int main(int argc, char** argv) {
     options.resume = resume;
     options.tensorboard = tensorboard;
     options.time_limit_seconds = time_limit_minutes * 60;
-    const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
+    const mrcnn::Json config = mrcnn::config::load_resolved(config_path);  // checked once, before any spawn
+    if (nproc > 1) {
+      if (std::getenv("WORLD_SIZE") != nullptr)
+        throw mrcnn::Error("--nproc " + std::to_string(nproc) + " inside a launcher's process (WORLD_SIZE=" +
+                           std::getenv("WORLD_SIZE") + " is set): use one of them");
+      return mrcnn::train::run_local_processes(nproc, mrcnn::train::arguments_without_nproc(argc, argv));
+    }
     options.device = mrcnn::resolve_device(mrcnn::parse_device_spec(device));
     mrcnn::train::run_training(config, options);
     return 0;
