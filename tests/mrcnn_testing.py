@@ -56,6 +56,24 @@ def write_safetensors(path, tensors, metadata=None):
             f.write(b)
 
 
+def read_safetensors(path):
+    """{name: numpy array} of a safetensors file (F32/F64/I64/U8), without the safetensors package."""
+    import numpy as np
+
+    raw = Path(path).read_bytes()
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + size])
+    types = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "U8": np.uint8}
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + size + begin:8 + size + end], dtype=types[entry["dtype"]]).reshape(
+            entry["shape"])
+    return out
+
+
 def spread_head_outputs(model):
     """Random init leaves objectness and class scores nearly tied; spread them (and keep box
     regressions small, as in a trained model) so that comparisons are not decided by rounding."""

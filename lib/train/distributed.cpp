@@ -31,6 +31,14 @@ int int_variable(const std::function<const char*(const char*)>& lookup, const ch
   return static_cast<int>(value);
 }
 
+// The first line of an exception's message, without c10's backtrace: the error stays one line.
+std::string brief(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+  if (const size_t end = text.find('\n'); end != std::string::npos) text.resize(end);
+  return text;
+}
+
 }  // namespace
 
 DistributedEnv distributed_env(const std::function<const char*(const char*)>& lookup) {
@@ -91,7 +99,7 @@ struct ProcessGroup::State {
       throw Error("rank " + std::to_string(env.rank) + ": " + what + " failed after " +
                   std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()) +
                   " s (timeout " + std::to_string(timeout.count() / 1000.0) +
-                  " s): another rank died or hangs; stopping. (" + e.what() + ")");
+                  " s): another rank died or hangs; stopping. (" + brief(e) + ")");
     }
     communication_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
@@ -127,7 +135,7 @@ ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds 
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
                 ": cannot join the process group at " + env.master_addr + ":" + std::to_string(env.master_port) +
-                " within " + std::to_string(timeout.count() / 1000.0) + " s: " + e.what());
+                " within " + std::to_string(timeout.count() / 1000.0) + " s: " + brief(e));
   }
 }
 
@@ -202,7 +210,7 @@ std::vector<std::string> ProcessGroup::all_gather(const std::string& value, cons
     }
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(state_->env.rank) + ": gathering '" + tag +
-                "' failed: another rank died or hangs; stopping. (" + e.what() + ")");
+                "' failed: another rank died or hangs; stopping. (" + brief(e) + ")");
   }
   state_->communication_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Once every rank has read every value, each removes its own (the store keeps no history).
