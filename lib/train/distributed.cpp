@@ -13,6 +13,7 @@
 #endif
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include "core/error.h"
@@ -227,6 +228,110 @@ double ProcessGroup::take_communication_seconds() {
   return seconds;
 }
 
+
+struct GradientAverager::Buckets {
+  ProcessGroup::State* state = nullptr;
+  std::vector<at::Tensor> params;
+  struct Bucket {
+    std::vector<size_t> members;  // indices into params
+    std::vector<int64_t> offsets;
+    at::Tensor flat;              // the bucket's gradients, side by side
+    size_t ready = 0;
+    c10::intrusive_ptr<c10d::Work> work;
+    std::vector<at::Tensor> sent;  // what the all-reduce reduces (flat, or its staged copy)
+  };
+  std::vector<Bucket> buckets;
+  std::vector<std::pair<size_t, size_t>> place;  // param -> (bucket, member)
+  std::vector<bool> seen;
+  size_t next_to_start = 0;
+  std::mutex mutex;
+  std::chrono::steady_clock::time_point started;
+
+  void start_ready_buckets() {  // in bucket order only, so every rank issues the same sequence
+    while (next_to_start < buckets.size() && buckets[next_to_start].ready == buckets[next_to_start].members.size())
+      start(buckets[next_to_start++]);
+  }
+  void start(Bucket& b) {
+    b.sent = {state->staged(b.flat)};
+    b.work = state->group->allreduce(b.sent);
+  }
+};
+
+GradientAverager::GradientAverager(ProcessGroup& group, std::vector<at::Tensor> params, size_t bucket_bytes)
+    : buckets_(std::make_unique<Buckets>()) {
+  Buckets& s = *buckets_;
+  s.state = group.state_.get();
+  s.params = std::move(params);
+  s.place.resize(s.params.size());
+  // Reverse order: the last layers' gradients come first in the backward pass.
+  size_t bytes = 0;
+  for (size_t k = s.params.size(); k-- > 0;) {
+    if (s.buckets.empty() || bytes >= bucket_bytes) {
+      s.buckets.emplace_back();
+      s.buckets.back().offsets.push_back(0);
+      bytes = 0;
+    }
+    Buckets::Bucket& b = s.buckets.back();
+    s.place[k] = {s.buckets.size() - 1, b.members.size()};
+    b.members.push_back(k);
+    b.offsets.push_back(b.offsets.back() + s.params[k].numel());
+    bytes += s.params[k].nbytes();
+  }
+  for (auto& b : s.buckets) b.flat = torch::zeros({b.offsets.back()}, s.params[b.members.front()].options());
+  for (size_t k = 0; k < s.params.size(); ++k) {
+    Buckets* self = &s;
+    s.params[k].register_hook([self, k](const at::Tensor& grad) {
+      std::lock_guard<std::mutex> lock(self->mutex);
+      if (self->seen[k]) return grad;  // (a parameter's hook fires once per backward)
+      self->seen[k] = true;
+      auto [bucket, member] = self->place[k];
+      Buckets::Bucket& b = self->buckets[bucket];
+      torch::NoGradGuard no_grad;
+      b.flat.slice(0, b.offsets[member], b.offsets[member + 1]).view(grad.sizes()).copy_(grad);
+      ++b.ready;
+      self->start_ready_buckets();
+      return grad;
+    });
+  }
+}
+
+GradientAverager::~GradientAverager() = default;
+
+void GradientAverager::prepare() {
+  Buckets& s = *buckets_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.seen.assign(s.params.size(), false);
+  for (auto& b : s.buckets) {
+    b.ready = 0;
+    b.work.reset();
+    b.flat.zero_();
+  }
+  s.next_to_start = 0;
+}
+
+void GradientAverager::finish() {
+  Buckets& s = *buckets_;
+  const double scale = 1.0 / s.state->env.world_size;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    // Parameters without a gradient this step keep zeros in their bucket.
+    for (; s.next_to_start < s.buckets.size(); ++s.next_to_start) s.start(s.buckets[s.next_to_start]);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& b : s.buckets) {
+    s.state->wait(b.work, "gradient all-reduce");
+    at::Tensor mean = b.sent[0].to(b.flat.device()).mul_(scale);
+    for (size_t m = 0; m < b.members.size(); ++m) {
+      at::Tensor& p = s.params[b.members[m]];
+      at::Tensor value = mean.slice(0, b.offsets[m], b.offsets[m + 1]).view(p.sizes());
+      if (p.grad().defined())
+        p.mutable_grad().copy_(value);
+      else
+        p.mutable_grad() = value.clone();
+    }
+  }
+}
+
 #else  // built without gloo's headers
 
 struct ProcessGroup::State {};
@@ -247,6 +352,12 @@ void ProcessGroup::average_gradients(const std::vector<at::Tensor>&, size_t) {}
 std::vector<std::string> ProcessGroup::all_gather(const std::string& value, const std::string&) { return {value}; }
 void ProcessGroup::barrier() {}
 double ProcessGroup::take_communication_seconds() { return 0; }
+
+struct GradientAverager::Buckets {};
+GradientAverager::GradientAverager(ProcessGroup&, std::vector<at::Tensor>, size_t) {}
+GradientAverager::~GradientAverager() = default;
+void GradientAverager::prepare() {}
+void GradientAverager::finish() {}
 
 #endif
 

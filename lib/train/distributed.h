@@ -65,8 +65,31 @@ class ProcessGroup {
   double take_communication_seconds();
 
  private:
+  friend class GradientAverager;
   struct State;
   std::unique_ptr<State> state_;
+};
+
+// Gradient averaging that overlaps the backward pass, as PyTorch's DDP does: parameters go into
+// buckets of about bucket_bytes in reverse order (the order backward produces their gradients);
+// a hook on each parameter copies its gradient into its bucket, and a full bucket starts its
+// all-reduce at once, while backward goes on. Buckets start in the same order on every rank,
+// whatever order the hooks fire in. finish() starts what is left (a parameter without a gradient
+// this step counts as zeros), waits, and writes the means into the parameters' .grad.
+class GradientAverager {
+ public:
+  GradientAverager(ProcessGroup& group, std::vector<at::Tensor> params, size_t bucket_bytes = size_t(25) << 20);
+  ~GradientAverager();
+  GradientAverager(const GradientAverager&) = delete;
+  GradientAverager& operator=(const GradientAverager&) = delete;
+
+  // Call before each backward pass, then finish() after it (also when this rank had no batch).
+  void prepare();
+  void finish();
+
+ private:
+  struct Buckets;
+  std::unique_ptr<Buckets> buckets_;
 };
 
 }  // namespace mrcnn::train

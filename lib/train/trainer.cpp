@@ -350,6 +350,8 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   for (auto& p : net->parameters())
     if (p.requires_grad()) params.push_back(p);
   auto optimizer = make_optimizer(train["optimizer"], params);
+  std::unique_ptr<GradientAverager> averager;  // all-reduces gradient buckets while backward runs
+  if (group) averager = std::make_unique<GradientAverager>(*group, params);
   const bool adamw = train["optimizer"]["type"] == "adamw";
 
   int64_t start = 0;
@@ -480,8 +482,9 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     }
     if (totals[0] > 0) {
       optimizer->zero_grad();
+      if (averager) averager->prepare();
       if (!batch.empty()) amp.scale(total).backward();
-      if (group) group->average_gradients(params);
+      if (averager) averager->finish();
       const bool finite_gradients = amp.unscale(params);
       if (finite_gradients) {
         if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
