@@ -278,6 +278,7 @@ GradientAverager::GradientAverager(ProcessGroup& group, std::vector<at::Tensor> 
     bytes += s.params[k].nbytes();
   }
   for (auto& b : s.buckets) b.flat = torch::zeros({b.offsets.back()}, s.params[b.members.front()].options());
+  s.seen.assign(s.params.size(), false);
   for (size_t k = 0; k < s.params.size(); ++k) {
     Buckets* self = &s;
     s.params[k].register_hook([self, k](const at::Tensor& grad) {
@@ -304,7 +305,6 @@ void GradientAverager::prepare() {
   for (auto& b : s.buckets) {
     b.ready = 0;
     b.work.reset();
-    b.flat.zero_();
   }
   s.next_to_start = 0;
 }
@@ -314,7 +314,13 @@ void GradientAverager::finish() {
   const double scale = 1.0 / s.state->env.world_size;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
-    // Parameters without a gradient this step keep zeros in their bucket.
+    // Parameters without a gradient this step send zeros.
+    for (size_t k = 0; k < s.params.size(); ++k)
+      if (!s.seen[k]) {
+        const auto [bucket, member] = s.place[k];
+        Buckets::Bucket& b = s.buckets[bucket];
+        b.flat.slice(0, b.offsets[member], b.offsets[member + 1]).zero_();
+      }
     for (; s.next_to_start < s.buckets.size(); ++s.next_to_start) s.start(s.buckets[s.next_to_start]);
   }
   torch::NoGradGuard no_grad;
