@@ -21,12 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("MRCNN_BIN_DIR", ROOT / "build" / "tools"))
 
 
-def run(config, output, processes, threads, device):
+def run(config, output, processes, threads, device, group_of_one=False):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = str(threads)
     command = [str(BIN / "mrcnn-train"), "--config", str(config), "--output-dir", str(output), "--device", device]
     if processes > 1:
         command += ["--nproc", str(processes)]
+    elif group_of_one:  # torchrun --nproc-per-node 1: a process group of one (NCCL on a single GPU)
+        env.update({"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(20000 + os.getpid() % 20000)})
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"bench_dist: {' '.join(command)} failed:\n{result.stderr}")
@@ -110,7 +113,9 @@ def main():
                    a[9])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=2, help="processes of the data-parallel run")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="processes of the data-parallel run; 1: one process alone, then in a process group "
+                             "of one (a single GPU: what NCCL's collectives cost)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5, help="first steps left out of the timings")
     parser.add_argument("--batch", type=int, default=4, help="global batch")
@@ -140,15 +145,17 @@ def main():
         config.write_text(json.dumps(cfg))
 
         rows = []
-        for processes in (1, args.processes):
+        runs = [(1, False), (args.processes, False)] if args.processes > 1 else [(1, False), (1, True)]
+        for processes, group_of_one in runs:
             threads = max(1, args.threads // processes)
-            steps = run(config, tmp / f"run{processes}", processes, threads, args.device)[args.warmup:]
-            rows.append({"processes": processes, "threads": threads,
+            steps = run(config, tmp / f"run{processes}{group_of_one}", processes, threads, args.device,
+                        group_of_one)[args.warmup:]
+            rows.append({"processes": processes, "threads": threads, "group": group_of_one or processes > 1,
                          "time": statistics.median(s["time"] for s in steps),
                          "comm": statistics.median(s.get("comm_time", 0.0) for s in steps),
                          "data": statistics.median(s["data_time"] for s in steps)})
         reference = []
-        if not args.no_reference:
+        if not args.no_reference and args.processes > 1:
             for processes in (1, args.processes):
                 threads = max(1, args.threads // processes)
                 times = run_reference(config, tmp / "shapes", processes, threads, args.steps, args.batch, args.device,
@@ -160,7 +167,8 @@ def main():
     print("| processes | threads each | s/step | communication s/step | data s/step | images/s | speed-up |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['processes']} | {r['threads']} | {r['time']:.3f} | {r['comm']:.3f} | {r['data']:.3f} | "
+        name = f"{r['processes']}" + (" (process group)" if r["group"] else "")
+        print(f"| {name} | {r['threads']} | {r['time']:.3f} | {r['comm']:.3f} | {r['data']:.3f} | "
               f"{args.batch / r['time']:.2f} | {base / r['time']:.2f}x |")
     if reference:
         print()

@@ -22,7 +22,9 @@ struct DistributedEnv {
   int master_port = 29500;
   std::string launcher = "single";  // single | torchrun (RANK, WORLD_SIZE...) | slurm
 
-  bool enabled() const { return world_size > 1; }
+  // Started by a launcher (torchrun, srun, --nproc): train in a process group, even of one
+  // process (what `torchrun --nproc-per-node 1` asks for, e.g. to measure the collectives' cost).
+  bool enabled() const { return launcher != "single"; }
 };
 
 // RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT as torchrun and `mrcnn-train --nproc`
