@@ -323,6 +323,10 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
       options.device.kind == DeviceSpec::Kind::Cuda
           ? torch::Device(torch::kCUDA, env.enabled() ? env.local_rank : options.device.index)  // a GPU per process
           : torch::Device(torch::kCPU);
+  if (device.is_cuda() && env.enabled() && env.local_rank >= static_cast<int>(torch::cuda::device_count()))
+    throw Error("LOCAL_RANK " + std::to_string(env.local_rank) + ": this machine shows " +
+                std::to_string(torch::cuda::device_count()) +
+                " CUDA devices; start at most one process per GPU (--nproc / --nproc-per-node)");
   std::unique_ptr<ProcessGroup> group;
   if (env.enabled()) {
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(train["dist_timeout"].get<double>() * 1000));
