@@ -4,12 +4,18 @@
 
 #include "ops/aten/nms_aten.h"
 #include "ops/cpu/nms_kernel.h"
+#if MRCNN_WITH_CUDA_KERNELS
+#include "ops/cuda/nms_kernel.h"
+#endif
 
 namespace mrcnn::ops {
 
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
   TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, "nms: boxes must be (N, 4), got ", boxes.sizes());
   TORCH_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0), "nms: scores must be (N,), got ", scores.sizes());
+#if MRCNN_WITH_CUDA_KERNELS
+  if (boxes.is_cuda()) return cuda::nms_kernel(boxes, scores, iou_threshold);
+#endif
   if (!boxes.device().is_cpu()) return aten::nms(boxes, scores, iou_threshold);
   return cpu::nms_kernel(boxes, scores, iou_threshold);
 }

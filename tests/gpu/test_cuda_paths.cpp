@@ -10,7 +10,11 @@
 
 #include "model/mask_rcnn.h"
 #include "ops/boxes.h"
+#include "ops/aten/nms_aten.h"
 #include "ops/nms.h"
+#if MRCNN_WITH_CUDA_KERNELS
+#include "ops/cuda/nms_kernel.h"
+#endif
 #include "ops/roi_align.h"
 #include "train/mixed_precision.h"
 
@@ -27,6 +31,26 @@ TEST_CASE("ROIAlign on CUDA matches the CPU kernel", "[gpu]") {
     CHECK(torch::allclose(gpu, cpu, 1e-4, 1e-5));
   }
 }
+
+#if MRCNN_WITH_CUDA_KERNELS
+TEST_CASE("the CUDA NMS kernel keeps what the ATen path keeps", "[gpu]") {
+  torch::manual_seed(7);
+  // Sizes around the 64-box words, tied scores, float and double, heavy and light overlap.
+  for (const int64_t n : {0, 1, 63, 64, 65, 1000, 4100}) {
+    for (const auto type : {torch::kFloat, torch::kDouble}) {
+      const torch::Tensor xy = torch::rand({n, 2}, type) * 300;
+      const torch::Tensor boxes = torch::cat({xy, xy + torch::rand({n, 2}, type) * 60 + 1}, 1).cuda();
+      const torch::Tensor scores = (torch::rand({n}, type) * 20).round().cuda();  // many ties
+      for (const double threshold : {0.3, 0.7}) {
+        const torch::Tensor kernel = mrcnn::ops::cuda::nms_kernel(boxes, scores, threshold).cpu();
+        const torch::Tensor reference = mrcnn::ops::aten::nms(boxes, scores, threshold).cpu();
+        INFO("n " << n << " threshold " << threshold);
+        CHECK(torch::equal(kernel, reference));
+      }
+    }
+  }
+}
+#endif
 
 TEST_CASE("NMS on CUDA keeps what the CPU kernel keeps", "[gpu]") {
   torch::manual_seed(2);
