@@ -4,13 +4,42 @@
 
 #include "ops/aten/roi_align_aten.h"
 #include "ops/cpu/roi_align_kernel.h"
+#if MRCNN_WITH_CUDA_KERNELS
+#include "ops/cuda/roi_align_kernel.h"
+#endif
 
 namespace mrcnn::ops {
 namespace {
 
 at::Tensor forward_on_device(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t output_h,
                              int64_t output_w, int64_t sampling_ratio, bool aligned) {
+#if MRCNN_WITH_CUDA_KERNELS
+  if (input.is_cuda())
+    return cuda::roi_align_forward(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
+#endif
   return cpu::roi_align_forward(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
+}
+
+at::Tensor backward_on_device(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t output_h,
+                              int64_t output_w, const std::vector<int64_t>& shape, int64_t sampling_ratio,
+                              bool aligned) {
+#if MRCNN_WITH_CUDA_KERNELS
+  if (grad.is_cuda())
+    return cuda::roi_align_backward(grad, rois, spatial_scale, output_h, output_w, shape[0], shape[1], shape[2],
+                                    shape[3], sampling_ratio, aligned);
+#endif
+  return cpu::roi_align_backward(grad, rois, spatial_scale, output_h, output_w, shape[0], shape[1], shape[2],
+                                 shape[3], sampling_ratio, aligned);
+}
+
+// Whether this input runs on one of our kernels (else: the ATen-op path).
+bool has_kernel(const at::Tensor& input) {
+  if (input.is_cpu()) return true;
+#if MRCNN_WITH_CUDA_KERNELS
+  return input.is_cuda() && (input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble);
+#else
+  return false;
+#endif
 }
 
 class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
@@ -33,13 +62,10 @@ class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
     const at::Tensor rois = ctx->get_saved_variables()[0];
     const auto shape = ctx->saved_data["input_shape"].toIntVector();
     const at::Tensor grad = grad_outputs[0];
-    const auto run = [&](const at::Tensor& g, const at::Tensor& r) {
-      return cpu::roi_align_backward(g, r, ctx->saved_data["spatial_scale"].toDouble(),
-                                     ctx->saved_data["output_h"].toInt(), ctx->saved_data["output_w"].toInt(),
-                                     shape[0], shape[1], shape[2], shape[3],
-                                     ctx->saved_data["sampling_ratio"].toInt(), ctx->saved_data["aligned"].toBool());
-    };
-    at::Tensor grad_input = run(grad, rois);
+    at::Tensor grad_input =
+        backward_on_device(grad, rois, ctx->saved_data["spatial_scale"].toDouble(), ctx->saved_data["output_h"].toInt(),
+                           ctx->saved_data["output_w"].toInt(), shape, ctx->saved_data["sampling_ratio"].toInt(),
+                           ctx->saved_data["aligned"].toBool());
     return {grad_input, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -51,8 +77,9 @@ at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois, double spa
   TORCH_CHECK(input.dim() == 4, "roi_align: input must be (N, C, H, W), got ", input.sizes());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois must be (K, 5), got ", rois.sizes());
   TORCH_CHECK(input.scalar_type() == rois.scalar_type(), "roi_align: input and rois must have the same dtype");
-  // Other devices (CUDA) take the ATen-op path, which autograd differentiates by itself.
-  if (!input.device().is_cpu())
+  // Inputs without a kernel of ours (other devices, half precision on CUDA) take the ATen-op path,
+  // which autograd differentiates by itself.
+  if (!has_kernel(input))
     return aten::roi_align(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
   if (!input.requires_grad())
     return forward_on_device(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);

@@ -11,6 +11,7 @@
 #include "model/mask_rcnn.h"
 #include "ops/boxes.h"
 #include "ops/aten/nms_aten.h"
+#include "ops/aten/roi_align_aten.h"
 #include "ops/nms.h"
 #if MRCNN_WITH_CUDA_KERNELS
 #include "ops/cuda/nms_kernel.h"
@@ -33,6 +34,38 @@ TEST_CASE("ROIAlign on CUDA matches the CPU kernel", "[gpu]") {
 }
 
 #if MRCNN_WITH_CUDA_KERNELS
+TEST_CASE("the CUDA ROIAlign kernels match the CPU kernels and the ATen path, forward and backward", "[gpu]") {
+  torch::manual_seed(11);
+  for (const auto type : {torch::kFloat, torch::kDouble}) {
+    const torch::Tensor input = torch::randn({2, 16, 40, 52}, type);
+    torch::Tensor rois = torch::rand({150, 5}, type) * 90 - 10;  // some past the edges
+    rois.select(1, 0) = torch::randint(0, 2, {150}).to(type);
+    rois.select(1, 3) = rois.select(1, 1) + torch::rand({150}, type) * 60;
+    rois.select(1, 4) = rois.select(1, 2) + torch::rand({150}, type) * 60;
+    const torch::Tensor upstream = torch::randn({150, 16, 7, 7}, type);
+    for (const bool aligned : {false, true})
+      for (const int64_t ratio : {0, 2}) {
+        INFO("dtype " << type << " aligned " << aligned << " ratio " << ratio);
+        const auto run = [&](const torch::Device& device, bool aten) {
+          const torch::Tensor x = input.to(device).requires_grad_(true);
+          const torch::Tensor out =
+              aten ? mrcnn::ops::aten::roi_align(x, rois.to(device), 0.5, 7, 7, ratio, aligned)
+                   : mrcnn::ops::roi_align(x, rois.to(device), 0.5, 7, 7, ratio, aligned);
+          (out * upstream.to(device)).sum().backward();
+          return std::make_pair(out.detach().cpu(), x.grad().cpu());
+        };
+        const auto [cpu_out, cpu_grad] = run(torch::kCPU, false);
+        const auto [gpu_out, gpu_grad] = run(torch::kCUDA, false);
+        const auto [aten_out, aten_grad] = run(torch::kCUDA, true);
+        const double tolerance = type == torch::kDouble ? 1e-10 : 1e-5;
+        CHECK(torch::allclose(gpu_out, cpu_out, tolerance, tolerance));
+        CHECK(torch::allclose(gpu_grad, cpu_grad, tolerance, 10 * tolerance));  // atomic sums in any order
+        CHECK(torch::allclose(gpu_out, aten_out, tolerance, tolerance));
+        CHECK(torch::allclose(gpu_grad, aten_grad, tolerance, 10 * tolerance));
+      }
+  }
+}
+
 TEST_CASE("the CUDA NMS kernel keeps what the ATen path keeps", "[gpu]") {
   torch::manual_seed(7);
   // Sizes around the 64-box words, tied scores, float and double, heavy and light overlap.
