@@ -1,7 +1,9 @@
-"""CPU inference benchmark: mrcnn-infer against torchvision's maskrcnn_resnet50_fpn, same random
+"""Inference benchmark: mrcnn-infer against torchvision's maskrcnn_resnet50_fpn, same random
 weights (heads spread so that every image yields 100 detections with masks, as a busy real
-scene does), same 800x1333 image, same torch build and thread count. Prints median seconds per
-image, the ratio and each process's peak memory (max RSS)."""
+scene does), same 800x1333 image, same torch build, thread count, device and batch size. Prints
+median seconds per image (model time: decode and file writing left out on both sides; binary
+masks on the host, as users keep them), the ratio and each process's peak memory (max RSS; on
+CUDA torchvision's peak GPU memory too)."""
 import argparse
 import json
 import os
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def torchvision_worker(weights, image, runs, threads):
+def torchvision_worker(weights, image, runs, threads, device, batch):
     import numpy as np
     import torch
     from PIL import Image
@@ -26,29 +28,37 @@ def torchvision_worker(weights, image, runs, threads):
     torch.set_num_threads(threads)
     model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
     model.load_state_dict(torch.load(weights))
-    model.eval()
+    model.eval().to(device)
     tensor = torch.from_numpy(np.asarray(Image.open(image).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+    images = [tensor.to(device)] * batch
     times, detections = [], 0
+    cuda = device.startswith("cuda")
     with torch.inference_mode():
-        model([tensor])  # warm-up
+        model(images)  # warm-up
         for _ in range(runs):
             start = time.perf_counter()
-            out = model([tensor])[0]
-            (out["masks"] > 0.5)  # the binary masks users keep
-            times.append(time.perf_counter() - start)
-            detections = len(out["boxes"])
+            outs = model(images)
+            masks = [(out["masks"] > 0.5).cpu() for out in outs]  # the binary masks users keep
+            if cuda:
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - start) / batch)
+            detections = len(outs[0]["boxes"])
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": statistics.median(times), "detections": detections, "peak_mb": peak_kb / 1024}))
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if cuda else 0
+    print(json.dumps({"seconds": statistics.median(times), "detections": detections, "peak_mb": peak_kb / 1024,
+                      "gpu_mb": gpu_mb}))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda")
+    parser.add_argument("--batch", type=int, default=1, help="images per forward pass, both sides")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        torchvision_worker(args.worker[0], args.worker[1], args.runs, args.threads)
+        torchvision_worker(args.worker[0], args.worker[1], args.runs, args.threads, args.device, args.batch)
         return
 
     import numpy as np
@@ -69,17 +79,19 @@ def main():
         picture = Image.fromarray((np.random.default_rng(0).random((800, 1333, 3)) * 255).astype(np.uint8))
     images = tmp / "images"
     images.mkdir()
-    for i in range(args.runs + 1):  # the first is the warm-up
+    for i in range(args.batch * (args.runs + 1)):  # the first batch is the warm-up
         picture.save(images / f"img{i:02d}.png")
     (tmp / "config.json").write_text(json.dumps({"model": {"num_classes": 91}}))
 
     reference = json.loads(subprocess.run(
         [sys.executable, __file__, "--runs", str(args.runs), "--threads", str(args.threads),
-         "--worker", str(tmp / "weights.pth"), str(images / "img00.png")],
+         "--device", args.device, "--batch", str(args.batch), "--worker", str(tmp / "weights.pth"),
+         str(images / "img00.png")],
         capture_output=True, text=True, check=True).stdout)
 
-    ours_cmd = [str(ROOT / "build" / "tools" / "mrcnn-infer"), "-c", str(tmp / "config.json"), "-w",
-                str(tmp / "weights.pth"), "-i", str(images), "-o", str(tmp / "dt.json"), "--device", "cpu",
+    ours_cmd = [str(Path(os.environ.get("MRCNN_BIN_DIR", ROOT / "build" / "tools")) / "mrcnn-infer"), "-c", str(tmp / "config.json"), "-w",
+                str(tmp / "weights.pth"), "-i", str(images), "-o", str(tmp / "dt.json"), "--device", args.device,
+                "--batch-size", str(args.batch),
                 "--threads", str(args.threads), "--score-threshold", "0.05", "--verbose"]
     process = subprocess.Popen(ours_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stderr = process.stderr.read()
@@ -87,13 +99,15 @@ def main():
     if status != 0:
         sys.exit(f"mrcnn-infer failed:\n{stderr}")
     peak_mb = usage.ru_maxrss / 1024
-    times = [float(line.split("image took ")[1].split(" s")[0]) for line in stderr.splitlines()
-             if "image took " in line]
+    times = [float(line.split(" took ")[1].split(" s")[0]) / args.batch for line in stderr.splitlines()
+             if "image took " in line or "images took " in line]
     ours = {"seconds": statistics.median(times[1:]), "peak_mb": peak_mb,
-            "detections": len(json.loads((tmp / "dt.json").read_text())) // (args.runs + 1)}
-    print(f"threads: {args.threads}, runs: {args.runs}, image 800x1333, torch {torch.__version__}")
+            "detections": len(json.loads((tmp / "dt.json").read_text())) // (args.batch * (args.runs + 1))}
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    print(f"device: {device_name}, batch {args.batch}, threads: {args.threads}, runs: {args.runs}, image 800x1333, "
+          f"torch {torch.__version__}")
     print(f"torchvision: {reference['seconds']:.3f} s/img, {reference['detections']} detections, "
-          f"peak {reference['peak_mb']:.0f} MB")
+          f"peak {reference['peak_mb']:.0f} MB" + (f", GPU peak {reference['gpu_mb']:.0f} MB" if reference["gpu_mb"] else ""))
     print(f"mrcnn:       {ours['seconds']:.3f} s/img, {ours['detections']} detections, peak {ours['peak_mb']:.0f} MB")
     print(f"speed-up: {reference['seconds'] / ours['seconds']:.2f}x, memory ratio (ours/torchvision): "
           f"{ours['peak_mb'] / reference['peak_mb']:.2f}")

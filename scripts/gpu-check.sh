@@ -84,6 +84,17 @@ fi
 
 # 4. Benchmarks on this GPU.
 if [ "$PART" = bench ] || [ "$PART" = all ]; then
+  for batch in 1 8; do
+    say "bench: inference against torchvision, 800x1333, batch $batch (scripts/bench_infer.py --device cuda)"
+    if MRCNN_BIN_DIR="$BUILD/tools" "$PY" "$ROOT/scripts/bench_infer.py" --device cuda --batch "$batch" --runs 10 \
+         >"$OUT/bench-infer-$batch.log" 2>&1; then
+      tail -n 4 "$OUT/bench-infer-$batch.log" | tee -a "$REPORT" >&2
+    else
+      failed=1
+      say "bench_infer batch $batch: FAILED"
+      tail -n 30 "$OUT/bench-infer-$batch.log" | tee -a "$REPORT" >&2
+    fi
+  done
   say "bench: data-parallel training with NCCL on one GPU (scripts/bench_dist.py --device cuda --processes 1)"
   if MRCNN_BIN_DIR="$BUILD/tools" "$PY" "$ROOT/scripts/bench_dist.py" --device cuda --processes 1 --steps 40 \
        --image-size 256 >"$OUT/bench-dist.log" 2>&1; then
