@@ -220,3 +220,29 @@ def test_nproc_inside_a_launcher_and_batches_smaller_than_the_world_are_refused(
                            env=clean_env(), capture_output=True, text=True, timeout=120)
     assert small.returncode == 2
     assert "train.batch_size 2 is the global batch" in small.stderr
+
+
+def test_sigterm_to_nproc_stops_every_rank_at_one_step_then_resume_finishes(tmp_path, data_dir):
+    """A batch scheduler's stop: --nproc passes SIGTERM on, every rank stops after the same step,
+    rank 0 checkpoints, all exit 0; --resume (with another number of processes) finishes the run."""
+    config = write_config(tmp_path, data_dir, steps=100000, checkpoint_period=100000)
+    output = tmp_path / "run"
+    process = subprocess.Popen(train_command(config, output, "--nproc", "2"), env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = output / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "stopped at step" in err and "--resume" in err
+    stopped = json.loads((output / "checkpoints" / "latest.json").read_text())["step"]
+    assert [r["step"] for r in losses(output)] == list(range(1, stopped + 1))
+    doc = json.loads(config.read_text())
+    doc["train"]["steps"] = stopped + 2
+    config.write_text(json.dumps(doc))
+    run_ranks(3, config, output, "--resume")
+    assert [r["step"] for r in losses(output)][-2:] == [stopped + 1, stopped + 2]
+    assert (output / "model_final.safetensors").exists()
