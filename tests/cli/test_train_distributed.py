@@ -246,3 +246,24 @@ def test_sigterm_to_nproc_stops_every_rank_at_one_step_then_resume_finishes(tmp_
     run_ranks(3, config, output, "--resume")
     assert [r["step"] for r in losses(output)][-2:] == [stopped + 1, stopped + 2]
     assert (output / "model_final.safetensors").exists()
+
+
+def test_torchrun_starts_it(tmp_path, data_dir, single):
+    """PyTorch's own launcher, as users run it: torchrun --nproc-per-node 2 --no-python mrcnn-train."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        torchrun = shutil.which("torchrun")
+    if not torchrun:
+        pytest.skip("torchrun not installed (it comes with the torch wheel in .venv)")
+    config = write_config(tmp_path, data_dir, eval_period=STEPS)
+    output = tmp_path / "run"
+    result = subprocess.run([str(torchrun), "--nproc-per-node", "2", "--master-port", str(free_port()), "--no-python",
+                             *train_command(config, output)], env=clean_env(), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "data-parallel training: 2 processes (torchrun)" in result.stderr
+    assert max_difference(single / "model_final.safetensors", output / "model_final.safetensors") < TOLERANCE
