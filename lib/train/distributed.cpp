@@ -12,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -30,6 +31,13 @@ int int_variable(const std::function<const char*(const char*)>& lookup, const ch
     throw Error(std::string("environment variable ") + name + "='" + text + "': expected an integer >= " +
                 std::to_string(lowest));
   return static_cast<int>(value);
+}
+
+// "8.0" rather than std::to_string's "8.000000".
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", seconds);
+  return text;
 }
 
 // The first line of an exception's message, without c10's backtrace: the error stays one line.
@@ -98,8 +106,8 @@ struct ProcessGroup::State {
       work->wait(timeout);
     } catch (const std::exception& e) {
       throw Error("rank " + std::to_string(env.rank) + ": " + what + " failed after " +
-                  std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()) +
-                  " s (timeout " + std::to_string(timeout.count() / 1000.0) +
+                  seconds_text(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()) +
+                  " s (timeout " + seconds_text(timeout.count() / 1000.0) +
                   " s): another rank died or hangs; stopping. (" + brief(e) + ")");
     }
     communication_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -136,7 +144,7 @@ ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds 
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
                 ": cannot join the process group at " + env.master_addr + ":" + std::to_string(env.master_port) +
-                " within " + std::to_string(timeout.count() / 1000.0) + " s: " + brief(e));
+                " within " + seconds_text(timeout.count() / 1000.0) + " s: " + brief(e));
   }
 }
 
