@@ -86,6 +86,15 @@ __device__ T sample_x(const RoiGeometry<T>& g, int64_t pw, int64_t ix) {
   return g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
 }
 
+// (roi, channel, ph, pw) of a flat index into the (K, C, output_h, output_w) output.
+__device__ inline void output_position(int64_t index, int64_t channels, int64_t output_h, int64_t output_w, int64_t& n,
+                                       int64_t& c, int64_t& ph, int64_t& pw) {
+  pw = index % output_w;
+  ph = (index / output_w) % output_h;
+  c = (index / output_w / output_h) % channels;
+  n = index / output_w / output_h / channels;
+}
+
 // One thread per output value (roi, channel, ph, pw).
 template <typename T>
 __global__ void forward_kernel(int64_t total, const T* __restrict__ input, const T* __restrict__ rois, T scale,
@@ -93,8 +102,8 @@ __global__ void forward_kernel(int64_t total, const T* __restrict__ input, const
                                int64_t sampling_ratio, bool aligned, T* __restrict__ output) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int64_t pw = index % output_w, ph = (index / output_w) % output_h;
-    const int64_t c = (index / output_w / output_h) % channels, n = index / output_w / output_h / channels;
+    int64_t n, c, ph, pw;
+    output_position(index, channels, output_h, output_w, n, c, ph, pw);
     const RoiGeometry<T> g = roi_geometry<T>(rois + n * 5, scale, output_h, output_w, sampling_ratio, aligned);
     const T* plane = input + (g.batch_index * channels + c) * height * width;
     T value = 0;
@@ -117,8 +126,8 @@ __global__ void backward_kernel(int64_t total, const T* __restrict__ grad_output
                                 int64_t output_w, int64_t sampling_ratio, bool aligned, T* __restrict__ grad_input) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int64_t pw = index % output_w, ph = (index / output_w) % output_h;
-    const int64_t c = (index / output_w / output_h) % channels, n = index / output_w / output_h / channels;
+    int64_t n, c, ph, pw;
+    output_position(index, channels, output_h, output_w, n, c, ph, pw);
     const RoiGeometry<T> g = roi_geometry<T>(rois + n * 5, scale, output_h, output_w, sampling_ratio, aligned);
     T* plane = grad_input + (g.batch_index * channels + c) * height * width;
     const T share = grad_output[index] / g.count;
