@@ -7,6 +7,7 @@ CUDA torchvision's peak GPU memory too)."""
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def torchvision_worker(weights, image, runs, threads, device, batch):
+def torchvision_worker(weights, image, runs, threads, device, batch, precision):
     import numpy as np
     import torch
     from PIL import Image
@@ -33,11 +34,17 @@ def torchvision_worker(weights, image, runs, threads, device, batch):
     images = [tensor.to(device)] * batch
     times, detections = [], 0
     cuda = device.startswith("cuda")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = lambda: torch.autocast(device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None)
+    if cuda:
+        torch.backends.cudnn.benchmark = True
     with torch.inference_mode():
-        model(images)  # warm-up
+        with autocast():
+            model(images)  # warm-up
         for _ in range(runs):
             start = time.perf_counter()
-            outs = model(images)
+            with autocast():
+                outs = model(images)
             masks = [(out["masks"] > 0.5).cpu() for out in outs]  # the binary masks users keep
             if cuda:
                 torch.cuda.synchronize()
@@ -55,10 +62,13 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu", help="cpu, or cuda")
     parser.add_argument("--batch", type=int, default=1, help="images per forward pass, both sides")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="autocast precision, both sides (bf16/fp16 on CUDA)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        torchvision_worker(args.worker[0], args.worker[1], args.runs, args.threads, args.device, args.batch)
+        torchvision_worker(args.worker[0], args.worker[1], args.runs, args.threads, args.device, args.batch,
+                           args.precision)
         return
 
     import numpy as np
@@ -83,15 +93,18 @@ def main():
         picture.save(images / f"img{i:02d}.png")
     (tmp / "config.json").write_text(json.dumps({"model": {"num_classes": 91}}))
 
-    reference = json.loads(subprocess.run(
+    worker = subprocess.run(
         [sys.executable, __file__, "--runs", str(args.runs), "--threads", str(args.threads),
-         "--device", args.device, "--batch", str(args.batch), "--worker", str(tmp / "weights.pth"),
-         str(images / "img00.png")],
-        capture_output=True, text=True, check=True).stdout)
+         "--device", args.device, "--batch", str(args.batch), "--precision", args.precision, "--worker",
+         str(tmp / "weights.pth"), str(images / "img00.png")],
+        capture_output=True, text=True)
+    if worker.returncode != 0:
+        sys.exit(f"bench_infer: the torchvision reference failed:\n{worker.stderr[-4000:]}")
+    reference = json.loads(worker.stdout)
 
     ours_cmd = [str(Path(os.environ.get("MRCNN_BIN_DIR", ROOT / "build" / "tools")) / "mrcnn-infer"), "-c", str(tmp / "config.json"), "-w",
                 str(tmp / "weights.pth"), "-i", str(images), "-o", str(tmp / "dt.json"), "--device", args.device,
-                "--batch-size", str(args.batch),
+                "--batch-size", str(args.batch)] + (["--precision", args.precision] if args.precision != "fp32" else []) + [
                 "--threads", str(args.threads), "--score-threshold", "0.05", "--verbose"]
     process = subprocess.Popen(ours_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stderr = process.stderr.read()
@@ -104,11 +117,19 @@ def main():
     ours = {"seconds": statistics.median(times[1:]), "peak_mb": peak_mb,
             "detections": len(json.loads((tmp / "dt.json").read_text())) // (args.batch * (args.runs + 1))}
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    print(f"device: {device_name}, batch {args.batch}, threads: {args.threads}, runs: {args.runs}, image 800x1333, "
+    print(f"device: {device_name}, {args.precision}, batch {args.batch}, threads: {args.threads}, runs: {args.runs}, image 800x1333, "
           f"torch {torch.__version__}")
     print(f"torchvision: {reference['seconds']:.3f} s/img, {reference['detections']} detections, "
           f"peak {reference['peak_mb']:.0f} MB" + (f", GPU peak {reference['gpu_mb']:.0f} MB" if reference["gpu_mb"] else ""))
     print(f"mrcnn:       {ours['seconds']:.3f} s/img, {ours['detections']} detections, peak {ours['peak_mb']:.0f} MB")
+    stages = {}
+    for line in stderr.splitlines():
+        match = re.search(r"  ([a-z +]+): ([0-9.]+) ms$", line)
+        if match:
+            stages.setdefault(match.group(1), []).append(float(match.group(2)))
+    if stages:
+        print("mrcnn stages (median ms per batch): " +
+              ", ".join(f"{name} {statistics.median(v[1:] or v):.1f}" for name, v in stages.items()))
     print(f"speed-up: {reference['seconds'] / ours['seconds']:.2f}x, memory ratio (ours/torchvision): "
           f"{ours['peak_mb'] / reference['peak_mb']:.2f}")
 

@@ -9,18 +9,28 @@
 #
 # Options: --part build|test|bench|all (default all; parts run in that order and need the earlier
 # ones' build folder), --torch-python PATH (default: /opt/torch/.venv/bin/python if present, else
-# .venv/bin/python). Exit 0 when every check passed, 3 when no GPU is visible, else 1.
+# .venv/bin/python), --prebuilt DIR: skip the build and use a bundle made elsewhere against the same
+# torch version (scripts/bundle.sh BUILD DIR --with-tests; saves the GPU machine's build minutes).
+# --bench LIST: which benchmarks (default dist,infer,train: NCCL data-parallel, inference at batch 1
+# and 8 in fp32 and bf16, training at batch 8 with bf16 AMP), --quick: fewer runs and steps.
+# Exit 0 when every check passed, 3 when no GPU is visible, else 1.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${OUT:-$ROOT/gpu-check-out}"
 PART=all
 PY=""
+PREBUILT=""
+BENCHES=dist,infer,train
+INFER_BATCHES="1 8" INFER_RUNS=10 DIST_STEPS=40 TRAIN_STEPS=30
 while [ $# -gt 0 ]; do
   case "$1" in
     --part) PART="$2"; shift 2 ;;
     --torch-python) PY="$2"; shift 2 ;;
-    *) echo "gpu-check: error: unknown option '$1' (expected --part build|test|bench|all, --torch-python PATH)" >&2; exit 2 ;;
+    --prebuilt) PREBUILT="$(cd "$2" && pwd)" || exit 2; shift 2 ;;
+    --bench) BENCHES="$2"; shift 2 ;;
+    --quick) INFER_BATCHES=1 INFER_RUNS=5 DIST_STEPS=20 TRAIN_STEPS=15; shift ;;
+    *) echo "gpu-check: error: unknown option '$1' (expected --part build|test|bench|all, --torch-python PATH, --prebuilt DIR, --bench dist,infer,train, --quick)" >&2; exit 2 ;;
   esac
 done
 case "$PART" in build|test|bench|all) ;; *) echo "gpu-check: error: --part '$PART': expected build, test, bench or all" >&2; exit 2 ;; esac
@@ -28,6 +38,8 @@ if [ -z "$PY" ]; then
   if [ -x /opt/torch/.venv/bin/python ]; then PY=/opt/torch/.venv/bin/python; else PY="$ROOT/.venv/bin/python"; fi
 fi
 BUILD="$ROOT/build-gpu"
+BIN="$BUILD/tools"
+GPU_TESTS="$BUILD/tests/mrcnn_gpu_tests"
 mkdir -p "$OUT"
 REPORT="$OUT/report.md"
 say() { printf '==> %s\n' "$*" | tee -a "$REPORT" >&2; }
@@ -48,8 +60,20 @@ nvidia-smi -L | tee -a "$REPORT" >&2
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'devices', torch.cuda.device_count())" \
   2>&1 | tee -a "$REPORT" >&2 || { say "$PY cannot import torch"; exit 1; }
 
-# 2. Build: CUDA on, the machine's torch, the kit when the system has no OpenCV.
-if [ "$PART" = build ] || [ "$PART" = all ]; then
+# 2. Build: CUDA on, the machine's torch, the kit when the system has no OpenCV; or a bundle.
+if [ -n "$PREBUILT" ]; then
+  [ -x "$PREBUILT/tests/mrcnn_gpu_tests" ] || { say "$PREBUILT: no tests/mrcnn_gpu_tests (make it with scripts/bundle.sh BUILD DIR --with-tests)"; exit 1; }
+  # shellcheck source=/dev/null
+  source "$PREBUILT/env.sh" "$PY" || exit 1
+  BIN="$PREBUILT/bin"
+  GPU_TESTS="$PREBUILT/tests/mrcnn_gpu_tests"
+  say "build: prebuilt bundle $PREBUILT ($(head -n 1 "$PREBUILT/BUNDLE.txt"))"
+  missing="$(ldd "$GPU_TESTS" "$BIN/mrcnn-train" | grep 'not found' | sort -u)"
+  if [ -n "$missing" ]; then
+    say "build: the bundle misses libraries here: $missing"
+    exit 1
+  fi
+elif [ "$PART" = build ] || [ "$PART" = all ]; then
   kit_flag=()
   if [ -f "$ROOT/kit/lib/libopencv_core.a" ]; then
     kit_flag=(-DMRCNN_KIT="$ROOT/kit")
@@ -72,8 +96,8 @@ fi
 
 # 3. GPU tests: ops and the whole model on CUDA against the CPU path.
 if [ "$PART" = test ] || [ "$PART" = all ]; then
-  say "tests: build-gpu/tests/mrcnn_gpu_tests"
-  if (cd "$ROOT" && "$BUILD/tests/mrcnn_gpu_tests" --durations yes) >"$OUT/gpu-tests.log" 2>&1; then
+  say "tests: $GPU_TESTS"
+  if (cd "$ROOT" && "$GPU_TESTS" --durations yes) >"$OUT/gpu-tests.log" 2>&1; then
     say "tests: passed ($(grep -E 'All tests passed|test cases' "$OUT/gpu-tests.log" | tail -n 1))"
   else
     failed=1
@@ -82,27 +106,40 @@ if [ "$PART" = test ] || [ "$PART" = all ]; then
   fi
 fi
 
-# 4. Benchmarks on this GPU.
-if [ "$PART" = bench ] || [ "$PART" = all ]; then
-  for batch in 1 8; do
-    say "bench: inference against torchvision, 800x1333, batch $batch (scripts/bench_infer.py --device cuda)"
-    if MRCNN_BIN_DIR="$BUILD/tools" "$PY" "$ROOT/scripts/bench_infer.py" --device cuda --batch "$batch" --runs 10 \
-         >"$OUT/bench-infer-$batch.log" 2>&1; then
-      tail -n 4 "$OUT/bench-infer-$batch.log" | tee -a "$REPORT" >&2
-    else
-      failed=1
-      say "bench_infer batch $batch: FAILED"
-      tail -n 30 "$OUT/bench-infer-$batch.log" | tee -a "$REPORT" >&2
-    fi
-  done
-  say "bench: data-parallel training with NCCL on one GPU (scripts/bench_dist.py --device cuda --processes 1)"
-  if MRCNN_BIN_DIR="$BUILD/tools" "$PY" "$ROOT/scripts/bench_dist.py" --device cuda --processes 1 --steps 40 \
-       --image-size 256 >"$OUT/bench-dist.log" 2>&1; then
-    grep -E '^#|^\|' "$OUT/bench-dist.log" | tee -a "$REPORT" >&2
+# 4. Benchmarks on this GPU, each under its own time limit so that one hang cannot eat the call.
+# bench NAME SECONDS COMMAND...: runs it with the bundle's or build's tools, keeps its log in
+# $OUT/bench-NAME.log and its table (or its failure's tail) in the report.
+bench() {
+  local name="$1" limit="$2"
+  shift 2
+  say "bench $name: $*"
+  local start=$SECONDS
+  local rc=0
+  MRCNN_BIN_DIR="$BIN" PYTHONUNBUFFERED=1 timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1 || rc=$?
+  if [ "$rc" = 0 ]; then
+    grep -E '^#|^\||speed-up|torchvision:|mrcnn:|mrcnn stages|device:' "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
+    say "bench $name: $((SECONDS - start)) s"
   else
     failed=1
-    say "bench_dist: FAILED"
-    tail -n 30 "$OUT/bench-dist.log" | tee -a "$REPORT" >&2
+    say "bench $name: FAILED (exit $rc$([ "$rc" = 124 ] && echo ": over its ${limit} s limit"), $((SECONDS - start)) s)"
+    tail -n 30 "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
+  fi
+}
+wants() { [[ ",$BENCHES," == *",$1,"* ]]; }
+if [ "$PART" = bench ] || [ "$PART" = all ]; then
+  if wants dist; then
+    bench dist 150 "$PY" "$ROOT/scripts/bench_dist.py" --device cuda --processes 1 --steps "$DIST_STEPS" --image-size 256
+  fi
+  precisions=fp32
+  "$BIN/mrcnn-infer" --help 2>/dev/null | grep -q -- --precision && precisions="fp32 bf16"
+  for batch in $INFER_BATCHES; do
+    for precision in $precisions; do
+      wants infer && bench "infer-b$batch-$precision" 240 "$PY" "$ROOT/scripts/bench_infer.py" --device cuda \
+        --batch "$batch" --runs "$INFER_RUNS" $([ "$precision" = fp32 ] || echo --precision "$precision")
+    done
+  done
+  if wants train; then
+    bench train 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps "$TRAIN_STEPS"
   fi
 fi
 
