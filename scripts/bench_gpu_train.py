@@ -64,7 +64,6 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_train import resolved, torchvision_model
 
-    torch.backends.cudnn.benchmark = True
     cfg = resolved(config_path)
     torch.manual_seed(cfg["train"]["seed"])
     device = torch.device("cuda")

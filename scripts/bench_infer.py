@@ -40,7 +40,10 @@ def torchvision_worker(weights, image, runs, threads, device, batch, precision):
         torch.backends.cudnn.benchmark = True
     with torch.inference_mode():
         with autocast():
-            model(images)  # warm-up
+            model(images)  # warm-up (and cuDNN's algorithm search, left out of the peak memory as on our side)
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         for _ in range(runs):
             start = time.perf_counter()
             with autocast():
@@ -114,14 +117,17 @@ def main():
     peak_mb = usage.ru_maxrss / 1024
     times = [float(line.split(" took ")[1].split(" s")[0]) / args.batch for line in stderr.splitlines()
              if "image took " in line or "images took " in line]
-    ours = {"seconds": statistics.median(times[1:]), "peak_mb": peak_mb,
+    gpu_peaks = [float(line.split("peak GPU memory ")[1].split(" MiB")[0]) for line in stderr.splitlines()
+                 if "peak GPU memory " in line]
+    ours = {"seconds": statistics.median(times[1:]), "peak_mb": peak_mb, "gpu_mb": gpu_peaks[-1] if gpu_peaks else 0,
             "detections": len(json.loads((tmp / "dt.json").read_text())) // (args.batch * (args.runs + 1))}
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     print(f"device: {device_name}, {args.precision}, batch {args.batch}, threads: {args.threads}, runs: {args.runs}, image 800x1333, "
           f"torch {torch.__version__}")
     print(f"torchvision: {reference['seconds']:.3f} s/img, {reference['detections']} detections, "
           f"peak {reference['peak_mb']:.0f} MB" + (f", GPU peak {reference['gpu_mb']:.0f} MB" if reference["gpu_mb"] else ""))
-    print(f"mrcnn:       {ours['seconds']:.3f} s/img, {ours['detections']} detections, peak {ours['peak_mb']:.0f} MB")
+    print(f"mrcnn:       {ours['seconds']:.3f} s/img, {ours['detections']} detections, peak {ours['peak_mb']:.0f} MB"
+          + (f", GPU peak {ours['gpu_mb']:.0f} MB" if ours["gpu_mb"] else ""))
     stages = {}
     for line in stderr.splitlines():
         match = re.search(r"  ([a-z +]+): ([0-9.]+) ms$", line)
@@ -131,7 +137,8 @@ def main():
         print("mrcnn stages (median ms per batch): " +
               ", ".join(f"{name} {statistics.median(v[1:] or v):.1f}" for name, v in stages.items()))
     print(f"speed-up: {reference['seconds'] / ours['seconds']:.2f}x, memory ratio (ours/torchvision): "
-          f"{ours['peak_mb'] / reference['peak_mb']:.2f}")
+          f"{ours['peak_mb'] / reference['peak_mb']:.2f}" +
+          (f", GPU memory ratio {ours['gpu_mb'] / reference['gpu_mb']:.2f}" if ours["gpu_mb"] and reference["gpu_mb"] else ""))
 
 
 if __name__ == "__main__":

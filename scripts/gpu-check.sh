@@ -22,7 +22,7 @@ PART=all
 PY=""
 PREBUILT=""
 BENCHES=dist,infer,train
-INFER_BATCHES="1 8" INFER_RUNS=10 DIST_STEPS=40 TRAIN_STEPS=30
+INFER_BATCHES="${INFER_BATCHES:-1 8}" INFER_RUNS="${INFER_RUNS:-10}" DIST_STEPS="${DIST_STEPS:-40}" TRAIN_STEPS="${TRAIN_STEPS:-30}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --part) PART="$2"; shift 2 ;;
@@ -94,7 +94,9 @@ elif [ "$PART" = build ] || [ "$PART" = all ]; then
   fi
 fi
 
-# 3. GPU tests: ops and the whole model on CUDA against the CPU path.
+# 3. GPU tests: ops and the whole model on CUDA against the CPU path (Catch2), then mrcnn-infer on
+# CUDA against torchvision on the same GPU, float32 and bf16 (pytest; pycocotools from .whl/ when
+# the machine lacks it: see docs/SETUP.md).
 if [ "$PART" = test ] || [ "$PART" = all ]; then
   say "tests: $GPU_TESTS"
   if (cd "$ROOT" && "$GPU_TESTS" --durations yes) >"$OUT/gpu-tests.log" 2>&1; then
@@ -102,7 +104,20 @@ if [ "$PART" = test ] || [ "$PART" = all ]; then
   else
     failed=1
     say "tests: FAILED"
-    tail -n 40 "$OUT/gpu-tests.log" | tee -a "$REPORT" >&2
+    grep -v '^  frame\|^  [a-z/-]*)$' "$OUT/gpu-tests.log" | tail -n 60 | tee -a "$REPORT" >&2
+  fi
+  if ! "$PY" -c "import pycocotools" 2>/dev/null && ls "$ROOT"/.whl/pycocotools-*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/mrcnn-site \
+      "$ROOT"/.whl/*.whl && export PYTHONPATH="/tmp/mrcnn-site${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+  say "tests: tests/reference/test_gpu_parity.py (mrcnn-infer on CUDA against torchvision, fp32 and bf16)"
+  if (cd "$ROOT" && MRCNN_BIN_DIR="$BIN" MRCNN_SOURCE_DIR="$ROOT" timeout 400 "$PY" -m pytest -q -rs -s \
+        -p no:cacheprovider -c tests/pytest.ini tests/reference/test_gpu_parity.py) >"$OUT/gpu-parity.log" 2>&1; then
+    say "tests: parity passed ($(grep -E 'passed|bf16:' "$OUT/gpu-parity.log" | tr '\n' ' '))"
+  else
+    failed=1
+    say "tests: parity FAILED"
+    grep -v 'Warning\|warnings\|^  ' "$OUT/gpu-parity.log" | tail -n 40 | tee -a "$REPORT" >&2
   fi
 fi
 

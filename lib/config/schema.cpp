@@ -188,6 +188,9 @@ std::vector<KeySpec> build_schema() {
   k.push_back(number("train.grad_clip_norm", 0.0, "Clip the gradient norm to this; 0: no clipping").at_least(0));
   k.push_back(choice("train.amp", "off", {"off", "bf16", "fp16"},
                      "Mixed precision on CUDA: bf16, or fp16 with loss scaling"));
+  k.push_back(boolean("train.cudnn_benchmark", false,
+                      "CUDA: let cuDNN time its convolution algorithms for each new batch shape and keep the "
+                      "fastest; pays off when the shapes repeat (one image size), not with multi-scale sizes"));
   k.push_back(integer("train.checkpoint_period", 0, "Steps between checkpoints; 0: at the end of each epoch")
                   .at_least(0));
   k.push_back(integer("train.eval_period", 0, "Steps between validations; 0: at the end of each epoch").at_least(0));
@@ -205,6 +208,9 @@ std::vector<KeySpec> build_schema() {
 
   k.push_back(probability("infer.score_threshold", 0.5, "Detections scoring below this are not written"));
   k.push_back(integer("infer.batch_size", 1, "Images per forward pass").at_least(1));
+  k.push_back(choice("infer.precision", "fp32", {"fp32", "bf16", "fp16"},
+                     "Forward pass in float32, or under bf16/fp16 autocast (fp16: CUDA only; bf16 on CPUs "
+                     "with bf16 units)"));
   k.push_back(key("infer.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
 
   k.push_back(integer("eval.batch_size", 1, "Images per forward pass").at_least(1));

@@ -1,5 +1,8 @@
 // The parts of device selection that ask libtorch what this machine has (see core/device.h).
 #include <torch/cuda.h>
+#if MRCNN_WITH_CUDA_KERNELS  // a CUDA build of libtorch: its caching allocator's statistics
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include "core/device.h"
 #include "core/error.h"
@@ -21,6 +24,28 @@ DeviceSpec resolve_device(const DeviceSpec& spec) {
                   std::to_string(gpus - 1) + ")");
   }
   return resolved;
+}
+
+double peak_gpu_memory_mb_of(int device_index) {
+#if MRCNN_WITH_CUDA_KERNELS
+  if (cuda_device_count() == 0) return 0.0;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index));
+  return static_cast<double>(
+             stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak) /
+         (1024.0 * 1024.0);
+#else
+  (void)device_index;
+  return 0.0;
+#endif
+}
+
+void reset_peak_gpu_memory(int device_index) {
+#if MRCNN_WITH_CUDA_KERNELS
+  if (cuda_device_count() > 0)
+    c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device_index));
+#else
+  (void)device_index;
+#endif
 }
 
 }  // namespace mrcnn

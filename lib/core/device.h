@@ -23,4 +23,9 @@ int cuda_device_count();
 // for but absent, or the ordinal is out of range.
 DeviceSpec resolve_device(const DeviceSpec& spec);
 
+// Peak memory that libtorch's CUDA caching allocator has handed out on a GPU since the last
+// reset, in MiB (what torch.cuda.max_memory_allocated reports); 0 without CUDA.
+double peak_gpu_memory_mb_of(int device_index);
+void reset_peak_gpu_memory(int device_index);
+
 }  // namespace mrcnn

@@ -1,23 +1,70 @@
 #include "model/detector.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <malloc.h>
 
 #include <chrono>
 #include <limits>
+#include <optional>
 
+#include "core/device.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "model/detect.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
+#include "ops/paste_masks.h"
 
 namespace mrcnn::model {
 
 struct Detector::Impl {
   MaskRcnn net{nullptr};
   torch::Device device{torch::kCPU};
+  std::optional<at::ScalarType> autocast_dtype;  // none: float32
+  int64_t batches = 0;
 };
+
+namespace {
+
+// Autocast of the forward pass on one device type while alive, as torch.autocast: matrix products
+// and convolutions in the reduced type; our ROIAlign and NMS take float32 inputs (poolers.cpp,
+// ops/nms.cpp), and the outputs are cast back to float32 before post-processing.
+class AutocastScope {
+ public:
+  AutocastScope(at::DeviceType type, std::optional<at::ScalarType> dtype) : type_(type), active_(dtype.has_value()) {
+    if (!active_) return;
+    was_enabled_ = at::autocast::is_autocast_enabled(type_);
+    previous_dtype_ = at::autocast::get_autocast_dtype(type_);
+    at::autocast::set_autocast_dtype(type_, *dtype);
+    at::autocast::set_autocast_enabled(type_, true);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(type_, was_enabled_);
+    at::autocast::set_autocast_dtype(type_, previous_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  at::DeviceType type_;
+  bool active_;
+  bool was_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kFloat;
+};
+
+std::optional<at::ScalarType> autocast_type(const std::string& precision) {
+  if (precision == "fp32") return std::nullopt;
+  if (precision == "bf16") return at::kBFloat16;
+  if (precision == "fp16") return at::kHalf;
+  throw Error("precision '" + precision + "': expected fp32, bf16 or fp16");
+}
+
+}  // namespace
 
 Detector::Detector(const Json& resolved_config, const DetectorOptions& options) : impl_(std::make_unique<Impl>()) {
   // Keep freed memory in the heap instead of returning large blocks to the OS: every image
@@ -37,13 +84,25 @@ Detector::Detector(const Json& resolved_config, const DetectorOptions& options) 
               report.unexpected.size());
   impl_->device = options.device.kind == DeviceSpec::Kind::Cuda ? torch::Device(torch::kCUDA, options.device.index)
                                                                  : torch::Device(torch::kCPU);
+  impl_->autocast_dtype = autocast_type(options.precision);
+  if (impl_->autocast_dtype == at::kHalf && !impl_->device.is_cuda())
+    throw Error("precision fp16 needs a CUDA device (on the CPU use bf16 or fp32)");
   impl_->net->to(impl_->device);
   impl_->net->prepare_for_inference();
+  if (impl_->device.is_cuda()) {
+    // Inference sees few distinct input shapes (images resized to the configured sizes, padded
+    // to size_divisible): let cuDNN time its algorithms once per shape and keep the fastest.
+    at::globalContext().setBenchmarkCuDNN(true);
+  }
 }
 
 Detector::~Detector() = default;
 
 std::string Detector::device_name() const { return impl_->device.str(); }
+
+double Detector::peak_gpu_memory_mb() const {
+  return impl_->device.is_cuda() ? peak_gpu_memory_mb_of(impl_->device.index()) : 0.0;
+}
 
 int64_t Detector::num_classes() const { return impl_->net->settings().num_classes; }
 
@@ -51,15 +110,21 @@ std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images
   c10::InferenceMode guard;
   std::vector<at::Tensor> tensors;
   for (const cv::Mat& image : images) tensors.push_back(image_to_tensor(image, impl_->device));
-  return detect_instances(*impl_->net, tensors, score_threshold);
+  const AutocastScope autocast(impl_->device.type(), impl_->autocast_dtype);
+  std::vector<ImageDetections> detections = detect_instances(*impl_->net, tensors, score_threshold);
+  // The peak reported is the steady state's: cuDNN's one-time algorithm search in the first
+  // batch tries workspaces far larger than inference needs.
+  if (impl_->device.is_cuda() && impl_->batches++ == 0) reset_peak_gpu_memory(impl_->device.index());
+  return detections;
 }
 
 at::Tensor image_to_tensor(const cv::Mat& image, const torch::Device& device) {
   CV_Assert(image.type() == CV_8UC3);
   const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
-  // HWC uint8 → CHW float in [0, 1] on the device (the copy happens while still 8-bit).
-  return torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8)
-      .to(device)
+  // HWC uint8 → CHW float in [0, 1] on the device (the copy happens while still 8-bit; to a
+  // GPU from pinned memory, without waiting for it).
+  const at::Tensor pixels = torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8);
+  return (device.is_cuda() ? pixels.pin_memory().to(device, /*non_blocking=*/true) : pixels.to(device))
       .permute({2, 0, 1})
       .to(torch::kFloat)
       .div_(255);
@@ -94,24 +159,27 @@ std::vector<ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vect
     const auto [height, width] = batch.original_sizes[i];
     ImageDetections out{height, width, {}};
     const at::Tensor keep = at::where(d.scores >= score_threshold)[0];
-    const at::Tensor boxes = d.boxes.index_select(0, keep);
-    const std::vector<PastedMask> masks =
-        paste_masks(d.masks.index_select(0, keep), boxes, batch.original_sizes[i]);
+    const at::Tensor boxes = d.boxes.index_select(0, keep).to(torch::kFloat);
+    // Every kept mask's crop, thresholded, in one buffer on the host (one transfer from the GPU).
+    const at::Tensor masks = d.masks.index_select(0, keep).to(torch::kFloat);
+    const std::vector<ops::MaskPlacement> placements = ops::mask_placements(boxes, masks.size(-1), height, width);
+    const at::Tensor binary = ops::paste_masks_binary(masks, placements, 0.5);
     const at::Tensor boxes_cpu = boxes.cpu().contiguous();
-    const at::Tensor scores_cpu = d.scores.index_select(0, keep).cpu();
-    const at::Tensor labels_cpu = d.labels.index_select(0, keep).cpu();
+    const at::Tensor scores_cpu = d.scores.index_select(0, keep).to(torch::kFloat).cpu().contiguous();
+    const at::Tensor labels_cpu = d.labels.index_select(0, keep).to(torch::kLong).cpu().contiguous();
+    const auto box = boxes_cpu.accessor<float, 2>();
+    const auto score = scores_cpu.accessor<float, 1>();
+    const auto label = labels_cpu.accessor<int64_t, 1>();
+    const uint8_t* bytes = binary.data_ptr<uint8_t>();
     for (int64_t k = 0; k < keep.size(0); ++k) {
       Instance inst;
-      const float* b = boxes_cpu[k].data_ptr<float>();
-      inst.box = {b[0], b[1], b[2], b[3]};
-      inst.score = scores_cpu[k].item<float>();
-      inst.label = labels_cpu[k].item<int64_t>();
-      const PastedMask& m = masks[k];
-      const at::Tensor binary = (m.probs > 0.5).to(torch::kUInt8).cpu().contiguous();
-      inst.mask = binary.numel() == 0
-                      ? eval::encode_rle_block(height, width, 0, 0, nullptr, 0, 0)
-                      : eval::encode_rle_block(height, width, m.x0, m.y0, binary.data_ptr<uint8_t>(), binary.size(0),
-                                               binary.size(1));
+      inst.box = {box[k][0], box[k][1], box[k][2], box[k][3]};
+      inst.score = score[k];
+      inst.label = label[k];
+      const ops::MaskPlacement& p = placements[k];
+      inst.mask = p.cw == 0 ? eval::encode_rle_block(height, width, 0, 0, nullptr, 0, 0)
+                           : eval::encode_rle_block(height, width, p.cx0, p.cy0, bytes, p.ch, p.cw);
+      bytes += p.cw * p.ch;
       out.instances.push_back(std::move(inst));
     }
     results.push_back(std::move(out));

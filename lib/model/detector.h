@@ -20,6 +20,7 @@ struct DetectorOptions {
   DeviceSpec device;           // resolved (Cpu or Cuda)
   bool allow_partial = false;  // load what fits, report the rest
   int threads = 0;             // CPU threads for libtorch; 0: its default
+  std::string precision = "fp32";  // fp32, or bf16/fp16 autocast of the forward pass (infer.precision)
 };
 
 class Detector {
@@ -35,6 +36,8 @@ class Detector {
   std::vector<ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold);
 
   std::string device_name() const;
+  // Peak GPU memory since the first batch (MiB; 0 on the CPU).
+  double peak_gpu_memory_mb() const;
   int64_t num_classes() const;
 
  private:

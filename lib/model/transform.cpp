@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "ops/paste_masks.h"
+
 namespace mrcnn::model {
 namespace F = torch::nn::functional;
 
@@ -97,40 +99,17 @@ at::Tensor resize_boxes(const at::Tensor& boxes, ImageSize from, ImageSize to) {
 }
 
 std::vector<PastedMask> paste_masks(const at::Tensor& masks, const at::Tensor& boxes, ImageSize image_size) {
-  const auto [im_h, im_w] = image_size;
   const int64_t count = masks.size(0);
   std::vector<PastedMask> pasted(count);
   if (count == 0) return pasted;
-  // Pad each mask by one pixel and grow its box to match (torchvision's expand_masks/expand_boxes).
   const int64_t m = masks.size(-1);
-  constexpr int64_t kPadding = 1;
-  const double scale = static_cast<double>(m + 2 * kPadding) / m;
-  const at::Tensor padded = F::pad(masks.reshape({count, 1, m, m}),
-                                   F::PadFuncOptions({kPadding, kPadding, kPadding, kPadding}));
-  const at::Tensor w_half = (boxes.select(1, 2) - boxes.select(1, 0)) * 0.5 * scale;
-  const at::Tensor h_half = (boxes.select(1, 3) - boxes.select(1, 1)) * 0.5 * scale;
-  const at::Tensor x_c = (boxes.select(1, 2) + boxes.select(1, 0)) * 0.5;
-  const at::Tensor y_c = (boxes.select(1, 3) + boxes.select(1, 1)) * 0.5;
-  const at::Tensor expanded =
-      torch::stack({x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half}, 1).to(torch::kLong).cpu();
-  const auto box = expanded.accessor<int64_t, 2>();
+  const std::vector<ops::MaskPlacement> placements =
+      ops::mask_placements(boxes, m, image_size.first, image_size.second);
+  const at::Tensor square = masks.reshape({count, m, m});
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t x0 = box[i][0], y0 = box[i][1], x1 = box[i][2], y1 = box[i][3];
-    const int64_t w = std::max<int64_t>(x1 - x0 + 1, 1);
-    const int64_t h = std::max<int64_t>(y1 - y0 + 1, 1);
-    const int64_t cx0 = std::max<int64_t>(x0, 0), cx1 = std::min<int64_t>(x1 + 1, im_w);
-    const int64_t cy0 = std::max<int64_t>(y0, 0), cy1 = std::min<int64_t>(y1 + 1, im_h);
-    pasted[i].x0 = cx0;
-    pasted[i].y0 = cy0;
-    if (cx1 <= cx0 || cy1 <= cy0) {
-      pasted[i].probs = torch::zeros({0, 0}, masks.options());
-      continue;
-    }
-    const at::Tensor resized = F::interpolate(padded[i].unsqueeze(0), F::InterpolateFuncOptions()
-                                                                          .size(std::vector<int64_t>{h, w})
-                                                                          .mode(torch::kBilinear)
-                                                                          .align_corners(false))[0][0];
-    pasted[i].probs = resized.narrow(0, cy0 - y0, cy1 - cy0).narrow(1, cx0 - x0, cx1 - cx0);
+    pasted[i].x0 = placements[i].cx0;
+    pasted[i].y0 = placements[i].cy0;
+    pasted[i].probs = ops::pasted_mask_probs(square[i], placements[i]);
   }
   return pasted;
 }

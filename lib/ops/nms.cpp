@@ -9,10 +9,20 @@
 #endif
 
 namespace mrcnn::ops {
+namespace {
+
+bool is_reduced_precision(const at::Tensor& t) {
+  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+}
+
+}  // namespace
 
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
   TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, "nms: boxes must be (N, 4), got ", boxes.sizes());
   TORCH_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0), "nms: scores must be (N,), got ", scores.sizes());
+  // bf16/fp16 (autocast) in float32, as torchvision's autocast rule for nms does.
+  if (is_reduced_precision(boxes) || is_reduced_precision(scores))
+    return nms(boxes.to(at::kFloat), scores.to(at::kFloat), iou_threshold);
 #if MRCNN_WITH_CUDA_KERNELS
   if (boxes.is_cuda()) return cuda::nms_kernel(boxes, scores, iou_threshold);
 #endif
@@ -23,6 +33,8 @@ at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
 at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& groups,
                        double iou_threshold) {
   if (boxes.numel() == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
+  if (is_reduced_precision(boxes) || is_reduced_precision(scores))  // the offsets below need float32
+    return batched_nms(boxes.to(at::kFloat), scores.to(at::kFloat), groups, iou_threshold);
   // torchvision's choice, kept for identical results: many boxes -> one NMS per group; few ->
   // one NMS with the groups moved apart by an offset larger than any coordinate.
   const int64_t vanilla_above = boxes.is_cuda() ? 100000 : 4000;

@@ -34,9 +34,10 @@ at::Tensor backward_on_device(const at::Tensor& grad, const at::Tensor& rois, do
 
 // Whether this input runs on one of our kernels (else: the ATen-op path).
 bool has_kernel(const at::Tensor& input) {
-  if (input.is_cpu()) return true;
+  const bool full_precision = input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble;
+  if (input.is_cpu()) return full_precision;
 #if MRCNN_WITH_CUDA_KERNELS
-  return input.is_cuda() && (input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble);
+  return input.is_cuda() && full_precision;
 #else
   return false;
 #endif
@@ -77,7 +78,7 @@ at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois, double spa
   TORCH_CHECK(input.dim() == 4, "roi_align: input must be (N, C, H, W), got ", input.sizes());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois must be (K, 5), got ", rois.sizes());
   TORCH_CHECK(input.scalar_type() == rois.scalar_type(), "roi_align: input and rois must have the same dtype");
-  // Inputs without a kernel of ours (other devices, half precision on CUDA) take the ATen-op path,
+  // Inputs without a kernel of ours (other devices, half precision) take the ATen-op path,
   // which autograd differentiates by itself.
   if (!has_kernel(input))
     return aten::roi_align(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);

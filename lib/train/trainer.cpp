@@ -349,6 +349,12 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   }
   net->to(device);
   if (device.is_cpu()) net->use_channels_last();
+  if (device.is_cuda()) {
+    // Worth it when the batch shapes repeat (one image size); multi-scale training would have
+    // cuDNN time its algorithms again for every new shape.
+    at::globalContext().setBenchmarkCuDNN(train["cudnn_benchmark"].get<bool>());
+    reset_peak_gpu_memory(device.index());
+  }
   net->train();
   std::vector<at::Tensor> params;
   for (auto& p : net->parameters())
@@ -515,6 +521,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
       line["data_time"] = data_seconds / window;
       if (group) line["comm_time"] = communication_seconds / window;
       line["max_rss_mb"] = max_rss_megabytes();
+      if (device.is_cuda()) line["gpu_peak_mb"] = peak_gpu_memory_mb_of(device.index());
       metrics << line.dump() << "\n" << std::flush;
       if (tensorboard) {
         for (const auto& [key, value] : line.items())

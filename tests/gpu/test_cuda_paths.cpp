@@ -13,6 +13,7 @@
 #include "ops/aten/nms_aten.h"
 #include "ops/aten/roi_align_aten.h"
 #include "ops/nms.h"
+#include "ops/paste_masks.h"
 #if MRCNN_WITH_CUDA_KERNELS
 #include "ops/cuda/nms_kernel.h"
 #endif
@@ -29,7 +30,10 @@ TEST_CASE("ROIAlign on CUDA matches the CPU kernel", "[gpu]") {
   for (const int64_t ratio : {0, 2}) {
     const torch::Tensor cpu = mrcnn::ops::roi_align(input, rois, 0.5, 7, 7, ratio, false);
     const torch::Tensor gpu = mrcnn::ops::roi_align(input.cuda(), rois.cuda(), 0.5, 7, 7, ratio, false).cpu();
-    CHECK(torch::allclose(gpu, cpu, 1e-4, 1e-5));
+    // nvcc fuses multiply-adds, the CPU build does not: float rounding, seen up to 1.3e-5 where
+    // the bilinear terms cancel (reproduced on the CPU with -ffp-contract=fast).
+    INFO("ratio " << ratio << " max difference " << (gpu - cpu).abs().max().item<float>());
+    CHECK(torch::allclose(gpu, cpu, 1e-4, 1e-4));
   }
 }
 
@@ -47,7 +51,7 @@ TEST_CASE("the CUDA ROIAlign kernels match the CPU kernels and the ATen path, fo
       for (const int64_t ratio : {0, 2}) {
         INFO("dtype " << type << " aligned " << aligned << " ratio " << ratio);
         const auto run = [&](const torch::Device& device, bool aten) {
-          const torch::Tensor x = input.to(device).requires_grad_(true);
+          const torch::Tensor x = input.to(device).detach().clone().requires_grad_(true);
           const torch::Tensor out =
               aten ? mrcnn::ops::aten::roi_align(x, rois.to(device), 0.5, 7, 7, ratio, aligned)
                    : mrcnn::ops::roi_align(x, rois.to(device), 0.5, 7, 7, ratio, aligned);
@@ -57,7 +61,9 @@ TEST_CASE("the CUDA ROIAlign kernels match the CPU kernels and the ATen path, fo
         const auto [cpu_out, cpu_grad] = run(torch::kCPU, false);
         const auto [gpu_out, gpu_grad] = run(torch::kCUDA, false);
         const auto [aten_out, aten_grad] = run(torch::kCUDA, true);
-        const double tolerance = type == torch::kDouble ? 1e-10 : 1e-5;
+        const double tolerance = type == torch::kDouble ? 1e-10 : 1e-4;  // fused multiply-adds (above)
+        INFO("max difference to the CPU: forward " << (gpu_out - cpu_out).abs().max().item<double>() << ", backward "
+                                                    << (gpu_grad - cpu_grad).abs().max().item<double>());
         CHECK(torch::allclose(gpu_out, cpu_out, tolerance, tolerance));
         CHECK(torch::allclose(gpu_grad, cpu_grad, tolerance, 10 * tolerance));  // atomic sums in any order
         CHECK(torch::allclose(gpu_out, aten_out, tolerance, tolerance));
@@ -84,6 +90,34 @@ TEST_CASE("the CUDA NMS kernel keeps what the ATen path keeps", "[gpu]") {
   }
 }
 #endif
+
+TEST_CASE("mask pasting on CUDA writes what the per-mask ATen path writes", "[gpu]") {
+  torch::manual_seed(9);
+  const int64_t count = 80, height = 300, width = 400;
+  const torch::Tensor masks = torch::rand({count, 28, 28});
+  // Boxes of every kind: inside, across the edges, tiny, and wholly outside the image.
+  const torch::Tensor xy = torch::rand({count, 2}) * torch::tensor({460.f, 360.f}) - 30;
+  torch::Tensor boxes = torch::cat({xy, xy + torch::rand({count, 2}) * 150 + 0.2}, 1);
+  boxes[0] = torch::tensor({500.f, 10.f, 560.f, 40.f});
+  boxes[1] = torch::tensor({10.f, 10.f, 10.5f, 10.4f});
+  const auto placements = mrcnn::ops::mask_placements(boxes, 28, height, width);
+  const auto cuda_placements = mrcnn::ops::mask_placements(boxes.cuda(), 28, height, width);
+  for (size_t i = 0; i < placements.size(); ++i) {
+    INFO("detection " << i);
+    CHECK(placements[i].cx0 == cuda_placements[i].cx0);
+    CHECK(placements[i].cw == cuda_placements[i].cw);
+    CHECK(placements[i].ch == cuda_placements[i].ch);
+  }
+  const torch::Tensor expected = mrcnn::ops::paste_masks_binary(masks, placements, 0.5);
+  const torch::Tensor got = mrcnn::ops::paste_masks_binary(masks.cuda(), placements, 0.5);
+  REQUIRE(got.device().is_cpu());
+  REQUIRE(got.numel() == expected.numel());
+  REQUIRE(expected.numel() > 100000);
+  // Fused multiply-adds may move a probability within 1e-7 of 0.5 across the threshold.
+  const int64_t differ = got.ne(expected).sum().item<int64_t>();
+  INFO(differ << " of " << expected.numel() << " pixels differ");
+  CHECK(differ <= 10);
+}
 
 TEST_CASE("NMS on CUDA keeps what the CPU kernel keeps", "[gpu]") {
   torch::manual_seed(2);
@@ -219,23 +253,34 @@ TEST_CASE("fp16 loss scaling: clean steps unscale the gradients, an overflow ski
   at::Tensor bias = net->named_parameters()["roi_heads.box_predictor.cls_score.bias"];
   const at::Tensor reference = bias.grad().clone();
 
-  torch::manual_seed(11);
-  {
-    mrcnn::train::MixedPrecision::Scope autocast(amp);
-    losses = net->losses(images, targets);
+  // From a random init the first scale (65536) overflows fp16 activation gradients: each such
+  // step must be skipped with the scale halved, until one comes out clean.
+  bool clean = false;
+  double expected_scale = scale;
+  for (int attempt = 0; attempt < 24 && !clean; ++attempt) {
+    torch::manual_seed(11);
+    {
+      mrcnn::train::MixedPrecision::Scope autocast(amp);
+      losses = net->losses(images, targets);
+    }
+    total = torch::zeros({}, images[0].options());
+    for (auto& [name, value] : losses) total = total + value.to(torch::kFloat);
+    net->zero_grad();
+    amp.scale(total).backward();
+    clean = amp.unscale(params);
+    amp.update(!clean);
+    if (!clean) expected_scale /= 2;
+    REQUIRE(amp.loss_scale() == expected_scale);
   }
-  total = torch::zeros({}, images[0].options());
-  for (auto& [name, value] : losses) total = total + value.to(torch::kFloat);
-  net->zero_grad();
-  amp.scale(total).backward();
-  REQUIRE(amp.unscale(params));
-  amp.update(false);
-  CHECK(amp.loss_scale() == scale);
+  INFO("loss scale after the overflows: " << amp.loss_scale());
+  REQUIRE(clean);
+  CHECK(amp.loss_scale() >= 1.0);
   // The predictor's bias gradient, unscaled, is the float32 one up to fp16 rounding.
   CHECK(torch::allclose(bias.grad(), reference, 0.05, 1e-3));
 
+  const double before = amp.loss_scale();
   params.front().mutable_grad().fill_(std::numeric_limits<float>::infinity());
   CHECK_FALSE(amp.unscale(params));
   amp.update(true);
-  CHECK(amp.loss_scale() == scale / 2);
+  CHECK(amp.loss_scale() == before / 2);
 }

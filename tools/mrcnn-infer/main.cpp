@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
                    "  mrcnn-infer -c configs/maskrcnn_resnet50_fpn_coco.json -w maskrcnn_coco.pth \\\n"
                    "      --coco instances_val2017.json --image-root val2017/ -o dt.json --score-threshold 0\n"
                    "  mrcnn-infer --model runs/peds/model.safetensors -i photos/ -o results.json --overlay-dir ov/\n");
-  std::string config_path, weights, model_file, dataset, output, overlay_dir, label_map, coco, image_root, device, on_error = "fail";
+  std::string config_path, weights, model_file, dataset, output, overlay_dir, label_map, coco, image_root, device, precision,
+      on_error = "fail";
   std::vector<std::string> inputs;
   float score_threshold = -1;
   int batch_size = 0, threads = 0;
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "Images per forward pass (default: infer.batch_size)")
       ->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
+  app.add_option("--precision", precision,
+                 "fp32, or the forward pass under bf16/fp16 autocast (fp16 on CUDA only; default: infer.precision)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--overlay-dir", overlay_dir, "Also draw the detections on each image into this folder (PNG)");
   app.add_option("--label-map", label_map, "label_map.pbtxt or JSON naming the classes (default: data.train.label_map)");
   app.add_option("--on-error", on_error, "Unreadable image: fail (stop, exit 2) or skip (log it, count it)")
@@ -121,15 +125,17 @@ int main(int argc, char** argv) {
     options.weights = weights;
     options.allow_partial = allow_partial;
     options.threads = threads;
+    options.precision = precision.empty() ? config["infer"]["precision"].get<std::string>() : precision;
     mrcnn::model::Detector detector(config, options);
-    mrcnn::log::info("{} images on {}, score threshold {}", job.images.size(), detector.device_name(),
-                     job.score_threshold);
+    mrcnn::log::info("{} images on {} ({}), score threshold {}", job.images.size(), detector.device_name(),
+                     options.precision, job.score_threshold);
 
     const auto summary = mrcnn::model::run_batch_inference(detector, job);
     mrcnn::write_json_file(output, summary.results);
     mrcnn::log::info("done: {} images, {} detections, {} skipped, {} s ({} img/s); wrote {}", summary.images,
                      summary.detections, summary.skipped, summary.seconds,
                      summary.seconds > 0 ? summary.images / summary.seconds : 0.0, output);
+    if (detector.peak_gpu_memory_mb() > 0) mrcnn::log::info("peak GPU memory {:.0f} MiB", detector.peak_gpu_memory_mb());
     return 0;
   });
 }
