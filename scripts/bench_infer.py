@@ -36,11 +36,9 @@ def torchvision_worker(weights, image, runs, threads, device, batch, precision):
     cuda = device.startswith("cuda")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     autocast = lambda: torch.autocast(device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
     with torch.inference_mode():
         with autocast():
-            model(images)  # warm-up (and cuDNN's algorithm search, left out of the peak memory as on our side)
+            model(images)  # warm-up, left out of the peak memory as on our side
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()

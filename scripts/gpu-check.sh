@@ -113,7 +113,7 @@ if [ "$PART" = test ] || [ "$PART" = all ]; then
   say "tests: tests/reference/test_gpu_parity.py (mrcnn-infer on CUDA against torchvision, fp32 and bf16)"
   if (cd "$ROOT" && MRCNN_BIN_DIR="$BIN" MRCNN_SOURCE_DIR="$ROOT" timeout 400 "$PY" -m pytest -q -rs -s \
         -p no:cacheprovider -c tests/pytest.ini tests/reference/test_gpu_parity.py) >"$OUT/gpu-parity.log" 2>&1; then
-    say "tests: parity passed ($(grep -E 'passed|bf16:' "$OUT/gpu-parity.log" | tr '\n' ' '))"
+    say "tests: parity passed ($(grep -E 'passed|bf16:|float32:' "$OUT/gpu-parity.log" | tr '\n' ' '))"
   else
     failed=1
     say "tests: parity FAILED"
@@ -132,7 +132,7 @@ bench() {
   local rc=0
   MRCNN_BIN_DIR="$BIN" PYTHONUNBUFFERED=1 timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1 || rc=$?
   if [ "$rc" = 0 ]; then
-    grep -E '^#|^\||speed-up|torchvision:|mrcnn:|mrcnn stages|device:' "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
+    grep -E '^#|^\||speed-up|torchvision:|mrcnn:|mrcnn stages|device:|wait for data' "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
     say "bench $name: $((SECONDS - start)) s"
   else
     failed=1

@@ -211,6 +211,10 @@ std::vector<KeySpec> build_schema() {
   k.push_back(choice("infer.precision", "fp32", {"fp32", "bf16", "fp16"},
                      "Forward pass in float32, or under bf16/fp16 autocast (fp16: CUDA only; bf16 on CPUs "
                      "with bf16 units)"));
+  k.push_back(boolean("infer.cudnn_benchmark", false,
+                      "CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the "
+                      "fastest; pays off on long runs over one image size (the mask head's shape still "
+                      "changes with the number of detections)"));
   k.push_back(key("infer.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
 
   k.push_back(integer("eval.batch_size", 1, "Images per forward pass").at_least(1));

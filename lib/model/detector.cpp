@@ -89,11 +89,9 @@ Detector::Detector(const Json& resolved_config, const DetectorOptions& options) 
     throw Error("precision fp16 needs a CUDA device (on the CPU use bf16 or fp32)");
   impl_->net->to(impl_->device);
   impl_->net->prepare_for_inference();
-  if (impl_->device.is_cuda()) {
-    // Inference sees few distinct input shapes (images resized to the configured sizes, padded
-    // to size_divisible): let cuDNN time its algorithms once per shape and keep the fastest.
-    at::globalContext().setBenchmarkCuDNN(true);
-  }
+  // Off by default: the mask head sees a new ROI count on almost every image, and each new shape
+  // would be timed again.
+  if (impl_->device.is_cuda()) at::globalContext().setBenchmarkCuDNN(options.cudnn_benchmark);
 }
 
 Detector::~Detector() = default;
@@ -112,8 +110,8 @@ std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images
   for (const cv::Mat& image : images) tensors.push_back(image_to_tensor(image, impl_->device));
   const AutocastScope autocast(impl_->device.type(), impl_->autocast_dtype);
   std::vector<ImageDetections> detections = detect_instances(*impl_->net, tensors, score_threshold);
-  // The peak reported is the steady state's: cuDNN's one-time algorithm search in the first
-  // batch tries workspaces far larger than inference needs.
+  // The peak reported is the steady state's: the first batch also holds one-time set-up (cuBLAS
+  // and cuDNN workspaces; with cudnn_benchmark, the algorithm search's trial workspaces).
   if (impl_->device.is_cuda() && impl_->batches++ == 0) reset_peak_gpu_memory(impl_->device.index());
   return detections;
 }

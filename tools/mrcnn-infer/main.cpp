@@ -1,6 +1,7 @@
 // mrcnn-infer: run a trained Mask R-CNN on images and write COCO results (and overlays).
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "config/config.h"
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
     options.allow_partial = allow_partial;
     options.threads = threads;
     options.precision = precision.empty() ? config["infer"]["precision"].get<std::string>() : precision;
+    options.cudnn_benchmark = config["infer"]["cudnn_benchmark"].get<bool>();
     mrcnn::model::Detector detector(config, options);
     mrcnn::log::info("{} images on {} ({}), score threshold {}", job.images.size(), detector.device_name(),
                      options.precision, job.score_threshold);
@@ -135,7 +137,8 @@ int main(int argc, char** argv) {
     mrcnn::log::info("done: {} images, {} detections, {} skipped, {} s ({} img/s); wrote {}", summary.images,
                      summary.detections, summary.skipped, summary.seconds,
                      summary.seconds > 0 ? summary.images / summary.seconds : 0.0, output);
-    if (detector.peak_gpu_memory_mb() > 0) mrcnn::log::info("peak GPU memory {:.0f} MiB", detector.peak_gpu_memory_mb());
+    if (detector.peak_gpu_memory_mb() > 0)
+      mrcnn::log::info("peak GPU memory {} MiB", static_cast<int64_t>(std::lround(detector.peak_gpu_memory_mb())));
     return 0;
   });
 }
