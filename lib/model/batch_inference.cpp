@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <set>
 
 #include "core/error.h"
@@ -15,7 +17,7 @@ namespace fs = std::filesystem;
 std::vector<InferenceImage> images_from_paths(const std::vector<std::string>& inputs) {
   std::vector<InferenceImage> images;
   int64_t id = 1;
-  for (const auto& path : expand_image_paths(inputs)) images.push_back({id++, path, path});
+  for (const auto& path : expand_image_paths(inputs)) images.push_back({id++, path, path, "", -1});
   return images;
 }
 
@@ -29,7 +31,8 @@ std::vector<InferenceImage> images_from_coco(const std::string& annotation_file,
     if (!image.is_object() || !image.contains("id") || !image["id"].is_number_integer() ||
         !image.contains("file_name") || !image["file_name"].is_string())
       throw Error(annotation_file + ": images[" + std::to_string(i) + "]: expected {\"id\": integer, \"file_name\": string}");
-    images.push_back({image["id"].get<int64_t>(), (fs::path(image_root) / image["file_name"].get<std::string>()).string(), ""});
+    images.push_back(
+        {image["id"].get<int64_t>(), (fs::path(image_root) / image["file_name"].get<std::string>()).string(), "", "", -1});
   }
   if (images.empty()) throw Error(annotation_file + ": lists no images");
   return images;
@@ -56,6 +59,27 @@ cv::Mat load_image(const InferenceImage& image) {
   return sample.image;
 }
 
+// One batch's images, read and decoded; unreadable ones listed as "path: why" when skipped.
+struct DecodedBatch {
+  std::vector<const InferenceImage*> images;
+  std::vector<cv::Mat> pixels;
+  std::vector<std::string> skipped;
+};
+
+DecodedBatch decode_batch(const InferenceJob& job, size_t start) {
+  DecodedBatch out;
+  for (size_t i = start; i < std::min(job.images.size(), start + static_cast<size_t>(job.batch_size)); ++i) {
+    try {
+      out.pixels.push_back(load_image(job.images[i]));
+      out.images.push_back(&job.images[i]);
+    } catch (const Error& e) {
+      if (!job.skip_unreadable) throw;
+      out.skipped.push_back(e.what());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job) {
@@ -67,20 +91,22 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
   }
   std::set<std::string> overlay_names;
   Progress progress("inference", static_cast<int64_t>(job.images.size()), "img");
-  for (size_t start = 0; start < job.images.size(); start += job.batch_size) {
-    std::vector<const InferenceImage*> batch;
-    std::vector<cv::Mat> pixels;
-    for (size_t i = start; i < std::min(job.images.size(), start + job.batch_size); ++i) {
-      try {
-        pixels.push_back(load_image(job.images[i]));
-        batch.push_back(&job.images[i]);
-      } catch (const Error& e) {
-        if (!job.skip_unreadable) throw;
-        log::warn("skipped: {}", e.what());
-        ++summary.skipped;
-        progress.advance();
-      }
+  // Batch k+1 is read and decoded on a helper thread while batch k runs on the model: on a GPU,
+  // decoding a large PNG can take longer than the model.
+  const auto batch_size = static_cast<size_t>(job.batch_size);
+  std::future<DecodedBatch> next;
+  if (!job.images.empty()) next = std::async(std::launch::async, decode_batch, std::cref(job), size_t{0});
+  for (size_t start = 0; start < job.images.size(); start += batch_size) {
+    DecodedBatch decoded = next.get();  // rethrows the first unreadable image's Error (--on-error fail)
+    if (start + batch_size < job.images.size())
+      next = std::async(std::launch::async, decode_batch, std::cref(job), start + batch_size);
+    for (const std::string& why : decoded.skipped) {
+      log::warn("skipped: {}", why);
+      ++summary.skipped;
+      progress.advance();
     }
+    const std::vector<const InferenceImage*>& batch = decoded.images;
+    const std::vector<cv::Mat>& pixels = decoded.pixels;
     if (batch.empty()) continue;
     const auto started = std::chrono::steady_clock::now();
     const std::vector<ImageDetections> detections = detector.detect(pixels, job.score_threshold);
