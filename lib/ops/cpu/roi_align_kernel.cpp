@@ -7,6 +7,8 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/roi_align_geometry.h"
+
 namespace mrcnn::ops::cpu {
 namespace {
 
@@ -17,67 +19,22 @@ struct Sample {
   T w1, w2, w3, w4;
 };
 
-// The box of one ROI in feature-map coordinates and how each bin is sampled.
+namespace geometry = roi_align_geometry;
 template <typename T>
-struct RoiGeometry {
-  int64_t batch_index;
-  T start_h, start_w, bin_h, bin_w;
-  int64_t grid_h, grid_w;
-  T count;
-};
+using RoiGeometry = geometry::Roi<T>;
 
 template <typename T>
 RoiGeometry<T> roi_geometry(const T* roi, double spatial_scale, int64_t output_h, int64_t output_w,
                             int64_t sampling_ratio, bool aligned) {
-  RoiGeometry<T> g;
-  g.batch_index = static_cast<int64_t>(roi[0]);
-  const T offset = aligned ? static_cast<T>(0.5) : static_cast<T>(0.0);
-  const T scale = static_cast<T>(spatial_scale);  // in T, as torchvision's kernel computes it
-  const T start_w = roi[1] * scale - offset;
-  const T start_h = roi[2] * scale - offset;
-  const T end_w = roi[3] * scale - offset;
-  const T end_h = roi[4] * scale - offset;
-  T roi_w = end_w - start_w;
-  T roi_h = end_h - start_h;
-  if (!aligned) {  // the legacy behaviour: boxes at least one pixel wide
-    roi_w = std::max(roi_w, static_cast<T>(1.));
-    roi_h = std::max(roi_h, static_cast<T>(1.));
-  }
-  g.start_h = start_h;
-  g.start_w = start_w;
-  g.bin_h = roi_h / static_cast<T>(output_h);
-  g.bin_w = roi_w / static_cast<T>(output_w);
-  g.grid_h = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_h / output_h));
-  g.grid_w = sampling_ratio > 0 ? sampling_ratio : static_cast<int64_t>(std::ceil(roi_w / output_w));
-  g.count = std::max(g.grid_h * g.grid_w, static_cast<int64_t>(1));
-  return g;
+  return geometry::roi<T>(roi, static_cast<T>(spatial_scale), output_h, output_w, sampling_ratio, aligned);
 }
 
-// Bilinear sample at (y, x); a point more than one pixel outside the map contributes nothing.
+// A point more than one pixel outside the map contributes nothing: zero weights at offset 0.
 template <typename T>
 Sample<T> bilinear_sample(int64_t height, int64_t width, T y, T x) {
-  if (y < -1.0 || y > height || x < -1.0 || x > width) return {0, 0, 0, 0, 0, 0, 0, 0};
-  if (y <= 0) y = 0;
-  if (x <= 0) x = 0;
-  int64_t y_low = static_cast<int64_t>(y);
-  int64_t x_low = static_cast<int64_t>(x);
-  int64_t y_high, x_high;
-  if (y_low >= height - 1) {
-    y_high = y_low = height - 1;
-    y = static_cast<T>(y_low);
-  } else {
-    y_high = y_low + 1;
-  }
-  if (x_low >= width - 1) {
-    x_high = x_low = width - 1;
-    x = static_cast<T>(x_low);
-  } else {
-    x_high = x_low + 1;
-  }
-  const T ly = y - y_low, lx = x - x_low;
-  const T hy = 1. - ly, hx = 1. - lx;
-  return {y_low * width + x_low, y_low * width + x_high, y_high * width + x_low, y_high * width + x_high,
-          hy * hx, hy * lx, ly * hx, ly * lx};
+  geometry::Bilinear<T> b;
+  if (!geometry::bilinear<T>(height, width, y, x, b)) return {0, 0, 0, 0, 0, 0, 0, 0};
+  return {b.pos[0], b.pos[1], b.pos[2], b.pos[3], b.w[0], b.w[1], b.w[2], b.w[3]};
 }
 
 // Every bilinear sample of one ROI, bin by bin (row-major), grid points within a bin row-major:
@@ -90,9 +47,9 @@ void roi_samples(const RoiGeometry<T>& g, int64_t height, int64_t width, int64_t
   for (int64_t ph = 0; ph < output_h; ++ph)
     for (int64_t pw = 0; pw < output_w; ++pw)
       for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-        const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+        const T y = geometry::sample_y(g, ph, iy);
         for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-          const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+          const T x = geometry::sample_x(g, pw, ix);
           samples.push_back(bilinear_sample<T>(height, width, y, x));
         }
       }
@@ -150,9 +107,9 @@ void forward_nhwc_impl(const at::Tensor& input, const at::Tensor& rois, double s
         for (int64_t pw = 0; pw < output_w; ++pw) {
           std::fill(acc.begin(), acc.end(), static_cast<T>(0));
           for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-            const T y = g.start_h + ph * g.bin_h + static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+            const T y = geometry::sample_y(g, ph, iy);
             for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-              const T x = g.start_w + pw * g.bin_w + static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+              const T x = geometry::sample_x(g, pw, ix);
               const Sample<T> s = bilinear_sample<T>(height, width, y, x);
               const T* p1 = image + s.pos1 * channels;
               const T* p2 = image + s.pos2 * channels;
