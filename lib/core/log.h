@@ -26,7 +26,7 @@ template <typename... Args>
 std::string format(std::string_view pattern, const Args&... args) {
   std::ostringstream out;
   size_t pos = 0;
-  const auto emit = [&](const auto& arg) {
+  [[maybe_unused]] const auto emit = [&](const auto& arg) {  // unused when there are no args
     const size_t hole = pattern.find("{}", pos);
     if (hole == std::string_view::npos) return;
     out << pattern.substr(pos, hole - pos) << arg;

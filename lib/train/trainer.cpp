@@ -465,28 +465,36 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
             options.time_limit_seconds;
     std::vector<double> totals = {static_cast<double>(batch.size()), stop_requested.load() ? 1.0 : 0.0,
                                   out_of_time_here ? 1.0 : 0.0};
+    std::vector<at::Tensor> local_sums;  // per loss: this process's sum, on the device (undefined: none)
     for (const char* name : kLossNames) {
       const auto it = terms.find(name);
-      totals.push_back(it == terms.end() ? 0.0 : it->second.sum.detach().to(torch::kFloat64).item<double>());
+      local_sums.push_back(it == terms.end() ? at::Tensor() : it->second.sum.detach().to(torch::kFloat64).reshape({1}));
+      totals.push_back(0.0);  // the sum, read back below
       totals.push_back(it == terms.end() ? 0.0 : it->second.count);
     }
+    // Reading the sums waits for the forward pass. With several processes they travel in the step's
+    // one all-reduce, so they are read now; one process reads them once backward and the optimizer
+    // step are queued, so that the GPU does not idle while the host queues backward.
+    const auto read_sums = [&] {
+      std::vector<at::Tensor> defined;
+      for (const auto& t : local_sums)
+        if (t.defined()) defined.push_back(t);
+      if (defined.empty()) return;
+      const at::Tensor host = torch::cat(defined).cpu();
+      for (size_t k = 0, next = 0; k < local_sums.size(); ++k)
+        if (local_sums[k].defined()) totals[3 + 2 * k] = host[static_cast<int64_t>(next++)].item<double>();
+    };
     if (group) {
+      read_sums();
       const at::Tensor reduced = torch::tensor(totals, torch::kFloat64);
       group->all_reduce_sum({reduced});
       totals.assign(reduced.data_ptr<double>(), reduced.data_ptr<double>() + reduced.numel());
     }
     const bool stopping = totals[1] > 0 || totals[2] > 0, out_of_time = totals[2] > 0;
-    std::map<std::string, double> loss_values;
-    double total_value = 0;
     at::Tensor total = torch::zeros({}, torch::TensorOptions(device));
     for (size_t k = 0; k < std::size(kLossNames); ++k) {
-      const double global_sum = totals[3 + 2 * k], global_count = std::max(totals[4 + 2 * k], 1.0);
-      loss_values[kLossNames[k]] = global_sum / global_count;
-      total_value += global_sum / global_count;
-      if (!std::isfinite(global_sum))
-        throw Error("step " + std::to_string(step) + ": " + kLossNames[k] + " is " + std::to_string(global_sum) +
-                    "; stopped (the last checkpoint in " + checkpoints.string() + " is intact; try a lower lr)");
       // Scaled so that averaging the processes' gradients gives the gradient of the global mean.
+      const double global_count = std::max(totals[4 + 2 * k], 1.0);
       const auto it = terms.find(kLossNames[k]);
       if (it != terms.end()) total = total + it->second.sum.to(torch::kFloat) * (world / global_count);
     }
@@ -502,6 +510,17 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
       }
       amp.update(!finite_gradients);
     }  // else: every image of this step was skipped as invalid (data.on_invalid skip)
+    if (!group) read_sums();
+    std::map<std::string, double> loss_values;
+    double total_value = 0;
+    for (size_t k = 0; k < std::size(kLossNames); ++k) {
+      const double global_sum = totals[3 + 2 * k], global_count = std::max(totals[4 + 2 * k], 1.0);
+      loss_values[kLossNames[k]] = global_sum / global_count;
+      total_value += global_sum / global_count;
+      if (!std::isfinite(global_sum))
+        throw Error("step " + std::to_string(step) + ": " + kLossNames[k] + " is " + std::to_string(global_sum) +
+                    "; stopped (the last checkpoint in " + checkpoints.string() + " is intact; try a lower lr)");
+    }
     ++step;
     const auto t2 = std::chrono::steady_clock::now();
     data_seconds += std::chrono::duration<double>(t1 - t0).count();
