@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU benchmarks against torchvision on this machine's GPU (issue #8's figures): inference at
 # 800x1333 at batch 1 and 8 in fp32 and bf16 (scripts/bench_infer.py), then training at batch 8
-# with bf16 AMP (scripts/bench_gpu_train.py); each prints its table with the ratio. Sets up and
-# builds like the other scripts (a CUDA build when nvcc is present). Usage:
+# with bf16 AMP, NCHW and NHWC (scripts/bench_gpu_train.py); each prints its table with the
+# ratio. Sets up and builds like the other scripts (a CUDA build when nvcc is present). Usage:
 #   scripts/bench_gpu.sh [--runs N] [--train-steps S]
 # On a lent machine without apt or OpenCV use scripts/gpu-check.sh, which runs the same benchmarks.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -24,5 +24,8 @@ for batch in 1 8; do
       --precision "$precision"
   done
 done
-say "training, batch 8, bf16 AMP"
-"$MRCNN_VENV/bin/python" "$MRCNN_ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps "$train_steps"
+for layout in off on; do
+  say "training, batch 8, bf16 AMP, channels-last $layout"
+  "$MRCNN_VENV/bin/python" "$MRCNN_ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps "$train_steps" \
+    --channels-last "$layout"
+done

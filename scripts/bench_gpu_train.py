@@ -56,7 +56,7 @@ def make_polygons_set(folder, images, objects, seed):
     (folder / "annotations.json").write_text(json.dumps(coco))
 
 
-def torchvision_worker(config_path, folder, steps, batch, amp, out_path):
+def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channels_last):
     import numpy as np
     import torch
     from PIL import Image, ImageDraw
@@ -68,6 +68,8 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path):
     torch.manual_seed(cfg["train"]["seed"])
     device = torch.device("cuda")
     model = torchvision_model(cfg).to(device).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=0.002, momentum=0.9, weight_decay=1e-4)
     coco = json.loads((folder / "annotations.json").read_text())
@@ -115,7 +117,7 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         a = sys.argv[2:]
-        torchvision_worker(Path(a[0]), Path(a[1]), int(a[2]), int(a[3]), a[4], a[5])
+        torchvision_worker(Path(a[0]), Path(a[1]), int(a[2]), int(a[3]), a[4], a[5], a[6] == "on")
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
@@ -124,6 +126,9 @@ def main():
     parser.add_argument("--amp", default="bf16", choices=["off", "bf16", "fp16"])
     parser.add_argument("--images", type=int, default=32, help="synthetic training images")
     parser.add_argument("--objects", type=int, default=8, help="polygons per image")
+    parser.add_argument("--channels-last", choices=["on", "off"], default="off",
+                        help="NHWC convolutions on both sides (train.channels_last for ours, the model in "
+                             "torch.channels_last for torchvision)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mrcnn-bench-gpu-train-") as tmp:
@@ -138,6 +143,7 @@ def main():
         cfg["data"]["workers"] = min(8, os.cpu_count() or 2)  # PNG decoding of 8 images a step keeps up
         cfg["train"].update({"steps": args.steps, "epochs": 0, "batch_size": args.batch, "log_period": 1,
                              "checkpoint_period": args.steps, "eval_period": args.steps, "amp": args.amp,
+                             "channels_last": args.channels_last,
                              "optimizer": {"type": "sgd", "lr": 0.002, "momentum": 0.9, "weight_decay": 1e-4},
                              "lr_schedule": {"type": "constant", "warmup_steps": 0, "milestones": []}})
         config = tmp / "bench.json"
@@ -155,12 +161,12 @@ def main():
                 "gpu_mb": max(r.get("gpu_peak_mb", 0.0) for r in records)}
 
         subprocess.run([sys.executable, __file__, "--worker", str(config), str(tmp / "data"), str(args.steps),
-                        str(args.batch), args.amp, str(tmp / "reference.json")], check=True)
+                        str(args.batch), args.amp, str(tmp / "reference.json"), args.channels_last], check=True)
         reference = json.loads((tmp / "reference.json").read_text())
         theirs = {"time": statistics.median(reference["times"][args.warmup:]), "gpu_mb": reference["gpu_mb"]}
 
     print(f"# training, maskrcnn_resnet50_fpn (random init, trainable_backbone_layers 3), {WIDTH}x{HEIGHT} images "
-          f"with {args.objects} polygons, batch {args.batch}, amp {args.amp}, {args.steps} steps ({args.warmup} left "
+          f"with {args.objects} polygons, batch {args.batch}, amp {args.amp}, channels-last {args.channels_last}, {args.steps} steps ({args.warmup} left "
           f"out), {reference['device']}")
     print("| | s/step | images/s | peak GPU memory (MiB) |")
     print("|---|---|---|---|")

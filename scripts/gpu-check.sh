@@ -12,7 +12,7 @@
 # .venv/bin/python), --prebuilt DIR: skip the build and use a bundle made elsewhere against the same
 # torch version (scripts/bundle.sh BUILD DIR --with-tests; saves the GPU machine's build minutes).
 # --bench LIST: which benchmarks (default dist,infer,train: NCCL data-parallel, inference at batch 1
-# and 8 in fp32 and bf16, training at batch 8 with bf16 AMP), --quick: fewer runs and steps.
+# and 8 in fp32 and bf16, training at batch 8 with bf16 AMP, NCHW and NHWC), --quick: fewer runs and steps.
 # Exit 0 when every check passed, 3 when no GPU is visible, else 1.
 set -uo pipefail
 
@@ -155,6 +155,8 @@ if [ "$PART" = bench ] || [ "$PART" = all ]; then
   done
   if wants train; then
     bench train 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps "$TRAIN_STEPS"
+    bench train-channels-last 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 \
+      --steps "$TRAIN_STEPS" --channels-last on
   fi
 fi
 

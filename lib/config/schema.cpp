@@ -188,6 +188,9 @@ std::vector<KeySpec> build_schema() {
   k.push_back(number("train.grad_clip_norm", 0.0, "Clip the gradient norm to this; 0: no clipping").at_least(0));
   k.push_back(choice("train.amp", "off", {"off", "bf16", "fp16"},
                      "Mixed precision on CUDA: bf16, or fp16 with loss scaling"));
+  k.push_back(choice("train.channels_last", "auto", {"auto", "on", "off"},
+                     "Convolutions on NHWC activations and weights; auto: on the CPU (oneDNN is faster so), "
+                     "off on CUDA until measured there (scripts/bench_gpu_train.py --channels-last on)"));
   k.push_back(boolean("train.cudnn_benchmark", false,
                       "CUDA: let cuDNN time its convolution algorithms for each new batch shape and keep the "
                       "fastest; pays off when the shapes repeat (one image size), not with multi-scale sizes"));

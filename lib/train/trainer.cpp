@@ -348,7 +348,8 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
   }
   net->to(device);
-  if (device.is_cpu()) net->use_channels_last();
+  const std::string channels_last = train["channels_last"].get<std::string>();
+  if (channels_last == "on" || (channels_last == "auto" && device.is_cpu())) net->use_channels_last();
   if (device.is_cuda()) {
     // Worth it when the batch shapes repeat (one image size); multi-scale training would have
     // cuDNN time its algorithms again for every new shape.

@@ -34,6 +34,9 @@ TEST_CASE("ROIAlign on CUDA matches the CPU kernel", "[gpu]") {
     // the bilinear terms cancel (reproduced on the CPU with -ffp-contract=fast).
     INFO("ratio " << ratio << " max difference " << (gpu - cpu).abs().max().item<float>());
     CHECK(torch::allclose(gpu, cpu, 1e-4, 1e-4));
+    // NHWC features (channels-last convolutions) are read in place, with the same arithmetic.
+    const torch::Tensor nhwc = input.cuda().contiguous(at::MemoryFormat::ChannelsLast);
+    CHECK(torch::equal(mrcnn::ops::roi_align(nhwc, rois.cuda(), 0.5, 7, 7, ratio, false).cpu(), gpu));
   }
 }
 
