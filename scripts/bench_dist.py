@@ -39,14 +39,13 @@ def run(config, output, processes, threads, device, group_of_one=False):
 
 def ddp_worker(rank, world, port, config_path, shapes, threads, steps, batch, device, out_path):
     """One process of the reference: torchvision's model under DDP, this rank's share of each global batch."""
-    import random
     import time
 
     import torch
     import torch.distributed as dist
 
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_train import load_coco_samples, resolved, torchvision_model
+    from bench_train import load_coco_samples, resolved, shuffled_batches, torchvision_model
 
     torch.set_num_threads(threads)
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
@@ -63,16 +62,10 @@ def ddp_worker(rank, world, port, config_path, shapes, threads, steps, batch, de
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=0.002, momentum=0.9, weight_decay=1e-4)
     _, samples = load_coco_samples(shapes / "train.json", shapes / "train")
-    rng = random.Random(cfg["train"]["seed"])
-    order, times = [], []
+    batches, times = shuffled_batches(samples, batch, cfg["train"]["seed"]), []
     for _ in range(steps):
         start = time.perf_counter()
-        chosen = []
-        for _ in range(batch):
-            if not order:
-                order = list(range(len(samples)))
-                rng.shuffle(order)
-            chosen.append(samples[order.pop()])
+        chosen = next(batches)
         images, targets = [], []
         for s in chosen[batch * rank // world:batch * (rank + 1) // world]:
             images.append(torch.from_numpy(s["decode"](s["path"]).copy()).permute(2, 0, 1).float().div(255).to(target))

@@ -62,7 +62,7 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channel
     from PIL import Image, ImageDraw
 
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_train import resolved, torchvision_model
+    from bench_train import resolved, shuffled_batches, torchvision_model
 
     cfg = resolved(config_path)
     torch.manual_seed(cfg["train"]["seed"])
@@ -91,17 +91,11 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channel
                        "masks": torch.from_numpy(np.stack(masks)).to(device)}})
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
-    rng = random.Random(cfg["train"]["seed"])
-    order, times = [], []
+    batches, times = shuffled_batches(samples, batch, cfg["train"]["seed"]), []
     torch.cuda.reset_peak_memory_stats()
     for _ in range(steps):
         start = time.perf_counter()
-        chosen = []
-        for _ in range(batch):
-            if not order:
-                order = list(range(len(samples)))
-                rng.shuffle(order)
-            chosen.append(samples[order.pop()])
+        chosen = next(batches)
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = sum(model([s["image"] for s in chosen], [s["target"] for s in chosen]).values())
         optimizer.zero_grad()

@@ -96,6 +96,20 @@ def learning_rate(train, step, total):
     return base * factor
 
 
+def shuffled_batches(samples, batch, seed):
+    """Endless batches of samples, each pass over them in a new order from one seeded stream."""
+    rng = random.Random(seed)
+    order = []
+    while True:
+        chosen = []
+        for _ in range(batch):
+            if not order:
+                order = list(range(len(samples)))
+                rng.shuffle(order)
+            chosen.append(samples[order.pop()])
+        yield chosen
+
+
 def load_coco_samples(annotations, images):
     import numpy as np
     from PIL import Image
