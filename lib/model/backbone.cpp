@@ -29,10 +29,20 @@ BatchNorm2dImpl::BatchNorm2dImpl(int64_t channels, NormSpec spec) : spec_(spec) 
   if (spec.trainable) batches_tracked_ = register_buffer("num_batches_tracked", torch::zeros({}, torch::kLong));
 }
 
+bool BatchNorm2dImpl::uses_batch_statistics() const {
+  // A trainable norm in a stage that freeze_below() froze keeps its statistics too.
+  return spec_.trainable && is_training() && weight_.requires_grad();
+}
+
+std::pair<at::Tensor, at::Tensor> BatchNorm2dImpl::affine() const {
+  // torchvision's arithmetic: scale = w * rsqrt(var + eps); shift = b - mean * scale.
+  const at::Tensor scale = weight_ * (running_var_ + spec_.eps).rsqrt();
+  return {scale, bias_ - running_mean_ * scale};
+}
+
 at::Tensor BatchNorm2dImpl::forward(const at::Tensor& x) {
   if (folded_) return x;
-  // A trainable norm in a stage that freeze_below() froze keeps its statistics too.
-  if (spec_.trainable && is_training() && weight_.requires_grad()) {
+  if (uses_batch_statistics()) {
     {
       torch::NoGradGuard no_grad;
       batches_tracked_.add_(1);
@@ -40,16 +50,22 @@ at::Tensor BatchNorm2dImpl::forward(const at::Tensor& x) {
     return at::batch_norm(x, weight_, bias_, running_mean_, running_var_, /*training=*/true, /*momentum=*/0.1,
                           spec_.eps, at::globalContext().userEnabledCuDNN());
   }
-  // Same arithmetic as torchvision: scale = w * rsqrt(var + eps); x * scale + (b - mean * scale).
-  const at::Tensor scale = weight_ * (running_var_ + spec_.eps).rsqrt();
-  const at::Tensor shift = bias_ - running_mean_ * scale;
+  const auto [scale, shift] = affine();
   return x * scale.reshape({1, -1, 1, 1}) + shift.reshape({1, -1, 1, 1});
+}
+
+at::Tensor BatchNorm2dImpl::after(torch::nn::Conv2dImpl& conv, const at::Tensor& x) {
+  if (folded_ || uses_batch_statistics()) return forward(conv.forward(x));
+  const auto [scale, shift] = affine();
+  const at::Tensor bias = conv.bias.defined() ? conv.bias * scale + shift : shift;
+  const auto& o = conv.options;
+  return at::conv2d(x, conv.weight * scale.reshape({-1, 1, 1, 1}), bias, *o.stride(),
+                    *std::get<torch::ExpandingArray<2>>(o.padding()), *o.dilation(), o.groups());
 }
 
 void BatchNorm2dImpl::fold_into(torch::nn::Conv2dImpl& conv) {
   torch::NoGradGuard no_grad;
-  const at::Tensor scale = weight_ * (running_var_ + spec_.eps).rsqrt();
-  const at::Tensor shift = bias_ - running_mean_ * scale;
+  const auto [scale, shift] = affine();
   conv.weight.mul_(scale.reshape({-1, 1, 1, 1}));
   // The folded bias is not registered as a parameter: the state dict keeps torchvision's layout.
   conv.bias = conv.bias.defined() ? conv.bias * scale + shift : shift.clone();
@@ -81,14 +97,16 @@ ResNetBlockImpl::ResNetBlockImpl(int64_t in_channels, int64_t width, int64_t str
 
 at::Tensor ResNetBlockImpl::forward(const at::Tensor& x) {
   // In-place ReLUs: each conv output is a fresh tensor, and a second buffer per layer costs time.
-  at::Tensor out = bn1_(conv1_(x)).relu_();
+  at::Tensor out = bn1_->after(*conv1_, x).relu_();
   if (bottleneck_) {
-    out = bn2_(conv2_(out)).relu_();
-    out = bn3_(conv3_(out));
+    out = bn2_->after(*conv2_, out).relu_();
+    out = bn3_->after(*conv3_, out);
   } else {
-    out = bn2_(conv2_(out));
+    out = bn2_->after(*conv2_, out);
   }
-  const at::Tensor identity = downsample_ ? downsample_->forward(x) : x;
+  const at::Tensor identity =
+      downsample_ ? downsample_[1]->as<BatchNorm2dImpl>()->after(*downsample_[0]->as<torch::nn::Conv2dImpl>(), x)
+                  : x;
   return torch::relu_(out.add_(identity));
 }
 
@@ -138,7 +156,7 @@ ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, NormSpec norm) {
 }
 
 std::vector<at::Tensor> ResNetBodyImpl::forward(const at::Tensor& x) {
-  at::Tensor out = bn1_(conv1_(x)).relu_();
+  at::Tensor out = bn1_->after(*conv1_, x).relu_();
   out = torch::max_pool2d(out, 3, 2, 1);
   std::vector<at::Tensor> features;
   for (auto& layer : layers_) {

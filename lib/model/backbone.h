@@ -26,10 +26,18 @@ class BatchNorm2dImpl : public torch::nn::Module {
  public:
   BatchNorm2dImpl(int64_t channels, NormSpec spec);
   at::Tensor forward(const at::Tensor& x);
+  // This norm applied to conv(x). A frozen norm is an affine map, and runs folded into the
+  // convolution's weight and bias: one pass over the activation instead of three, forward and
+  // backward, and under bf16 autocast the activation stays bf16 (x * float32 scale would widen it).
+  at::Tensor after(torch::nn::Conv2dImpl& conv, const at::Tensor& x);
   // conv(x) followed by this == conv'(x) with scaled weights and a bias; afterwards this is identity.
   void fold_into(torch::nn::Conv2dImpl& conv);
 
  private:
+  bool uses_batch_statistics() const;
+  // The frozen norm as y = x * scale + shift, per channel.
+  std::pair<at::Tensor, at::Tensor> affine() const;
+
   at::Tensor weight_, bias_, running_mean_, running_var_, batches_tracked_;
   NormSpec spec_;
   bool folded_ = false;

@@ -122,10 +122,11 @@ at::Tensor image_to_tensor(const cv::Mat& image, const torch::Device& device) {
   // HWC uint8 → CHW float in [0, 1] on the device (the copy happens while still 8-bit; to a
   // GPU from pinned memory, without waiting for it).
   const at::Tensor pixels = torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8);
-  return (device.is_cuda() ? pixels.pin_memory().to(device, /*non_blocking=*/true) : pixels.to(device))
-      .permute({2, 0, 1})
-      .to(torch::kFloat)
-      .div_(255);
+  return pixels_to_image(device.is_cuda() ? pixels.pin_memory() : pixels, device);
+}
+
+at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device) {
+  return pixels.to(device, /*non_blocking=*/pixels.is_pinned()).permute({2, 0, 1}).to(torch::kFloat).div_(255);
 }
 
 std::vector<ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& tensors,

@@ -167,9 +167,13 @@ std::array<LossTerm, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& feat
   {
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < proposals.size(); ++i) {
-      const at::Tensor& gt = targets[i].boxes;
-      // The ground-truth boxes join the proposals, so that every object has a positive sample.
-      const at::Tensor candidates = at::cat({proposals[i], gt.to(proposals[i].scalar_type())});
+      // The ground-truth boxes join the proposals, so that every object has a positive sample. In
+      // the wider of the two types, as torch.cat promotes in torchvision: under bf16 autocast the
+      // proposals are bf16 (steps of 8 px at x = 1333), and the ground truth, its matches and the
+      // mask targets cut with these boxes stay float32.
+      const at::ScalarType wider = at::promote_types(proposals[i].scalar_type(), targets[i].boxes.scalar_type());
+      const at::Tensor gt = targets[i].boxes.to(wider);
+      const at::Tensor candidates = at::cat({proposals[i].to(wider), gt});
       at::Tensor matches, labels;
       if (gt.size(0) == 0) {
         matches = torch::zeros({candidates.size(0)}, candidates.options().dtype(torch::kLong));

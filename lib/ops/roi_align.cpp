@@ -32,12 +32,16 @@ at::Tensor backward_on_device(const at::Tensor& grad, const at::Tensor& rois, do
                                  shape[3], sampling_ratio, aligned);
 }
 
-// Whether this input runs on one of our kernels (else: the ATen-op path).
+bool is_reduced_precision(const at::Tensor& t) {
+  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+}
+
+// Whether this input's device has a kernel of ours (else: the ATen-op path). The kernels take
+// float and double; bf16/fp16 inputs run on them in float32.
 bool has_kernel(const at::Tensor& input) {
-  const bool full_precision = input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble;
-  if (input.is_cpu()) return full_precision;
+  if (input.is_cpu()) return true;
 #if MRCNN_WITH_CUDA_KERNELS
-  return input.is_cuda() && full_precision;
+  return input.is_cuda();
 #else
   return false;
 #endif
@@ -77,9 +81,15 @@ at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois, double spa
                      int64_t output_w, int64_t sampling_ratio, bool aligned) {
   TORCH_CHECK(input.dim() == 4, "roi_align: input must be (N, C, H, W), got ", input.sizes());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois must be (K, 5), got ", rois.sizes());
+  // bf16/fp16 (autocast): pooled in float32 on our kernels and returned in the input's type, as
+  // torchvision's autocast rule for roi_align does. (The ATen path in bf16 was slow and, for the
+  // mask targets of training, synchronised with the host once per distinct ROI size.)
+  if (has_kernel(input) && (is_reduced_precision(input) || is_reduced_precision(rois)))
+    return roi_align(input.to(at::kFloat), rois.to(at::kFloat), spatial_scale, output_h, output_w, sampling_ratio,
+                     aligned)
+        .to(input.scalar_type());
   TORCH_CHECK(input.scalar_type() == rois.scalar_type(), "roi_align: input and rois must have the same dtype");
-  // Inputs without a kernel of ours (other devices, half precision) take the ATen-op path,
-  // which autograd differentiates by itself.
+  // Devices without a kernel of ours take the ATen-op path, which autograd differentiates by itself.
   if (!has_kernel(input))
     return aten::roi_align(input, rois, spatial_scale, output_h, output_w, sampling_ratio, aligned);
   if (!input.requires_grad())

@@ -37,6 +37,13 @@ TEST_CASE("ROIAlign on CUDA matches the CPU kernel", "[gpu]") {
     // NHWC features (channels-last convolutions) are read in place, with the same arithmetic.
     const torch::Tensor nhwc = input.cuda().contiguous(at::MemoryFormat::ChannelsLast);
     CHECK(torch::equal(mrcnn::ops::roi_align(nhwc, rois.cuda(), 0.5, 7, 7, ratio, false).cpu(), gpu));
+    // bf16 features (autocast) run on the float32 kernel, as torchvision's autocast rule does.
+    const torch::Tensor bf16 = input.cuda().to(torch::kBFloat16);
+    const torch::Tensor pooled = mrcnn::ops::roi_align(bf16, rois.cuda(), 0.5, 7, 7, ratio, false);
+    CHECK(pooled.scalar_type() == torch::kBFloat16);
+    CHECK(torch::equal(pooled,
+                       mrcnn::ops::roi_align(bf16.to(torch::kFloat), rois.cuda(), 0.5, 7, 7, ratio, false)
+                           .to(torch::kBFloat16)));
   }
 }
 

@@ -185,3 +185,29 @@ TEST_CASE("roi_align on a channels-last input equals the NCHW result exactly", "
       CHECK(torch::equal(nchw, nhwc));
     }
 }
+
+TEST_CASE("roi_align on bf16/fp16 input pools in float32 and returns the input's type", "[ops]") {
+  // torchvision's autocast rule: the kernel runs on the input and boxes cast to float32.
+  torch::manual_seed(9);
+  const torch::Tensor input = torch::randn({2, 8, 20, 24});
+  torch::Tensor rois = torch::rand({30, 5}) * 30;
+  rois.select(1, 0) = torch::randint(0, 2, {30}).to(torch::kFloat);
+  rois.select(1, 3) = rois.select(1, 1) + torch::rand({30}) * 15;
+  rois.select(1, 4) = rois.select(1, 2) + torch::rand({30}) * 15;
+  for (const auto type : {torch::kBFloat16, torch::kHalf}) {
+    INFO("dtype " << type);
+    const torch::Tensor reduced = input.to(type).requires_grad_(true);
+    // Boxes in float32 with bf16 features, as the pooler of an autocast forward passes them.
+    const torch::Tensor out = mrcnn::ops::roi_align(reduced, rois, 0.5, 7, 7, 0, true);
+    CHECK(out.scalar_type() == type);
+    const torch::Tensor in_float = reduced.detach().to(torch::kFloat).requires_grad_(true);
+    const torch::Tensor expected = mrcnn::ops::roi_align(in_float, rois, 0.5, 7, 7, 0, true);
+    CHECK(torch::equal(out, expected.to(type)));
+    const torch::Tensor upstream = torch::randn(out.sizes());
+    out.backward(upstream.to(type));
+    expected.backward(upstream.to(type).to(torch::kFloat));
+    REQUIRE(reduced.grad().defined());
+    CHECK(reduced.grad().scalar_type() == type);
+    CHECK(torch::equal(reduced.grad(), in_float.grad().to(type)));
+  }
+}
