@@ -4,12 +4,16 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include <algorithm>
 #include <vector>
+
+#include "ops/nms_greedy.h"
 
 namespace mrcnn::ops::cuda {
 namespace {
 
-constexpr int kBoxesPerWord = 64;
+using nms_greedy::kBoxesPerWord;
+constexpr int64_t kMaxSharedBytes = 48 * 1024 - 1024;  // the default limit, less the kernel's statics
 
 // Products rounded on their own (no fused multiply-add), as the ATen ops round them.
 __device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
@@ -49,6 +53,46 @@ __global__ void overlap_mask(int64_t n, int64_t words, T threshold, const T* __r
   mask[i * words + col_word] = bits;
 }
 
+// The greedy pass (ops/nms_greedy.h) by one block: word by word, thread 0 settles which of the
+// word's 64 boxes survive from the diagonal words, then every thread ORs the survivors' rows into
+// its share of the later words.
+__global__ void greedy_keep(int64_t n, int64_t words, const uint64_t* __restrict__ mask, bool* __restrict__ keep) {
+  extern __shared__ uint64_t removed[];
+  __shared__ uint64_t diagonal[kBoxesPerWord];
+  __shared__ uint64_t survivors;
+  for (int64_t b = threadIdx.x; b < words; b += blockDim.x) removed[b] = 0;
+  __syncthreads();
+  for (int64_t w = 0; w < words; ++w) {
+    const int count = static_cast<int>(min(n - w * kBoxesPerWord, static_cast<int64_t>(kBoxesPerWord)));
+    if (threadIdx.x < count) diagonal[threadIdx.x] = mask[(w * kBoxesPerWord + threadIdx.x) * words + w];
+    __syncthreads();
+    if (threadIdx.x == 0) survivors = nms_greedy::survivors_of_word(removed[w], diagonal, count);
+    __syncthreads();
+    const uint64_t kept = survivors;
+    if (threadIdx.x < count) keep[w * kBoxesPerWord + threadIdx.x] = (kept >> threadIdx.x) & 1ULL;
+    nms_greedy::remove_suppressed(removed, mask, words, w, kept, static_cast<int>(threadIdx.x),
+                                  static_cast<int>(blockDim.x));
+    __syncthreads();
+  }
+}
+
+// The greedy pass on the host, for masks whose removed-words list would not fit a block's
+// shared memory (over ~390000 boxes).
+at::Tensor keep_on_host(const at::Tensor& mask, int64_t n, int64_t words) {
+  const at::Tensor host = mask.cpu();
+  const auto* rows = reinterpret_cast<const uint64_t*>(host.data_ptr<int64_t>());
+  std::vector<uint64_t> removed(words, 0);
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t word = i / kBoxesPerWord;
+    if (removed[word] & (1ULL << (i % kBoxesPerWord))) continue;
+    keep.push_back(i);
+    const uint64_t* row = rows + i * words;
+    for (int64_t w = word; w < words; ++w) removed[w] |= row[w];
+  }
+  return at::tensor(keep, at::TensorOptions().dtype(at::kLong));
+}
+
 }  // namespace
 
 at::Tensor nms_kernel(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
@@ -73,21 +117,16 @@ at::Tensor nms_kernel(const at::Tensor& boxes, const at::Tensor& scores, double 
                                                               sorted.data_ptr<float>(), mask_ptr);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
-  // The greedy pass: a box survives unless an earlier survivor's row has its bit set.
-  const at::Tensor host = mask.cpu();
-  const auto* rows = reinterpret_cast<const unsigned long long*>(host.data_ptr<int64_t>());
-  std::vector<unsigned long long> removed(words, 0);
-  std::vector<int64_t> keep;
-  keep.reserve(n);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t word = i / kBoxesPerWord;
-    if (removed[word] & (1ULL << (i % kBoxesPerWord))) continue;
-    keep.push_back(i);
-    const unsigned long long* row = rows + i * words;
-    for (int64_t w = word; w < words; ++w) removed[w] |= row[w];
-  }
-  const at::Tensor kept = at::tensor(keep, at::TensorOptions().dtype(at::kLong)).to(boxes.device(), /*non_blocking=*/false);
-  return order.index_select(0, kept);
+  // The greedy pass on the GPU, in one block: the mask (n x n/64 words, 12.5 MB for the 10000
+  // proposals of a training image) stays on the device, and only the kept count crosses.
+  const int64_t shared_bytes = words * static_cast<int64_t>(sizeof(uint64_t));
+  if (shared_bytes > kMaxSharedBytes) return order.index_select(0, keep_on_host(mask, n, words).to(boxes.device()));
+  at::Tensor keep = at::empty({n}, boxes.options().dtype(at::kBool));
+  const int threads = static_cast<int>(std::clamp<int64_t>((words + 31) / 32 * 32, kBoxesPerWord, 1024));
+  greedy_keep<<<1, threads, static_cast<size_t>(shared_bytes), stream>>>(
+      n, words, reinterpret_cast<const uint64_t*>(mask.data_ptr<int64_t>()), keep.data_ptr<bool>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return order.index_select(0, at::nonzero(keep).squeeze(1));
 }
 
 }  // namespace mrcnn::ops::cuda

@@ -1,5 +1,5 @@
-// The CUDA kernel of greedy NMS: IoU bitmasks of 64 boxes per word computed on the GPU, the greedy
-// pass over them on the host (see ops/nms.h for the public function; ops/aten/nms_aten.h is the
+// The CUDA kernel of greedy NMS: IoU bitmasks of 64 boxes per word and the greedy pass over them
+// (ops/nms_greedy.h), both on the GPU (see ops/nms.h for the public function; ops/aten/nms_aten.h is the
 // device-generic path it is checked against).
 #pragma once
 
