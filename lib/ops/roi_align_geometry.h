@@ -6,11 +6,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define MRCNN_HOST_DEVICE __host__ __device__
-#else
-#define MRCNN_HOST_DEVICE
-#endif
+#include "ops/host_device.h"
 
 namespace mrcnn::ops::roi_align_geometry {
 
