@@ -108,6 +108,56 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channel
                                           "device": torch.cuda.get_device_name()}))
 
 
+def find_nsys():
+    """nsys on PATH or in the usual CUDA / Nsight Systems folders; None if absent."""
+    import glob
+    import shutil
+    found = shutil.which("nsys")
+    if found:
+        return found
+    for pattern in ("/usr/local/cuda*/bin/nsys", "/opt/nvidia/nsight-systems*/*/bin/nsys",
+                    "/opt/nvidia/nsight-systems*/bin/nsys", "/usr/local/cuda*/nsight-systems*/bin/nsys"):
+        hits = sorted(glob.glob(pattern))
+        if hits:
+            return hits[-1]
+    return None
+
+
+def profiled(nsys, out_dir, name, command):
+    """command under `nsys profile` (CUDA API and kernels), its report written to out_dir/name.*"""
+    return [nsys, "profile", "--trace=cuda", "--sample=none", "--cpuctxsw=none", "--force-overwrite=true",
+            "--output", str(out_dir / name)] + command
+
+
+def summarise_profile(nsys, out_dir, name, steps):
+    """The kernels and CUDA API calls of out_dir/name.nsys-rep as CSV next to it, the heaviest printed
+    per step; the report itself is deleted (too large to carry back)."""
+    import csv
+    import io
+    report = out_dir / f"{name}.nsys-rep"
+    if not report.exists():
+        print(f"profile {name}: no report written")
+        return
+    for kind in ("cuda_gpu_kern_sum", "cuda_api_sum", "cuda_gpu_mem_time_sum"):
+        result = subprocess.run([nsys, "stats", "--report", kind, "--format", "csv", str(report)],
+                                capture_output=True, text=True)
+        lines = result.stdout.splitlines()
+        header = next((i for i, line in enumerate(lines) if "Time (%)" in line), None)
+        text = "\n".join(lines[header:]) if header is not None else ""
+        (out_dir / f"{name}-{kind}.csv").write_text(text or result.stdout + result.stderr)
+        rows = list(csv.DictReader(io.StringIO(text))) if text else []
+        total_ns = sum(float(r.get("Total Time (ns)") or 0) for r in rows)
+        print(f"profile {name} {kind}: {len(rows)} entries, {total_ns / 1e6 / steps:.1f} ms per step in all")
+        for r in rows[:12]:
+            count = next((r[k] for k in ("Instances", "Num Calls", "Count") if r.get(k)), "0")
+            label = next((r[k] for k in ("Name", "Operation") if r.get(k)), "?")
+            print(f"  {float(r['Total Time (ns)']) / 1e6 / steps:8.2f} ms/step  {float(count) / steps:8.1f} "
+                  f"calls/step  {label[:110]}")
+    for leftover in out_dir.glob(f"{name}.*"):
+        if leftover.suffix in (".nsys-rep", ".sqlite", ".qdstrm"):
+            leftover.unlink()
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         a = sys.argv[2:]
@@ -123,7 +173,18 @@ def main():
     parser.add_argument("--channels-last", choices=["on", "off"], default="off",
                         help="NHWC convolutions on both sides (train.channels_last for ours, the model in "
                              "torch.channels_last for torchvision)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="run both sides under nsys and write their kernel and CUDA API summaries "
+                             "(CSV, and the heaviest per step in the output) to DIR; timings then include "
+                             "the profiler's overhead")
     args = parser.parse_args()
+    nsys = None
+    if args.profile:
+        nsys = find_nsys()
+        if not nsys:
+            sys.exit("bench_gpu_train: --profile: nsys not found (on PATH, /usr/local/cuda*/bin, /opt/nvidia)")
+        profile_dir = Path(args.profile).resolve()
+        profile_dir.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="mrcnn-bench-gpu-train-") as tmp:
         tmp = Path(tmp)
@@ -145,6 +206,8 @@ def main():
 
         command = [str(BIN / "mrcnn-train"), "--config", str(config), "--output-dir", str(tmp / "run"),
                    "--device", "cuda"]
+        if nsys:
+            command = profiled(nsys, profile_dir, "mrcnn-train", command)
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(f"bench_gpu_train: {' '.join(command)} failed:\n{result.stderr[-4000:]}")
@@ -154,8 +217,9 @@ def main():
                 "data": statistics.median(r["data_time"] for r in records),
                 "gpu_mb": max(r.get("gpu_peak_mb", 0.0) for r in records)}
 
-        subprocess.run([sys.executable, __file__, "--worker", str(config), str(tmp / "data"), str(args.steps),
-                        str(args.batch), args.amp, str(tmp / "reference.json"), args.channels_last], check=True)
+        worker = [sys.executable, __file__, "--worker", str(config), str(tmp / "data"), str(args.steps),
+                  str(args.batch), args.amp, str(tmp / "reference.json"), args.channels_last]
+        subprocess.run(profiled(nsys, profile_dir, "torchvision", worker) if nsys else worker, check=True)
         reference = json.loads((tmp / "reference.json").read_text())
         theirs = {"time": statistics.median(reference["times"][args.warmup:]), "gpu_mb": reference["gpu_mb"]}
 
@@ -170,6 +234,10 @@ def main():
     print(f"speed-up: {theirs['time'] / ours['time']:.2f}x, memory ratio (ours/torchvision): "
           f"{ours['gpu_mb'] / theirs['gpu_mb']:.2f}" if ours["gpu_mb"] else
           f"speed-up: {theirs['time'] / ours['time']:.2f}x (this mrcnn-train records no GPU memory)")
+    if nsys:
+        print(f"(under nsys: both processes whole, start-up and all {args.steps} steps, divided by {args.steps})")
+        for name in ("mrcnn-train", "torchvision"):
+            summarise_profile(nsys, profile_dir, name, args.steps)
 
 
 if __name__ == "__main__":

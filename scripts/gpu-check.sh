@@ -12,7 +12,8 @@
 # .venv/bin/python), --prebuilt DIR: skip the build and use a bundle made elsewhere against the same
 # torch version (scripts/bundle.sh BUILD DIR --with-tests; saves the GPU machine's build minutes).
 # --bench LIST: which benchmarks (default dist,infer,train: NCCL data-parallel, inference at batch 1
-# and 8 in fp32 and bf16, training at batch 8 with bf16 AMP, NCHW and NHWC), --quick: fewer runs and steps.
+# and 8 in fp32 and bf16, training at batch 8 with bf16 AMP, NCHW and NHWC; also profile: a short
+# training run of each side under nsys, kernel and API summaries), --quick: fewer runs and steps.
 # Exit 0 when every check passed, 3 when no GPU is visible, else 1.
 set -uo pipefail
 
@@ -132,7 +133,7 @@ bench() {
   local rc=0
   MRCNN_BIN_DIR="$BIN" PYTHONUNBUFFERED=1 timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1 || rc=$?
   if [ "$rc" = 0 ]; then
-    grep -E '^#|^\||speed-up|torchvision:|mrcnn:|mrcnn stages|device:|wait for data' "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
+    grep -E '^#|^\||speed-up|torchvision:|mrcnn:|mrcnn stages|device:|wait for data|^profile|^  .*ms/step|under nsys' "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
     say "bench $name: $((SECONDS - start)) s"
   else
     failed=1
@@ -157,6 +158,12 @@ if [ "$PART" = bench ] || [ "$PART" = all ]; then
     bench train 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps "$TRAIN_STEPS"
     bench train-channels-last 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 \
       --steps "$TRAIN_STEPS" --channels-last on
+  fi
+  # Where a training step's GPU time goes, both sides under nsys: kernel and CUDA API summaries
+  # (CSV) in $OUT/profile, the heaviest per step in the report.
+  if wants profile; then
+    bench profile 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps 12 --warmup 4 \
+      --profile "$OUT/profile"
   fi
 fi
 

@@ -99,6 +99,23 @@ TEST_CASE("the CUDA NMS kernel keeps what the ATen path keeps", "[gpu]") {
     }
   }
 }
+
+TEST_CASE("the CUDA NMS greedy pass keeps what the CPU kernel keeps at a training RPN's size and past 1024 words",
+          "[gpu]") {
+  torch::manual_seed(8);
+  // 10000: a training image's proposals (5 levels x 2000, one NMS with coordinate offsets), 157
+  // words; 70000: 1094 words, more than the block's 1024 threads, so threads take several words.
+  for (const int64_t n : {10000, 70000}) {
+    const torch::Tensor xy = torch::rand({n, 2}) * 1300;
+    const torch::Tensor boxes = torch::cat({xy, xy + torch::rand({n, 2}) * 120 + 1}, 1);
+    const torch::Tensor scores = torch::rand({n});
+    const torch::Tensor kept = mrcnn::ops::cuda::nms_kernel(boxes.cuda(), scores.cuda(), 0.7).cpu();
+    const torch::Tensor expected = mrcnn::ops::nms(boxes, scores, 0.7);
+    INFO("n " << n << ": kept " << kept.numel() << ", CPU kernel " << expected.numel());
+    REQUIRE(expected.numel() < n);
+    CHECK(torch::equal(kept, expected));
+  }
+}
 #endif
 
 TEST_CASE("mask pasting on CUDA writes what the per-mask ATen path writes", "[gpu]") {
