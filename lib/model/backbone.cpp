@@ -55,7 +55,13 @@ at::Tensor BatchNorm2dImpl::forward(const at::Tensor& x) {
 }
 
 at::Tensor BatchNorm2dImpl::after(torch::nn::Conv2dImpl& conv, const at::Tensor& x) {
-  if (folded_ || uses_batch_statistics()) return forward(conv.forward(x));
+  // On the CPU the norm keeps torchvision's arithmetic (x * scale + shift after the convolution):
+  // the reference path, and the one whose rounding data-parallel runs are checked against.
+  if (folded_ || uses_batch_statistics() || !x.is_cuda()) return forward(conv.forward(x));
+  return folded_conv(conv, x);
+}
+
+at::Tensor BatchNorm2dImpl::folded_conv(torch::nn::Conv2dImpl& conv, const at::Tensor& x) const {
   const auto [scale, shift] = affine();
   const at::Tensor bias = conv.bias.defined() ? conv.bias * scale + shift : shift;
   const auto& o = conv.options;

@@ -26,10 +26,13 @@ class BatchNorm2dImpl : public torch::nn::Module {
  public:
   BatchNorm2dImpl(int64_t channels, NormSpec spec);
   at::Tensor forward(const at::Tensor& x);
-  // This norm applied to conv(x). A frozen norm is an affine map, and runs folded into the
-  // convolution's weight and bias: one pass over the activation instead of three, forward and
-  // backward, and under bf16 autocast the activation stays bf16 (x * float32 scale would widen it).
+  // This norm applied to conv(x). On CUDA a frozen norm (an affine map) runs folded into the
+  // convolution, see folded_conv; elsewhere, and with batch statistics, it follows the convolution.
   at::Tensor after(torch::nn::Conv2dImpl& conv, const at::Tensor& x);
+  // The frozen norm folded into conv: the convolution with weight * scale and bias = shift, one
+  // pass over the activation instead of three, forward and backward, and under bf16 autocast the
+  // activation stays bf16 (x * a float32 scale would widen it to float32).
+  at::Tensor folded_conv(torch::nn::Conv2dImpl& conv, const at::Tensor& x) const;
   // conv(x) followed by this == conv'(x) with scaled weights and a bias; afterwards this is identity.
   void fold_into(torch::nn::Conv2dImpl& conv);
 

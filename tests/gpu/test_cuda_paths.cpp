@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 
+#include "model/backbone.h"
 #include "model/mask_rcnn.h"
 #include "ops/boxes.h"
 #include "ops/aten/nms_aten.h"
@@ -117,6 +118,26 @@ TEST_CASE("the CUDA NMS greedy pass keeps what the CPU kernel keeps at a trainin
   }
 }
 #endif
+
+TEST_CASE("a frozen norm runs folded into its convolution on CUDA: the unfolded values, bf16 kept bf16", "[gpu]") {
+  torch::manual_seed(12);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 32, 3).padding(1).bias(false));
+  mrcnn::model::BatchNorm2d norm(32, mrcnn::model::NormSpec{0.0, false});
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : norm->named_buffers()) item.value().copy_(torch::rand_like(item.value()) + 0.5);
+  }
+  conv->to(torch::kCUDA);
+  norm->to(torch::kCUDA);
+  const torch::Tensor x = torch::randn({2, 16, 40, 48}, torch::kCUDA);
+  const torch::Tensor folded = norm->after(*conv, x);
+  const torch::Tensor unfolded = norm->forward(conv->forward(x));
+  INFO("max difference " << (folded - unfolded).abs().max().item<float>());
+  CHECK(torch::allclose(folded, unfolded, 1e-3, 1e-3));  // TF32 convolutions
+  const mrcnn::train::MixedPrecision amp("bf16", torch::Device(torch::kCUDA));
+  const mrcnn::train::MixedPrecision::Scope autocast(amp);
+  CHECK(norm->after(*conv, x).scalar_type() == torch::kBFloat16);
+}
 
 TEST_CASE("mask pasting on CUDA writes what the per-mask ATen path writes", "[gpu]") {
   torch::manual_seed(9);
