@@ -118,11 +118,8 @@ std::vector<Detections> RoiHeadsImpl::postprocess_boxes(const at::Tensor& class_
     boxes = boxes.narrow(1, 1, num_classes - 1).reshape({-1, 4});
     scores = scores.narrow(1, 1, num_classes - 1).reshape(-1);
     labels = labels.narrow(1, 1, num_classes - 1).reshape(-1);
-    at::Tensor keep = at::where(scores > settings_.score_thresh)[0];
-    boxes = boxes.index_select(0, keep);
-    scores = scores.index_select(0, keep);
-    labels = labels.index_select(0, keep);
-    keep = ops::remove_small_boxes(boxes, 1e-2);
+    // torchvision drops low scores, then small boxes: one mask, one index step.
+    at::Tensor keep = at::where((scores > settings_.score_thresh).logical_and_(ops::large_enough(boxes, 1e-2)))[0];
     boxes = boxes.index_select(0, keep);
     scores = scores.index_select(0, keep);
     labels = labels.index_select(0, keep);

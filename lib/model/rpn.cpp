@@ -94,11 +94,8 @@ RpnOutput RegionProposalNetworkImpl::forward(const ImageBatch& batch, const std:
     at::Tensor scores = at::sigmoid(objectness[i].index_select(0, top[i]));
     at::Tensor lvl = levels[i];
     boxes = ops::clip_boxes_to_image(boxes, batch.image_sizes[i]);
-    at::Tensor keep = ops::remove_small_boxes(boxes, 1e-3);
-    boxes = boxes.index_select(0, keep);
-    scores = scores.index_select(0, keep);
-    lvl = lvl.index_select(0, keep);
-    keep = at::where(scores >= settings_.score_thresh)[0];
+    // torchvision drops small boxes, then low scores: one mask, one index step.
+    at::Tensor keep = at::where(ops::large_enough(boxes, 1e-3).logical_and_(scores >= settings_.score_thresh))[0];
     boxes = boxes.index_select(0, keep);
     scores = scores.index_select(0, keep);
     lvl = lvl.index_select(0, keep);

@@ -28,10 +28,14 @@ at::Tensor clip_boxes_to_image(const at::Tensor& boxes, std::pair<int64_t, int64
   return at::stack({xs, ys}, boxes.dim()).reshape(boxes.sizes());
 }
 
-at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size) {
+at::Tensor large_enough(const at::Tensor& boxes, double min_size) {
   const at::Tensor ws = boxes.select(1, 2) - boxes.select(1, 0);
   const at::Tensor hs = boxes.select(1, 3) - boxes.select(1, 1);
-  return at::where((ws >= min_size).logical_and_(hs >= min_size))[0];
+  return (ws >= min_size).logical_and_(hs >= min_size);
+}
+
+at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size) {
+  return at::where(large_enough(boxes, min_size))[0];
 }
 
 }  // namespace mrcnn::ops

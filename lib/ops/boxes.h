@@ -19,4 +19,8 @@ at::Tensor clip_boxes_to_image(const at::Tensor& boxes, std::pair<int64_t, int64
 // Indices of the boxes whose width and height are both >= min_size.
 at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size);
 
+// The same as a mask (bool, one per box), to combine with other filters before one index step:
+// each index step reads its count back to the host.
+at::Tensor large_enough(const at::Tensor& boxes, double min_size);
+
 }  // namespace mrcnn::ops
