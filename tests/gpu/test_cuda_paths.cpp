@@ -264,6 +264,41 @@ mrcnn::model::ModelSettings amp_settings() {
 
 }  // namespace
 
+TEST_CASE("frozen-norm training on CUDA (norms folded into the convolutions) gives the CPU's losses", "[gpu]") {
+  mrcnn::model::ModelSettings settings = amp_settings();
+  settings.trainable_bn = false;
+  torch::manual_seed(13);
+  mrcnn::model::MaskRcnn cpu_model(settings), gpu_model(settings);
+  {
+    torch::NoGradGuard no_grad;
+    auto dst_params = gpu_model->named_parameters(true);
+    for (auto& item : cpu_model->named_parameters(true)) dst_params[item.key()].copy_(item.value());
+    auto dst_buffers = gpu_model->named_buffers(true);
+    for (auto& item : cpu_model->named_buffers(true)) {  // frozen statistics, made non-trivial
+      if (!item.value().is_floating_point()) continue;
+      dst_buffers[item.key()].copy_(item.value().copy_(torch::rand_like(item.value()) * 0.5 + 0.75));
+    }
+  }
+  gpu_model->to(torch::kCUDA);
+  cpu_model->train();
+  gpu_model->train();
+  const bool tf32_conv = at::globalContext().allowTF32CuDNN(), tf32_matmul = at::globalContext().allowTF32CuBLAS();
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+  auto [images, targets] = synthetic_batch(torch::kCPU);
+  const auto expected = cpu_model->losses(images, targets, nullptr, /*deterministic_sampling=*/true);
+  auto [gpu_images, gpu_targets] = synthetic_batch(torch::kCUDA);
+  const auto got = gpu_model->losses(gpu_images, gpu_targets, nullptr, /*deterministic_sampling=*/true);
+  at::globalContext().setAllowTF32CuDNN(tf32_conv);
+  at::globalContext().setAllowTF32CuBLAS(tf32_matmul);
+  for (const auto& [name, value] : expected) {
+    const double cpu = value.item<double>(), gpu = got.at(name).item<double>();
+    INFO(name << ": CUDA " << gpu << ", CPU " << cpu);
+    CHECK(std::isfinite(gpu));
+    CHECK(std::abs(gpu - cpu) <= 1e-3 * std::abs(cpu) + 1e-5);
+  }
+}
+
 TEST_CASE("bf16 and fp16 autocast losses track float32 on the same batch and samples", "[gpu][amp]") {
   const torch::Device device(torch::kCUDA);
   torch::manual_seed(5);
