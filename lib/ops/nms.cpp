@@ -4,18 +4,12 @@
 
 #include "ops/aten/nms_aten.h"
 #include "ops/cpu/nms_kernel.h"
+#include "ops/reduced_precision.h"
 #if MRCNN_WITH_CUDA_KERNELS
 #include "ops/cuda/nms_kernel.h"
 #endif
 
 namespace mrcnn::ops {
-namespace {
-
-bool is_reduced_precision(const at::Tensor& t) {
-  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-}
-
-}  // namespace
 
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
   TORCH_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, "nms: boxes must be (N, 4), got ", boxes.sizes());

@@ -1,9 +1,12 @@
 // The greedy pass of bitmask NMS, one definition for the CUDA kernel (one block of threads walks
-// the suppression mask on the GPU, so that the mask never crosses to the host) and for the unit
-// test that runs the same steps with a host loop standing in for the block's threads.
+// the suppression mask on the GPU, so that the mask never crosses to the host) and for the host,
+// where a loop stands in for the block's threads (the kernel's fallback for very wide masks, and
+// the unit test of the steps the kernel takes).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "ops/host_device.h"
 
@@ -45,6 +48,23 @@ MRCNN_HOST_DEVICE inline void remove_suppressed(uint64_t* removed, const uint64_
       bits |= mask[(w * kBoxesPerWord + lowest_bit(k)) * words + b];
     removed[b] = bits;
   }
+}
+
+// The whole pass on the host, word by word as the kernel goes, `threads` standing in for the
+// block's threads (any number gives the same rows). Returns the kept rows in order.
+inline std::vector<int64_t> kept_rows(const uint64_t* mask, int64_t n, int64_t words, int threads = 1) {
+  std::vector<uint64_t> removed(static_cast<size_t>(words), 0);
+  std::vector<int64_t> rows;
+  for (int64_t w = 0; w < words; ++w) {
+    const int count = static_cast<int>(std::min<int64_t>(n - w * kBoxesPerWord, kBoxesPerWord));
+    uint64_t diagonal[kBoxesPerWord];
+    for (int t = 0; t < count; ++t) diagonal[t] = mask[(w * kBoxesPerWord + t) * words + w];
+    const uint64_t survivors = survivors_of_word(removed[w], diagonal, count);
+    for (int j = 0; j < count; ++j)
+      if ((survivors >> j) & 1ULL) rows.push_back(w * kBoxesPerWord + j);
+    for (int t = 0; t < threads; ++t) remove_suppressed(removed.data(), mask, words, w, survivors, t, threads);
+  }
+  return rows;
 }
 
 }  // namespace mrcnn::ops::nms_greedy

@@ -4,6 +4,7 @@
 
 #include "ops/aten/roi_align_aten.h"
 #include "ops/cpu/roi_align_kernel.h"
+#include "ops/reduced_precision.h"
 #if MRCNN_WITH_CUDA_KERNELS
 #include "ops/cuda/roi_align_kernel.h"
 #endif
@@ -30,10 +31,6 @@ at::Tensor backward_on_device(const at::Tensor& grad, const at::Tensor& rois, do
 #endif
   return cpu::roi_align_backward(grad, rois, spatial_scale, output_h, output_w, shape[0], shape[1], shape[2],
                                  shape[3], sampling_ratio, aligned);
-}
-
-bool is_reduced_precision(const at::Tensor& t) {
-  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
 }
 
 // Whether this input's device has a kernel of ours (else: the ATen-op path). The kernels take

@@ -80,17 +80,8 @@ __global__ void greedy_keep(int64_t n, int64_t words, const uint64_t* __restrict
 // shared memory (over ~390000 boxes).
 at::Tensor keep_on_host(const at::Tensor& mask, int64_t n, int64_t words) {
   const at::Tensor host = mask.cpu();
-  const auto* rows = reinterpret_cast<const uint64_t*>(host.data_ptr<int64_t>());
-  std::vector<uint64_t> removed(words, 0);
-  std::vector<int64_t> keep;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t word = i / kBoxesPerWord;
-    if (removed[word] & (1ULL << (i % kBoxesPerWord))) continue;
-    keep.push_back(i);
-    const uint64_t* row = rows + i * words;
-    for (int64_t w = word; w < words; ++w) removed[w] |= row[w];
-  }
-  return at::tensor(keep, at::TensorOptions().dtype(at::kLong));
+  return at::tensor(nms_greedy::kept_rows(reinterpret_cast<const uint64_t*>(host.data_ptr<int64_t>()), n, words),
+                    at::TensorOptions().dtype(at::kLong));
 }
 
 }  // namespace
