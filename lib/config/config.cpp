@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <set>
 
 #include "core/device.h"
@@ -15,11 +16,12 @@ namespace {
 // The FPN of every backbone here has five output levels, P2-P6.
 constexpr size_t kFpnLevels = 5;
 
-std::string shown(const Json& value) {
-  std::string text = value.dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return text;
-}
+// Problems listed in full (with did-you-mean suggestions); the rest are counted.
+constexpr size_t kListedProblems = 20;
+// Longest unknown key that gets a did-you-mean: suggestions cost its length times every key's.
+constexpr size_t kLongestSuggestedKey = 64;
+
+std::string shown(const Json& value) { return json_preview(value); }
 
 bool within_bounds(const KeySpec& spec, double x) {
   if (!std::isfinite(x)) return false;
@@ -28,7 +30,11 @@ bool within_bounds(const KeySpec& spec, double x) {
   return true;
 }
 
-bool is_int(const Json& v) { return v.is_number_integer(); }
+// Integers beyond int64 (nlohmann keeps those up to 2^64 - 1 as unsigned) are out of range.
+bool is_int(const Json& v) {
+  return v.is_number_integer() &&
+         !(v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+}
 
 bool valid_number(const KeySpec& spec, const Json& v, bool integer) {
   if (integer ? !is_int(v) : !v.is_number()) return false;
@@ -115,7 +121,8 @@ void check_augmentations(const KeySpec& spec, const Json& value, std::vector<Pro
     if (!aug) {
       std::string names;
       for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
-      problems.push_back({item_path + ".type", "unknown augmentation '" + type + "', expected one of " + names});
+      problems.push_back({item_path + ".type", "unknown augmentation '" + text_preview(type) + "', expected one of " +
+                                                   names});
       continue;
     }
     for (const auto& [name, param_value] : item.items()) {
@@ -133,7 +140,7 @@ void check_augmentations(const KeySpec& spec, const Json& value, std::vector<Pro
   }
 }
 
-std::vector<std::string> all_paths() {
+std::vector<std::string> collect_paths() {
   std::vector<std::string> paths;
   std::set<std::string> sections;
   for (const auto& spec : schema()) {
@@ -142,6 +149,12 @@ std::vector<std::string> all_paths() {
       sections.insert(spec.path.substr(0, dot));
   }
   paths.insert(paths.end(), sections.begin(), sections.end());
+  return paths;
+}
+
+// Every key and section path.
+const std::vector<std::string>& all_paths() {
+  static const std::vector<std::string> paths = collect_paths();
   return paths;
 }
 
@@ -181,7 +194,7 @@ void walk(const Json& node, const std::string& prefix, std::vector<Problem>& pro
       else
         problems.push_back({path, "expected an object (a section of keys), found " + shown(value)});
     } else {
-      problems.push_back({path, "unknown key" + did_you_mean(path)});
+      problems.push_back({path, "unknown key" + (problems.size() < kListedProblems ? did_you_mean(path) : "")});
     }
   }
 }
@@ -303,7 +316,16 @@ void flatten(const Json& node, const std::string& prefix, std::vector<std::pair<
   }
 }
 
-Error unknown_key(const std::string& path) { return Error(path + ": unknown key" + did_you_mean(path)); }
+Error unknown_key(const std::string& path) { return Error(text_preview(path) + ": unknown key" + did_you_mean(path)); }
+
+// Command-line text as JSON (with the limits of every JSON input), or null when it isn't JSON.
+Json json_or_null(const std::string& text) {
+  try {
+    return parse_json(text, "value");
+  } catch (const Error&) {
+    return Json();
+  }
+}
 
 }  // namespace
 
@@ -328,7 +350,10 @@ void require_valid(const Json& doc, const std::string& source) {
   const auto problems = validate(doc);
   if (problems.empty()) return;
   std::string message;
-  for (const auto& problem : problems) message += (message.empty() ? "" : "\n") + source + ": " + problem.str();
+  for (size_t i = 0; i < std::min(problems.size(), kListedProblems); ++i)
+    message += (message.empty() ? "" : "\n") + source + ": " + problems[i].str();
+  if (problems.size() > kListedProblems)
+    message += "\n" + source + ": ... and " + std::to_string(problems.size() - kListedProblems) + " more problems";
   throw Error(message);
 }
 
@@ -371,15 +396,14 @@ Json parse_value(const std::string& path, const std::string& text) {
   const KeySpec* spec = find_key(path);
   if (!spec) {
     if (!is_section(path)) throw unknown_key(path);
-    Json value;
-    try {
-      value = Json::parse(text);
-    } catch (const nlohmann::json::parse_error&) {
-    }
-    if (!value.is_object()) throw Error(path + ": expected a JSON object for this section, got '" + text + "'");
+    Json value = json_or_null(text);
+    if (!value.is_object())
+      throw Error(path + ": expected a JSON object for this section, got '" + text_preview(text) + "'");
     return value;
   }
-  const auto bad = [&] { return Error(path + ": expected " + describe_expected(*spec) + ", got '" + text + "'"); };
+  const auto bad = [&] {
+    return Error(path + ": expected " + describe_expected(*spec) + ", got '" + text_preview(text) + "'");
+  };
   Json value;
   switch (spec->type) {
     case ValueType::Int: {
@@ -407,22 +431,17 @@ Json parse_value(const std::string& path, const std::string& text) {
     case ValueType::Device:
     case ValueType::Choice:
       if (!text.empty() && text.front() == '"') {
-        try {
-          value = Json::parse(text);
-        } catch (const nlohmann::json::parse_error&) {
-          throw bad();
-        }
+        value = json_or_null(text);
+        if (value.is_null()) throw bad();
       } else {
         value = text;
       }
       break;
     default:
-      try {
-        value = Json::parse(text);
-      } catch (const nlohmann::json::parse_error&) {
-        throw Error(path + ": expected " + describe_expected(*spec) + " in JSON syntax (e.g. [1, 2]), got '" + text +
-                    "'");
-      }
+      value = json_or_null(text);
+      if (value.is_null())
+        throw Error(path + ": expected " + describe_expected(*spec) + " in JSON syntax (e.g. [1, 2]), got '" +
+                    text_preview(text) + "'");
   }
   std::vector<Problem> problems;
   check_value(*spec, value, path, problems);
@@ -449,6 +468,7 @@ std::vector<Difference> diff(const Json& resolved_a, const Json& resolved_b) {
 }
 
 std::string did_you_mean(const std::string& unknown_path) {
+  if (unknown_path.size() > kLongestSuggestedKey) return "";
   const std::string leaf = last_segment(unknown_path);
   const std::string parent = parent_of(unknown_path);
   size_t best = std::string::npos;

@@ -14,7 +14,8 @@ namespace mrcnn::config {
 struct Problem {
   std::string key;
   std::string message;
-  std::string str() const { return key.empty() ? message : key + ": " + message; }
+  // The key is cut for display: an unknown key may be megabytes long.
+  std::string str() const { return key.empty() ? message : text_preview(key, 100) + ": " + message; }
 };
 
 // Reads a configuration file (a JSON object of overrides); throws Error if unreadable or malformed.
