@@ -151,6 +151,42 @@ std::string checkpoint_name(int64_t step) {
   return name;
 }
 
+// A member of a JSON object read from file (latest.json, best.json, a checkpoint's .json) of the
+// type is_type tests; throws Error naming the file and the key when the file was edited or broken.
+const Json& member(const Json& doc, const std::string& file, const char* key, bool (Json::*is_type)() const,
+                   const std::string& expected) {
+  if (!doc.is_object()) throw Error(file + ": expected a JSON object, found " + json_preview(doc));
+  const auto found = doc.find(key);
+  if (found == doc.end()) throw Error(file + ": \"" + key + "\" is missing (expected " + expected + ")");
+  if (!((*found).*is_type)())
+    throw Error(file + ": \"" + key + "\" must be " + expected + ", found " + json_preview(*found));
+  return *found;
+}
+
+int64_t step_member(const Json& doc, const std::string& file) {
+  const Json& step = member(doc, file, "step", &Json::is_number_integer, "a step number (an integer >= 0)");
+  if (step.is_number_unsigned() ? step.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) : step.get<int64_t>() < 0)
+    throw Error(file + ": \"step\" must be an integer >= 0, found " + json_preview(step));
+  return step.get<int64_t>();
+}
+
+// What checkpoints/latest.json names: the checkpoint --resume continues from and its step.
+struct LatestCheckpoint {
+  std::string name;
+  int64_t step = 0;
+};
+
+LatestCheckpoint read_latest_checkpoint(const fs::path& dir) {
+  const std::string file = (dir / "latest.json").string();
+  const Json latest = read_json_file(file);
+  const std::string expected = "the name of a checkpoint in " + dir.string() + " (such as \"step_00000500\")";
+  const std::string name = member(latest, file, "checkpoint", &Json::is_string, expected).get<std::string>();
+  // A name, not a path: latest.json must not lead the reads out of the checkpoint folder.
+  if (name.empty() || name.front() == '.' || name.find_first_of(std::string("/\\\0", 3)) != std::string::npos)
+    throw Error(file + ": \"checkpoint\" must be " + expected + ", found " + json_preview(Json(name)));
+  return {name, step_member(latest, file)};
+}
+
 // Weights, optimiser state and progress; latest.json is switched last, so a kill during the
 // save leaves the previous checkpoint the one that --resume finds.
 void save_checkpoint(const fs::path& dir, int64_t step, model::MaskRcnnImpl& net, torch::optim::Optimizer& optimizer,
@@ -222,9 +258,10 @@ struct BestCheckpoint {
   void load(const fs::path& dir) {
     std::error_code ec;
     if (!fs::exists(dir / "best.json", ec)) return;
-    const Json best = read_json_file((dir / "best.json").string());
-    value = best["value"].get<double>();
-    step = best["step"].get<int64_t>();
+    const std::string file = (dir / "best.json").string();
+    const Json best = read_json_file(file);
+    value = member(best, file, "value", &Json::is_number, "the best validation AP (a number)").get<double>();
+    step = step_member(best, file);
   }
   bool offer(const fs::path& dir, int64_t at_step, double ap, model::MaskRcnnImpl& net, const Json& config) {
     if (ap <= value) return false;
@@ -295,6 +332,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
                 "or another --output-dir");
   if (options.resume && !fs::exists(checkpoints / "latest.json", ec))
     throw Error(options.output_dir + ": no checkpoint to resume from (checkpoints/latest.json is missing)");
+  if (options.resume) read_latest_checkpoint(checkpoints);  // a broken one stops the run before the data is read
 
   // Data: everything checked before the first step.
   const Json& set = data_cfg["train"];
@@ -398,13 +436,13 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
 
   int64_t start = 0;
   if (options.resume) {
-    const Json latest = read_json_file((checkpoints / "latest.json").string());
-    const std::string name = latest["checkpoint"].get<std::string>();
+    const LatestCheckpoint latest = read_latest_checkpoint(checkpoints);
+    const std::string& name = latest.name;
     model::load_state_dict(*net, read_safetensors((checkpoints / (name + ".safetensors")).string()), false,
                            (checkpoints / (name + ".safetensors")).string());
     restore_optimizer(*optimizer, params, read_safetensors((checkpoints / (name + ".optim.safetensors")).string()),
                       adamw, device);
-    start = latest["step"].get<int64_t>();
+    start = latest.step;
     log::info("resuming {} at step {}", options.output_dir, start);
   }
   if (group) {
@@ -441,9 +479,11 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   const double clip = train["grad_clip_norm"].get<double>();
   MixedPrecision amp(train["amp"].get<std::string>(), device);
   if (options.resume && amp.scales_loss()) {
-    const Json latest = read_json_file((checkpoints / "latest.json").string());
-    const Json state = read_json_file((checkpoints / (latest["checkpoint"].get<std::string>() + ".json")).string());
-    if (state.contains("loss_scale")) amp.restore(state["loss_scale"].get<double>(), state["clean_steps"].get<int64_t>());
+    const std::string file = (checkpoints / (read_latest_checkpoint(checkpoints).name + ".json")).string();
+    const Json state = read_json_file(file);
+    if (state.contains("loss_scale"))
+      amp.restore(member(state, file, "loss_scale", &Json::is_number, "a number").get<double>(),
+                  member(state, file, "clean_steps", &Json::is_number_integer, "an integer").get<int64_t>());
   }
   const int64_t eval_period =
       train["eval_period"].get<int64_t>() > 0 ? train["eval_period"].get<int64_t>() : steps_per_epoch;
