@@ -1,20 +1,38 @@
 #include "config/tf_pipeline.h"
 
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "core/error.h"
+#include "data/label_map.h"
 
 namespace mrcnn::config {
 namespace {
 
+// Text as a message shows it: hostile files have megabyte names and values.
+std::string shorten(const std::string& text) {
+  return text.size() <= 200 ? text : text.substr(0, 160) + "... (" + std::to_string(text.size()) + " characters)";
+}
+
+// A value as a message shows it: its JSON, shortened.
+std::string preview(const Json& value) {
+  if (value.is_object()) return value.empty() ? "an empty message {}" : "a message { ... }";
+  return value.is_string() ? "\"" + shorten(value.get<std::string>()) + "\"" : shorten(value.dump());
+}
+
 // The pipeline as leaf paths ("model.faster_rcnn.num_classes", "train_config.data_augmentation_options[1].
-// random_adjust_brightness.max_delta"); repeated scalars form one leaf holding an array.
+// random_adjust_brightness.max_delta"); repeated scalars form one leaf holding an array. The typed
+// getters return nothing when a field is absent and throw Error naming the file, the path, what was
+// expected and what was found when it has another type (as TF's own parser would refuse it).
 class Leaves {
  public:
-  explicit Leaves(const Json& root) { flatten(root, ""); }
+  Leaves(const Json& root, const std::string& source) : source_(source) { flatten(root, ""); }
 
+  const std::string& source() const { return source_; }
   bool has(const std::string& path) const { return values_.count(path) > 0; }
   // The leaf's value (marked as used), or nullptr.
   const Json* take(const std::string& path) {
@@ -23,32 +41,107 @@ class Leaves {
     used_.insert(path);
     return &it->second;
   }
-  double number(const std::string& path, double fallback) {
-    const Json* v = take(path);
-    return v && v->is_number() ? v->get<double>() : fallback;
+  std::optional<double> number(const std::string& path) {
+    const Json* v = typed(path, "a number");
+    if (v && !v->is_number()) throw wrong(path, "a number", *v);
+    return v ? std::optional<double>(v->get<double>()) : std::nullopt;
   }
-  // Leaf paths under a prefix, in order.
+  double number(const std::string& path, double fallback) { return number(path).value_or(fallback); }
+  // TF's integer fields are int32 or uint32.
+  std::optional<int64_t> integer(const std::string& path) {
+    const char* expected = "an integer (32-bit)";
+    const Json* v = typed(path, expected);
+    if (!v) return std::nullopt;
+    if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<uint64_t>() > kMaxUint32) ||
+        (!v->is_number_unsigned() && (v->get<int64_t>() < kMinInt32 || v->get<int64_t>() > kMaxUint32)))
+      throw wrong(path, expected, *v);
+    return v->get<int64_t>();
+  }
+  std::optional<std::string> text(const std::string& path) {
+    const Json* v = typed(path, "a string");
+    if (v && !v->is_string()) throw wrong(path, "a string", *v);
+    return v ? std::optional<std::string>(v->get<std::string>()) : std::nullopt;
+  }
+  std::optional<bool> flag(const std::string& path) {
+    const Json* v = typed(path, "true or false");
+    if (v && !v->is_boolean()) throw wrong(path, "true or false", *v);
+    return v ? std::optional<bool>(v->get<bool>()) : std::nullopt;
+  }
+  // A repeated field of numbers (one value or a list), each checked by `ok`.
+  template <typename Check>
+  std::optional<std::vector<double>> numbers(const std::string& path, const std::string& expected, Check ok) {
+    const Json* v = typed(path, expected);
+    if (!v) return std::nullopt;
+    std::vector<double> out;
+    for (const auto& item : v->is_array() ? *v : Json::array({*v})) {
+      if (!item.is_number() || !ok(item.get<double>())) throw wrong(path, expected, item);
+      out.push_back(item.get<double>());
+    }
+    return out;
+  }
+  std::optional<std::vector<std::string>> texts(const std::string& path) {
+    const Json* v = typed(path, "strings");
+    if (!v) return std::nullopt;
+    std::vector<std::string> out;
+    for (const auto& item : v->is_array() ? *v : Json::array({*v})) {
+      if (!item.is_string()) throw wrong(path, "strings", item);
+      out.push_back(item.get<std::string>());
+    }
+    if (out.empty()) throw wrong(path, "at least one string", *v);
+    return out;
+  }
+  Error wrong(const std::string& path, const std::string& expected, const Json& found) const {
+    return Error(source_ + ": " + shorten(path) + ": expected " + expected + ", found " + preview(found));
+  }
+
+  // Leaf paths under a prefix, in order (a range of the sorted map).
   std::vector<std::string> under(const std::string& prefix) const {
     std::vector<std::string> out;
-    for (const auto& [path, value] : values_)
-      if (path.rfind(prefix, 0) == 0) out.push_back(path);
+    for (auto it = values_.lower_bound(prefix); it != values_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+      out.push_back(it->first);
     return out;
+  }
+  bool any_under(const std::string& prefix) const {
+    const auto it = values_.lower_bound(prefix);
+    return it != values_.end() && it->first.rfind(prefix, 0) == 0;
   }
   // Marks every leaf under a prefix as used (a block that is understood as a whole).
   void use_all(const std::string& prefix) {
-    for (const auto& p : under(prefix)) used_.insert(p);
+    for (const auto& path : under(prefix)) used_.insert(path);
   }
   std::vector<std::string> unused() const {
     std::vector<std::string> out;
     for (const auto& [path, value] : values_)
-      if (!used_.count(path)) out.push_back(path + " = " + (value.is_string() ? value.get<std::string>() : value.dump()));
+      if (!used_.count(path))
+        out.push_back(shorten(path) + " = " + (value.is_string() ? shorten(value.get<std::string>()) : preview(value)));
     return out;
   }
 
  private:
+  static constexpr int64_t kMinInt32 = -2147483648LL, kMaxUint32 = 4294967295LL;
+  // Leaf paths repeat their parents' names: a hostile file of long names over many levels would
+  // make gigabytes of them. Real pipelines make a few kilobytes.
+  static constexpr size_t kMaxPathBytes = size_t(64) << 20;
+
+  // The leaf's value, nullptr when absent; a message where a value is expected is an error.
+  const Json* typed(const std::string& path, const std::string& expected) {
+    const Json* v = take(path);
+    if (!v && (any_under(path + ".") || any_under(path + "[")))
+      throw Error(source_ + ": " + shorten(path) + ": expected " + expected + ", found a message { ... }");
+    return v;
+  }
+  // Counts the bytes of every path made (stored leaves and the prefixes of messages on the way).
+  std::string counted(std::string path) {
+    path_bytes_ += path.size();
+    if (path_bytes_ > kMaxPathBytes)
+      throw Error(source_ + ": more than " + std::to_string(kMaxPathBytes >> 20) + " MB of field paths (" +
+                  std::to_string(values_.size()) + " fields, at " + preview(Json(path)) + "): not a pipeline.config");
+    return path;
+  }
+  // Recursion bounded by the text format's nesting limit (io/text_proto.h).
   void flatten(const Json& message, const std::string& prefix) {
     for (const auto& [key, values] : message.items()) {
-      const std::string base = prefix + key;
+      const std::string base = counted(prefix + key);
       bool all_scalars = true;
       for (const auto& v : values) all_scalars = all_scalars && !v.is_object();
       if (all_scalars) {
@@ -56,14 +149,16 @@ class Leaves {
         continue;
       }
       for (size_t i = 0; i < values.size(); ++i) {
-        const std::string path = values.size() > 1 ? base + "[" + std::to_string(i) + "]" : base;
-        if (values[i].is_object() && !values[i].empty()) flatten(values[i], path + ".");
+        const std::string path = values.size() > 1 ? counted(base + "[" + std::to_string(i) + "]") : base;
+        if (values[i].is_object() && !values[i].empty()) flatten(values[i], counted(path + "."));
         else values_[path] = values[i];
       }
     }
   }
+  std::string source_;
   std::map<std::string, Json> values_;
-  std::set<std::string> used_;
+  std::unordered_set<std::string> used_;
+  size_t path_bytes_ = 0;
 };
 
 void set_path(Json& doc, const std::string& dotted, Json value) {
@@ -85,22 +180,12 @@ class Mapper {
  public:
   Mapper(Leaves& leaves, TfImport& out) : leaves_(leaves), out_(out) {}
 
-  // Copies a number (scaled by `convert`) from the pipeline to a config key when present.
-  template <typename Convert>
-  void number(const std::string& from, const std::string& to, Convert convert) {
-    const Json* v = leaves_.take(from);
-    if (!v) return;
-    if (!v->is_number()) {
-      out_.warnings.push_back(from + ": expected a number, found " + v->dump() + " (not mapped)");
-      return;
-    }
-    set(from, to, convert(v->get<double>()));
-  }
+  // Copies a number from the pipeline to a config key when present (a wrong type is an Error).
   void number(const std::string& from, const std::string& to) {
-    number(from, to, [](double v) { return Json(v); });
+    if (const auto v = leaves_.number(from)) set(from, to, *v);
   }
   void integer(const std::string& from, const std::string& to, int64_t offset = 0) {
-    number(from, to, [&](double v) { return Json(static_cast<int64_t>(std::llround(v)) + offset); });
+    if (const auto v = leaves_.integer(from)) set(from, to, *v + offset);
   }
   void set(const std::string& from, const std::string& to, Json value) {
     out_.mapped.push_back(from + " -> " + to + " = " + value.dump());
@@ -119,18 +204,21 @@ class Mapper {
 void map_model(Leaves& leaves, Mapper& map, TfImport& out) {
   std::string arch;
   for (const char* a : {"faster_rcnn", "ssd", "center_net"})
-    if (!leaves.under(std::string("model.") + a).empty()) arch = a;
-  if (arch.empty()) throw Error("no model { faster_rcnn { ... } } block: not a TF OD API (Mask/Faster) R-CNN pipeline");
+    if (leaves.any_under(std::string("model.") + a)) arch = a;
+  if (arch.empty())
+    throw Error(leaves.source() + ": no model { faster_rcnn { ... } } block: not a TF OD API (Mask/Faster) R-CNN "
+                "pipeline");
   if (arch != "faster_rcnn")
-    throw Error("model." + arch + ": mrcnn imports Mask R-CNN pipelines (model { faster_rcnn { ... } }), not " + arch);
+    throw Error(leaves.source() + ": model." + arch + ": mrcnn imports Mask R-CNN pipelines (model { faster_rcnn "
+                "{ ... } }), not " + arch);
   const std::string m = "model.faster_rcnn.";
   map.integer(m + "num_classes", "model.num_classes", 1);  // TF counts no background class
   map.integer(m + "image_resizer.keep_aspect_ratio_resizer.min_dimension", "model.min_size");
   if (out.config.contains("model") && out.config["model"].contains("min_size"))
     out.config["model"]["min_size"] = Json::array({out.config["model"]["min_size"]});
   map.integer(m + "image_resizer.keep_aspect_ratio_resizer.max_dimension", "model.max_size");
-  if (const Json* type = leaves.take(m + "feature_extractor.type")) {
-    const std::string t = type->get<std::string>();
+  if (const auto type = leaves.text(m + "feature_extractor.type")) {
+    const std::string& t = *type;
     const std::string backbone = t.find("resnet101") != std::string::npos  ? "resnet101"
                                  : t.find("resnet50") != std::string::npos ? "resnet50"
                                  : t.find("resnet34") != std::string::npos ? "resnet34"
@@ -142,33 +230,34 @@ void map_model(Leaves& leaves, Mapper& map, TfImport& out) {
       map.set(m + "feature_extractor.type", "model.backbone", backbone);
   }
   const std::string grid = m + "first_stage_anchor_generator.grid_anchor_generator.";
-  if (const Json* ratios = leaves.take(grid + "aspect_ratios")) {
+  // Ratios and sizes are bounded so that their inverses and products stay finite numbers.
+  const auto in_range = [](double v) { return v > 1e-6 && v < 1e6; };
+  if (const auto ratios = leaves.numbers(grid + "aspect_ratios", "positive numbers (width / height)", in_range)) {
     // TF's aspect ratio is width / height; torchvision's (and mrcnn's) is height / width.
     Json inverted = Json::array();
-    for (const auto& r : ratios->is_array() ? *ratios : Json::array({*ratios})) inverted.push_back(1.0 / r.get<double>());
+    for (const double r : *ratios) inverted.push_back(1.0 / r);
     map.set(grid + "aspect_ratios", "model.anchor.aspect_ratios", inverted);
   }
-  if (const Json* scales = leaves.take(grid + "scales")) {
-    const Json list = scales->is_array() ? *scales : Json::array({*scales});
+  if (const auto scales = leaves.numbers(grid + "scales", "positive numbers", in_range)) {
     const double base = leaves.number(grid + "height", 256);
+    if (!in_range(base)) throw leaves.wrong(grid + "height", "a positive number", base);
     leaves.take(grid + "width");
-    if (list.size() == 5) {
+    if (scales->size() == 5) {
       Json sizes = Json::array();
-      for (const auto& s : list) sizes.push_back(Json::array({std::llround(s.get<double>() * base)}));
+      for (const double scale : *scales) sizes.push_back(Json::array({std::llround(scale * base)}));
       map.set(grid + "scales", "model.anchor.sizes", sizes);
     } else {
-      out.warnings.push_back(grid + "scales = " + list.dump() + ": not mapped (the FPN takes one anchor size per "
-                             "level P2-P6, 5 sizes; kept 32, 64, 128, 256, 512)");
+      out.warnings.push_back(grid + "scales = " + Json(*scales).dump() + ": not mapped (the FPN takes one anchor "
+                             "size per level P2-P6, 5 sizes; kept 32, 64, 128, 256, 512)");
     }
   }
   for (const char* stride : {"height_stride", "width_stride", "height_offset", "width_offset"})
     if (leaves.has(grid + stride))
       map.note(grid + stride, "the FPN levels fix the anchor strides at 4-64 pixels");
   map.number(m + "first_stage_nms_iou_threshold", "model.rpn.nms_thresh");
-  if (leaves.has(m + "first_stage_max_proposals")) {
-    const double n = leaves.number(m + "first_stage_max_proposals", 0);
-    map.set(m + "first_stage_max_proposals", "model.rpn.post_nms_top_n_train", static_cast<int64_t>(n));
-    map.set(m + "first_stage_max_proposals", "model.rpn.post_nms_top_n_test", static_cast<int64_t>(n));
+  if (const auto n = leaves.integer(m + "first_stage_max_proposals")) {
+    map.set(m + "first_stage_max_proposals", "model.rpn.post_nms_top_n_train", *n);
+    map.set(m + "first_stage_max_proposals", "model.rpn.post_nms_top_n_test", *n);
   }
   map.integer(m + "first_stage_minibatch_size", "model.rpn.batch_size_per_image");
   map.number(m + "first_stage_positive_balance_fraction", "model.rpn.positive_fraction");
@@ -179,9 +268,10 @@ void map_model(Leaves& leaves, Mapper& map, TfImport& out) {
   map.number(nms + "iou_threshold", "model.roi.nms_thresh");
   map.integer(nms + "max_total_detections", "model.roi.detections_per_img");
   const std::string box = m + "second_stage_box_predictor.mask_rcnn_box_predictor.";
-  const double mask_h = leaves.number(box + "mask_height", 0), mask_w = leaves.number(box + "mask_width", 0);
+  const int64_t mask_h = leaves.integer(box + "mask_height").value_or(0);
+  const int64_t mask_w = leaves.integer(box + "mask_width").value_or(0);
   if (mask_h > 0 || mask_w > 0) {
-    const auto side = static_cast<int64_t>(std::max(mask_h, mask_w));
+    const int64_t side = std::max(mask_h, mask_w);
     // The head pools at half the mask side, so the side must be even.
     map.set(box + "mask_height/mask_width", "model.mask.resolution", side + side % 2);
     if (mask_h != mask_w) out.warnings.push_back(box + "mask_height != mask_width: mrcnn masks are square (" +
@@ -191,11 +281,11 @@ void map_model(Leaves& leaves, Mapper& map, TfImport& out) {
 }
 
 void map_learning_rate(Leaves& leaves, Mapper& map, TfImport& out, const std::string& lr) {
-  if (!leaves.under(lr + "constant_learning_rate").empty()) {
+  if (leaves.any_under(lr + "constant_learning_rate")) {
     map.number(lr + "constant_learning_rate.learning_rate", "train.optimizer.lr");
     map.set(lr + "constant_learning_rate", "train.lr_schedule.type", "constant");
     map.set(lr + "constant_learning_rate", "train.lr_schedule.warmup_steps", 0);
-  } else if (!leaves.under(lr + "manual_step_learning_rate").empty()) {
+  } else if (leaves.any_under(lr + "manual_step_learning_rate")) {
     const std::string p = lr + "manual_step_learning_rate.";
     const double initial = leaves.number(p + "initial_learning_rate", 0);
     map.set(p + "initial_learning_rate", "train.optimizer.lr", initial);
@@ -203,7 +293,7 @@ void map_learning_rate(Leaves& leaves, Mapper& map, TfImport& out, const std::st
     for (const auto& path : leaves.under(p + "schedule"))
       if (path.size() > 5 && path.substr(path.size() - 5) == ".step") {
         const std::string entry = path.substr(0, path.size() - 5);
-        steps.emplace_back(static_cast<int64_t>(leaves.number(path, 0)), leaves.number(entry + ".learning_rate", 0));
+        steps.emplace_back(leaves.integer(path).value_or(0), leaves.number(entry + ".learning_rate", 0));
       }
     Json milestones = Json::array();
     double gamma = 0.1, previous = initial;
@@ -221,11 +311,11 @@ void map_learning_rate(Leaves& leaves, Mapper& map, TfImport& out, const std::st
     if (!constant_ratio)
       out.warnings.push_back(p + "schedule: the rates do not fall by one constant factor; mrcnn's multistep uses "
                              "gamma " + std::to_string(gamma) + " at every milestone");
-    if (const Json* warmup = leaves.take(p + "warmup"); warmup && warmup->is_boolean() && warmup->get<bool>())
+    if (leaves.flag(p + "warmup").value_or(false))
       out.warnings.push_back(p + "warmup: TF warms up to the first schedule step; set train.lr_schedule.warmup_steps");
     else
       map.set(p + "schedule", "train.lr_schedule.warmup_steps", 0);
-  } else if (!leaves.under(lr + "cosine_decay_learning_rate").empty()) {
+  } else if (leaves.any_under(lr + "cosine_decay_learning_rate")) {
     const std::string p = lr + "cosine_decay_learning_rate.";
     const double base = leaves.number(p + "learning_rate_base", 0);
     map.set(p + "learning_rate_base", "train.optimizer.lr", base);
@@ -233,10 +323,10 @@ void map_learning_rate(Leaves& leaves, Mapper& map, TfImport& out, const std::st
     const double warmup_lr = leaves.number(p + "warmup_learning_rate", 0);
     map.integer(p + "warmup_steps", "train.lr_schedule.warmup_steps");
     if (base > 0) map.set(p + "warmup_learning_rate", "train.lr_schedule.warmup_factor", std::max(1e-6, warmup_lr / base));
-    if (const Json* total = leaves.take(p + "total_steps"))
-      out.mapped.push_back(p + "total_steps = " + total->dump() + " (mrcnn's cosine spans train.steps)");
+    if (const auto total = leaves.integer(p + "total_steps"))
+      out.mapped.push_back(p + "total_steps = " + std::to_string(*total) + " (mrcnn's cosine spans train.steps)");
     leaves.take(p + "hold_base_rate_steps");
-  } else if (!leaves.under(lr).empty()) {
+  } else if (leaves.any_under(lr)) {
     map.note(lr, "only constant, manual step and cosine decay schedules have an equivalent");
   }
 }
@@ -249,23 +339,23 @@ void map_training(Leaves& leaves, Mapper& map, TfImport& out) {
     map.set(t + "num_steps", "train.epochs", 0);
   }
   map.number(t + "gradient_clipping_by_norm", "train.grad_clip_norm");
-  if (!leaves.under(t + "optimizer.momentum_optimizer").empty()) {
+  if (leaves.any_under(t + "optimizer.momentum_optimizer")) {
     const std::string o = t + "optimizer.momentum_optimizer.";
     map.set(o, "train.optimizer.type", "sgd");
     map.number(o + "momentum_optimizer_value", "train.optimizer.momentum");
     map_learning_rate(leaves, map, out, o + "learning_rate.");
-  } else if (!leaves.under(t + "optimizer.adam_optimizer").empty()) {
+  } else if (leaves.any_under(t + "optimizer.adam_optimizer")) {
     const std::string o = t + "optimizer.adam_optimizer.";
     map.set(o, "train.optimizer.type", "adamw");
     map.set(o, "train.optimizer.weight_decay", 0.0);  // TF's Adam has no decoupled weight decay
     map_learning_rate(leaves, map, out, o + "learning_rate.");
-  } else if (!leaves.under(t + "optimizer").empty()) {
+  } else if (leaves.any_under(t + "optimizer")) {
     map.note(t + "optimizer", "only momentum_optimizer and adam_optimizer have an equivalent");
   }
-  if (const Json* ema = leaves.take(t + "optimizer.use_moving_average"); ema && ema->is_boolean() && ema->get<bool>())
+  if (leaves.flag(t + "optimizer.use_moving_average").value_or(false))
     out.warnings.push_back(t + "optimizer.use_moving_average: not mapped (no weight averaging in mrcnn)");
-  if (const Json* checkpoint = leaves.take(t + "fine_tune_checkpoint")) {
-    const std::string path = checkpoint->get<std::string>();
+  if (const auto checkpoint = leaves.text(t + "fine_tune_checkpoint")) {
+    const std::string& path = *checkpoint;
     const auto ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
     if (ext == ".pth" || ext == ".pt" || ext == ".safetensors")
       map.set(t + "fine_tune_checkpoint", "train.init_weights", path);
@@ -299,7 +389,12 @@ void map_training(Leaves& leaves, Mapper& map, TfImport& out) {
       jitter[kind == "random_adjust_contrast" ? "contrast" : "saturation"] = std::min(1.0, std::max(1 - lo, hi - 1));
       augmentations.push_back(jitter);
     } else if (kind == "random_crop_image") {
-      const double min_area = leaves.number(p + "min_area", 0.1), max_area = leaves.number(p + "max_area", 1.0);
+      const auto area = [&](const std::string& key, double fallback) {
+        const double v = leaves.number(p + key, fallback);
+        if (!(v >= 0 && v <= 1)) throw leaves.wrong(p + key, "a number from 0 to 1", v);
+        return v;
+      };
+      const double min_area = area("min_area", 0.1), max_area = area("max_area", 1.0);
       augmentations.push_back({{"type", "random_crop"},
                                {"prob", 1.0 - leaves.number(p + "random_coef", 0.0)},
                                {"min_scale", std::sqrt(min_area)},
@@ -321,24 +416,37 @@ void map_training(Leaves& leaves, Mapper& map, TfImport& out) {
 
 void map_input(Leaves& leaves, Mapper& map, TfImport& out, const std::string& reader, const std::string& set,
                const std::string& label_map) {
-  if (leaves.under(reader).empty()) return;
+  if (!leaves.any_under(reader)) return;
   const std::string records = reader + ".tf_record_input_reader.input_path";
-  if (const Json* paths = leaves.take(records)) {
-    const Json list = paths->is_array() ? *paths : Json::array({*paths});
+  if (const auto list = leaves.texts(records)) {
     map.set(reader + ".tf_record_input_reader", "data." + set + ".format", "tfrecord");
-    map.set(records, "data." + set + ".annotations", list[0]);
-    if (list.size() > 1)
-      out.warnings.push_back(records + ": " + std::to_string(list.size()) + " paths; mrcnn reads one pattern per set "
+    map.set(records, "data." + set + ".annotations", list->front());
+    if (list->size() > 1)
+      out.warnings.push_back(records + ": " + std::to_string(list->size()) + " paths; mrcnn reads one pattern per set "
                              "(the first; use a glob that covers all)");
   }
-  if (!label_map.empty()) {
-    leaves.take(reader + ".label_map_path");
+  const auto pipeline_label_map = leaves.text(reader + ".label_map_path");
+  if (!label_map.empty())
     map.set("--label-map", "data." + set + ".label_map", label_map);
-  } else if (leaves.has(reader + ".label_map_path")) {
-    map.set(reader + ".label_map_path", "data." + set + ".label_map", *leaves.take(reader + ".label_map_path"));
-  }
+  else if (pipeline_label_map)
+    map.set(reader + ".label_map_path", "data." + set + ".label_map", *pipeline_label_map);
   for (const char* k : {"load_instance_masks", "mask_type", "shuffle", "num_readers", "num_epochs", "sample_1_of_n_examples"})
     leaves.take(reader + "." + k);
+}
+
+// The label map is read and checked at import, so a broken one fails here rather than in a training
+// run; the configuration refers to it by path (data.train.label_map), where mrcnn-train, mrcnn-eval
+// and mrcnn-infer read it. Without num_classes in the pipeline, the label map's largest id sets it.
+void check_label_map(const std::string& path, const std::string& source, Mapper& map, TfImport& out) {
+  const data::LabelMap labels = data::LabelMap::read(path);
+  const auto& [largest, name] = *labels.names().rbegin();
+  Json& model = out.config["model"];
+  if (!model.contains("num_classes")) {
+    map.set(path, "model.num_classes", largest + 1);
+  } else if (const int64_t num_classes = model["num_classes"].get<int64_t>() - 1; largest > num_classes) {
+    throw Error(path + ": class id " + std::to_string(largest) + " (" + name + ") is larger than " + source +
+                "'s model.faster_rcnn.num_classes = " + std::to_string(num_classes) + " (TF counts no background)");
+  }
 }
 
 }  // namespace
@@ -347,17 +455,28 @@ TfImport import_tf_pipeline(const Json& pipeline, const std::string& source, con
   TfImport out;
   out.config = Json::object();
   out.config["description"] = "Imported from the TF OD API pipeline " + source;
-  Leaves leaves(pipeline);
+  Leaves leaves(pipeline, source);
   Mapper map(leaves, out);
   map_model(leaves, map, out);
   map_training(leaves, map, out);
   // TF2 pipelines name the readers the same; TF1 may repeat eval_input_reader: the first is used.
   map_input(leaves, map, out, "train_input_reader", "train", label_map);
   std::string eval_reader = "eval_input_reader";
-  if (leaves.under(eval_reader + ".").empty() && !leaves.under(eval_reader + "[0]").empty()) eval_reader += "[0]";
+  if (!leaves.any_under(eval_reader + ".") && leaves.any_under(eval_reader + "[0]")) eval_reader += "[0]";
   map_input(leaves, map, out, eval_reader, "val", label_map);
   if (out.config.contains("data") && out.config["data"].contains("val"))
     out.config["data"]["val"]["images"] = "";
+  const Json data = out.config.value("data", Json::object());
+  const auto label_map_of = [&](const char* set) { return data.value(set, Json::object()).value("label_map", ""); };
+  if (!label_map.empty()) {
+    if (label_map_of("train").empty()) map.set("--label-map", "data.train.label_map", label_map);  // no train reader
+    check_label_map(label_map, source, map, out);
+  }
+  for (const char* set : {"train", "val"}) {  // the pipeline's own, where they exist (often placeholders)
+    std::error_code ec;
+    if (label_map.empty() && std::filesystem::is_regular_file(label_map_of(set), ec))
+      check_label_map(label_map_of(set), source, map, out);
+  }
   // TF runs often stop (num_steps) before schedule steps they inherited; those never apply.
   if (out.config.contains("train") && out.config["train"].contains("steps") &&
       out.config["train"].contains("lr_schedule") && out.config["train"]["lr_schedule"].contains("milestones")) {
@@ -371,6 +490,8 @@ TfImport import_tf_pipeline(const Json& pipeline, const std::string& source, con
     out.config["train"]["lr_schedule"]["milestones"] = kept;
   }
   for (const auto& field : leaves.unused()) out.warnings.push_back(field + ": not mapped");
+  for (auto& warning : out.warnings)  // values quoted whole above (a backbone name, a checkpoint path)
+    if (warning.size() > 400) warning = shorten(warning);
   return out;
 }
 

@@ -7,12 +7,17 @@
 
 namespace mrcnn::data {
 
+// The largest class id: the TF OD API's label map ids are int32.
+inline constexpr int64_t kMaxLabelId = 2147483647;
+
 class LabelMap {
  public:
   LabelMap() = default;
 
   // label_map.pbtxt (item { id: 1 name: 'cat' display_name: 'Cat' } ...), or JSON: either
-  // {"1": "cat", ...} or [{"id": 1, "name": "cat"}, ...]. Throws Error naming file, line and problem.
+  // {"1": "cat", ...} or [{"id": 1, "name": "cat"}, ...]. Ids from 1 to kMaxLabelId, each once,
+  // with a name (display_name wins); id 0 only for 'background', which is skipped (the TF OD API's
+  // rules). Throws Error naming file, line and problem.
   static LabelMap read(const std::string& path);
   static LabelMap parse_pbtxt(const std::string& text, const std::string& source);
 

@@ -60,6 +60,18 @@ void print_keys(bool markdown) {
   }
 }
 
+// Real pipelines leave a few dozen fields behind; a hostile one can leave millions, which would
+// bury the terminal: the rest are listed only with -v.
+void report_not_carried_over(const std::vector<std::string>& warnings, const std::string& source) {
+  constexpr size_t kShown = 100;
+  for (size_t i = 0; i < warnings.size(); ++i) {
+    if (i < kShown) mrcnn::log::warn("{}: {}", source, warnings[i]);
+    else mrcnn::log::debug("{}: {}", source, warnings[i]);
+  }
+  if (warnings.size() > kShown)
+    mrcnn::log::warn("{}: ... and {} more fields not carried over (-v lists them)", source, warnings.size() - kShown);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,7 +157,7 @@ int main(int argc, char** argv) {
       const cfg::TfImport imported = cfg::import_tf_pipeline(mrcnn::read_text_proto_file(file), file, label_map);
       cfg::require_valid(imported.config, file + " (imported)");
       for (const auto& line : imported.mapped) mrcnn::log::debug("mapped {}", line);
-      for (const auto& warning : imported.warnings) mrcnn::log::warn("{}: {}", file, warning);
+      report_not_carried_over(imported.warnings, file);
       mrcnn::write_json_file(output, imported.config);
       mrcnn::log::info("wrote {}: {} fields mapped, {} not carried over (listed above)", output, imported.mapped.size(),
                        imported.warnings.size());
