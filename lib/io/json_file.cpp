@@ -194,6 +194,17 @@ void append_preview(const J& value, size_t budget, int depth, std::string& out) 
   out += array ? ']' : '}';
 }
 
+// Appends c, control characters escaped, so that a message stays on one line.
+void append_visible(char c, std::string& out) {
+  constexpr const char* kHex = "0123456789abcdef";
+  const auto byte = static_cast<unsigned char>(c);
+  if (c == '\n') out += "\\n";
+  else if (c == '\t') out += "\\t";
+  else if (c == '\r') out += "\\r";
+  else if (byte < 0x20 || byte == 0x7F) out += std::string{'\\', 'x', kHex[byte >> 4], kHex[byte & 15]};
+  else out += c;
+}
+
 template <class J>
 std::string preview(const J& value, size_t max_chars) {
   std::string out;
@@ -215,11 +226,17 @@ std::string json_preview(const Json& value, size_t max_chars) { return preview(v
 std::string json_preview(const nlohmann::json& value, size_t max_chars) { return preview(value, max_chars); }
 
 std::string text_preview(std::string_view text, size_t max_chars) {
-  if (text.size() <= max_chars) return std::string(text);
-  size_t cut = max_chars > 3 ? max_chars - 3 : 0;
-  // Back up to the start of a UTF-8 character, so that the cut leaves valid text.
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return std::string(text.substr(0, cut)) + "...";
+  const size_t keep = max_chars > 3 ? max_chars - 3 : 0;
+  std::string out;
+  size_t cut = 0;  // where out may be cut: the last character start within keep
+  for (const char c : text) {
+    if (out.size() > max_chars) break;
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80 && out.size() <= keep) cut = out.size();
+    append_visible(c, out);
+  }
+  if (out.size() <= max_chars) return out;
+  out.resize(cut);
+  return out + "...";
 }
 
 void write_json_file(const std::string& path, const Json& doc) { write_file_atomic(path, doc.dump(2) + "\n"); }

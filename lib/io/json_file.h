@@ -31,7 +31,8 @@ nlohmann::json read_json_data_file(const std::string& path);
 std::string json_preview(const Json& value, size_t max_chars = 60);
 std::string json_preview(const nlohmann::json& value, size_t max_chars = 60);
 
-// Text (a key, a command-line value) cut the same way, for error messages.
+// Text (a key, a command-line value) cut the same way, for error messages; control characters
+// are escaped (\n, \x01), so that the message stays one line.
 std::string text_preview(std::string_view text, size_t max_chars = 60);
 
 // Pretty-prints (2-space indent, trailing newline) and writes atomically.

@@ -122,6 +122,15 @@ def test_megabyte_unknown_key_is_quick_and_short(workdir):
     assert result.returncode == 2 and len(result.stderr) < 400 and "unknown key" in result.stderr
 
 
+def test_control_characters_in_keys_and_values_stay_on_one_line(workdir):
+    (workdir / "c.json").write_text(json.dumps({"model": {"a\nmrcnn-config: error: b": 1}}))
+    line = run_tool(workdir, "mrcnn-config", "validate", "c.json")
+    assert line.endswith("c.json: model.a\\nmrcnn-config: error: b: unknown key")
+    (workdir / "c.json").write_text(json.dumps({"data": {"augmentation": [{"type": "flip\r\n\u0000"}]}}))
+    line = run_tool(workdir, "mrcnn-config", "validate", "c.json")
+    assert "unknown augmentation 'flip\\r\\n\\x00'" in line
+
+
 def test_many_unknown_keys_list_twenty(workdir):
     (workdir / "c.json").write_text(json.dumps({"model": {f"num_clases_{i}": 1 for i in range(300000)}}))
     result = subprocess.run([tool_path("mrcnn-config"), "validate", "c.json"], cwd=workdir, capture_output=True,

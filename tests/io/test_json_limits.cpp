@@ -95,6 +95,8 @@ TEST_CASE("previews are short however large or deep the value", "[io][json]") {
   CHECK(mrcnn::json_preview(nlohmann::json::parse("[\"\\u00e9\\u00e9\"]"), 6) == "[\"...");
   CHECK(mrcnn::text_preview("\xc3\xa9\xc3\xa9\xc3\xa9", 5) == "\xc3\xa9...");
   CHECK(mrcnn::text_preview("abcdef", 5) == "ab...");
+  CHECK(mrcnn::text_preview("a\nb\x01", 60) == "a\\nb\\x01");
+  CHECK(mrcnn::text_preview("\x01\x02\x03", 7) == "\\x01...");
 }
 
 TEST_CASE("a megabyte unknown config key is reported quickly and shortly", "[config]") {
