@@ -1,6 +1,7 @@
 #include "data/loader.h"
 
 #include <algorithm>
+#include <exception>
 #include <random>
 #include <thread>
 
@@ -42,6 +43,15 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
+void Loader::check_size(const Sample& sample) const {
+  if (!options_.check_image_size) return;
+  try {
+    options_.check_image_size(sample.image.rows, sample.image.cols);
+  } catch (const Error& e) {
+    throw Error(sample.image_path + ": " + e.what());
+  }
+}
+
 std::vector<Sample> Loader::make_batch(int64_t step) {
   const int64_t epoch = step / steps_per_epoch();
   const int64_t first = (step % steps_per_epoch()) * options_.batch_size;
@@ -51,18 +61,26 @@ std::vector<Sample> Loader::make_batch(int64_t step) {
   const int64_t count = global_count * (options_.shard + 1) / options_.shards - begin;
   std::vector<Sample> batch(count);
   std::vector<std::string> errors(count);
+  std::vector<std::exception_ptr> bugs(count);
   const auto work = [&](int64_t local) {
     const int64_t k = begin + local;  // the position in the global batch decides the augmentation
     Sample s = samples_[order[first + k]];
     s.batch_position = k;
     // Each sample's augmentation draws from its own stream: the same in every run and thread.
     std::mt19937_64 rng(options_.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(step * 131 + k + 1)));
+    // An exception must not leave a worker thread (std::terminate): bad data is recorded for the
+    // skip/fail policy, anything else is rethrown on the calling thread below.
     try {
       load_pixels(s, spec_);
       augment(s, options_.augmentations, rng);
+      check_size(s);
       batch[local] = std::move(s);
     } catch (const Error& e) {
       errors[local] = e.what();
+    } catch (const std::bad_alloc&) {
+      errors[local] = s.image_path + ": out of memory while decoding the image";
+    } catch (...) {
+      bugs[local] = std::current_exception();
     }
   };
   if (count == 0) return {};
@@ -74,6 +92,8 @@ std::vector<Sample> Loader::make_batch(int64_t step) {
     });
   for (int64_t k = 0; k < count; k += workers) work(k);
   for (auto& t : pool) t.join();
+  for (const std::exception_ptr& bug : bugs)
+    if (bug) std::rethrow_exception(bug);
   std::vector<Sample> kept;
   for (int64_t k = 0; k < count; ++k) {
     if (errors[k].empty()) {

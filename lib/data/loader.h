@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <vector>
@@ -25,6 +26,10 @@ struct LoaderOptions {
   // part of each one, positions [n * shard / shards, n * (shard + 1) / shards) of its n images.
   int shard = 0;
   int shards = 1;
+  // Throws Error for an image size the model cannot take (model::Transform::resized_size: one so
+  // elongated that resizing leaves a side of 0 pixels); checked on each decoded, augmented image,
+  // so that data.on_invalid skips such an image or names it. Unset: no check.
+  std::function<void(int64_t height, int64_t width)> check_image_size;
 };
 
 class Loader {
@@ -40,6 +45,7 @@ class Loader {
 
  private:
   std::vector<Sample> make_batch(int64_t step);
+  void check_size(const Sample& sample) const;  // options_.check_image_size, naming the image
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
   std::vector<Sample> samples_;

@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <functional>
 #include <future>
-#include <set>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "io/atomic_file.h"
 #include "io/image_file.h"
 
 namespace mrcnn::model {
@@ -50,32 +50,49 @@ std::vector<InferenceImage> images_from_dataset(const data::DatasetSpec& spec) {
 
 namespace {
 
-cv::Mat load_image(const InferenceImage& image) {
-  if (image.record_file.empty()) return read_image_rgb(image.path);
-  data::Sample sample;
-  sample.record_file = image.record_file;
-  sample.record_offset = image.record_offset;
-  data::load_image_only(sample);
-  return sample.image;
+// The image's pixels; throws Error naming it when it cannot be read or decoded, is larger than
+// the job's pixel limit, or is too thin for the model to resize.
+cv::Mat load_image(const InferenceImage& image, const InferenceJob& job, const Detector& detector) {
+  cv::Mat pixels;
+  if (image.record_file.empty()) {
+    pixels = read_image_rgb(image.path, job.max_image_pixels);
+  } else {
+    data::Sample sample;
+    sample.record_file = image.record_file;
+    sample.record_offset = image.record_offset;
+    data::load_image_only(sample);
+    pixels = std::move(sample.image);
+  }
+  try {
+    detector.check_image_size(pixels.rows, pixels.cols);
+  } catch (const Error& e) {
+    throw Error((image.path.empty() ? image.record_file : image.path) + ": " + e.what());
+  }
+  return pixels;
 }
 
-// One batch's images, read and decoded; unreadable ones listed as "path: why" when skipped.
+// One batch's images, read and decoded; the ones that failed listed as "path: why" when skipped.
 struct DecodedBatch {
   std::vector<const InferenceImage*> images;
   std::vector<cv::Mat> pixels;
   std::vector<std::string> skipped;
 };
 
-DecodedBatch decode_batch(const InferenceJob& job, size_t start) {
+DecodedBatch decode_batch(const InferenceJob& job, const Detector& detector, size_t start) {
   DecodedBatch out;
   for (size_t i = start; i < std::min(job.images.size(), start + static_cast<size_t>(job.batch_size)); ++i) {
+    std::string failure;
     try {
-      out.pixels.push_back(load_image(job.images[i]));
+      out.pixels.push_back(load_image(job.images[i], job, detector));
       out.images.push_back(&job.images[i]);
+      continue;
     } catch (const Error& e) {
-      if (!job.skip_unreadable) throw;
-      out.skipped.push_back(e.what());
+      failure = e.what();
+    } catch (const std::bad_alloc&) {
+      failure = job.images[i].path + ": out of memory while reading the image";
     }
+    if (!job.skip_unreadable) throw Error(failure);
+    out.skipped.push_back(failure);
   }
   return out;
 }
@@ -84,22 +101,19 @@ DecodedBatch decode_batch(const InferenceJob& job, size_t start) {
 
 InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job) {
   InferenceSummary summary;
-  if (!job.overlay_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(job.overlay_dir, ec);
-    if (!fs::is_directory(job.overlay_dir)) throw Error(job.overlay_dir + ": cannot create the overlay folder");
-  }
-  std::set<std::string> overlay_names;
+  if (!job.overlay_dir.empty()) prepare_output_folder(job.overlay_dir);
+  viz::OutputNames overlay_names;
   Progress progress("inference", static_cast<int64_t>(job.images.size()), "img");
   // Batch k+1 is read and decoded on a helper thread while batch k runs on the model: on a GPU,
   // decoding a large PNG can take longer than the model.
   const auto batch_size = static_cast<size_t>(job.batch_size);
   std::future<DecodedBatch> next;
-  if (!job.images.empty()) next = std::async(std::launch::async, decode_batch, std::cref(job), size_t{0});
+  const auto decode = [&](size_t start) { return decode_batch(job, detector, start); };
+  if (!job.images.empty()) next = std::async(std::launch::async, decode, size_t{0});
   for (size_t start = 0; start < job.images.size(); start += batch_size) {
     DecodedBatch decoded = next.get();  // rethrows the first unreadable image's Error (--on-error fail)
     if (start + batch_size < job.images.size())
-      next = std::async(std::launch::async, decode_batch, std::cref(job), start + batch_size);
+      next = std::async(std::launch::async, decode, start + batch_size);
     for (const std::string& why : decoded.skipped) {
       log::warn("skipped: {}", why);
       ++summary.skipped;
@@ -120,10 +134,7 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
         summary.results.push_back(std::move(record));
       summary.detections += static_cast<int64_t>(detections[k].instances.size());
       if (!job.overlay_dir.empty()) {
-        std::string name = fs::path(batch[k]->path).stem().string();
-        if (!overlay_names.insert(name).second) name += "_" + std::to_string(batch[k]->id);
-        overlay_names.insert(name);
-        write_image_rgb((fs::path(job.overlay_dir) / (name + ".png")).string(),
+        write_image_rgb((fs::path(job.overlay_dir) / overlay_names.claim(batch[k]->path, batch[k]->id)).string(),
                         viz::draw_instances(pixels[k], detections[k].instances, job.labels, job.overlay_style));
       }
       ++summary.images;

@@ -7,6 +7,7 @@
 
 #include "data/datasets.h"
 #include "data/label_map.h"
+#include "io/image_file.h"
 #include "io/json_file.h"
 #include "model/detector.h"
 #include "viz/overlay.h"
@@ -25,14 +26,17 @@ struct InferenceJob {
   std::vector<InferenceImage> images;
   float score_threshold = 0.5f;
   int batch_size = 1;
-  bool skip_unreadable = false;  // else the first unreadable image stops the run with an Error
+  // Else the first image that fails (unreadable, not a regular file, undecodable, more than
+  // max_image_pixels, a shape the model cannot take) stops the run with an Error naming it.
+  bool skip_unreadable = false;
+  int64_t max_image_pixels = kDefaultMaxImagePixels;
   std::string overlay_dir;       // empty: no overlays
   data::LabelMap labels;
   viz::OverlayStyle overlay_style;
 };
 
 struct InferenceSummary {
-  int64_t images = 0, detections = 0, skipped = 0;
+  int64_t images = 0, detections = 0, skipped = 0;  // skipped: each one logged as a warning
   double seconds = 0;
   Json results = Json::array();  // COCO results records
 };

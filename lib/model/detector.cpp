@@ -104,6 +104,11 @@ double Detector::peak_gpu_memory_mb() const {
 
 int64_t Detector::num_classes() const { return impl_->net->settings().num_classes; }
 
+void Detector::check_image_size(int64_t height, int64_t width) const {
+  const MaskRcnnImpl& net = *impl_->net;
+  for (const int64_t min_size : net.settings().min_size) net.transform().resized_size({height, width}, min_size);
+}
+
 std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images, float score_threshold) {
   c10::InferenceMode guard;
   std::vector<at::Tensor> tensors;

@@ -33,6 +33,10 @@ class Detector {
   Detector(const Detector&) = delete;
   Detector& operator=(const Detector&) = delete;
 
+  // Throws Error (without a file name) when the model cannot take an image of this size: one so
+  // elongated (1x4000) that resizing leaves a side of 0 pixels. Safe to call from another thread.
+  void check_image_size(int64_t height, int64_t width) const;
+
   // images: 8-bit RGB. Detections scoring below score_threshold are dropped.
   std::vector<ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold);
 

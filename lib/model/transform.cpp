@@ -3,7 +3,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <string>
 
+#include "core/error.h"
 #include "ops/paste_masks.h"
 
 namespace mrcnn::model {
@@ -17,8 +19,16 @@ ImageSize Transform::resized_size(ImageSize original, int64_t min_size) const {
   const double scale = std::min(static_cast<double>(min_size) / min_side,
                                 static_cast<double>(settings_.max_size) / max_side);
   // F.interpolate(scale_factor=scale, recompute_scale_factor=True): floor(size * scale).
-  return {static_cast<int64_t>(std::floor(static_cast<double>(h) * scale)),
-          static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};
+  const ImageSize resized{static_cast<int64_t>(std::floor(static_cast<double>(h) * scale)),
+                          static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};
+  // torchvision's interpolate fails on such an image too ("Input and output sizes should be greater
+  // than 0"); the caller names the file.
+  if (resized.first < 1 || resized.second < 1)
+    throw Error("image of " + std::to_string(w) + "x" + std::to_string(h) +
+                " pixels is too elongated for the model: fitting its long side into model.max_size (" +
+                std::to_string(settings_.max_size) + ") leaves its short side 0 pixels (the long side may be at "
+                "most model.max_size times the short one)");
+  return resized;
 }
 
 int64_t Transform::pick_min_size(std::mt19937* rng, const Target* target) const {

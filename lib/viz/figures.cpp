@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "eval/rle.h"
+#include "io/atomic_file.h"
 #include "viz/plot.h"
 
 namespace mrcnn::viz {
@@ -234,12 +235,12 @@ Comparison compare(const cv::Mat& rgb, const std::vector<const eval::CocoObject*
 }
 
 CurvesFigure training_curves(const std::string& metrics_path) {
-  std::ifstream in(metrics_path);
-  if (!in) throw Error(metrics_path + ": cannot read the metrics file");
+  std::istringstream in(read_text_file(metrics_path));
   CurvesFigure out;
   std::map<std::string, Series> losses;
   Series lr{"lr", {}, {}};
   std::map<std::string, Series> val;
+  int64_t missing_values = 0;
   std::string line;
   int64_t line_number = 0;
   while (std::getline(in, line)) {
@@ -263,11 +264,21 @@ CurvesFigure training_curves(const std::string& metrics_path) {
       for (const char* type : {"bbox", "segm"})
         for (const char* metric : {"AP", "AP50"})
           if (record["val"].contains(type) && record["val"][type].contains(metric)) {
+            // A validation without ground truth scores -1 (pycocotools), and mrcnn-train writes a
+            // NaN as null: no point to draw.
+            const nlohmann::json& value = record["val"][type][metric];
+            if (!value.is_number() || value.get<double>() < 0) {
+              if (missing_values++ == 0)
+                log::warn("{}:{}: val.{}.{} is {} (a validation without ground truth?): left out of the curves",
+                          metrics_path, line_number, type, metric,
+                          value.is_number() ? std::to_string(value.get<double>()) : value.type_name());
+              continue;
+            }
             Series& s = val[std::string(type) + " " + metric];
             s.name = std::string(type) + " " + metric;
             s.dashed = std::string(metric) == "AP50";
             s.x.push_back(step);
-            s.y.push_back(record["val"][type][metric].get<double>());
+            s.y.push_back(value.get<double>());
           }
       continue;
     }
@@ -284,6 +295,8 @@ CurvesFigure training_curves(const std::string& metrics_path) {
       }
     }
   }
+  if (missing_values > 1)
+    log::warn("{}: {} validation values in all are null or -1 (not drawn)", metrics_path, missing_values);
   if (out.records == 0)
     throw Error(metrics_path + ": no metrics records (expected mrcnn-train's metrics.jsonl: one JSON object with "
                 "\"step\" per line)");

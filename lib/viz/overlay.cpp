@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 namespace mrcnn::viz {
 
@@ -69,6 +70,15 @@ cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<model::Instance>& i
                 cv::LINE_AA);
   }
   return canvas;
+}
+
+std::string OutputNames::claim(const std::string& image_path, int64_t id) {
+  const std::string stem = std::filesystem::path(image_path).stem().string();
+  std::string name = stem;
+  // stem_<id> can itself be another image's stem: count on until the name is free.
+  for (int n = 1; !taken_.insert(name).second; ++n)
+    name = stem + "_" + std::to_string(id) + (n > 1 ? "_" + std::to_string(n) : "");
+  return name + ".png";
 }
 
 }  // namespace mrcnn::viz

@@ -5,6 +5,7 @@
 #include <opencv2/core.hpp>
 
 #include <set>
+#include <string>
 #include <vector>
 
 #include "data/label_map.h"
@@ -27,5 +28,16 @@ cv::Scalar class_color(int64_t class_id);
 // A copy of the RGB image with the instances drawn.
 cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<model::Instance>& instances,
                        const data::LabelMap& labels, const OverlayStyle& style = {});
+
+// Names for the drawn copies of many images in one folder: the image's stem + ".png", or
+// stem_<id>.png when an earlier image took that name (same file name in another folder), so that
+// no drawn image overwrites another.
+class OutputNames {
+ public:
+  std::string claim(const std::string& image_path, int64_t id);
+
+ private:
+  std::set<std::string> taken_;
+};
 
 }  // namespace mrcnn::viz

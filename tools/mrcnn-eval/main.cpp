@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/tool.h"
 #include "eval/coco_eval.h"
+#include "io/atomic_file.h"
 #include "io/json_file.h"
 #include "core/subprocess.h"
 #include "data/datasets.h"
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
     if (config_path.empty() && (gt_path.empty() || dt_path.empty()))
       throw mrcnn::Error("give --gt and --dt, or --config and --weights");
     if (!config_path.empty() && weights.empty()) throw mrcnn::Error("--config needs --weights");
+    if (!json_out.empty()) mrcnn::check_output_file(json_out);
     std::string model_results;
     if (!config_path.empty()) {
       model_results = (std::filesystem::temp_directory_path() / ("mrcnn-eval-" + std::to_string(::getpid()) + ".json")).string();

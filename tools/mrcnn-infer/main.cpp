@@ -1,31 +1,16 @@
 // mrcnn-infer: run a trained Mask R-CNN on images and write COCO results (and overlays).
-#include <unistd.h>
-
 #include <cmath>
-#include <filesystem>
 
 #include "config/config.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tool.h"
+#include "io/atomic_file.h"
+#include "io/image_file.h"
 #include "io/json_file.h"
 #include "io/weights_file.h"
 #include "model/batch_inference.h"
-
-namespace fs = std::filesystem;
-
-namespace {
-
-// Fail before a long run, not after it, when the results cannot be written.
-void check_writable(const std::string& path) {
-  const fs::path parent = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
-  if (fs::is_directory(path)) throw mrcnn::Error(path + ": cannot write: it is a directory");
-  if (!fs::is_directory(parent)) throw mrcnn::Error(path + ": cannot write: directory '" + parent.string() + "' does not exist");
-  if (::access(parent.c_str(), W_OK) != 0) throw mrcnn::Error(path + ": cannot write: permission denied");
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-infer",
@@ -43,6 +28,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> inputs;
   float score_threshold = -1;
   int batch_size = 0, threads = 0;
+  int64_t max_image_pixels = mrcnn::kDefaultMaxImagePixels;
   bool allow_partial = false;
   CLI::App& app = tool.app();
   auto* config_opt = app.add_option("-c,--config", config_path, "Experiment configuration (JSON)");
@@ -74,7 +60,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--overlay-dir", overlay_dir, "Also draw the detections on each image into this folder (PNG)");
   app.add_option("--label-map", label_map, "label_map.pbtxt or JSON naming the classes (default: data.train.label_map)");
-  app.add_option("--on-error", on_error, "Unreadable image: fail (stop, exit 2) or skip (log it, count it)")
+  app.add_option("--max-image-pixels", max_image_pixels,
+                 "Refuse images with more pixels than this, before decoding them (a guard against decompression "
+                 "bombs)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--on-error", on_error,
+                 "An image that cannot be used (unreadable, not a regular file, undecodable, too large, too "
+                 "elongated): fail (stop, exit 2) or skip (log it, count it)")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
   app.add_flag("--allow-partial", allow_partial, "Load the weights that fit and report the rest");
@@ -102,7 +95,8 @@ int main(int argc, char** argv) {
         mrcnn::parse_device_spec(device.empty() ? config["infer"]["device"].get<std::string>() : device));
     if (inputs.empty() && coco.empty() && dataset.empty())
       throw mrcnn::Error("give the images with --input, --coco or --dataset");
-    check_writable(output);
+    mrcnn::check_output_file(output);
+    if (!overlay_dir.empty()) mrcnn::prepare_output_folder(overlay_dir);
     mrcnn::model::InferenceJob job;
     if (!dataset.empty()) {
       const mrcnn::Json& set = config["data"][dataset];
@@ -117,6 +111,7 @@ int main(int argc, char** argv) {
     job.score_threshold = score_threshold >= 0 ? score_threshold : config["infer"]["score_threshold"].get<float>();
     job.batch_size = batch_size > 0 ? batch_size : config["infer"]["batch_size"].get<int>();
     job.skip_unreadable = on_error == "skip";
+    job.max_image_pixels = max_image_pixels;
     job.overlay_dir = overlay_dir;
     job.overlay_style.score_threshold = job.score_threshold;
     if (label_map.empty() && model_file.empty()) label_map = config["data"]["train"]["label_map"].get<std::string>();
@@ -134,6 +129,9 @@ int main(int argc, char** argv) {
 
     const auto summary = mrcnn::model::run_batch_inference(detector, job);
     mrcnn::write_json_file(output, summary.results);
+    if (summary.skipped > 0)
+      mrcnn::log::warn("skipped {} of {} images (--on-error skip; each is named above)", summary.skipped,
+                       job.images.size());
     mrcnn::log::info("done: {} images, {} detections, {} skipped, {} s ({} img/s); wrote {}", summary.images,
                      summary.detections, summary.skipped, summary.seconds,
                      summary.seconds > 0 ? summary.images / summary.seconds : 0.0, output);

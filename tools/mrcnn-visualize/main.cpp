@@ -9,6 +9,7 @@
 #include "core/tool.h"
 #include "eval/coco.h"
 #include "eval/coco_eval.h"
+#include "io/atomic_file.h"
 #include "io/image_file.h"
 #include "viz/figures.h"
 #include "viz/plot.h"
@@ -25,7 +26,15 @@ struct Flags {
   std::vector<int64_t> classes;
   double iou = 0.5;
   int max_images = 0, columns = 4, cell_width = 256, threads = 0;
+  int64_t max_image_pixels = kDefaultMaxImagePixels;
 };
+
+void add_pixel_limit_flag(CLI::App* sub, Flags& f) {
+  sub->add_option("--max-image-pixels", f.max_image_pixels,
+                  "Refuse images with more pixels than this, before decoding them (decompression bombs)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
 
 void add_style_flags(CLI::App* sub, Flags& f) {
   sub->add_option("--score-threshold", f.style.score_threshold, "Draw detections scoring at least this")
@@ -42,19 +51,7 @@ void add_style_flags(CLI::App* sub, Flags& f) {
   sub->add_option("--label-map", f.label_map, "Class names: label_map.pbtxt or JSON (default: the COCO categories)");
   sub->add_option("--max-images", f.max_images, "Draw at most this many images (0: all)")
       ->check(CLI::NonNegativeNumber);
-}
-
-void prepare_output_folder(const std::string& folder) {
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (!fs::is_directory(folder, ec)) throw Error(folder + ": cannot create the output folder");
-  const fs::path probe = fs::path(folder) / ".mrcnn-write-test";
-  if (FILE* f = std::fopen(probe.c_str(), "w")) {
-    std::fclose(f);
-    fs::remove(probe, ec);
-  } else {
-    throw Error(folder + ": output folder is not writable");
-  }
+  add_pixel_limit_flag(sub, f);
 }
 
 data::LabelMap labels_of(const Flags& f, const eval::CocoGroundTruth* gt) {
@@ -64,8 +61,6 @@ data::LabelMap labels_of(const Flags& f, const eval::CocoGroundTruth* gt) {
     for (const auto& c : gt->categories()) labels.set(c.id, c.name);
   return labels;
 }
-
-std::string output_name(const std::string& image_path) { return fs::path(image_path).stem().string() + ".png"; }
 
 // detections: a results file drawn on its images (matched by the records' file_name, or by id
 // through --coco).
@@ -87,15 +82,17 @@ int draw_detections(Flags& f) {
   std::vector<std::string> paths = expand_image_paths(f.images);
   if (f.max_images > 0 && static_cast<int>(paths.size()) > f.max_images) paths.resize(f.max_images);
   std::map<int64_t, bool> drawn;
+  viz::OutputNames names;
   Progress progress("draw", static_cast<int64_t>(paths.size()), "img");
-  for (const auto& path : paths) {
+  for (size_t n = 0; n < paths.size(); ++n) {
+    const std::string& path = paths[n];
     auto it = id_of_file.find(path);
     if (it == id_of_file.end()) it = id_of_file.find(fs::path(path).filename().string());
     std::vector<model::Instance> none;
     const auto found = it == id_of_file.end() ? results.by_id.end() : results.by_id.find(it->second);
     if (it != id_of_file.end()) drawn[it->second] = true;
-    const cv::Mat image = read_image_rgb(path);
-    write_image_rgb((fs::path(f.output) / output_name(path)).string(),
+    const cv::Mat image = read_image_rgb(path, f.max_image_pixels);
+    write_image_rgb((fs::path(f.output) / names.claim(path, static_cast<int64_t>(n) + 1)).string(),
                     viz::draw_instances(image, found == results.by_id.end() ? none : found->second, labels, f.style));
     progress.advance();
   }
@@ -131,12 +128,13 @@ int draw_truth(Flags& f) {
   const CocoImages c = coco_images(f, nullptr);
   const data::LabelMap labels = labels_of(f, &c.gt);
   prepare_output_folder(f.output);
+  viz::OutputNames names;
   Progress progress("draw", static_cast<int64_t>(c.ids.size()), "img");
   for (const int64_t id : c.ids) {
     const std::string file = c.gt.images().at(id).file_name;
-    const cv::Mat image = read_image_rgb((fs::path(f.image_root) / file).string());
+    const cv::Mat image = read_image_rgb((fs::path(f.image_root) / file).string(), f.max_image_pixels);
     const auto it = c.truth.find(id);
-    write_image_rgb((fs::path(f.output) / output_name(file)).string(),
+    write_image_rgb((fs::path(f.output) / names.claim(file, id)).string(),
                     viz::draw_ground_truth(image, it == c.truth.end() ? decltype(it->second){} : it->second, c.gt,
                                            labels, f.style));
     progress.advance();
@@ -153,17 +151,18 @@ int draw_comparisons(Flags& f) {
   const data::LabelMap labels = labels_of(f, &c.gt);
   prepare_output_folder(f.output);
   int matched = 0, false_positives = 0, missed = 0;
+  viz::OutputNames names;
   Progress progress("compare", static_cast<int64_t>(c.ids.size()), "img");
   for (const int64_t id : c.ids) {
     const std::string file = c.gt.images().at(id).file_name;
-    const cv::Mat image = read_image_rgb((fs::path(f.image_root) / file).string());
+    const cv::Mat image = read_image_rgb((fs::path(f.image_root) / file).string(), f.max_image_pixels);
     const std::vector<const eval::CocoObject*> none;
     const auto t = c.truth.find(id);
     const auto d = c.detections.find(id);
     const viz::Comparison cmp = viz::compare(image, t == c.truth.end() ? none : t->second,
                                              d == c.detections.end() ? none : d->second, c.gt, labels, f.style, f.iou);
     matched += cmp.matched, false_positives += cmp.false_positives, missed += cmp.missed;
-    write_image_rgb((fs::path(f.output) / output_name(file)).string(), cmp.image);
+    write_image_rgb((fs::path(f.output) / names.claim(file, id)).string(), cmp.image);
     progress.advance();
   }
   progress.finish();
@@ -173,13 +172,14 @@ int draw_comparisons(Flags& f) {
 }
 
 int draw_grid(Flags& f) {
+  check_output_file(f.output);
   std::vector<std::string> paths = expand_image_paths(f.images);
   if (paths.empty()) throw Error("no images to put in the grid");
   if (f.max_images > 0 && static_cast<int>(paths.size()) > f.max_images) paths.resize(f.max_images);
   std::vector<cv::Mat> images;
   std::vector<std::string> captions;
   for (const auto& p : paths) {
-    images.push_back(read_image_rgb(p));
+    images.push_back(read_image_rgb(p, f.max_image_pixels));
     captions.push_back(fs::path(p).filename().string());
   }
   write_image_rgb(f.output, viz::contact_sheet(images, captions, f.columns, f.cell_width));
@@ -188,6 +188,7 @@ int draw_grid(Flags& f) {
 }
 
 int draw_curves(Flags& f) {
+  check_output_file(f.output);
   const viz::CurvesFigure figure = viz::training_curves(f.metrics);
   if (figure.skipped_lines > 0)
     log::warn("{}: skipped {} lines that are not metrics records", f.metrics, figure.skipped_lines);
@@ -197,6 +198,7 @@ int draw_curves(Flags& f) {
 }
 
 int draw_pr(Flags& f) {
+  check_output_file(f.output);
   const eval::CocoGroundTruth gt = eval::CocoGroundTruth::read(f.gt);
   const auto dts = eval::read_detections(f.dt, gt);
   const auto type = f.iou_type == "bbox" ? eval::IouType::Bbox : eval::IouType::Segm;
@@ -250,6 +252,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(16, 4096))
       ->capture_default_str();
   grid->add_option("--max-images", f.max_images, "At most this many images (0: all)")->check(CLI::NonNegativeNumber);
+  add_pixel_limit_flag(grid, f);
 
   auto* curves = app.add_subcommand("curves", "Training curves from mrcnn-train's metrics.jsonl");
   curves->add_option("--metrics", f.metrics, "RUN/metrics.jsonl")->required();
