@@ -188,6 +188,10 @@ std::vector<KeySpec> build_schema() {
   k.push_back(number("train.grad_clip_norm", 0.0, "Clip the gradient norm to this; 0: no clipping").at_least(0));
   k.push_back(choice("train.amp", "off", {"off", "bf16", "fp16"},
                      "Mixed precision on CUDA: bf16, or fp16 with loss scaling"));
+  k.push_back(choice("train.dtype", "float32", {"float32", "float64"},
+                     "Weights and activations; float64 is several times slower and meant for numerical checks "
+                     "(data-parallel training equals one process to 1e-9 in float64, where float32 rounding "
+                     "moves sampled proposals)"));
   k.push_back(choice("train.channels_last", "auto", {"auto", "on", "off"},
                      "Convolutions on NHWC activations and weights; auto: on the CPU (oneDNN is faster so), "
                      "off on CUDA until measured there (scripts/bench_gpu_train.py --channels-last on)"));

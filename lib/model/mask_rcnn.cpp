@@ -33,6 +33,9 @@ void MaskRcnnImpl::use_channels_last() {
 
 ImageBatch MaskRcnnImpl::prepare_batch(const std::vector<at::Tensor>& images) const {
   ImageBatch batch = transform_.batch(images);
+  // A model trained in float64 (the numerical checks of data-parallel training) sees its
+  // validation images in float64 too.
+  if (parameters().front().scalar_type() == at::kDouble) batch.tensor = batch.tensor.to(at::kDouble);
   if (inference_only_ || channels_last_) batch.tensor = batch.tensor.contiguous(at::MemoryFormat::ChannelsLast);
   return batch;
 }

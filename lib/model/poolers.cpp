@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ops/boxes.h"
+#include "ops/reduced_precision.h"
 #include "ops/roi_align.h"
 
 namespace mrcnn::model {
@@ -53,17 +54,19 @@ at::Tensor multiscale_roi_align(const std::vector<at::Tensor>& all_features, con
   }
   const at::Tensor rois = at::cat(rois_per_image, 0);
   const int64_t channels = features[0].size(1);
-  // Pooled in float32 whatever the features' precision (bf16/fp16 under autocast), as
-  // torchvision's autocast rule for roi_align does.
+  // Pooled in float32 when the features are bf16/fp16 (autocast), as torchvision's autocast rule
+  // for roi_align does; float32 and float64 features keep their type.
+  const at::ScalarType pooled_type =
+      ops::is_reduced_precision(features[0]) ? at::kFloat : features[0].scalar_type();
   at::Tensor result = at::zeros({rois.size(0), channels, settings.output_size, settings.output_size},
-                                features[0].options().dtype(at::kFloat));
+                                features[0].options().dtype(pooled_type));
   if (rois.size(0) == 0) return result;
   const at::Tensor levels = map_boxes_to_levels(rois.narrow(1, 1, 4), k_min, k_max);
   for (size_t level = 0; level < features.size(); ++level) {
     const at::Tensor in_level = at::where(levels == static_cast<int64_t>(level))[0];
     if (in_level.numel() == 0) continue;
     const at::Tensor pooled =
-        ops::roi_align(features[level].to(at::kFloat), rois.index_select(0, in_level).to(at::kFloat), scales[level], settings.output_size,
+        ops::roi_align(features[level].to(pooled_type), rois.index_select(0, in_level).to(pooled_type), scales[level], settings.output_size,
                        settings.output_size, settings.sampling_ratio, settings.aligned);
     result = result.index_put({in_level}, pooled.to(result.scalar_type()));
   }

@@ -416,7 +416,11 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
               init, loaded.loaded.size(), loaded.shape_mismatch.size() + loaded.missing.size());
     for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
   }
-  net->to(device);
+  const at::ScalarType dtype = train["dtype"] == "float64" ? at::kDouble : at::kFloat;
+  if (dtype == at::kDouble && train["amp"] != "off")
+    throw Error("train.dtype float64 and train.amp " + train["amp"].get<std::string>() +
+                " exclude each other (mixed precision is for float32 weights)");
+  net->to(device, dtype);
   const std::string channels_last = train["channels_last"].get<std::string>();
   if (channels_last == "on" || (channels_last == "auto" && device.is_cpu())) net->use_channels_last();
   if (device.is_cuda()) {
@@ -511,12 +515,12 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
     std::vector<model::ImageSize> sizes;
     for (size_t k = 0; k < batch.size(); ++k) {
       const data::Sample& s = batch[k];
-      images.push_back(model::pixels_to_image(staged.pixels[k], device).contiguous());
+      images.push_back(model::pixels_to_image(staged.pixels[k], device).to(dtype).contiguous());
       const model::Target& t = staged.targets[k];
       // Every random choice for an image (multi-scale size, sampling) comes from (seed, step, its
       // place in the global batch): the same whichever process trains on it.
       const uint64_t image_seed = model::derived_seed(seed, static_cast<uint64_t>(step) * 4096 + s.batch_position) | 1;
-      targets.push_back({t.boxes.to(device, pinned), t.labels.to(device, pinned), t.masks.to(device, pinned), image_seed});
+      targets.push_back({t.boxes.to(device, pinned).to(dtype), t.labels.to(device, pinned), t.masks.to(device, pinned), image_seed});
       sizes.emplace_back(s.height, s.width);
     }
     // Each process pads and pools its images as the whole global batch would be.
