@@ -79,8 +79,10 @@ std::vector<Sample> read_coco(const DatasetSpec& spec, ReadReport& report) {
         continue;
       }
       const auto& b = *a->bbox;
-      const float x1 = std::clamp<float>(b[0], 0, s.width), y1 = std::clamp<float>(b[1], 0, s.height);
-      const float x2 = std::clamp<float>(b[0] + b[2], 0, s.width), y2 = std::clamp<float>(b[1] + b[3], 0, s.height);
+      // Clamped as doubles: a huge coordinate is out of float's range.
+      const auto clamp = [](double v, int64_t hi) { return static_cast<float>(std::clamp<double>(v, 0, hi)); };
+      const float x1 = clamp(b[0], s.width), y1 = clamp(b[1], s.height);
+      const float x2 = clamp(b[0] + b[2], s.width), y2 = clamp(b[1] + b[3], s.height);
       if (!(x2 > x1 && y2 > y1)) {
         invalid(spec, report, a->where + ": degenerate or outside the image box " + std::to_string(b[0]) + "," +
                                   std::to_string(b[1]) + "," + std::to_string(b[2]) + "," + std::to_string(b[3]),
@@ -245,7 +247,12 @@ std::vector<std::string> expand_record_paths(const std::string& pattern) {
   const size_t at = pattern.rfind('@');
   if (at != std::string::npos && at + 1 < pattern.size() &&
       std::all_of(pattern.begin() + at + 1, pattern.end(), ::isdigit)) {
-    const int shards = std::stoi(pattern.substr(at + 1));
+    const std::string digits = pattern.substr(at + 1);
+    const int shards = digits.size() <= 6 ? std::stoi(digits) : kMaxRecordShards + 1;
+    if (shards > kMaxRecordShards)
+      throw Error(pattern.substr(0, std::min<size_t>(at, 80)) + "@" + digits.substr(0, 20) +
+                  (digits.size() > 20 ? "...: " : ": ") + "too many shards; at most " +
+                  std::to_string(kMaxRecordShards) + " are supported");
     std::vector<std::string> out;
     for (int i = 0; i < shards; ++i) {
       char suffix[32];

@@ -28,8 +28,11 @@ struct DatasetSpec {
 // data/tf_example.h), corrupt records skipped or fatal per the policy; images stay in the files.
 std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report);
 
+// The most shards TF's shorthand may name (train.record@N): the names are built in memory.
+inline constexpr int kMaxRecordShards = 100000;
+
 // The files of a TFRecord path: a glob (train.record-?????-of-00010) or TF's shard shorthand
-// (train.record@10), sorted.
+// (train.record@10, throws Error beyond kMaxRecordShards), sorted.
 std::vector<std::string> expand_record_paths(const std::string& pattern);
 
 // Decodes only the sample's image (no masks, no size check).

@@ -1,7 +1,11 @@
 #include "eval/coco.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <new>
 #include <set>
+#include <stdexcept>
 
 #include "core/error.h"
 
@@ -11,18 +15,39 @@ namespace {
 // Large data files: nlohmann's plain json parses them faster than the order-keeping Json.
 using DataJson = nlohmann::json;
 
+// A value for error messages, short whatever the input: scalars as JSON, else their kind.
+std::string preview(const DataJson& v) {
+  if (v.is_array()) return "a list of " + std::to_string(v.size()) + " values";
+  if (v.is_object()) return "an object";
+  if (v.is_string() && v.get_ref<const std::string&>().size() > 40)
+    return "a string of " + std::to_string(v.get_ref<const std::string&>().size()) + " characters";
+  return v.dump(-1, ' ', false, DataJson::error_handler_t::replace);
+}
+
+// An integer that fits int64_t (ids, sizes), also written as a whole float such as 3.0.
+std::optional<int64_t> as_int(const DataJson& v) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<int64_t>(u);
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (!v.is_number_float()) return std::nullopt;
+  const double d = v.get<double>();
+  if (!(d >= -9.2e18 && d <= 9.2e18) || d != std::floor(d)) return std::nullopt;  // inside int64, whole
+  return static_cast<int64_t>(d);
+}
+
 int64_t require_int(const DataJson& record, const char* key, const std::string& where) {
   if (!record.contains(key)) throw Error(where + ": missing \"" + key + "\"");
   const DataJson& v = record[key];
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
-    return static_cast<int64_t>(v.get<double>());
-  throw Error(where + ": \"" + key + "\" must be an integer, found " + v.dump());
+  if (const auto i = as_int(v)) return *i;
+  throw Error(where + ": \"" + key + "\" must be an integer, found " + preview(v));
 }
 
 double require_number(const DataJson& record, const char* key, const std::string& where) {
   if (!record.contains(key)) throw Error(where + ": missing \"" + key + "\"");
-  if (!record[key].is_number()) throw Error(where + ": \"" + key + "\" must be a number, found " + record[key].dump());
+  if (!record[key].is_number()) throw Error(where + ": \"" + key + "\" must be a number, found " + preview(record[key]));
   return record[key].get<double>();
 }
 
@@ -31,53 +56,128 @@ std::optional<Box> read_bbox(const DataJson& record, const std::string& where) {
   const DataJson& b = record["bbox"];
   if (b.is_array() && b.empty()) return std::nullopt;
   if (!b.is_array() || b.size() != 4 || !std::all_of(b.begin(), b.end(), [](const DataJson& x) { return x.is_number(); }))
-    throw Error(where + ": \"bbox\" must be [x, y, width, height], found " + b.dump().substr(0, 80));
+    throw Error(where + ": \"bbox\" must be [x, y, width, height], found " + preview(b));
   return Box{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(), b[3].get<double>()};
 }
 
-Segmentation read_segmentation(const DataJson& segm, const std::string& where) {
+std::vector<double> read_polygon(const DataJson& poly, size_t index, const std::string& where) {
+  const std::string name = where + ": polygon " + std::to_string(index);
+  if (!poly.is_array() || !std::all_of(poly.begin(), poly.end(), [](const DataJson& x) { return x.is_number(); }))
+    throw Error(name + " must be a list of numbers");
+  if (poly.size() < 6 || poly.size() % 2 != 0)
+    throw Error(name + " has " + std::to_string(poly.size()) +
+                " coordinates; a polygon needs at least 3 points (x, y pairs)");
+  std::vector<double> xy;
+  xy.reserve(poly.size());
+  for (const auto& v : poly) xy.push_back(v.get<double>());
+  try {
+    check_polygon(xy);
+  } catch (const Error& e) {
+    throw Error(name + ": " + e.what());
+  }
+  return xy;
+}
+
+// The "size" [height, width] of an RLE, checked as masks need it.
+std::array<int64_t, 2> read_rle_size(const DataJson& segm, const std::string& where) {
+  const DataJson* size = segm.contains("size") ? &segm["size"] : nullptr;
+  std::optional<int64_t> h, w;
+  if (size && size->is_array() && size->size() == 2) h = as_int((*size)[0]), w = as_int((*size)[1]);
+  if (!h || !w)
+    throw Error(where + ": RLE \"segmentation\" needs \"size\": [height, width] (integers), found " +
+                (size ? preview(*size) : std::string("none")));
+  try {
+    check_mask_size(*h, *w);
+  } catch (const Error& e) {
+    throw Error(where + ": RLE \"size\": " + e.what());
+  }
+  return {*h, *w};
+}
+
+// Uncompressed RLE counts: non-negative integers that sum exactly to height * width.
+std::vector<uint32_t> read_runs(const DataJson& counts, int64_t height, int64_t width, const std::string& where) {
+  std::vector<uint32_t> runs;
+  runs.reserve(counts.size());
+  const uint64_t pixels = static_cast<uint64_t>(height * width);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const DataJson& c = counts[i];
+    if (!c.is_number_integer() || (!c.is_number_unsigned() && c.get<int64_t>() < 0))
+      throw Error(where + ": RLE counts must be non-negative integers, found " + preview(c) + " at " + std::to_string(i));
+    const uint64_t run = c.get<uint64_t>();
+    if (run > pixels - sum)
+      throw Error(where + ": RLE counts sum to more than the " + std::to_string(pixels) + " pixels of \"size\" [" +
+                  std::to_string(height) + ", " + std::to_string(width) + "] (at count " + std::to_string(i) + ")");
+    sum += run;
+    runs.push_back(static_cast<uint32_t>(run));
+  }
+  if (sum != pixels)
+    throw Error(where + ": RLE counts sum to " + std::to_string(sum) + " pixels, but \"size\" [" +
+                std::to_string(height) + ", " + std::to_string(width) + "] has " + std::to_string(pixels));
+  return runs;
+}
+
+Segmentation read_rle(const DataJson& segm, const std::string& where) {
   Segmentation out;
-  if (segm.is_array()) {
-    if (segm.empty()) throw Error(where + ": \"segmentation\" is an empty polygon list");
-    out.kind = Segmentation::Kind::Polygons;
-    for (size_t i = 0; i < segm.size(); ++i) {
-      const DataJson& poly = segm[i];
-      if (!poly.is_array() || !std::all_of(poly.begin(), poly.end(), [](const DataJson& x) { return x.is_number(); }))
-        throw Error(where + ": polygon " + std::to_string(i) + " must be a list of numbers");
-      if (poly.size() < 6 || poly.size() % 2 != 0)
-        throw Error(where + ": polygon " + std::to_string(i) + " has " + std::to_string(poly.size()) +
-                    " coordinates; a polygon needs at least 3 points (x, y pairs)");
-      std::vector<double> xy;
-      xy.reserve(poly.size());
-      for (const auto& v : poly) xy.push_back(v.get<double>());
-      out.polygons.push_back(std::move(xy));
-    }
+  const auto [height, width] = read_rle_size(segm, where);
+  out.height = height;
+  out.width = width;
+  if (!segm.contains("counts")) throw Error(where + ": RLE \"segmentation\" needs \"counts\"");
+  const DataJson& counts = segm["counts"];
+  if (counts.is_string()) {
+    out.kind = Segmentation::Kind::CompressedRle;
+    out.counts = counts.get<std::string>();  // decoded, and its runs checked, when the mask is needed
     return out;
   }
-  if (segm.is_object()) {
-    if (!segm.contains("size") || !segm["size"].is_array() || segm["size"].size() != 2 ||
-        !segm["size"][0].is_number_integer() || !segm["size"][1].is_number_integer())
-      throw Error(where + ": RLE \"segmentation\" needs \"size\": [height, width]");
-    out.height = segm["size"][0].get<int64_t>();
-    out.width = segm["size"][1].get<int64_t>();
-    if (!segm.contains("counts")) throw Error(where + ": RLE \"segmentation\" needs \"counts\"");
-    const DataJson& counts = segm["counts"];
-    if (counts.is_string()) {
-      out.kind = Segmentation::Kind::CompressedRle;
-      out.counts = counts.get<std::string>();
-      return out;
-    }
-    if (counts.is_array()) {
-      out.kind = Segmentation::Kind::UncompressedRle;
-      for (const auto& c : counts) {
-        if (!c.is_number_unsigned()) throw Error(where + ": RLE counts must be non-negative integers");
-        out.runs.push_back(c.get<uint32_t>());
-      }
-      return out;
-    }
-    throw Error(where + ": RLE \"counts\" must be a string or a list of run lengths");
+  if (counts.is_array()) {
+    out.kind = Segmentation::Kind::UncompressedRle;
+    out.runs = read_runs(counts, height, width, where);
+    return out;
   }
-  throw Error(where + ": \"segmentation\" must be polygons or an RLE object");
+  throw Error(where + ": RLE \"counts\" must be a string or a list of run lengths, found " + preview(counts));
+}
+
+Segmentation read_segmentation(const DataJson& segm, const std::string& where) {
+  if (segm.is_object()) return read_rle(segm, where);
+  if (!segm.is_array()) throw Error(where + ": \"segmentation\" must be polygons or an RLE object, found " + preview(segm));
+  if (segm.empty()) throw Error(where + ": \"segmentation\" is an empty polygon list");
+  Segmentation out;
+  out.kind = Segmentation::Kind::Polygons;
+  for (size_t i = 0; i < segm.size(); ++i) out.polygons.push_back(read_polygon(segm[i], i, where));
+  return out;
+}
+
+// An image's "height" and "width" where the record gives them (else -1): positive integers whose
+// product a mask can have, since polygons are rasterised at this size.
+void read_image_size(const DataJson& record, const std::string& where, CocoImage& image) {
+  for (const char* key : {"height", "width"}) {
+    if (!record.contains(key)) continue;
+    const int64_t v = require_int(record, key, where);
+    if (v <= 0 || v > kMaxMaskPixels)
+      throw Error(where + ": \"" + key + "\" is " + std::to_string(v) + "; expected a positive number of pixels");
+    (key[0] == 'h' ? image.height : image.width) = v;
+  }
+  if (image.height > 0 && image.width > 0) try {
+      check_mask_size(image.height, image.width);
+    } catch (const Error& e) {
+      throw Error(where + ": image " + e.what());
+    }
+}
+
+// Turns the JSON library's and the allocator's exceptions into an Error naming the file.
+template <typename Fn>
+auto naming_source(const std::string& source, Fn fn) {
+  try {
+    return fn();
+  } catch (const nlohmann::json::exception& e) {
+    // A safety net behind the checks above; the library's text without its "[json.exception...]".
+    const std::string what = e.what();
+    throw Error(source + ": unexpected value (" + what.substr(std::min(what.find("] ") + 2, what.size()), 100) + ")");
+  } catch (const std::bad_alloc&) {
+    throw Error(source + ": out of memory while reading it");
+  } catch (const std::length_error&) {
+    throw Error(source + ": out of memory while reading it");
+  }
 }
 
 }  // namespace
@@ -85,6 +185,10 @@ Segmentation read_segmentation(const DataJson& segm, const std::string& where) {
 CocoGroundTruth CocoGroundTruth::read(const std::string& path) { return from_json(read_json_data_file(path), path); }
 
 CocoGroundTruth CocoGroundTruth::from_json(const DataJson& doc, const std::string& source) {
+  return naming_source(source, [&] { return from_json_unchecked(doc, source); });
+}
+
+CocoGroundTruth CocoGroundTruth::from_json_unchecked(const DataJson& doc, const std::string& source) {
   CocoGroundTruth gt;
   gt.source_ = source;
   if (!doc.is_object()) throw Error(source + ": expected a COCO object with images, annotations and categories");
@@ -96,8 +200,7 @@ CocoGroundTruth CocoGroundTruth::from_json(const DataJson& doc, const std::strin
     if (!r.is_object()) throw Error(where + ": expected an object");
     CocoImage image;
     image.id = require_int(r, "id", where);
-    if (r.contains("height")) image.height = require_int(r, "height", where);
-    if (r.contains("width")) image.width = require_int(r, "width", where);
+    read_image_size(r, where, image);
     if (r.contains("file_name") && r["file_name"].is_string()) image.file_name = r["file_name"].get<std::string>();
     gt.images_[image.id] = image;
   }
@@ -106,7 +209,10 @@ CocoGroundTruth CocoGroundTruth::from_json(const DataJson& doc, const std::strin
     const DataJson& r = doc["categories"][i];
     const std::string where = source + ": categories[" + std::to_string(i) + "]";
     if (!r.is_object()) throw Error(where + ": expected an object");
-    CocoCategory category{require_int(r, "id", where), r.value("name", std::string())};
+    // pycocotools does not look at names: one that is no string is shown as its value.
+    const std::string name = !r.contains("name") ? "" : r["name"].is_string() ? r["name"].get<std::string>()
+                                                                                : preview(r["name"]);
+    CocoCategory category{require_int(r, "id", where), name};
     if (!category_ids.insert(category.id).second) continue;
     gt.categories_.push_back(category);
   }
@@ -145,7 +251,10 @@ std::vector<CocoObject> read_detections(const std::string& path, const CocoGroun
   return detections_from_json(read_json_data_file(path), path, gt);
 }
 
-std::vector<CocoObject> detections_from_json(const DataJson& doc, const std::string& source, const CocoGroundTruth& gt) {
+namespace {
+
+std::vector<CocoObject> read_detection_records(const DataJson& doc, const std::string& source,
+                                               const CocoGroundTruth& gt) {
   if (!doc.is_array()) throw Error(source + ": expected a list of detections (COCO results format)");
   std::set<int64_t> category_ids;
   for (const auto& c : gt.categories()) category_ids.insert(c.id);
@@ -187,30 +296,30 @@ std::vector<CocoObject> detections_from_json(const DataJson& doc, const std::str
   return dts;
 }
 
+}  // namespace
+
+std::vector<CocoObject> detections_from_json(const DataJson& doc, const std::string& source, const CocoGroundTruth& gt) {
+  return naming_source(source, [&] { return read_detection_records(doc, source, gt); });
+}
+
 Rle object_mask(const CocoObject& object, const CocoGroundTruth& gt) {
   const Segmentation& segm = object.segmentation;
-  switch (segm.kind) {
-    case Segmentation::Kind::None:
-      throw Error(object.where + ": has no \"segmentation\" (segm evaluation needs masks)");
-    case Segmentation::Kind::CompressedRle:
-      try {
-        return rle_from_string(segm.counts, segm.height, segm.width);
-      } catch (const Error& e) {
-        throw Error(object.where + ": " + e.what());
-      }
-    case Segmentation::Kind::UncompressedRle:
-      return Rle{segm.height, segm.width, segm.runs};
-    case Segmentation::Kind::Polygons:
-      break;
+  if (segm.kind == Segmentation::Kind::None)
+    throw Error(object.where + ": has no \"segmentation\" (segm evaluation needs masks)");
+  try {
+    if (segm.kind == Segmentation::Kind::CompressedRle) return rle_from_string(segm.counts, segm.height, segm.width);
+    if (segm.kind == Segmentation::Kind::UncompressedRle) return rle_from_counts(segm.runs, segm.height, segm.width);
+    const auto image = gt.images().find(object.image_id);
+    if (image == gt.images().end() || image->second.height < 0 || image->second.width < 0)
+      throw Error("polygons need the image's height and width, which " + gt.source() + " does not give for image " +
+                  std::to_string(object.image_id));
+    std::vector<Rle> parts;
+    for (const auto& poly : segm.polygons)
+      parts.push_back(rle_from_polygon(poly, image->second.height, image->second.width));
+    return rle_merge(parts);
+  } catch (const Error& e) {
+    throw Error(object.where + ": " + e.what());
   }
-  const auto image = gt.images().find(object.image_id);
-  if (image == gt.images().end() || image->second.height < 0 || image->second.width < 0)
-    throw Error(object.where + ": polygons need the image's height and width, which " + gt.source() +
-                " does not give for image " + std::to_string(object.image_id));
-  std::vector<Rle> parts;
-  for (const auto& poly : segm.polygons)
-    parts.push_back(rle_from_polygon(poly, image->second.height, image->second.width));
-  return rle_merge(parts);
 }
 
 }  // namespace mrcnn::eval

@@ -48,6 +48,8 @@ struct CocoObject {
   std::string where;       // "gt.json: annotations[12] (id 7)", for error messages
 };
 
+// Reading checks every value a later step relies on (ids, image sizes, polygons, RLE sizes and
+// counts) and throws Error naming the file, the record and the problem.
 class CocoGroundTruth {
  public:
   static CocoGroundTruth read(const std::string& path);
@@ -60,6 +62,8 @@ class CocoGroundTruth {
   const std::string& source() const { return source_; }
 
  private:
+  static CocoGroundTruth from_json_unchecked(const nlohmann::json& doc, const std::string& source);
+
   std::string source_;
   std::map<int64_t, CocoImage> images_;
   std::vector<CocoCategory> categories_;

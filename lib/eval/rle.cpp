@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -16,7 +17,7 @@ int64_t Rle::area() const {
 
 std::array<double, 4> Rle::bbox() const {
   // pycocotools rleToBbox: walks the runs in column-major order.
-  if (counts.size() < 2) return {0, 0, 0, 0};
+  if (counts.size() < 2 || height <= 0 || width <= 0) return {0, 0, 0, 0};
   const int64_t m = counts.size() & ~size_t(1);  // ignore a trailing run of zeros
   int64_t xs = width, ys = height, xe = 0, ye = 0, cc = 0, xp = 0;
   for (int64_t j = 0; j < m; ++j) {
@@ -36,6 +37,33 @@ std::array<double, 4> Rle::bbox() const {
   }
   return {static_cast<double>(xs), static_cast<double>(ys), static_cast<double>(xe - xs + 1),
           static_cast<double>(ye - ys + 1)};
+}
+
+void check_mask_size(int64_t height, int64_t width) {
+  const std::string size = "[" + std::to_string(height) + ", " + std::to_string(width) + "]";
+  if (height <= 0 || width <= 0) throw Error("mask size " + size + ": height and width must be positive");
+  if (height > kMaxMaskPixels / width)
+    throw Error("mask size " + size + " has more than " + std::to_string(kMaxMaskPixels) + " pixels");
+}
+
+namespace {
+
+// Throws unless runs summing to `sum` cover a height x width mask exactly.
+void check_runs_cover(uint64_t sum, int64_t height, int64_t width, const char* what) {
+  const uint64_t pixels = static_cast<uint64_t>(height * width);
+  if (sum != pixels)
+    throw Error(std::string(what) + " sum to " + std::to_string(sum) + " pixels, but size [" + std::to_string(height) +
+                ", " + std::to_string(width) + "] has " + std::to_string(pixels));
+}
+
+}  // namespace
+
+Rle rle_from_counts(std::vector<uint32_t> counts, int64_t height, int64_t width) {
+  check_mask_size(height, width);
+  uint64_t sum = 0;
+  for (uint32_t c : counts) sum += c;
+  check_runs_cover(sum, height, width, "RLE counts");
+  return Rle{height, width, std::move(counts)};
 }
 
 namespace {
@@ -86,6 +114,8 @@ Rle encode_rle_block(int64_t height, int64_t width, int64_t x0, int64_t y0, cons
 }
 
 std::vector<uint8_t> decode_rle(const Rle& rle) {
+  if (rle.height == 0 && rle.width == 0) return {};  // rle_merge's empty result
+  check_mask_size(rle.height, rle.width);
   std::vector<uint8_t> column_major(rle.height * rle.width, 0);
   int64_t pos = 0;
   for (size_t i = 0; i < rle.counts.size(); ++i) {
@@ -119,6 +149,11 @@ std::string rle_to_string(const Rle& rle) {
 }
 
 Rle rle_from_string(const std::string& s, int64_t height, int64_t width) {
+  check_mask_size(height, width);
+  // A run of a valid mask needs at most 7 characters; 12 keep every shift inside 64 bits.
+  constexpr int kMaxCharacters = 12;
+  const int64_t pixels = height * width;
+  int64_t sum = 0;
   Rle rle{height, width, {}};
   size_t p = 0;
   while (p < s.size()) {
@@ -127,23 +162,114 @@ Rle rle_from_string(const std::string& s, int64_t height, int64_t width) {
     bool more = true;
     while (more) {
       if (p >= s.size()) throw Error("compressed RLE counts end in the middle of a number");
+      if (k == kMaxCharacters) throw Error("compressed RLE counts hold a number longer than 12 characters");
       const int64_t c = static_cast<int64_t>(s[p]) - 48;
       if (c < 0 || c > 63) throw Error("compressed RLE counts contain an invalid character");
       x |= (c & 0x1f) << (5 * k);
       more = c & 0x20;
       ++p;
       ++k;
-      if (!more && (c & 0x10)) x |= -1LL << (5 * k);
+      if (!more && (c & 0x10)) x |= static_cast<int64_t>(~uint64_t{0} << (5 * k));
     }
     if (rle.counts.size() > 2) x += rle.counts[rle.counts.size() - 2];
     if (x < 0) throw Error("compressed RLE counts decode to a negative run");
+    if (x > pixels - sum)
+      throw Error("compressed RLE counts sum to more than the " + std::to_string(pixels) + " pixels of size [" +
+                  std::to_string(height) + ", " + std::to_string(width) + "]");
+    sum += x;
     rle.counts.push_back(static_cast<uint32_t>(x));
   }
+  check_runs_cover(static_cast<uint64_t>(sum), height, width, "compressed RLE counts");
   return rle;
 }
 
+namespace {
+
+// pycocotools' rleFrPoly keeps a point of the 5x upsampled outline only where its x (u5) is a
+// pixel column's centre: that column, else -1.
+int64_t crossing_column(int64_t u5, int64_t width) {
+  const double xd = (static_cast<double>(u5) + .5) / 5 - .5;
+  if (std::floor(xd) != xd || xd < 0 || xd > static_cast<double>(width - 1)) return -1;
+  return static_cast<int64_t>(xd);
+}
+
+// The row where that column's run starts, from the lower upsampled y (v5) of the point's pair.
+int64_t crossing_row(int64_t v5, int64_t height) {
+  double yd = (static_cast<double>(v5) + .5) / 5 - .5;
+  if (yd < 0)
+    yd = 0;
+  else if (yd > static_cast<double>(height))
+    yd = static_cast<double>(height);
+  return static_cast<int64_t>(std::ceil(yd));
+}
+
+// The column crossings of an outline as column * height + row: rleFrPoly's list before sorting.
+struct Crossings {
+  int64_t height, width;
+  std::vector<uint32_t> at;
+
+  void add(int64_t u5, int64_t v5) {
+    const int64_t column = crossing_column(u5, width);
+    if (column >= 0) at.push_back(static_cast<uint32_t>(column * height + crossing_row(v5, height)));
+  }
+  // fn(u5) for each column centre (u5 = 5 * column + 2) in [lo, hi]: the only x that can count.
+  template <typename Fn>
+  void for_each_centre(int64_t lo, int64_t hi, Fn fn) const {
+    lo = std::max<int64_t>(lo, 2);
+    hi = std::min<int64_t>(hi, 5 * (width - 1) + 2);
+    for (int64_t u5 = lo + ((2 - lo) % 5 + 5) % 5; u5 <= hi; u5 += 5) fn(u5);
+  }
+};
+
+// An edge with dx >= dy, its points (xs + t, round(ys + s * t)) for t = 0..dx: neighbours differ
+// by one in x, so a pair counts only where its lower x is a column centre.
+void walk_x_major(int xs, int ys, int dx, double s, Crossings& out) {
+  out.for_each_centre(xs, static_cast<int64_t>(xs) + dx - 1, [&](int64_t u5) {
+    const int t = static_cast<int>(u5 - xs);
+    const int v0 = static_cast<int>(ys + s * t + .5), v1 = static_cast<int>(ys + s * (t + 1) + .5);
+    out.add(u5, std::min(v0, v1));
+  });
+}
+
+// An edge with dx < dy, its points (round(xs + s * t), ys + t) for t = 0..dy, walked backwards
+// when flipped. Pairs whose lower y is at most 2 all give row 0, those from 5 * height + 2 on give
+// row `height`: along such a stretch x moves monotonically by at most one per step (|s| < 1;
+// exact while dy < 2^20, far beyond any image), so its crossings are the column centres between
+// its end points, found without walking it. The rest, at most 5 * height pairs, one by one.
+void walk_y_major(int xs, int ys, int dy, double s, bool flip, Crossings& out) {
+  const auto u = [&](int64_t t) { return static_cast<int>(xs + s * static_cast<int>(t) + .5); };
+  const auto stretch = [&](int64_t t0, int64_t t1, int64_t v5) {
+    const int a = u(t0), b = u(t1);
+    out.for_each_centre(std::min(a, b), std::max(a, b) - 1, [&](int64_t u5) { out.add(u5, v5); });
+  };
+  const int64_t low_end = std::min<int64_t>(dy - 1, 2 - static_cast<int64_t>(ys));
+  const int64_t high_start = std::max<int64_t>(0, 5 * out.height + 2 - static_cast<int64_t>(ys));
+  if (low_end >= 0) stretch(0, low_end + 1, 2);
+  for (int64_t t = std::max<int64_t>(0, low_end + 1); t < std::min<int64_t>(dy, high_start); ++t) {
+    const int a = u(t), b = u(t + 1);
+    const int previous = flip ? b : a, current = flip ? a : b;
+    if (current != previous) out.add(current < previous ? current : current - 1, ys + t);
+  }
+  if (high_start < dy) stretch(high_start, dy, 5 * out.height + 2);
+}
+
+}  // namespace
+
+void check_polygon(const std::vector<double>& xy) {
+  for (size_t i = 0; i < xy.size(); ++i)
+    if (!(std::fabs(xy[i]) <= kMaxPolygonCoordinate)) {
+      char text[120];
+      std::snprintf(text, sizeof text, "coordinate %zu is %g; polygon coordinates must be finite and within +-%g pixels",
+                    i, xy[i], kMaxPolygonCoordinate);
+      throw Error(text);
+    }
+}
+
 Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t width) {
-  // Transcribes maskApi.c rleFrPoly step by step: integer arithmetic and rounding as there.
+  // maskApi.c rleFrPoly, with the same integer arithmetic and rounding, but without materialising
+  // the upsampled outline: only its column crossings inside the image are produced.
+  check_mask_size(height, width);
+  check_polygon(xy);
   const size_t k = xy.size() / 2;
   const double scale = 5;
   std::vector<int> x(k + 1), y(k + 1);
@@ -151,10 +277,7 @@ Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t widt
   x[k] = x[0];
   for (size_t j = 0; j < k; ++j) y[j] = static_cast<int>(scale * xy[j * 2 + 1] + .5);
   y[k] = y[0];
-  size_t m = 0;
-  for (size_t j = 0; j < k; ++j) m += static_cast<size_t>(std::max(std::abs(x[j] - x[j + 1]), std::abs(y[j] - y[j + 1]))) + 1;
-  std::vector<int> u(m), v(m);
-  m = 0;
+  Crossings crossings{height, width, {}};
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
@@ -163,45 +286,16 @@ Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t widt
       std::swap(xs, xe);
       std::swap(ys, ye);
     }
-    const double s = dx >= dy ? static_cast<double>(ye - ys) / dx : static_cast<double>(xe - xs) / dy;
+    // Consecutive edges share their end point: a pair across two edges is at one x, or (left of
+    // the image, where rounding moves the point) at a negative one, and never counts.
     if (dx >= dy) {
-      for (int d = 0; d <= dx; ++d) {
-        const int t = flip ? dx - d : d;
-        u[m] = t + xs;
-        v[m] = static_cast<int>(ys + s * t + .5);
-        ++m;
-      }
+      if (dx > 0) walk_x_major(xs, ys, dx, static_cast<double>(ye - ys) / dx, crossings);
     } else {
-      for (int d = 0; d <= dy; ++d) {
-        const int t = flip ? dy - d : d;
-        v[m] = t + ys;
-        u[m] = static_cast<int>(xs + s * t + .5);
-        ++m;
-      }
+      walk_y_major(xs, ys, dy, static_cast<double>(xe - xs) / dy, flip, crossings);
     }
   }
-  // Points along the y-boundary, downsampled.
-  const size_t points = m;
-  std::vector<int> bx, by;
-  for (size_t j = 1; j < points; ++j) {
-    if (u[j] == u[j - 1]) continue;
-    double xd = static_cast<double>(u[j] < u[j - 1] ? u[j] : u[j] - 1);
-    xd = (xd + .5) / scale - .5;
-    if (std::floor(xd) != xd || xd < 0 || xd > static_cast<double>(width - 1)) continue;
-    double yd = static_cast<double>(v[j] < v[j - 1] ? v[j] : v[j - 1]);
-    yd = (yd + .5) / scale - .5;
-    if (yd < 0)
-      yd = 0;
-    else if (yd > static_cast<double>(height))
-      yd = static_cast<double>(height);
-    yd = std::ceil(yd);
-    bx.push_back(static_cast<int>(xd));
-    by.push_back(static_cast<int>(yd));
-  }
-  std::vector<uint32_t> a(bx.size() + 1);
-  for (size_t j = 0; j < bx.size(); ++j)
-    a[j] = static_cast<uint32_t>(bx[j] * static_cast<int>(height) + by[j]);
-  a[bx.size()] = static_cast<uint32_t>(height * width);
+  std::vector<uint32_t>& a = crossings.at;
+  a.push_back(static_cast<uint32_t>(height * width));
   std::sort(a.begin(), a.end());
   uint32_t previous = 0;
   for (auto& value : a) {
@@ -223,6 +317,12 @@ Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t widt
   return rle;
 }
 
+namespace {
+
+uint32_t first_run(const std::vector<uint32_t>& counts) { return counts.empty() ? 0 : counts[0]; }
+
+}  // namespace
+
 Rle rle_merge(const std::vector<Rle>& masks, bool intersect) {
   if (masks.empty()) return Rle{0, 0, {}};
   if (masks.size() == 1) return masks[0];
@@ -233,11 +333,12 @@ Rle rle_merge(const std::vector<Rle>& masks, bool intersect) {
     if (b.height != h || b.width != w) return Rle{0, 0, {}};
     const std::vector<uint32_t> a = cnts;
     cnts.clear();
-    uint32_t ca = a[0], cb = b.counts[0], cc = 0;
+    uint32_t ca = first_run(a), cb = first_run(b.counts), cc = 0;
     bool v = false, va = false, vb = false;
     size_t ia = 1, ib = 1;
     uint64_t ct = 1;
-    while (ct > 0) {
+    // Each step moves to the next run of a or b; more steps mean the runs do not sum alike.
+    for (size_t steps = a.size() + b.counts.size() + 1; ct > 0 && steps > 0; --steps) {
       const uint32_t c = std::min(ca, cb);
       cc += c;
       ct = 0;
@@ -307,12 +408,13 @@ std::vector<double> rle_iou_matrix(const std::vector<const Rle*>& dts, const std
         o = -1;
         continue;
       }
-      uint32_t ca = A.counts[0], cb = B.counts[0];
+      uint32_t ca = first_run(A.counts), cb = first_run(B.counts);
       const size_t ka = A.counts.size(), kb = B.counts.size();
       bool va = false, vb = false;
       size_t a = 1, b = 1;
       uint32_t i = 0, u = 0, ct = 1;
-      while (ct > 0) {
+      // As in rle_merge: the step bound ends masks whose runs do not sum alike.
+      for (size_t steps = ka + kb + 1; ct > 0 && steps > 0; --steps) {
         const uint32_t c = std::min(ca, cb);
         if (va || vb) {
           u += c;
