@@ -1,12 +1,13 @@
 #include "data/tf_example.h"
 
 #include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "core/error.h"
+#include "io/image_file.h"
 #include "io/protobuf_wire.h"
 
 namespace mrcnn::data {
@@ -90,6 +91,34 @@ int64_t single_int(const TfExample& example, const std::string& key, const std::
   return f->ints[0];
 }
 
+// Pixels in one height x width mask; throws Error when the product overflows or exceeds the pixel
+// limit of images (a record's sizes are not to be trusted: the masks are built from them).
+size_t mask_plane(int64_t height, int64_t width, int64_t max_pixels, const std::string& where) {
+  int64_t pixels = 0;
+  if (__builtin_mul_overflow(height, width, &pixels) || pixels > max_pixels)
+    throw Error(where + ": image/height x image/width (" + std::to_string(height) + " x " + std::to_string(width) +
+                ") is more than the limit of " + std::to_string(max_pixels) + " pixels");
+  return static_cast<size_t>(pixels);
+}
+
+// An instance mask PNG as a height x width CV_8U of 0/1; its size is checked from the PNG header
+// before it is decoded.
+cv::Mat png_mask(const std::string& png, int64_t height, int64_t width, const std::string& where) {
+  const auto dims = image_header_dimensions(png);
+  const Error wrong_size(where + " is not a " + std::to_string(width) + "x" + std::to_string(height) + " PNG");
+  if (!dims || dims->width != width || dims->height != height || png.size() > size_t(INT_MAX)) throw wrong_size;
+  cv::Mat m;
+  try {
+    m = cv::imdecode(cv::Mat(1, static_cast<int>(png.size()), CV_8UC1, const_cast<char*>(png.data())),
+                     cv::IMREAD_GRAYSCALE);
+  } catch (const cv::Exception&) {  // truncated or corrupt data
+    throw wrong_size;
+  }
+  if (m.empty() || m.rows != height || m.cols != width) throw wrong_size;
+  cv::Mat binary = m > 0;
+  return binary / 255;
+}
+
 std::string single_bytes(const TfExample& example, const std::string& key) {
   const TfFeature* f = find(example, key);
   return f && !f->bytes.empty() ? f->bytes[0] : "";
@@ -131,7 +160,7 @@ TfExample parse_tf_example(std::string_view record, const std::string& where) {
   return example;
 }
 
-Sample sample_from_tf_example(const TfExample& example, const std::string& where) {
+Sample sample_from_tf_example(const TfExample& example, const std::string& where, int64_t max_pixels) {
   Sample s;
   s.height = single_int(example, "image/height", where);
   s.width = single_int(example, "image/width", where);
@@ -161,8 +190,9 @@ Sample sample_from_tf_example(const TfExample& example, const std::string& where
   if (png_masks && masks->bytes.size() != n)
     throw Error(where + ": image/object/mask has " + std::to_string(masks->bytes.size()) + " PNGs for " +
                 std::to_string(n) + " boxes");
-  const size_t plane = static_cast<size_t>(s.height * s.width);
-  if (float_masks && masks->floats.size() != n * plane)
+  const size_t plane = mask_plane(s.height, s.width, max_pixels, where);
+  size_t mask_floats = 0;
+  if (float_masks && (__builtin_mul_overflow(n, plane, &mask_floats) || masks->floats.size() != mask_floats))
     throw Error(where + ": image/object/mask has " + std::to_string(masks->floats.size()) + " floats, expected " +
                 std::to_string(n) + " x " + std::to_string(s.height) + " x " + std::to_string(s.width));
   for (size_t k = 0; k < n; ++k) {
@@ -170,14 +200,8 @@ Sample sample_from_tf_example(const TfExample& example, const std::string& where
                        (*coords[3])[k] * s.height});
     s.labels.push_back(labels->ints[k]);
     if (png_masks) {
-      const std::string& png = masks->bytes[k];
-      cv::Mat m = cv::imdecode(cv::Mat(1, static_cast<int>(png.size()), CV_8UC1, const_cast<char*>(png.data())),
-                               cv::IMREAD_GRAYSCALE);
-      if (m.empty() || m.rows != s.height || m.cols != s.width)
-        throw Error(where + ": instance mask " + std::to_string(k) + " is not a " + std::to_string(s.width) + "x" +
-                    std::to_string(s.height) + " PNG");
-      cv::Mat binary = m > 0;
-      binary /= 255;
+      const std::string which = where + ": instance mask " + std::to_string(k);
+      const cv::Mat binary = png_mask(masks->bytes[k], s.height, s.width, which);
       s.mask_rles.push_back(eval::encode_rle(binary.data, s.height, s.width));
     } else if (float_masks) {
       std::vector<uint8_t> bits(plane);
@@ -189,16 +213,10 @@ Sample sample_from_tf_example(const TfExample& example, const std::string& where
   return s;
 }
 
-cv::Mat tf_example_image(const TfExample& example, const std::string& where) {
+cv::Mat tf_example_image(const TfExample& example, const std::string& where, int64_t max_pixels) {
   const TfFeature* f = find(example, "image/encoded");
   if (!f || f->bytes.empty()) throw Error(where + ": no image/encoded");
-  const std::string& data = f->bytes[0];
-  cv::Mat bgr = cv::imdecode(cv::Mat(1, static_cast<int>(data.size()), CV_8UC1, const_cast<char*>(data.data())),
-                             cv::IMREAD_COLOR);
-  if (bgr.empty()) throw Error(where + ": image/encoded is not a readable JPEG or PNG");
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  return rgb;
+  return decode_image_rgb(f->bytes[0], where + ": image/encoded", max_pixels);
 }
 
 }  // namespace mrcnn::data

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/sample.h"
+#include "io/image_file.h"
 
 namespace mrcnn::data {
 
@@ -28,10 +29,14 @@ TfExample parse_tf_example(std::string_view record, const std::string& where);
 // The detection keys of a TF OD API record: image/height, image/width, image/filename,
 // image/source_id, image/object/bbox/{xmin,xmax,ymin,ymax} (normalised), image/object/class/label,
 // image/object/mask (a PNG per instance, or height*width floats per instance). Boxes become
-// pixels, masks RLE. Throws Error (prefixed with `where`) for missing or inconsistent keys.
-Sample sample_from_tf_example(const TfExample& example, const std::string& where);
+// pixels, masks RLE. Throws Error (prefixed with `where`) for missing or inconsistent keys, and
+// for a height x width that overflows or exceeds max_pixels (the image reader's limit).
+Sample sample_from_tf_example(const TfExample& example, const std::string& where,
+                              int64_t max_pixels = kDefaultMaxImagePixels);
 
-// The image of a record (image/encoded, JPEG or PNG) as 8-bit RGB.
-cv::Mat tf_example_image(const TfExample& example, const std::string& where);
+// The image of a record (image/encoded, JPEG or PNG) as 8-bit RGB; Error (prefixed with `where`)
+// when it cannot be decoded or has more than max_pixels pixels.
+cv::Mat tf_example_image(const TfExample& example, const std::string& where,
+                         int64_t max_pixels = kDefaultMaxImagePixels);
 
 }  // namespace mrcnn::data

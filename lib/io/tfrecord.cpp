@@ -2,8 +2,10 @@
 
 #include <array>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace mrcnn {
 namespace {
@@ -56,8 +58,13 @@ void TfRecordWriter::write(std::string_view record) {
 
 void TfRecordWriter::flush() { out_.flush(); }
 
-TfRecordReader::TfRecordReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+TfRecordReader::TfRecordReader(const std::string& path) : path_(path) {
+  require_regular_file(path);  // before opening: a FIFO would block
+  in_.open(path, std::ios::binary);
   if (!in_) throw Error(path + ": cannot read");
+  std::error_code ec;
+  file_size_ = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(path + ": cannot read: " + ec.message());
 }
 
 std::optional<TfRecord> TfRecordReader::next() {
@@ -69,7 +76,11 @@ std::optional<TfRecord> TfRecordReader::next() {
   const uint64_t length = read_little_endian(header, 8);
   if (masked_crc32c(std::string_view(header, 8)) != static_cast<uint32_t>(read_little_endian(header + 8, 4)))
     throw Error(where + ": length CRC mismatch (not a TFRecord file, or corrupt)");
-  if (length > (uint64_t(1) << 32)) throw Error(where + ": implausible length " + std::to_string(length));
+  // Checked against the file before the record's buffer is allocated: a 16-byte file may claim 4 GB.
+  const uint64_t left = file_size_ > offset_ + 12 ? file_size_ - offset_ - 12 : 0;
+  if (length > left || left - length < 4)
+    throw Error(where + " is truncated (its length header claims " + std::to_string(length) + " data bytes, " +
+                std::to_string(left) + " bytes are left in the file)");
   TfRecord record;
   record.offset = offset_;
   record.data.resize(length);

@@ -35,7 +35,8 @@ struct TfRecord {
 
 // Reads records one by one. A record whose data CRC fails comes back with `problem` set; a bad
 // length CRC or a truncated file throws Error naming the file and byte offset (the records
-// before it were returned already).
+// before it were returned already). A record's length is checked against what is left of the
+// file before anything is allocated for it.
 class TfRecordReader {
  public:
   explicit TfRecordReader(const std::string& path);
@@ -48,6 +49,7 @@ class TfRecordReader {
  private:
   std::string path_;
   std::ifstream in_;
+  uint64_t file_size_ = 0;
   uint64_t offset_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace mrcnn::model {
 namespace {
@@ -67,7 +68,14 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, 
     }
     target->second.copy_(tensor.to(target->second.scalar_type()));
     report.loaded.push_back(key);
+    if (tensor.is_floating_point() && !torch::isfinite(tensor).all().item<bool>()) report.non_finite.push_back(key);
   }
+  // Not an error: the user may know (a diverged run kept for inspection), but such weights detect
+  // nothing and would otherwise do so silently.
+  if (!report.non_finite.empty())
+    log::warn("{}: {} of the loaded tensors hold NaN or infinite values, the first '{}': detections will be empty or "
+              "meaningless",
+              source, report.non_finite.size(), report.non_finite.front());
   for (const auto& [key, tensor] : targets)
     if (!seen.count(key) && !ends_with(key, "num_batches_tracked")) report.missing.push_back(key);
 

@@ -22,12 +22,14 @@ struct LoadReport {
   std::vector<std::string> shape_mismatch;  // "key: expected [a, b], found [c, d]"
   std::vector<std::string> missing;         // in the model, not in the file
   std::vector<std::string> unexpected;      // in the file, not in the model
+  std::vector<std::string> non_finite;      // loaded, holding NaN or infinite values (a warning is logged)
   bool complete() const { return shape_mismatch.empty() && missing.empty() && unexpected.empty(); }
 };
 
 // Copies matching tensors into the module's parameters and buffers. Without allow_partial any
 // mismatch throws Error listing the first ones (expected and found shapes); with it, what
-// matches is loaded and the rest reported. num_batches_tracked entries are ignored.
+// matches is loaded and the rest reported. num_batches_tracked entries are ignored. Loaded
+// tensors holding NaN or infinite values are reported and logged as a warning naming source.
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, bool allow_partial,
                            const std::string& source);
 
