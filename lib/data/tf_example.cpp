@@ -53,7 +53,7 @@ TfFeature parse_feature(std::string_view data, const std::string& where) {
           const size_t n = packed.size() / 4;
           const size_t old = feature.floats.size();
           feature.floats.resize(old + n);
-          std::memcpy(feature.floats.data() + old, packed.data(), packed.size());
+          if (n > 0) std::memcpy(feature.floats.data() + old, packed.data(), packed.size());  // data() may be null
         }
       }
     } else if (r.field() == kInt64List) {
