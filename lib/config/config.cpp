@@ -55,6 +55,16 @@ bool is_choice(const KeySpec& spec, const Json& v) {
 
 void check_augmentations(const KeySpec& spec, const Json& value, std::vector<Problem>& problems);
 
+// The first number of a well-typed value (of a list: of its elements) above the key's limit, or nullptr.
+const Json* beyond_limit(const KeySpec& spec, const Json& value) {
+  if (!spec.limit) return nullptr;
+  if (value.is_number()) return value.get<double>() > *spec.limit ? &value : nullptr;
+  if (value.is_array())
+    for (const auto& x : value)
+      if (const Json* found = beyond_limit(spec, x)) return found;
+  return nullptr;
+}
+
 // Adds a problem when value doesn't fit spec; path is where it sits in the document.
 void check_value(const KeySpec& spec, const Json& value, const std::string& path, std::vector<Problem>& problems) {
   bool ok = false;
@@ -103,6 +113,8 @@ void check_value(const KeySpec& spec, const Json& value, const std::string& path
       return;
   }
   if (!ok) problems.push_back({path, "expected " + describe_expected(spec) + ", found " + shown(value)});
+  else if (const Json* big = beyond_limit(spec, value))
+    problems.push_back({path, "expected " + describe_limit(spec) + " (the largest supported), found " + shown(*big)});
 }
 
 void check_augmentations(const KeySpec& spec, const Json& value, std::vector<Problem>& problems) {

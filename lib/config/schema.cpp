@@ -1,9 +1,23 @@
 #include "config/schema.h"
 
+#include <cmath>
 #include <sstream>
+
+#include "io/image_file.h"
 
 namespace mrcnn::config {
 namespace {
+
+// Upper bounds of sizes, counts and periods: generous for real use, and far below where the
+// arithmetic on them (products, 32-bit image sides, allocations, seconds as milliseconds) overflows.
+constexpr double kMaxBatch = 4096;
+constexpr double kMaxChannels = 16384;
+constexpr double kMaxImageSide = 65536;
+constexpr double kMaxClasses = 1e7;  // above the largest label maps (the tests import 1,000,000 classes)
+constexpr double kMaxBoxes = 1e6;  // proposals, sampled anchors and proposals, detections
+constexpr double kMaxSteps = 1e9;
+constexpr double kMaxEpochs = 1e6;
+constexpr double kMaxTimeoutSeconds = 1e7;
 
 KeySpec key(std::string path, ValueType type, Json default_value, std::string help) {
   KeySpec spec;
@@ -62,13 +76,14 @@ std::vector<KeySpec> build_schema() {
                       "ResNet stages that train, counted from layer4 down; 0 freezes the backbone, 5 trains it all")
                   .range(0, 5));
   k.push_back(integer("model.num_classes", 91, "Number of classes including the background (torchvision's count)")
-                  .at_least(2));
+                  .at_least(2).at_most(kMaxClasses));
   KeySpec min_size = key("model.min_size", V::IntList, Json::array({800}),
                          "Shorter image side after resizing; a list picks one at random per training image "
                          "(multi-scale training; inference uses the last)");
   min_size.scalar_as_list = true;
-  k.push_back(min_size.at_least(1));
-  k.push_back(integer("model.max_size", 1333, "Upper bound of the longer image side after resizing").at_least(1));
+  k.push_back(min_size.at_least(1).at_most(kMaxImageSide));
+  k.push_back(integer("model.max_size", 1333, "Upper bound of the longer image side after resizing")
+                  .at_least(1).at_most(kMaxImageSide));
   k.push_back(key("model.image_mean", V::FloatList, Json::array({0.485, 0.456, 0.406}),
                   "Per-channel RGB mean (images in [0,1]) subtracted before the backbone")
                   .of_length(3));
@@ -77,7 +92,8 @@ std::vector<KeySpec> build_schema() {
                   .of_length(3)
                   .above(0));
   k.push_back(integer("model.size_divisible", 32, "The padded batch's height and width are multiples of this")
-                  .at_least(1));
+                  .at_least(1)
+                  .at_most(4096));
   k.push_back(choice("model.backbone_norm", "frozen_bn", {"frozen_bn", "bn"},
                      "Backbone batch norms: frozen statistics (fine-tuning pretrained weights), or trainable "
                      "batch norm that learns its statistics (training from scratch, as torchvision does without "
@@ -85,42 +101,44 @@ std::vector<KeySpec> build_schema() {
   k.push_back(integer("model.fpn_channels", 256,
                       "Channels of every FPN level, and so of the RPN head and the ROI features (torchvision: "
                       "256, what its COCO weights need; 128 makes a small model train about twice as fast)")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxChannels));
   k.push_back(number("model.frozen_bn_eps", 1e-5,
                      "Epsilon of the frozen batch norms; torchvision's COCO weights expect 0")
                   .at_least(0));
   k.push_back(key("model.anchor.sizes", V::IntListList, Json::parse("[[32],[64],[128],[256],[512]]"),
                   "Anchor sizes in pixels, one list per FPN level P2-P6")
-                  .above(0));
+                  .above(0)
+                  .at_most(kMaxImageSide));
   k.push_back(key("model.anchor.aspect_ratios", V::FloatList, Json::array({0.5, 1.0, 2.0}),
                   "Anchor aspect ratios (height/width), the same at every level")
                   .above(0));
 
   k.push_back(integer("model.rpn.pre_nms_top_n_train", 2000, "Proposals kept per level before NMS, training")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxBoxes));
   k.push_back(integer("model.rpn.pre_nms_top_n_test", 1000, "Proposals kept per level before NMS, inference")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxBoxes));
   k.push_back(integer("model.rpn.post_nms_top_n_train", 2000, "Proposals kept per image after NMS, training")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxBoxes));
   k.push_back(integer("model.rpn.post_nms_top_n_test", 1000, "Proposals kept per image after NMS, inference")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxBoxes));
   k.push_back(probability("model.rpn.nms_thresh", 0.7, "IoU above which NMS drops a proposal"));
   k.push_back(probability("model.rpn.fg_iou_thresh", 0.7, "Anchors with IoU >= this to a box are positives"));
   k.push_back(probability("model.rpn.bg_iou_thresh", 0.3, "Anchors with IoU < this to every box are negatives"));
   k.push_back(integer("model.rpn.batch_size_per_image", 256, "Anchors sampled per image for the RPN losses")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxBoxes));
   k.push_back(probability("model.rpn.positive_fraction", 0.5, "Largest share of positives among sampled anchors"));
   k.push_back(probability("model.rpn.score_thresh", 0.0, "Proposals scoring below this are dropped"));
 
   k.push_back(integer("model.roi.sampling_ratio", 2, "ROIAlign sampling points per bin side; 0: adaptive")
-                  .at_least(0));
+                  .at_least(0).at_most(64));
   k.push_back(boolean("model.roi.aligned", false, "ROIAlign with the half-pixel offset (torchvision uses false)"));
-  k.push_back(integer("model.roi.box_pool_size", 7, "ROIAlign output size for the box head").at_least(1));
-  k.push_back(integer("model.roi.representation_size", 1024, "Width of the box head's two MLP layers").at_least(1));
+  k.push_back(integer("model.roi.box_pool_size", 7, "ROIAlign output size for the box head").at_least(1).at_most(128));
+  k.push_back(integer("model.roi.representation_size", 1024, "Width of the box head's two MLP layers")
+                  .at_least(1).at_most(kMaxChannels));
   k.push_back(probability("model.roi.fg_iou_thresh", 0.5, "Proposals with IoU >= this to a box are foreground"));
   k.push_back(probability("model.roi.bg_iou_thresh", 0.5, "Proposals with IoU < this to every box are background"));
   k.push_back(integer("model.roi.batch_size_per_image", 512, "Proposals sampled per image for the box losses")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxBoxes));
   k.push_back(probability("model.roi.positive_fraction", 0.25, "Largest share of foreground among sampled proposals"));
   k.push_back(key("model.roi.box_coder_weights", V::FloatList, Json::array({10.0, 10.0, 5.0, 5.0}),
                   "Weights (wx, wy, ww, wh) of the box regression targets")
@@ -128,14 +146,15 @@ std::vector<KeySpec> build_schema() {
                   .above(0));
   k.push_back(probability("model.roi.score_thresh", 0.05, "Detections scoring below this are dropped"));
   k.push_back(probability("model.roi.nms_thresh", 0.5, "IoU above which per-class NMS drops a detection"));
-  k.push_back(integer("model.roi.detections_per_img", 100, "Most detections returned per image").at_least(1));
+  k.push_back(integer("model.roi.detections_per_img", 100, "Most detections returned per image")
+                  .at_least(1).at_most(kMaxBoxes));
 
   k.push_back(integer("model.mask.resolution", 28,
                       "Side of the predicted mask; the mask head pools ROIs at half of it (14 for 28)")
-                  .at_least(2));
+                  .at_least(2).at_most(1024));
   k.push_back(integer("model.mask.head_channels", 256,
                       "Channels of the mask head's four convolutions (torchvision: 256; fewer train faster)")
-                  .at_least(1));
+                  .at_least(1).at_most(kMaxChannels));
   k.push_back(number("model.mask.bce_weight", 1.0, "Weight of the binary cross-entropy mask loss").at_least(0));
   k.push_back(number("model.mask.dice_weight", 1.0,
                      "Weight of the Dice mask loss (0 with bce_weight 1 is torchvision's loss)")
@@ -152,15 +171,21 @@ std::vector<KeySpec> build_schema() {
                   Json::parse(R"([{"type": "horizontal_flip", "prob": 0.5}])"),
                   "Training augmentations in order: horizontal_flip, color_jitter, random_crop"));
   k.push_back(integer("data.workers", 2, "Threads that decode and augment images ahead of the model").range(0, 64));
+  k.push_back(integer("data.max_image_pixels", kDefaultMaxImagePixels,
+                      "Training and validation images with more pixels than this are refused before they are "
+                      "decoded (a guard against decompression bombs; mrcnn-infer's --max-image-pixels)")
+                  .at_least(1).at_most(kMaxImageSide * kMaxImageSide));
   k.push_back(choice("data.on_invalid", "skip", {"skip", "fail"},
                      "What a broken image or annotation does: skip it (counted in the log) or stop with an error"));
   k.push_back(boolean("data.aspect_ratio_grouping", true, "Batch portrait and landscape images separately"));
 
   // train: defaults are torchvision's reference recipe (8 GPUs x 2 images, 26 epochs).
-  k.push_back(integer("train.batch_size", 2, "Images per optimizer step, over all processes").at_least(1));
-  k.push_back(integer("train.steps", 0, "Run length in optimizer steps; 0: use train.epochs").at_least(0));
+  k.push_back(integer("train.batch_size", 2, "Images per optimizer step, over all processes")
+                  .at_least(1).at_most(kMaxBatch));
+  k.push_back(integer("train.steps", 0, "Run length in optimizer steps; 0: use train.epochs")
+                  .at_least(0).at_most(kMaxSteps));
   k.push_back(integer("train.epochs", 26, "Run length in passes over the training set; 0: use train.steps")
-                  .at_least(0));
+                  .at_least(0).at_most(kMaxEpochs));
   k.push_back(choice("train.optimizer.type", "sgd", {"sgd", "adamw"}, "SGD with momentum, or AdamW"));
   k.push_back(number("train.optimizer.lr", 0.02, "Peak learning rate").above(0));
   k.push_back(number("train.optimizer.momentum", 0.9, "SGD momentum").range(0, 1).below(1));
@@ -172,13 +197,13 @@ std::vector<KeySpec> build_schema() {
   k.push_back(choice("train.lr_schedule.type", "multistep", {"constant", "multistep", "cosine"},
                      "Learning-rate schedule after the warm-up"));
   k.push_back(integer("train.lr_schedule.warmup_steps", 1000, "Steps of linear warm-up from warmup_factor x lr")
-                  .at_least(0));
+                  .at_least(0).at_most(kMaxSteps));
   k.push_back(number("train.lr_schedule.warmup_factor", 0.001, "Learning-rate factor at step 0 of the warm-up")
                   .above(0)
                   .range(0, 1));
   k.push_back(key("train.lr_schedule.milestones", V::IntList, Json::array({16, 22}),
                   "multistep: where the rate is multiplied by gamma, in epochs (or steps when train.steps is set)")
-                  .at_least(1)
+                  .at_least(1).at_most(kMaxSteps)
                   .may_be_empty());
   k.push_back(number("train.lr_schedule.gamma", 0.1, "multistep: the factor applied at each milestone")
                   .above(0)
@@ -199,9 +224,11 @@ std::vector<KeySpec> build_schema() {
                       "CUDA: let cuDNN time its convolution algorithms for each new batch shape and keep the "
                       "fastest; pays off when the shapes repeat (one image size), not with multi-scale sizes"));
   k.push_back(integer("train.checkpoint_period", 0, "Steps between checkpoints; 0: at the end of each epoch")
-                  .at_least(0));
-  k.push_back(integer("train.eval_period", 0, "Steps between validations; 0: at the end of each epoch").at_least(0));
-  k.push_back(integer("train.log_period", 20, "Steps between log lines and metrics records").at_least(1));
+                  .at_least(0).at_most(kMaxSteps));
+  k.push_back(integer("train.eval_period", 0, "Steps between validations; 0: at the end of each epoch")
+                  .at_least(0).at_most(kMaxSteps));
+  k.push_back(integer("train.log_period", 20, "Steps between log lines and metrics records")
+                  .at_least(1).at_most(kMaxSteps));
   k.push_back(file_path("train.init_weights",
                         "Weights to start from (torchvision state dict or mrcnn checkpoint); layers whose shape "
                         "differs, such as the class predictors, start fresh"));
@@ -211,10 +238,11 @@ std::vector<KeySpec> build_schema() {
                      "Multi-process training: seconds a process waits for the others (joining, each collective) "
                      "before it stops with an error saying another process died or hangs; more than rank 0's "
                      "longest lone work (checkpoint, validation scoring)")
-                  .above(0));
+                  .above(0)
+                  .at_most(kMaxTimeoutSeconds));
 
   k.push_back(probability("infer.score_threshold", 0.5, "Detections scoring below this are not written"));
-  k.push_back(integer("infer.batch_size", 1, "Images per forward pass").at_least(1));
+  k.push_back(integer("infer.batch_size", 1, "Images per forward pass").at_least(1).at_most(kMaxBatch));
   k.push_back(choice("infer.precision", "fp32", {"fp32", "bf16", "fp16"},
                      "Forward pass in float32, or under bf16/fp16 autocast (fp16: CUDA only; bf16 on CPUs "
                      "with bf16 units)"));
@@ -224,7 +252,7 @@ std::vector<KeySpec> build_schema() {
                       "changes with the number of detections)"));
   k.push_back(key("infer.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
 
-  k.push_back(integer("eval.batch_size", 1, "Images per forward pass").at_least(1));
+  k.push_back(integer("eval.batch_size", 1, "Images per forward pass").at_least(1).at_most(kMaxBatch));
   k.push_back(key("eval.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
   KeySpec iou_types = key("eval.iou_types", V::ChoiceList, Json::array({"bbox", "segm"}), "COCO metrics to compute");
   iou_types.choices = {"bbox", "segm"};
@@ -304,6 +332,8 @@ std::string type_name(ValueType type) {
 namespace {
 
 std::string format_number(double v) {
+  // Whole numbers in full (1000000000, not 1e+09).
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
   std::ostringstream out;
   out << v;
   return out.str();
@@ -324,6 +354,8 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 }  // namespace
+
+std::string describe_limit(const KeySpec& spec) { return spec.limit ? "at most " + format_number(*spec.limit) : ""; }
 
 std::string describe_expected(const KeySpec& spec) {
   const std::string bounds = bounds_text(spec);

@@ -34,6 +34,9 @@ struct KeySpec {
   std::optional<double> min, max;
   bool min_exclusive = false;
   bool max_exclusive = false;
+  // The largest value supported, for sizes, counts and periods: generous for real use, far below
+  // where arithmetic on the value overflows. Checked apart from min/max, with its own message.
+  std::optional<double> limit;
   std::vector<std::string> choices;
   int length = -1;              // exact list length; -1: any length
   bool allow_empty = false;     // lists: [] is valid
@@ -42,6 +45,7 @@ struct KeySpec {
   KeySpec& range(double lo, double hi) { min = lo; max = hi; return *this; }
   KeySpec& at_least(double lo) { min = lo; return *this; }
   KeySpec& above(double lo) { min = lo; min_exclusive = true; return *this; }
+  KeySpec& at_most(double hi) { limit = hi; return *this; }
   KeySpec& below(double hi) { max = hi; max_exclusive = true; return *this; }
   KeySpec& of_length(int n) { length = n; return *this; }
   KeySpec& may_be_empty() { allow_empty = true; return *this; }
@@ -67,6 +71,8 @@ bool is_section(const std::string& path);
 
 // What a valid value looks like, for error messages: "an integer >= 2", "one of sgd, adamw".
 std::string describe_expected(const KeySpec& spec);
+// "at most 4096" for a key with a limit, else "".
+std::string describe_limit(const KeySpec& spec);
 std::string type_name(ValueType type);
 
 }  // namespace mrcnn::config

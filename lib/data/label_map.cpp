@@ -108,7 +108,8 @@ bool all_digits(const std::string& token) {
   return token.size() > start && token.find_first_not_of("0123456789", start) == std::string::npos;
 }
 
-std::string shorten(const std::string& text) { return text.size() <= 40 ? text : text.substr(0, 30) + "..."; }
+// Control characters escaped: a name holding a newline must not split the error line.
+std::string shorten(const std::string& text) { return text_preview(text, 40); }
 
 // Adds one item, or says what is wrong with it. The TF OD API's rules (label_map_util): ids are
 // int32 and >= 0, id 0 only for the background (not a class here, so skipped); mrcnn's: every
@@ -126,48 +127,6 @@ std::string add_item(LabelMap& map, int64_t id, const std::string& name, const s
   if (map.names().count(id)) return which + " appears twice";
   map.set(id, display_name.empty() ? name : display_name);
   return "";
-}
-
-// The JSON forms, read as plain nlohmann::json: its objects are hashed, where ordered_json's
-// linear key search is quadratic in the number of classes.
-LabelMap read_json_label_map(const std::string& path) {
-  nlohmann::json doc;
-  try {
-    doc = read_json_data_file(path);
-  } catch (const nlohmann::json::exception& e) {
-    std::string reason = e.what();  // "[json.exception.out_of_range.406] number overflow parsing '1e400'"
-    if (const size_t close = reason.find("] "); close != std::string::npos) reason = reason.substr(close + 2);
-    throw Error(path + ": malformed JSON: " + reason);
-  }
-  LabelMap map;
-  if (doc.is_object()) {
-    for (const auto& [key, value] : doc.items()) {
-      const std::optional<int64_t> id = all_digits(key) ? integer_token(key) : std::nullopt;
-      if (!id) throw Error(path + ": key '" + shorten(key) + "': expected a class id (an integer from 1 to " +
-                           std::to_string(kMaxLabelId) + ")");
-      if (!value.is_string()) throw Error(path + ": class " + key + ": expected a name (string)");
-      if (const std::string problem = add_item(map, *id, value.get<std::string>(), ""); !problem.empty())
-        throw Error(path + ": " + problem);
-    }
-  } else {
-    for (size_t i = 0; i < doc.size(); ++i) {
-      const nlohmann::json& item = doc[i];
-      const auto text = [&](const char* key) {
-        return item.contains(key) && item[key].is_string() ? item[key].get<std::string>() : std::string();
-      };
-      const bool display_ok = !item.is_object() || !item.contains("display_name") || item["display_name"].is_string();
-      if (!item.is_object() || !item.contains("id") || !item["id"].is_number_integer() || !item.contains("name") ||
-          !item["name"].is_string() || !display_ok)
-        throw Error(path + ": item " + std::to_string(i) + ": expected {\"id\": integer, \"name\": string}" +
-                    " (and optionally \"display_name\": string)");
-      const int64_t id = item["id"].is_number_unsigned() && item["id"].get<uint64_t>() > uint64_t(kMaxLabelId)
-                             ? kMaxLabelId + 1
-                             : item["id"].get<int64_t>();
-      if (const std::string problem = add_item(map, id, text("name"), text("display_name")); !problem.empty())
-        throw Error(path + ": item " + std::to_string(i) + ": " + problem);
-    }
-  }
-  return map;
 }
 
 }  // namespace
@@ -220,11 +179,48 @@ LabelMap LabelMap::parse_pbtxt(const std::string& text, const std::string& sourc
   return map;
 }
 
+// Read as plain nlohmann::json: its objects are hashed, where ordered_json's linear key search is
+// quadratic in the number of classes.
+LabelMap LabelMap::from_json(const nlohmann::json& doc, const std::string& source) {
+  if (!doc.is_object() && !doc.is_array())
+    throw Error(source + ": expected a JSON object {\"1\": \"name\", ...} or a list [{\"id\": 1, \"name\": "
+                "\"...\"}, ...], found " + json_preview(doc));
+  LabelMap map;
+  if (doc.is_object()) {
+    for (const auto& [key, value] : doc.items()) {
+      const std::optional<int64_t> id = all_digits(key) ? integer_token(key) : std::nullopt;
+      if (!id) throw Error(source + ": key '" + shorten(key) + "': expected a class id (an integer from 1 to " +
+                           std::to_string(kMaxLabelId) + ")");
+      if (!value.is_string()) throw Error(source + ": class " + key + ": expected a name (string)");
+      if (const std::string problem = add_item(map, *id, value.get<std::string>(), ""); !problem.empty())
+        throw Error(source + ": " + problem);
+    }
+  } else {
+    for (size_t i = 0; i < doc.size(); ++i) {
+      const nlohmann::json& item = doc[i];
+      const auto text = [&](const char* key) {
+        return item.contains(key) && item[key].is_string() ? item[key].get<std::string>() : std::string();
+      };
+      const bool display_ok = !item.is_object() || !item.contains("display_name") || item["display_name"].is_string();
+      if (!item.is_object() || !item.contains("id") || !item["id"].is_number_integer() || !item.contains("name") ||
+          !item["name"].is_string() || !display_ok)
+        throw Error(source + ": item " + std::to_string(i) + ": expected {\"id\": integer, \"name\": string}" +
+                    " (and optionally \"display_name\": string)");
+      const int64_t id = item["id"].is_number_unsigned() && item["id"].get<uint64_t>() > uint64_t(kMaxLabelId)
+                             ? kMaxLabelId + 1
+                             : item["id"].get<int64_t>();
+      if (const std::string problem = add_item(map, id, text("name"), text("display_name")); !problem.empty())
+        throw Error(source + ": item " + std::to_string(i) + ": " + problem);
+    }
+  }
+  return map;
+}
+
 LabelMap LabelMap::read(const std::string& path) {
   const std::string text = read_text_file(path);
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || (text[first] != '{' && text[first] != '[')) return parse_pbtxt(text, path);
-  LabelMap map = read_json_label_map(path);
+  LabelMap map = from_json(parse_json_data(text, path), path);  // the file is read once
   if (map.empty()) throw Error(path + ": no classes");
   return map;
 }

@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace mrcnn::data {
 
 // The largest class id: the TF OD API's label map ids are int32.
@@ -20,6 +22,9 @@ class LabelMap {
   // rules). Throws Error naming file, line and problem.
   static LabelMap read(const std::string& path);
   static LabelMap parse_pbtxt(const std::string& text, const std::string& source);
+  // The JSON forms above, already parsed (a label map file, a model file's metadata), checked by
+  // the same rules; may be empty. Throws Error naming source and the offending key or item.
+  static LabelMap from_json(const nlohmann::json& doc, const std::string& source);
 
   void set(int64_t id, const std::string& name) { names_[id] = name; }
   bool empty() const { return names_.empty(); }

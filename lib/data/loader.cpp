@@ -43,6 +43,13 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
+void check_pixel_limit(const Sample& sample, int64_t max_pixels) {
+  if (sample.height <= 0 || sample.width <= 0 || sample.width <= max_pixels / sample.height) return;
+  throw Error(sample.image_path + ": image of " + std::to_string(sample.width) + "x" + std::to_string(sample.height) +
+              " pixels is larger than the limit of " + std::to_string(max_pixels) +
+              " pixels (data.max_image_pixels; a decompression bomb?)");
+}
+
 void Loader::check_size(const Sample& sample) const {
   if (!options_.check_image_size) return;
   try {
@@ -71,6 +78,7 @@ std::vector<Sample> Loader::make_batch(int64_t step) {
     // An exception must not leave a worker thread (std::terminate): bad data is recorded for the
     // skip/fail policy, anything else is rethrown on the calling thread below.
     try {
+      check_pixel_limit(s, options_.max_image_pixels);
       load_pixels(s, spec_);
       augment(s, options_.augmentations, rng);
       check_size(s);

@@ -12,12 +12,13 @@
 
 #include "data/datasets.h"
 #include "data/sample.h"
+#include "io/image_file.h"
 #include "io/json_file.h"
 
 namespace mrcnn::data {
 
 struct LoaderOptions {
-  int batch_size = 2;
+  int64_t batch_size = 2;
   int workers = 2;
   uint64_t seed = 42;
   bool aspect_ratio_grouping = true;
@@ -30,7 +31,15 @@ struct LoaderOptions {
   // elongated that resizing leaves a side of 0 pixels); checked on each decoded, augmented image,
   // so that data.on_invalid skips such an image or names it. Unset: no check.
   std::function<void(int64_t height, int64_t width)> check_image_size;
+  // data.max_image_pixels: images whose annotated size has more pixels are refused by name before
+  // they are read (see check_pixel_limit), so that data.on_invalid skips them or names them.
+  int64_t max_image_pixels = kDefaultMaxImagePixels;
 };
+
+// Throws Error naming the image when its annotated size (COCO's width and height, a record's
+// image/height and image/width, a mask PNG's) has more than max_pixels pixels, before anything is
+// decoded. A size that is not known (0) passes; decoding then applies the image reader's limit.
+void check_pixel_limit(const Sample& sample, int64_t max_pixels);
 
 class Loader {
  public:

@@ -137,7 +137,7 @@ void check_pixel_count(ImageDimensions dims, const std::string& source, int64_t 
   if (dims.width <= max_pixels / dims.height) return;  // width * height <= max_pixels, without overflow
   throw Error(source + ": image of " + std::to_string(dims.width) + "x" + std::to_string(dims.height) +
               " pixels is larger than the limit of " + std::to_string(max_pixels) +
-              " pixels (a decompression bomb? --max-image-pixels raises the limit)");
+              " pixels (a decompression bomb? --max-image-pixels, or data.max_image_pixels in training, raises the limit)");
 }
 
 }  // namespace

@@ -12,10 +12,10 @@ namespace mrcnn {
 
 namespace {
 
-// "<line>:<column>" (both 1-based) of the byte at offset.
-std::string line_and_column(const std::string& text, size_t offset) {
+// "<line>:<column>" (both 1-based) of the byte at offset; text starts at line first_line.
+std::string line_and_column(const std::string& text, size_t offset, size_t first_line) {
   offset = std::min(offset, text.size());
-  const size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n');
+  const size_t line = first_line + std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n');
   const size_t line_start = offset == 0 ? std::string::npos : text.rfind('\n', offset - 1);
   const size_t column = line_start == std::string::npos ? offset + 1 : offset - line_start;
   return std::to_string(line) + ":" + std::to_string(column);
@@ -134,17 +134,17 @@ class DocumentBuilder : public nlohmann::json_sax<J> {
 };
 
 template <class J>
-J parse_document(const std::string& text, const std::string& source) {
+J parse_document(const std::string& text, const std::string& source, size_t first_line = 1) {
   J doc;
   DocumentBuilder<J> builder(doc);
   if (J::sax_parse(text, &builder)) return doc;
   if (builder.too_deep)
-    throw Error(source + ":" + line_and_column(text, offset_of_level(text, kMaxJsonDepth)) +
+    throw Error(source + ":" + line_and_column(text, offset_of_level(text, kMaxJsonDepth), first_line) +
                 ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   if (builder.error_id == 406) {
     // Number overflow: the position is just past the number.
     const size_t start = builder.error_position - std::min(builder.error_position, builder.error_token.size());
-    throw Error(source + ":" + line_and_column(text, start) + ": number out of range: " +
+    throw Error(source + ":" + line_and_column(text, start, first_line) + ": number out of range: " +
                 text_preview(builder.error_token) + " (beyond a 64-bit float)");
   }
   // The position is 1-based and one past the offending character; nlohmann's text reads
@@ -153,7 +153,8 @@ J parse_document(const std::string& text, const std::string& source) {
   const auto colon = reason.find(": ");
   if (colon != std::string::npos) reason = reason.substr(colon + 2);
   const size_t offset = builder.error_position > 0 ? builder.error_position - 1 : 0;
-  throw Error(source + ":" + line_and_column(text, offset) + ": malformed JSON: " + text_preview(reason, 200));
+  throw Error(source + ":" + line_and_column(text, offset, first_line) + ": malformed JSON: " +
+              text_preview(reason, 200));
 }
 
 // Appends value as compact JSON to out, stopping once out is longer than budget; containers
@@ -216,9 +217,11 @@ std::string preview(const J& value, size_t max_chars) {
 
 Json parse_json(const std::string& text, const std::string& source) { return parse_document<Json>(text, source); }
 
-nlohmann::json read_json_data_file(const std::string& path) {
-  return parse_document<nlohmann::json>(read_text_file(path), path);
+nlohmann::json parse_json_data(const std::string& text, const std::string& source, size_t first_line) {
+  return parse_document<nlohmann::json>(text, source, first_line);
 }
+
+nlohmann::json read_json_data_file(const std::string& path) { return parse_json_data(read_text_file(path), path); }
 
 Json read_json_file(const std::string& path) { return parse_json(read_text_file(path), path); }
 

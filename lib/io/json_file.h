@@ -26,6 +26,10 @@ Json read_json_file(const std::string& path);
 // does not matter (COCO annotations and results).
 nlohmann::json read_json_data_file(const std::string& path);
 
+// parse_json into plain json, for text already read; first_line numbers the text's first line in
+// errors (a metrics.jsonl record parsed on its own: "<file>:<its line>:<column>").
+nlohmann::json parse_json_data(const std::string& text, const std::string& source, size_t first_line = 1);
+
 // A value for error messages: compact JSON cut to at most max_chars characters ("..." at the end
 // when cut), built without ever serialising more than that, however large or deep the value.
 std::string json_preview(const Json& value, size_t max_chars = 60);

@@ -292,6 +292,32 @@ void check_fine_tuning_fit(const model::LoadReport& report, const std::string& s
   throw Error(message);
 }
 
+// An out-of-memory error naming the keys that decide the size of the model and of a step.
+Error out_of_memory(const std::string& doing, const Json& config, const std::string& detail) {
+  const Json& m = config["model"];
+  return Error("out of memory " + doing + ": model.backbone=" + m["backbone"].get<std::string>() +
+               ", model.num_classes=" + m["num_classes"].dump() + ", model.fpn_channels=" + m["fpn_channels"].dump() +
+               ", model.roi.representation_size=" + m["roi"]["representation_size"].dump() +
+               ", model.mask.head_channels=" + m["mask"]["head_channels"].dump() + ", model.max_size=" +
+               m["max_size"].dump() + ", train.batch_size=" + config["train"]["batch_size"].dump() +
+               ", train.dtype=" + config["train"]["dtype"].get<std::string>() + " (smaller values need less memory)" +
+               (detail.empty() ? "" : ": " + detail));
+}
+
+// Runs f; memory it cannot get (the caching allocator's std::bad_alloc, libtorch's out-of-memory
+// error) becomes an error naming the keys that size the model and a step, not an internal error.
+template <class F>
+auto with_memory_error(const std::string& doing, const Json& config, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    throw out_of_memory(doing, config, "");
+  } catch (const c10::OutOfMemoryError& e) {
+    const std::string text = e.what_without_backtrace();
+    throw out_of_memory(doing, config, text_preview(text.substr(0, text.find('\n')), 200));
+  }
+}
+
 }  // namespace
 
 double learning_rate(const Json& train, int64_t step, int64_t total_steps, const std::vector<int64_t>& milestones) {
@@ -314,7 +340,9 @@ double learning_rate(const Json& train, int64_t step, int64_t total_steps, const
   return base * factor;
 }
 
-int64_t run_training(const Json& config, const TrainOptions& options) {
+namespace {
+
+int64_t run_training_unguarded(const Json& config, const TrainOptions& options) {
   // Before any tensor exists: steady-state steps then reuse cached blocks (see cpu_allocator.cpp).
   if (!core::install_caching_cpu_allocator()) log::info("MRCNN_CPU_ALLOCATOR=system: libtorch's default CPU allocator");
   // Data-parallel when started by torchrun, srun or --nproc: rank 0 alone writes files and logs.
@@ -367,15 +395,23 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   }
   std::unique_ptr<Validator> validator = make_validator(data_cfg, std::move(held_out), spec, settings.num_classes);
   if (validator && !label_map_path.empty()) validator->set_labels(data::LabelMap::read(label_map_path));
+  const int64_t max_image_pixels = data_cfg["max_image_pixels"].get<int64_t>();
+  if (validator) validator->set_max_image_pixels(max_image_pixels);
   if (!validator) log::info("no validation set (data.val.annotations and data.val_fraction are empty): no mAP during training");
   data::LoaderOptions loader_options;
-  loader_options.batch_size = train["batch_size"].get<int>();
-  loader_options.workers = std::max(1, data_cfg["workers"].get<int>());
+  loader_options.batch_size = train["batch_size"].get<int64_t>();
+  loader_options.workers = static_cast<int>(std::max<int64_t>(1, data_cfg["workers"].get<int64_t>()));
   loader_options.seed = seed;
   loader_options.aspect_ratio_grouping = data_cfg["aspect_ratio_grouping"].get<bool>();
   loader_options.augmentations = data_cfg["augmentation"];
   loader_options.shard = env.rank;
   loader_options.shards = env.world_size;
+  loader_options.max_image_pixels = max_image_pixels;
+  // An image too elongated for the model is a bad image (skipped or named), not a failed step.
+  loader_options.check_image_size = [transform = model::Transform(settings), min_sizes = settings.min_size](
+                                        int64_t height, int64_t width) {
+    for (const int64_t min_size : min_sizes) transform.resized_size({height, width}, min_size);
+  };
   if (loader_options.batch_size < env.world_size)
     throw Error("train.batch_size " + std::to_string(loader_options.batch_size) +
                 " is the global batch, shared by all processes: it must be at least their number (" +
@@ -398,7 +434,8 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
                 " CUDA devices; start at most one process per GPU (--nproc / --nproc-per-node)");
   std::unique_ptr<ProcessGroup> group;
   if (env.enabled()) {
-    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(train["dist_timeout"].get<double>() * 1000));
+    // At most 1e7 s (the key's limit): the milliseconds fit an int64.
+    const auto timeout = std::chrono::milliseconds(std::llround(train["dist_timeout"].get<double>() * 1000));
     group = std::make_unique<ProcessGroup>(env, timeout, device.is_cuda());
     log::info("data-parallel training: {} processes ({}), {} backend; global batch {}, about {} images per process",
               env.world_size, env.launcher, group->backend(), loader_options.batch_size,
@@ -407,7 +444,7 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
 
   // Model and optimiser.
   torch::manual_seed(seed);
-  model::MaskRcnn net(settings);
+  model::MaskRcnn net = with_memory_error("building the model", config, [&] { return model::MaskRcnn(settings); });
   const std::string init = options.init_weights.empty() ? train["init_weights"].get<std::string>() : options.init_weights;
   if (!init.empty() && !options.resume) {
     const model::LoadReport loaded = model::load_state_dict(*net, read_weights_file(init), true, init);
@@ -687,6 +724,12 @@ int64_t run_training(const Json& config, const TrainOptions& options) {
   log::info("done: {} steps; weights in {}, self-contained model in {}", step,
             (run_dir / "model_final.safetensors").string(), (run_dir / "model.safetensors").string());
   return step;
+}
+
+}  // namespace
+
+int64_t run_training(const Json& config, const TrainOptions& options) {
+  return with_memory_error("while training", config, [&] { return run_training_unguarded(config, options); });
 }
 
 }  // namespace mrcnn::train

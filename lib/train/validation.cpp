@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "data/loader.h"
 #include "eval/coco_eval.h"
 #include "model/detect.h"
 #include "model/detector.h"
@@ -35,6 +36,7 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
     for (size_t j = first; j < std::min(mine.size(), first + batch_size); ++j) {
       data::Sample sample = samples_[mine[j]];
       sample.mask_rles.clear();  // only the pixels are needed
+      data::check_pixel_limit(sample, max_image_pixels_);
       data::load_pixels(sample, spec_);
       images.push_back(model::image_to_tensor(sample.image, device));
       ids.push_back(sample.image_id);

@@ -10,6 +10,7 @@
 #include "data/datasets.h"
 #include "data/label_map.h"
 #include "eval/coco.h"
+#include "io/image_file.h"
 #include "io/json_file.h"
 #include "model/mask_rcnn.h"
 
@@ -35,6 +36,8 @@ class Validator {
   // Names for the overlays' tags (default: the val set's category names).
   void set_labels(data::LabelMap labels) { labels_ = std::move(labels); }
   const data::LabelMap& labels() const { return labels_; }
+  // data.max_image_pixels: a val image with more pixels (by its annotated size) is an error naming it.
+  void set_max_image_pixels(int64_t max_pixels) { max_image_pixels_ = max_pixels; }
 
  private:
   std::vector<data::Sample> samples_;
@@ -43,6 +46,7 @@ class Validator {
   data::LabelMap labels_;
   std::vector<cv::Mat> overlays_;
   int64_t runs_ = 0;
+  int64_t max_image_pixels_ = kDefaultMaxImagePixels;
 };
 
 }  // namespace mrcnn::train

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "eval/rle.h"
 #include "io/atomic_file.h"
+#include "io/json_file.h"
 #include "viz/plot.h"
 
 namespace mrcnn::viz {
@@ -248,10 +249,9 @@ CurvesFigure training_curves(const std::string& metrics_path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json record;
     try {
-      record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      if (out.skipped_lines++ == 0) log::warn("{}:{}: not a JSON record (skipped; a run killed mid-write?)",
-                                              metrics_path, line_number);
+      record = parse_json_data(line, metrics_path, static_cast<size_t>(line_number));  // the limits of every JSON input
+    } catch (const Error& e) {
+      if (out.skipped_lines++ == 0) log::warn("{} (not a JSON record, skipped; a run killed mid-write?)", e.what());
       continue;
     }
     if (!record.is_object() || !record.contains("step") || !record["step"].is_number()) {

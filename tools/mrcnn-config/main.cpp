@@ -50,7 +50,8 @@ std::pair<std::string, std::string> split_assignment(const std::string& text) {
 void print_keys(bool markdown) {
   if (markdown) std::cout << "| key | type | default | meaning |\n|---|---|---|---|\n";
   for (const auto& spec : cfg::schema()) {
-    const std::string expected = cfg::describe_expected(spec);
+    const std::string limit = cfg::describe_limit(spec);
+    const std::string expected = cfg::describe_expected(spec) + (limit.empty() ? "" : ", " + limit);
     if (markdown)
       std::cout << "| `" << spec.path << "` | " << expected << " | `" << spec.default_value.dump() << "` | "
                 << spec.help << " |\n";

@@ -48,7 +48,7 @@ std::pair<std::string, std::string> run_model(const std::string& config_path, co
                                    weights};
   argv.insert(argv.end(), images.begin(), images.end());
   const std::vector<std::string> rest = {"--output", results_path, "--score-threshold", "0",
-                                   "--batch-size", std::to_string(config["eval"]["batch_size"].get<int>()),
+                                   "--batch-size", std::to_string(config["eval"]["batch_size"].get<int64_t>()),
                                    "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
   argv.insert(argv.end(), rest.begin(), rest.end());
   const int rc = mrcnn::run_program(argv);

@@ -80,10 +80,14 @@ int main(int argc, char** argv) {
       if (!metadata.count("config") || metadata.count("format") == 0 || metadata.at("format") != "mrcnn model")
         throw mrcnn::Error(model_file + ": not a self-contained mrcnn model (no config in its metadata; give "
                            "--config and --weights for plain weight files)");
-      config = mrcnn::config::resolve(mrcnn::parse_json(metadata.at("config"), model_file + " (metadata config)"));
+      // Checked like a configuration file: the model file may come from anywhere.
+      const mrcnn::Json embedded = mrcnn::parse_json(metadata.at("config"), model_file + ": embedded config");
+      mrcnn::config::require_valid(embedded, model_file + ": embedded config");
+      config = mrcnn::config::resolve(embedded);
       if (metadata.count("label_map")) {
-        const mrcnn::Json names = mrcnn::parse_json(metadata.at("label_map"), model_file + " (metadata label_map)");
-        for (const auto& [id, name] : names.items()) model_labels.set(std::stoll(id), name.get<std::string>());
+        const std::string source = model_file + ": embedded label_map";
+        model_labels =
+            mrcnn::data::LabelMap::from_json(mrcnn::parse_json_data(metadata.at("label_map"), source), source);
       }
       weights = model_file;
     } else {
@@ -109,7 +113,8 @@ int main(int argc, char** argv) {
       job.images = coco.empty() ? mrcnn::model::images_from_paths(inputs) : mrcnn::model::images_from_coco(coco, image_root);
     }
     job.score_threshold = score_threshold >= 0 ? score_threshold : config["infer"]["score_threshold"].get<float>();
-    job.batch_size = batch_size > 0 ? batch_size : config["infer"]["batch_size"].get<int>();
+    // infer.batch_size is at most 4096 (the key's limit): it fits an int.
+    job.batch_size = batch_size > 0 ? batch_size : static_cast<int>(config["infer"]["batch_size"].get<int64_t>());
     job.skip_unreadable = on_error == "skip";
     job.max_image_pixels = max_image_pixels;
     job.overlay_dir = overlay_dir;

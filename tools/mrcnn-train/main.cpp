@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
       if (std::getenv("WORLD_SIZE") != nullptr)
         throw mrcnn::Error("--nproc " + std::to_string(nproc) + " inside a launcher's process (WORLD_SIZE=" +
                            std::getenv("WORLD_SIZE") + " is set): use one of them");
-      if (config["train"]["batch_size"].get<int>() < nproc)
-        throw mrcnn::Error(config_path + ": train.batch_size " + std::to_string(config["train"]["batch_size"].get<int>()) +
+      const int64_t batch_size = config["train"]["batch_size"].get<int64_t>();
+      if (batch_size < nproc)
+        throw mrcnn::Error(config_path + ": train.batch_size " + std::to_string(batch_size) +
                            " is the global batch, shared by all processes: it must be at least --nproc " +
                            std::to_string(nproc));
       return mrcnn::train::run_local_processes(nproc, mrcnn::train::arguments_without_nproc(argc, argv));
