@@ -213,7 +213,7 @@ std::vector<Sample> read_tfrecords(const DatasetSpec& spec, ReadReport& report) 
       }
       Sample s;
       try {
-        s = sample_from_tf_example(parse_tf_example(record->data, where), where);
+        s = sample_from_tf_example(parse_tf_example(record->data, where), where, spec.max_image_pixels);
       } catch (const Error& e) {
         invalid(spec, report, e.what(), true);
         continue;
@@ -277,13 +277,13 @@ std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report) {
   throw Error("data format '" + spec.format + "' is unknown (coco, mask_png or tfrecord)");
 }
 
-void load_image_only(Sample& sample) {
+void load_image_only(Sample& sample, int64_t max_pixels) {
   if (!sample.record_file.empty()) {
     const std::string where = sample.record_file + ": record at byte " + std::to_string(sample.record_offset);
     sample.image = tf_example_image(parse_tf_example(read_tfrecord_at(sample.record_file, sample.record_offset), where),
-                                    where);
+                                    where, max_pixels);
   } else {
-    sample.image = read_image_rgb(sample.image_path);
+    sample.image = read_image_rgb(sample.image_path, max_pixels);
   }
 }
 
@@ -313,8 +313,7 @@ Json coco_document(const std::vector<Sample>& samples, int64_t num_classes, cons
 }
 
 void load_pixels(Sample& sample, const DatasetSpec& spec) {
-  (void)spec;
-  load_image_only(sample);
+  load_image_only(sample, spec.max_image_pixels);
   if (sample.image.rows != sample.height || sample.image.cols != sample.width)
     throw Error(sample.image_path + ": image is " + std::to_string(sample.image.cols) + "x" +
                 std::to_string(sample.image.rows) + " but its annotations say " + std::to_string(sample.width) + "x" +

@@ -7,6 +7,7 @@
 
 #include "data/label_map.h"
 #include "data/sample.h"
+#include "io/image_file.h"
 #include "io/json_file.h"
 
 namespace mrcnn::data {
@@ -19,6 +20,7 @@ struct DatasetSpec {
   std::string annotations;  // COCO JSON, or the folder of instance-id mask PNGs
   InvalidPolicy on_invalid = InvalidPolicy::Skip;
   int64_t num_classes = 0;  // labels must be < this (0: not checked)
+  int64_t max_image_pixels = kDefaultMaxImagePixels;  // data.max_image_pixels: larger images are refused
 };
 
 // Reads the annotations (not the pixels: Sample::image stays empty and is loaded by load_image).
@@ -35,8 +37,9 @@ inline constexpr int kMaxRecordShards = 100000;
 // (train.record@10, throws Error beyond kMaxRecordShards), sorted.
 std::vector<std::string> expand_record_paths(const std::string& pattern);
 
-// Decodes only the sample's image (no masks, no size check).
-void load_image_only(Sample& sample);
+// Decodes only the sample's image (no masks, no check against its annotated size); Error when it
+// has more than max_pixels pixels.
+void load_image_only(Sample& sample, int64_t max_pixels = kDefaultMaxImagePixels);
 
 // The ground truth of samples as a COCO document (compressed-RLE masks, iscrowd 0), for sets
 // that have no COCO file of their own (mask PNG folders, TFRecords, held-out training images).

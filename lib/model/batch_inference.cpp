@@ -60,7 +60,7 @@ cv::Mat load_image(const InferenceImage& image, const InferenceJob& job, const D
     data::Sample sample;
     sample.record_file = image.record_file;
     sample.record_offset = image.record_offset;
-    data::load_image_only(sample);
+    data::load_image_only(sample, job.max_image_pixels);
     pixels = std::move(sample.image);
   }
   try {

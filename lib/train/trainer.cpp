@@ -234,6 +234,7 @@ std::unique_ptr<Validator> make_validator(const Json& data_cfg, std::vector<data
   if (!annotations.empty()) {
     data::DatasetSpec spec{val["format"].get<std::string>(), val["images"].get<std::string>(), annotations,
                            train_spec.on_invalid, num_classes};
+    spec.max_image_pixels = train_spec.max_image_pixels;
     check_data_paths(spec, "data.val");
     data::ReadReport report;
     std::vector<data::Sample> samples = data::read_dataset(spec, report);
@@ -368,6 +369,7 @@ int64_t run_training_unguarded(const Json& config, const TrainOptions& options) 
                          set["annotations"].get<std::string>(),
                          data_cfg["on_invalid"] == "fail" ? data::InvalidPolicy::Fail : data::InvalidPolicy::Skip,
                          settings.num_classes};
+  spec.max_image_pixels = data_cfg["max_image_pixels"].get<int64_t>();
   check_data_paths(spec, "data.train");
   const std::string label_map_path = set["label_map"].get<std::string>();
   if (!label_map_path.empty()) {
@@ -395,8 +397,7 @@ int64_t run_training_unguarded(const Json& config, const TrainOptions& options) 
   }
   std::unique_ptr<Validator> validator = make_validator(data_cfg, std::move(held_out), spec, settings.num_classes);
   if (validator && !label_map_path.empty()) validator->set_labels(data::LabelMap::read(label_map_path));
-  const int64_t max_image_pixels = data_cfg["max_image_pixels"].get<int64_t>();
-  if (validator) validator->set_max_image_pixels(max_image_pixels);
+  if (validator) validator->set_max_image_pixels(spec.max_image_pixels);
   if (!validator) log::info("no validation set (data.val.annotations and data.val_fraction are empty): no mAP during training");
   data::LoaderOptions loader_options;
   loader_options.batch_size = train["batch_size"].get<int64_t>();
@@ -406,7 +407,7 @@ int64_t run_training_unguarded(const Json& config, const TrainOptions& options) 
   loader_options.augmentations = data_cfg["augmentation"];
   loader_options.shard = env.rank;
   loader_options.shards = env.world_size;
-  loader_options.max_image_pixels = max_image_pixels;
+  loader_options.max_image_pixels = spec.max_image_pixels;
   // An image too elongated for the model is a bad image (skipped or named), not a failed step.
   loader_options.check_image_size = [transform = model::Transform(settings), min_sizes = settings.min_size](
                                         int64_t height, int64_t width) {

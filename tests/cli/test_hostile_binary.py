@@ -404,3 +404,23 @@ def test_memory_limit_allows_a_normal_run(tmp_path, infer_weights, small_model):
     by the checks, not by hitting the limit."""
     result = infer_weights(small_model[0])
     assert result.returncode == 0, result.stderr
+
+
+def test_the_pixel_limit_reaches_tfrecord_sets(tmp_path, small_model):
+    """--max-image-pixels (mrcnn-infer) and data.max_image_pixels (mrcnn-train) apply to the
+    records' images too: a limit below 8x8 refuses a set that reads by default."""
+    good = detection_example(8, 8, [png(np.pad(np.ones((4, 4), np.uint8) * 255, 2))])
+    (tmp_path / "small.record").write_bytes(framed(good))
+    config = tfrecord_config(tmp_path, "small.record")
+    weights = small_model[0]
+    ok = run_tool(tmp_path, "mrcnn-infer", "--config", config, "-w", weights, "--dataset", "train", "-o", "dt.json")
+    assert ok.returncode == 0, ok.stderr
+    limited = run_tool(tmp_path, "mrcnn-infer", "--config", config, "-w", weights, "--dataset", "train",
+                       "-o", "dt2.json", "--max-image-pixels", "63")
+    assert_one_error(limited, "mrcnn-infer", "small.record: the data set has no usable images")
+    assert "is more than the limit of 63" in limited.stderr, limited.stderr
+    cfg = json.loads((tmp_path / config).read_text())
+    cfg["data"]["max_image_pixels"] = 63
+    (tmp_path / "limited.json").write_text(json.dumps(cfg))
+    trained = run_tool(tmp_path, "mrcnn-train", "--config", "limited.json", "--output-dir", "run", "--device", "cpu")
+    assert_one_error(trained, "mrcnn-train", "small.record", "is more than the limit of 63")

@@ -33,7 +33,8 @@ std::pair<std::string, std::string> run_model(const std::string& config_path, co
     // Mask PNG folders and TFRecords: their ground truth as a COCO document, and mrcnn-infer over
     // the same set (the readers give both the same image ids).
     const mrcnn::data::DatasetSpec spec{val["format"].get<std::string>(), val["images"].get<std::string>(), gt_path,
-                                        mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>()};
+                                        mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>(),
+                                        config["data"]["max_image_pixels"].get<int64_t>()};
     mrcnn::data::ReadReport report;
     const auto samples = mrcnn::data::read_dataset(spec, report);
     mrcnn::log::info("{}", report.summary(gt_path));

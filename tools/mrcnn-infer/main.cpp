@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
         throw mrcnn::Error("--dataset " + dataset + ": data." + dataset + ".annotations is empty in the configuration");
       job.images = mrcnn::model::images_from_dataset(
           {set["format"].get<std::string>(), set["images"].get<std::string>(), set["annotations"].get<std::string>(),
-           mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>()});
+           mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>(), max_image_pixels});
     } else {
       job.images = coco.empty() ? mrcnn::model::images_from_paths(inputs) : mrcnn::model::images_from_coco(coco, image_root);
     }
