@@ -44,7 +44,7 @@ TfFeature parse_feature(std::string_view data, const std::string& where) {
         if (values.field() != kListValue) {
           values.skip();
         } else if (values.type() == proto::Fixed32) {  // unpacked
-          uint32_t bits;
+          uint32_t bits = 0;
           if (values.read_fixed32(bits)) feature.floats.push_back(0), std::memcpy(&feature.floats.back(), &bits, 4);
         } else {  // packed
           std::string_view packed;

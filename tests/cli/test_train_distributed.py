@@ -150,7 +150,7 @@ def test_the_comparison_tells_other_batches_apart(tmp_path, data_dir, single):
     """The control: another global batch (2 images a step) ends far beyond the tolerance."""
     config = write_config(tmp_path, data_dir, batch_size=2)
     run_single(config, tmp_path / "run")
-    assert max_difference(single / "model_final.safetensors", tmp_path / "run" / "model_final.safetensors") > 100 * TOLERANCE
+    assert max_difference(single / "model_final.safetensors", tmp_path / "run" / "model_final.safetensors") > 1e6 * TOLERANCE
 
 
 @pytest.mark.parametrize("world, launcher", [(2, "nproc"), (3, "torchrun"), (2, "slurm")])
