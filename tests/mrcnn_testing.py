@@ -3,6 +3,7 @@ them, and making weights, images and safetensors files for them."""
 import json
 import os
 import re
+import resource
 import struct
 import subprocess
 from pathlib import Path
@@ -14,6 +15,9 @@ BIN_DIR = Path(os.environ.get("MRCNN_BIN_DIR", SOURCE_DIR / "build" / "tools")).
 TEST_BIN_DIR = Path(os.environ.get("MRCNN_TEST_BIN_DIR", SOURCE_DIR / "build" / "tests")).resolve()
 PENNFUDAN = SOURCE_DIR.parent / "shared" / "data" / "pennfudan"
 WARNING_LINE = re.compile(r"\[\d\d:\d\d:\d\d warning\] ")  # the tools' log format (lib/core/log.cpp)
+LOG_LINE = re.compile(r"\[\d\d:\d\d:\d\d (?:warning|info)\] ")  # may quote an error, is not one
+# Text that means a crash or a library's own message reached the user instead of the one error line.
+FOREIGN_TEXT = ("internal error", "terminate called", "Traceback", "Segmentation", "json.exception")
 TOOLS = ["mrcnn-config", "mrcnn-train", "mrcnn-infer", "mrcnn-eval", "mrcnn-visualize"]
 
 
@@ -37,6 +41,30 @@ class Runner:
                 assert line.startswith(f"{tool}: error: "), line
             assert "terminate called" not in result.stderr and "Traceback" not in result.stderr
         return result
+
+
+def run_tool(cwd, tool, *args, timeout=30, address_space=None):
+    """Runs a built tool in cwd and returns the CompletedProcess; the timeout makes a hang fail, and
+    address_space (bytes, RLIMIT_AS) bounds what a hostile input can make it allocate."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    # BIN_DIR is absolute, so the tool is found from any cwd.
+    return subprocess.run([str(BIN_DIR / tool), *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=limit if address_space else None)
+
+
+def assert_one_error(result, tool, *fragments):
+    """Exit 2 with exactly one error line (log lines aside), "<tool>: error: ...", shorter than 1000
+    characters and holding every fragment, and no crash or library text on stderr. Returns the line."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    errors = [l for l in result.stderr.splitlines() if "error" in l.lower() and not LOG_LINE.match(l)]
+    assert len(errors) == 1 and errors[0].startswith(f"{tool}: error: "), result.stderr[-2000:]
+    for bad in FOREIGN_TEXT:
+        assert bad not in result.stderr, result.stderr[-2000:]
+    assert len(errors[0]) < 1000, errors[0][:500]
+    for fragment in fragments:
+        assert str(fragment) in errors[0], errors[0]
+    return errors[0]
 
 
 def write_safetensors(path, tensors, metadata=None):

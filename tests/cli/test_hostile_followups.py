@@ -3,9 +3,9 @@ in int64 range but absurd for their key, a model too large for the memory, data.
 and too-elongated training images, a self-contained model's embedded config and label map,
 metrics.jsonl records beyond the JSON limits, and the test helpers' paths. Each bad input ends in
 exit 2 with one error line naming the file and key; every run has a timeout, so a hang fails."""
+import functools
 import json
 import os
-import resource
 import subprocess
 import sys
 
@@ -13,29 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mrcnn_testing import BIN_DIR, SMALL_MODEL_CONFIG, SOURCE_DIR, write_safetensors
+import mrcnn_testing
+from mrcnn_testing import SMALL_MODEL_CONFIG, SOURCE_DIR, assert_one_error, write_safetensors
 
 TIMEOUT = 60
+run_tool = functools.partial(mrcnn_testing.run_tool, timeout=TIMEOUT)  # training runs: more than the default
 DEEP = "[" * 100000 + "]" * 100000
-
-
-def run_tool(cwd, tool, *args, address_space=None):
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    return subprocess.run([str(BIN_DIR / tool), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=TIMEOUT, preexec_fn=limit if address_space else None)
-
-
-def assert_one_error(result, tool, *needles):
-    """Exit 2 and exactly one "<tool>: error: " line holding every needle; returns the line."""
-    assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith(f"{tool}: error: ")]
-    assert len(errors) == 1, result.stderr
-    for needle in needles:
-        assert str(needle) in errors[0], errors[0]
-    for bad in ("terminate called", "Traceback", "internal error"):
-        assert bad not in result.stderr
-    return errors[0]
 
 
 def tiny_training_config(workdir, name="tiny.json", **sections):

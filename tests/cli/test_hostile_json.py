@@ -3,11 +3,10 @@ keys, values of the wrong type in configurations and a broken checkpoints/latest
 end within seconds in exit 2 and one line "<tool>: error: <message naming the file and key>"."""
 import json
 import struct
-import subprocess
 
 import pytest
 
-from mrcnn_testing import BIN_DIR, SOURCE_DIR, sample_images
+from mrcnn_testing import SOURCE_DIR, assert_one_error, run_tool, sample_images
 
 DEEP = "[" * 100000 + "]" * 100000
 DEEP_OBJECTS = '{"a":' * 100000 + "1" + "}" * 100000
@@ -19,21 +18,12 @@ SMALL_CONFIG = {"model": {"backbone": "resnet18", "num_classes": 3, "min_size": 
                 "infer": {"device": "cpu"}, "eval": {"device": "cpu"}}
 
 
-def tool_path(tool):
-    return str((BIN_DIR / tool).resolve())  # the tests run in their own folders
-
-
-def run_tool(cwd, tool, *args):
-    """Runs a tool that must refuse its input: exit 2 with exactly one error line, quickly."""
-    result = subprocess.run([tool_path(tool), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=20)
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr[-2000:]
-    assert lines[0].startswith(f"{tool}: error: "), lines[0][:500]
-    for bad in ("internal error", "terminate called", "Traceback", "json.exception"):
-        assert bad not in result.stderr
-    assert len(lines[0]) < 400, lines[0][:500]
-    return lines[0]
+def run_refused(cwd, tool, *args):
+    """Runs a tool that must refuse its input, quickly: the one error line, here short and alone on stderr."""
+    result = run_tool(cwd, tool, *args, timeout=20)
+    line = assert_one_error(result, tool)
+    assert result.stderr.splitlines() == [line] and len(line) < 400, result.stderr[-2000:]
+    return line
 
 
 def write_header_only_safetensors(path, header_text):
@@ -58,7 +48,7 @@ def config(workdir):
                                      ["mrcnn-train", "--config", "c.json", "--output-dir", "run"]])
 def test_deep_config(workdir, text, where, command):
     (workdir / "c.json").write_text(text)
-    line = run_tool(workdir, *command)
+    line = run_refused(workdir, *command)
     assert line.endswith(f"{where}: JSON nested deeper than 256 levels")
     assert not (workdir / "run").exists()
 
@@ -71,7 +61,7 @@ def test_deep_coco_files(workdir, which):
         (workdir / "gt.json").write_text('{"images": [{"id": 1, "segmentation": ' + DEEP + "}]}")
     else:
         (workdir / "dt.json").write_text("[" + DEEP_OBJECTS + "]")
-    line = run_tool(workdir, "mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--json", "m.json")
+    line = run_refused(workdir, "mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--json", "m.json")
     assert f"{which}.json:1:" in line and "JSON nested deeper than 256 levels" in line
     assert not (workdir / "m.json").exists()
 
@@ -80,7 +70,7 @@ def test_deep_safetensors_header(workdir, config):
     sample_images(workdir / "images", count=1)
     write_header_only_safetensors(workdir / "w.safetensors",
                                   '{"x": {"dtype": "F32", "shape": [' + DEEP + '], "data_offsets": [0, 0]}}')
-    line = run_tool(workdir, "mrcnn-infer", "-c", config, "-w", "w.safetensors", "-i", "images", "-o", "dt.json")
+    line = run_refused(workdir, "mrcnn-infer", "-c", config, "-w", "w.safetensors", "-i", "images", "-o", "dt.json")
     assert "w.safetensors" in line and "nested deeper than 256 levels" in line
 
 
@@ -89,7 +79,7 @@ def test_deep_safetensors_header(workdir, config):
 def test_number_out_of_range_in_config(workdir):
     (workdir / "c.json").write_text('{"train": {\n  "optimizer": {"lr": 1e400}}}')
     for command in (["mrcnn-config", "validate", "c.json"], ["mrcnn-train", "--config", "c.json", "-o", "run"]):
-        line = run_tool(workdir, *command)
+        line = run_refused(workdir, *command)
         assert line.endswith("c.json:2:23: number out of range: 1e400 (beyond a 64-bit float)")
 
 
@@ -98,7 +88,7 @@ def test_number_out_of_range_in_coco_files(workdir, which):
     gt, dt = json.dumps(GT), json.dumps(DT)
     (workdir / "gt.json").write_text(gt.replace('"area": 200', '"area": 2e999') if which == "gt" else gt)
     (workdir / "dt.json").write_text(dt.replace('"score": 0.9', '"score": -1E+400') if which == "dt" else dt)
-    line = run_tool(workdir, "mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json")
+    line = run_refused(workdir, "mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json")
     assert f"{which}.json:1:" in line and "number out of range" in line
 
 
@@ -106,7 +96,7 @@ def test_number_out_of_range_in_safetensors_header(workdir, config):
     sample_images(workdir / "images", count=1)
     write_header_only_safetensors(workdir / "w.safetensors",
                                   '{"x": {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 0]}}')
-    line = run_tool(workdir, "mrcnn-infer", "-c", config, "-w", "w.safetensors", "-i", "images", "-o", "dt.json")
+    line = run_refused(workdir, "mrcnn-infer", "-c", config, "-w", "w.safetensors", "-i", "images", "-o", "dt.json")
     assert "w.safetensors" in line and "number out of range" in line
 
 
@@ -115,26 +105,24 @@ def test_number_out_of_range_in_safetensors_header(workdir, config):
 def test_megabyte_unknown_key_is_quick_and_short(workdir):
     key = "k" * 2_000_000
     (workdir / "c.json").write_text(json.dumps({"model": {key: 1}}))
-    line = run_tool(workdir, "mrcnn-config", "validate", "c.json")
+    line = run_refused(workdir, "mrcnn-config", "validate", "c.json")
     assert line.startswith("mrcnn-config: error: c.json: model.kkkk") and line.endswith("...: unknown key")
-    result = subprocess.run([tool_path("mrcnn-config"), "set", "c.json", "model." + "x" * 100000 + "=1"],
-                            cwd=workdir, capture_output=True, text=True, timeout=20)
+    result = run_tool(workdir, "mrcnn-config", "set", "c.json", "model." + "x" * 100000 + "=1", timeout=20)
     assert result.returncode == 2 and len(result.stderr) < 400 and "unknown key" in result.stderr
 
 
 def test_control_characters_in_keys_and_values_stay_on_one_line(workdir):
     (workdir / "c.json").write_text(json.dumps({"model": {"a\nmrcnn-config: error: b": 1}}))
-    line = run_tool(workdir, "mrcnn-config", "validate", "c.json")
+    line = run_refused(workdir, "mrcnn-config", "validate", "c.json")
     assert line.endswith("c.json: model.a\\nmrcnn-config: error: b: unknown key")
     (workdir / "c.json").write_text(json.dumps({"data": {"augmentation": [{"type": "flip\r\n\u0000"}]}}))
-    line = run_tool(workdir, "mrcnn-config", "validate", "c.json")
+    line = run_refused(workdir, "mrcnn-config", "validate", "c.json")
     assert "unknown augmentation 'flip\\r\\n\\x00'" in line
 
 
 def test_many_unknown_keys_list_twenty(workdir):
     (workdir / "c.json").write_text(json.dumps({"model": {f"num_clases_{i}": 1 for i in range(300000)}}))
-    result = subprocess.run([tool_path("mrcnn-config"), "validate", "c.json"], cwd=workdir, capture_output=True,
-                            text=True, timeout=20)
+    result = run_tool(workdir, "mrcnn-config", "validate", "c.json", timeout=20)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 21 and all(l.startswith("mrcnn-config: error: c.json: model.num_clases_") for l in lines[:20])
@@ -149,7 +137,7 @@ def test_bad_config_values_name_the_key(workdir, value):
     (workdir / "c.json").write_text('{"train": {"batch_size": ' + value + "}}")
     for command in (["mrcnn-config", "validate", "c.json"], ["mrcnn-config", "show", "c.json"],
                     ["mrcnn-train", "--config", "c.json", "-o", "run"]):
-        line = run_tool(workdir, *command)
+        line = run_refused(workdir, *command)
         assert "c.json: train.batch_size: expected an integer >= 1, found " in line
     assert not (workdir / "run").exists()
 
@@ -161,7 +149,7 @@ def test_bad_config_values_name_the_key(workdir, value):
                                         "model={\"num_classes\": 1e400}", "description=\"" + "\\" * 3])
 def test_bad_values_on_the_command_line(workdir, config, assignment):
     before = (workdir / config).read_text()
-    line = run_tool(workdir, "mrcnn-config", "set", config, assignment)
+    line = run_refused(workdir, "mrcnn-config", "set", config, assignment)
     assert line.startswith(f"mrcnn-config: error: c.json: {assignment.split('=')[0]}: expected ")
     assert (workdir / config).read_text() == before
 
@@ -199,7 +187,7 @@ def run_dir(workdir, make_shapes):
 ])
 def test_broken_latest_json(workdir, run_dir, latest, message):
     (run_dir / "latest.json").write_text(latest)
-    line = run_tool(workdir, "mrcnn-train", "--config", "tiny.json", "--output-dir", "run", "--device", "cpu",
-                    "--resume")
+    line = run_refused(workdir, "mrcnn-train", "--config", "tiny.json", "--output-dir", "run", "--device", "cpu",
+                       "--resume")
     assert "run/checkpoints/latest.json" in line and message in line
     assert sorted(p.name for p in run_dir.iterdir()) == ["latest.json"]

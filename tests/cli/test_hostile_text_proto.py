@@ -4,12 +4,11 @@ numbers beyond a double or an int; label maps (pbtxt and JSON) nested deep, with
 repeated ids, missing names and a million items. Each must end within seconds: refused with exit 2
 and one line "<tool>: error: <message naming the file and the field>", or accepted."""
 import json
-import subprocess
 import time
 
 import pytest
 
-from mrcnn_testing import BIN_DIR, sample_images
+from mrcnn_testing import assert_one_error, run_tool, sample_images
 
 MASK_RCNN = "model { faster_rcnn { num_classes: 3 %s } }\n"
 READER = "train_input_reader { tf_record_input_reader { input_path: 'train.record' } label_map_path: 'x.pbtxt' }\n"
@@ -17,18 +16,12 @@ SMALL_CONFIG = {"model": {"backbone": "resnet18", "num_classes": 3, "min_size": 
                 "infer": {"device": "cpu"}}
 
 
-def run_tool(cwd, tool, *args):
-    """Runs a tool on input it must refuse: exit 2 with exactly one clean error line, quickly."""
-    result = subprocess.run([str(BIN_DIR / tool), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                            errors="replace", timeout=20)
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr[-2000:]
-    assert lines[0].startswith(f"{tool}: error: "), lines[0][:500]
-    for bad in ("internal error", "terminate called", "Traceback", "json.exception"):
-        assert bad not in result.stderr
-    assert len(lines[0]) < 400, lines[0][:500]
-    return lines[0]
+def run_refused(cwd, tool, *args):
+    """Runs a tool on input it must refuse, quickly: the one error line, here short and alone on stderr."""
+    result = run_tool(cwd, tool, *args, timeout=20)
+    line = assert_one_error(result, tool)
+    assert result.stderr.splitlines() == [line] and len(line) < 400, result.stderr[-2000:]
+    return line
 
 
 def import_tf(workdir, text, *extra):
@@ -45,15 +38,14 @@ def import_tf(workdir, text, *extra):
     ("l: [" + "{ l: [" * 100000, "pipeline.config:1:1541: l: messages nested deeper than 256 levels"),
 ])
 def test_deep_pipeline(workdir, text, where):
-    line = run_tool(workdir, *import_tf(workdir, text))
+    line = run_refused(workdir, *import_tf(workdir, text))
     assert line.endswith(where)
     assert not (workdir / "imported.json").exists()
 
 
 def test_nesting_at_the_limit_is_read(workdir):
     text = MASK_RCNN % ("n {" * 254 + "}" * 254)
-    result = subprocess.run([str(BIN_DIR / "mrcnn-config"), *import_tf(workdir, text)[1:]], cwd=workdir,
-                            capture_output=True, text=True, timeout=20)
+    result = run_tool(workdir, *import_tf(workdir, text), timeout=20)
     assert result.returncode == 0, result.stderr
     assert "model.faster_rcnn.n.n.n" in result.stderr and "not mapped" in result.stderr
 
@@ -67,8 +59,7 @@ def test_nesting_at_the_limit_is_read(workdir):
 ])
 def test_300k_unknown_fields_finish_quickly(workdir, fields):
     start = time.monotonic()
-    result = subprocess.run([str(BIN_DIR / "mrcnn-config"), *import_tf(workdir, MASK_RCNN % "" + fields)[1:]],
-                            cwd=workdir, capture_output=True, text=True, timeout=20)
+    result = run_tool(workdir, *import_tf(workdir, MASK_RCNN % "" + fields), timeout=20)
     assert time.monotonic() - start < 10, "a hang check, not a benchmark"
     assert result.returncode == 0, result.stderr[-2000:]
     warnings = [l for l in result.stderr.splitlines() if "warning" in l]
@@ -82,7 +73,7 @@ def test_long_names_and_paths_are_bounded(workdir):
     # One long name over 250 levels above 200,000 fields would make gigabytes of field paths.
     text = MASK_RCNN % ("".join(f"{'a' * 4000} {{ " for _ in range(250)) +
                         "".join(f"b{i}: 1 " for i in range(200000)) + "}" * 250)
-    line = run_tool(workdir, *import_tf(workdir, text))
+    line = run_refused(workdir, *import_tf(workdir, text))
     assert "pipeline.config: more than 64 MB of field paths" in line and "not a pipeline.config" in line
 
 
@@ -114,7 +105,7 @@ GRID = "first_stage_anchor_generator { grid_anchor_generator { %s } }"
                                                         "found 1e+20"),
 ])
 def test_wrong_types(workdir, fields, message):
-    line = run_tool(workdir, *import_tf(workdir, MASK_RCNN % fields))
+    line = run_refused(workdir, *import_tf(workdir, MASK_RCNN % fields))
     assert line.startswith("mrcnn-config: error: pipeline.config: ") and message in line
 
 
@@ -134,7 +125,7 @@ def test_wrong_types(workdir, fields, message):
      "train_input_reader.label_map_path: expected a string, found 5"),
 ])
 def test_wrong_types_outside_the_model(workdir, text, message):
-    line = run_tool(workdir, *import_tf(workdir, text))
+    line = run_refused(workdir, *import_tf(workdir, text))
     assert line.startswith("mrcnn-config: error: pipeline.config: ") and message in line
 
 
@@ -154,14 +145,13 @@ def test_wrong_types_outside_the_model(workdir, text, message):
      "pipeline.config:1:36: num_classes: -1e400 is out of the range of a number (a double)"),
 ])
 def test_strings_and_numbers_the_parser_refuses(workdir, text, message):
-    line = run_tool(workdir, *import_tf(workdir, text))
+    line = run_refused(workdir, *import_tf(workdir, text))
     assert line.endswith(message)
 
 
 def test_escapes_are_decoded(workdir):
     text = MASK_RCNN % r"feature_extractor { type: '\u0072es\x6e\145t50_\U0001F600' }"
-    result = subprocess.run([str(BIN_DIR / "mrcnn-config"), *import_tf(workdir, text)[1:]], cwd=workdir,
-                            capture_output=True, text=True, timeout=20)
+    result = run_tool(workdir, *import_tf(workdir, text), timeout=20)
     assert result.returncode == 0, result.stderr
     assert json.loads((workdir / "imported.json").read_text(encoding="utf-8"))["model"]["backbone"] == "resnet50"
 
@@ -172,14 +162,13 @@ def test_label_map_is_carried_and_checked_against_num_classes(workdir):
     (workdir / "labels.pbtxt").write_text("item { id: 0 name: 'background' }\nitem { id: 1 name: 'a' }\n"
                                           "item { id: 3 display_name: 'c' }\n")
     cmd = import_tf(workdir, MASK_RCNN % "" + READER, "--label-map", "labels.pbtxt")
-    result = subprocess.run([str(BIN_DIR / "mrcnn-config"), *cmd[1:]], cwd=workdir, capture_output=True, text=True,
-                            timeout=20)
+    result = run_tool(workdir, *cmd, timeout=20)
     assert result.returncode == 0, result.stderr
     assert json.loads((workdir / "imported.json").read_text())["data"]["train"]["label_map"] == "labels.pbtxt"
 
     (workdir / "imported.json").unlink()
     (workdir / "labels.pbtxt").write_text("item { id: 1 name: 'a' }\nitem { id: 4 name: 'd' }\n")
-    line = run_tool(workdir, *cmd)
+    line = run_refused(workdir, *cmd)
     assert line.endswith("labels.pbtxt: class id 4 (d) is larger than pipeline.config's "
                          "model.faster_rcnn.num_classes = 3 (TF counts no background)")
     assert not (workdir / "imported.json").exists()
@@ -188,8 +177,7 @@ def test_label_map_is_carried_and_checked_against_num_classes(workdir):
 def test_label_map_without_reader_or_num_classes(workdir):
     (workdir / "labels.json").write_text(json.dumps({"1": "cat", "5": "dog"}))
     cmd = import_tf(workdir, "model { faster_rcnn { } }\n", "--label-map", "labels.json")
-    result = subprocess.run([str(BIN_DIR / "mrcnn-config"), *cmd[1:]], cwd=workdir, capture_output=True, text=True,
-                            timeout=20)
+    result = run_tool(workdir, *cmd, timeout=20)
     assert result.returncode == 0, result.stderr
     cfg = json.loads((workdir / "imported.json").read_text())
     assert cfg["model"]["num_classes"] == 6 and cfg["data"]["train"]["label_map"] == "labels.json"
@@ -197,7 +185,7 @@ def test_label_map_without_reader_or_num_classes(workdir):
 
 def test_pipeline_label_map_path_is_checked_where_it_exists(workdir):
     (workdir / "x.pbtxt").write_text("item { id: 1 name: 'a' }\nitem { id: 1 name: 'b' }\n")
-    line = run_tool(workdir, *import_tf(workdir, MASK_RCNN % "" + READER))
+    line = run_refused(workdir, *import_tf(workdir, MASK_RCNN % "" + READER))
     assert line == "mrcnn-config: error: x.pbtxt:2: id 1 appears twice"
 
 
@@ -230,7 +218,7 @@ HOSTILE_LABEL_MAPS = [
 @pytest.mark.parametrize("text, message", HOSTILE_LABEL_MAPS)
 def test_hostile_label_map_in_import_tf(workdir, text, message):
     (workdir / "labels.pbtxt").write_text(text)
-    line = run_tool(workdir, *import_tf(workdir, MASK_RCNN % "" + READER, "--label-map", "labels.pbtxt"))
+    line = run_refused(workdir, *import_tf(workdir, MASK_RCNN % "" + READER, "--label-map", "labels.pbtxt"))
     assert message in line
     assert not (workdir / "imported.json").exists()
 
@@ -240,8 +228,8 @@ def test_hostile_label_map_in_mrcnn_infer(workdir, text, message):
     (workdir / "c.json").write_text(json.dumps(SMALL_CONFIG))
     sample_images(workdir / "images", count=1)
     (workdir / "labels.pbtxt").write_text(text)
-    line = run_tool(workdir, "mrcnn-infer", "-c", "c.json", "-w", "w.safetensors", "-i", "images", "-o", "dt.json",
-                    "--label-map", "labels.pbtxt")
+    line = run_refused(workdir, "mrcnn-infer", "-c", "c.json", "-w", "w.safetensors", "-i", "images", "-o", "dt.json",
+                       "--label-map", "labels.pbtxt")
     assert message in line
 
 
@@ -255,8 +243,7 @@ def test_deep_or_large_label_maps_are_read_quickly(workdir, text):
     (workdir / "labels.pbtxt").write_text(text)
     cmd = import_tf(workdir, "model { faster_rcnn { } }\n", "--label-map", "labels.pbtxt")
     start = time.monotonic()
-    result = subprocess.run([str(BIN_DIR / "mrcnn-config"), *cmd[1:]], cwd=workdir, capture_output=True, text=True,
-                            timeout=20)
+    result = run_tool(workdir, *cmd, timeout=20)
     assert time.monotonic() - start < 10, "a hang check, not a benchmark"
     assert result.returncode == 0, result.stderr[-2000:]
     largest = 1 if text.startswith("item { id: 1 name: 'a' k") else 1000000
