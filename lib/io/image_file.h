@@ -15,6 +15,8 @@ namespace mrcnn {
 // (2 x 89,478,485; ~0.5 GB as 8-bit RGB). A 20k x 20k PNG of a few hundred KB would otherwise
 // take 1.2 GB decoded and as much again converted.
 inline constexpr int64_t kDefaultMaxImagePixels = 178956970;
+// The most a user may raise it to (65536 x 65536, the largest image side a configuration takes).
+inline constexpr int64_t kLargestMaxImagePixels = int64_t{1} << 32;
 
 // 8-bit, 3-channel RGB (grayscale and alpha are converted). Throws Error naming `source` when
 // the bytes are not a decodable image, or when the image has more than max_pixels pixels (checked

@@ -295,3 +295,16 @@ def test_curves_leave_out_null_validation_scores(workdir):
     assert result.returncode == 0, result.stderr
     assert "metrics.jsonl:4: val.bbox.AP is null" in result.stderr
     assert (workdir / "curves.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "1e30", "99999999999999999999", "4294967297"])
+@pytest.mark.parametrize("tool", ["mrcnn-infer", "mrcnn-visualize"])
+def test_pixel_limit_flag_values_outside_its_range(workdir, small_model, tool, value):
+    """--max-image-pixels takes 1 .. 65536^2; anything else is one short error naming the flag."""
+    weights, config = small_model
+    if tool == "mrcnn-infer":
+        args = ["--config", config, "--weights", weights, "-i", "images", "-o", "dt.json"]
+    else:
+        args = ["detections", "--images", "images", "--results", "dt.json", "-o", "out"]
+    line = assert_one_error(run_tool(workdir, tool, *args, "--max-image-pixels", value), tool, "--max-image-pixels")
+    assert len(line) < 200, line

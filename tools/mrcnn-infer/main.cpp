@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-image-pixels", max_image_pixels,
                  "Refuse images with more pixels than this, before decoding them (a guard against decompression "
                  "bombs)")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, mrcnn::kLargestMaxImagePixels))
       ->capture_default_str();
   app.add_option("--on-error", on_error,
                  "An image that cannot be used (unreadable, not a regular file, undecodable, too large, too "

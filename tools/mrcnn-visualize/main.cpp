@@ -32,7 +32,7 @@ struct Flags {
 void add_pixel_limit_flag(CLI::App* sub, Flags& f) {
   sub->add_option("--max-image-pixels", f.max_image_pixels,
                   "Refuse images with more pixels than this, before decoding them (decompression bombs)")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, kLargestMaxImagePixels))
       ->capture_default_str();
 }
 
