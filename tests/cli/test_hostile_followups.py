@@ -212,3 +212,19 @@ def test_relative_bin_dir_is_made_absolute(tmp_path):
     bin_dir, test_bin_dir = out.stdout.split()
     assert bin_dir == str(tmp_path.resolve() / "build" / "tools")
     assert test_bin_dir == str(tmp_path.resolve() / "build" / "tests")
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("mrcnn-infer", ["--batch-size", "0"]), ("mrcnn-infer", ["--batch-size", "99999999999"]),
+    ("mrcnn-infer", ["--threads", "0"]), ("mrcnn-infer", ["--threads", "-3"]),
+    ("mrcnn-train", ["--time-limit", "0"]), ("mrcnn-train", ["--time-limit", "1e300"]),
+    ("mrcnn-eval", ["--threads", "-1"]), ("mrcnn-eval", ["--threads", "100000000000"]),
+    ("mrcnn-visualize", ["detections", "--images", "x", "--results", "r.json", "-o", "o", "--max-boxes", "0"]),
+    ("mrcnn-visualize", ["grid", "--images", "x", "-o", "o.png", "--max-images", "-2"]),
+])
+def test_numeric_flags_outside_their_range(tmp_path, tool, args):
+    """Each numeric flag names its range in a short line (CLI11's PositiveNumber printed 300 digits)."""
+    flag = next(a for a in args if a.startswith("--max-b") or a.startswith("--max-i") or a in
+                ("--batch-size", "--threads", "--time-limit"))
+    line = assert_one_error(run_tool(tmp_path, tool, *args), tool, flag)
+    assert len(line) < 200, line

@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--json", json_out, "Also write the numbers here: {\"bbox\": {\"AP\": ...}, \"segm\": {...}}");
   app.add_flag("--per-class", per_class, "Also print the AP of every category");
-  app.add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "Worker threads (default: all cores)")
+      ->check(CLI::Range(0, 4096));
 
   return tool.run(argc, argv, [&] {
     if (config_path.empty() && (gt_path.empty() || dt_path.empty()))

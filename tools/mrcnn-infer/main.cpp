@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N (default: infer.device)");
   app.add_option("--batch-size", batch_size, "Images per forward pass (default: infer.batch_size)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 4096));
   app.add_option("--precision", precision,
                  "fp32, or the forward pass under bf16/fp16 autocast (fp16 on CUDA only; default: infer.precision)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--init-weights", init_weights, "Start from these weights (overrides train.init_weights)");
   app.add_option("--time-limit", time_limit_minutes,
                  "Stop after this many minutes of training (validate, checkpoint, exit 0; --resume continues)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(0.001, 1e7));
   app.add_option("--nproc", nproc,
                  "Train data-parallel with this many processes on this machine (one GPU each on CUDA), as "
                  "torchrun --nproc-per-node N would start them; train.batch_size stays the global batch")

@@ -41,7 +41,7 @@ void add_style_flags(CLI::App* sub, Flags& f) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   sub->add_option("--max-boxes", f.style.max_boxes, "At most this many instances per image, best first")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   sub->add_option("--line-thickness", f.style.line_thickness, "Box and outline width in pixels")
       ->check(CLI::Range(1, 20))
@@ -50,7 +50,7 @@ void add_style_flags(CLI::App* sub, Flags& f) {
   sub->add_option("--classes", f.classes, "Only these class ids");
   sub->add_option("--label-map", f.label_map, "Class names: label_map.pbtxt or JSON (default: the COCO categories)");
   sub->add_option("--max-images", f.max_images, "Draw at most this many images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 100000000));
   add_pixel_limit_flag(sub, f);
 }
 
@@ -251,7 +251,8 @@ int main(int argc, char** argv) {
   grid->add_option("--cell-width", f.cell_width, "Width of each thumbnail in pixels")
       ->check(CLI::Range(16, 4096))
       ->capture_default_str();
-  grid->add_option("--max-images", f.max_images, "At most this many images (0: all)")->check(CLI::NonNegativeNumber);
+  grid->add_option("--max-images", f.max_images, "At most this many images (0: all)")
+      ->check(CLI::Range(0, 100000000));
   add_pixel_limit_flag(grid, f);
 
   auto* curves = app.add_subcommand("curves", "Training curves from mrcnn-train's metrics.jsonl");
@@ -263,7 +264,8 @@ int main(int argc, char** argv) {
   pr->add_option("--dt", f.dt, "Detections, COCO results JSON")->required();
   pr->add_option("-o,--output", f.output, "The figure (PNG)")->required();
   pr->add_option("--iou-type", f.iou_type, "bbox or segm")->check(CLI::IsMember({"bbox", "segm"}))->capture_default_str();
-  pr->add_option("--threads", f.threads, "Evaluation threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  pr->add_option("--threads", f.threads, "Evaluation threads (0: all cores)")
+      ->check(CLI::Range(0, 4096));
 
   return tool.run(argc, argv, [&] {
     f.style.classes.insert(f.classes.begin(), f.classes.end());
