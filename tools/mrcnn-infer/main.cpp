@@ -9,8 +9,8 @@
 #include "io/atomic_file.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
-#include "io/weights_file.h"
 #include "model/batch_inference.h"
+#include "train/checkpoint.h"
 
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-infer",
@@ -76,20 +76,10 @@ int main(int argc, char** argv) {
     mrcnn::Json config;
     mrcnn::data::LabelMap model_labels;
     if (!model_file.empty()) {
-      const auto metadata = mrcnn::read_safetensors_metadata(model_file);
-      if (!metadata.count("config") || metadata.count("format") == 0 || metadata.at("format") != "mrcnn model")
-        throw mrcnn::Error(model_file + ": not a self-contained mrcnn model (no config in its metadata; give "
-                           "--config and --weights for plain weight files)");
-      // Checked like a configuration file: the model file may come from anywhere.
-      const mrcnn::Json embedded = mrcnn::parse_json(metadata.at("config"), model_file + ": embedded config");
-      mrcnn::config::require_valid(embedded, model_file + ": embedded config");
-      config = mrcnn::config::resolve(embedded);
-      if (metadata.count("label_map")) {
-        const std::string source = model_file + ": embedded label_map";
-        model_labels =
-            mrcnn::data::LabelMap::from_json(mrcnn::parse_json_data(metadata.at("label_map"), source), source);
-      }
-      weights = model_file;
+      mrcnn::train::ModelFile model = mrcnn::train::read_model_file(model_file);
+      config = std::move(model.config);
+      model_labels = std::move(model.labels);
+      weights = model.weights;
     } else {
       if (config_path.empty() || weights.empty()) throw mrcnn::Error("give --config and --weights, or --model");
       config = mrcnn::config::load_resolved(config_path);

@@ -1,0 +1,27 @@
+#include "train/checkpoint.h"
+
+#include "config/config.h"
+#include "core/error.h"
+#include "io/weights_file.h"
+
+namespace mrcnn::train {
+
+ModelFile read_model_file(const std::string& path) {
+  const auto metadata = read_safetensors_metadata(path);
+  if (!metadata.count("config") || metadata.count("format") == 0 || metadata.at("format") != "mrcnn model")
+    throw Error(path + ": not a self-contained mrcnn model (no config in its metadata; give "
+                "--config and --weights for plain weight files)");
+  ModelFile model;
+  // Checked like a configuration file: the model file may come from anywhere.
+  const Json embedded = parse_json(metadata.at("config"), path + ": embedded config");
+  config::require_valid(embedded, path + ": embedded config");
+  model.config = config::resolve(embedded);
+  if (metadata.count("label_map")) {
+    const std::string source = path + ": embedded label_map";
+    model.labels = data::LabelMap::from_json(parse_json_data(metadata.at("label_map"), source), source);
+  }
+  model.weights = path;
+  return model;
+}
+
+}  // namespace mrcnn::train
