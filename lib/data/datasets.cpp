@@ -33,6 +33,25 @@ std::string ReadReport::summary(const std::string& source) const {
   return text;
 }
 
+DatasetSpec DatasetSpec::from_config(const Json& config, const std::string& key) {
+  // "data.val" → the object at /data/val (the keys hold no '/' or '~' to escape).
+  std::string pointer = "/" + key;
+  std::replace(pointer.begin(), pointer.end(), '.', '/');
+  const Json::json_pointer where(pointer);
+  if (!config.contains(where) || !config.at(where).is_object() || !config.at(where).contains("annotations"))
+    throw Error(key + ": no such data set in the configuration");
+  const Json& set = config.at(where);
+  const Json& data = config.at("data");
+  DatasetSpec spec;
+  spec.format = set.at("format").get<std::string>();
+  spec.images = set.at("images").get<std::string>();
+  spec.annotations = set.at("annotations").get<std::string>();
+  spec.on_invalid = data.at("on_invalid") == "fail" ? InvalidPolicy::Fail : InvalidPolicy::Skip;
+  spec.num_classes = config.at("model").at("num_classes").get<int64_t>();
+  spec.max_image_pixels = data.at("max_image_pixels").get<int64_t>();
+  return spec;
+}
+
 namespace {
 
 // Applies the policy: skip (count it) or fail (throw).

@@ -21,6 +21,11 @@ struct DatasetSpec {
   InvalidPolicy on_invalid = InvalidPolicy::Skip;
   int64_t num_classes = 0;  // labels must be < this (0: not checked)
   int64_t max_image_pixels = kDefaultMaxImagePixels;  // data.max_image_pixels: larger images are refused
+
+  // The set that key ("data.train", "data.val") names in a resolved configuration: its format,
+  // images and annotations, under data.on_invalid and data.max_image_pixels, with labels checked
+  // against model.num_classes. Throws Error when the configuration has no such set.
+  static DatasetSpec from_config(const Json& config, const std::string& key);
 };
 
 // Reads the annotations (not the pixels: Sample::image stays empty and is loaded by load_image).

@@ -32,9 +32,8 @@ std::pair<std::string, std::string> run_model(const std::string& config_path, co
   if (val["format"] != "coco") {
     // Mask PNG folders and TFRecords: their ground truth as a COCO document, and mrcnn-infer over
     // the same set (the readers give both the same image ids).
-    const mrcnn::data::DatasetSpec spec{val["format"].get<std::string>(), val["images"].get<std::string>(), gt_path,
-                                        mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>(),
-                                        config["data"]["max_image_pixels"].get<int64_t>()};
+    mrcnn::data::DatasetSpec spec = mrcnn::data::DatasetSpec::from_config(config, "data.val");
+    spec.on_invalid = mrcnn::data::InvalidPolicy::Skip;  // as mrcnn-infer --dataset reads it
     mrcnn::data::ReadReport report;
     const auto samples = mrcnn::data::read_dataset(spec, report);
     mrcnn::log::info("{}", report.summary(gt_path));
