@@ -3,11 +3,31 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
+
+// Reviewers read this file next to pycocotools' cocoeval.py (COCOeval); its names there:
+//   evaluate_images     evaluate(): _prepare, computeIoU per (imgId, catId), evaluateImg per
+//                       (catId, areaRng, imgId) with maxDet = maxDets[-1]
+//   Cell                self._gts[imgId, catId], self._dts[imgId, catId], self.ious[imgId, catId]
+//   evaluate_image      evaluateImg; ImageEval is the dict it returns (present == false: None),
+//                       gt_order = gtind, gt_matches = gtm, dt_matches = dtm, dt_ignore = dtIg,
+//                       gt_ignore = gtIg, dt_scores = dtScores
+//   ImageEvals          self.evalImgs; at(k, a, i) is evalImgs[Nk + Na + i]
+//   accumulate          accumulate(); k, a, m index k_list, a_list, m_list (every category, area
+//                       range and maxDets: the parameters evaluated are the ones accumulated)
+//   Pool                one (k, a, m): E's detections sorted by inds (mergesort, so a stable
+//                       sort) with npig; PooledDetection::matched / ignored read dtm / dtIg
+//   accumulate_threshold  one row t of tp_sum / fp_sum: tp and fp are the running sums of tps
+//                       and fps, then rc, pr and q as there; ss (the scores array) is not kept,
+//                       nothing reads it
+//   Layout              the numpy (C-order) index into precision[T,R,K,A,M] and recall[T,K,A,M]
+//   summarize           _summarizeDets, its rows in kStats; summarize_stat is _summarize
 
 namespace mrcnn::eval {
 namespace {
@@ -142,6 +162,263 @@ void parallel_for(size_t n, int threads, Fn fn) {
   for (auto& t : pool) t.join();
 }
 
+// Where (t, r, k, a, m) sits in the accumulated arrays, flattened in C order as numpy holds them:
+// precision [T][R][K][A][M] and recall [T][K][A][M] (the same shape without the recall levels).
+struct Layout {
+  size_t T, R, K, A, M;
+
+  explicit Layout(const EvalResult& result)
+      : T(result.params.iou_thresholds.size()),
+        R(result.params.recall_thresholds.size()),
+        K(result.category_ids.size()),
+        A(result.params.area_ranges.size()),
+        M(result.params.max_dets.size()) {}
+  size_t precision(size_t t, size_t r, size_t k, size_t a, size_t m) const { return index(t, r, k, a, m, R); }
+  size_t recall(size_t t, size_t k, size_t a, size_t m) const { return index(t, 0, k, a, m, 1); }
+  size_t precision_size() const { return T * R * K * A * M; }
+  size_t recall_size() const { return T * K * A * M; }
+
+ private:
+  size_t index(size_t t, size_t r, size_t k, size_t a, size_t m, size_t levels) const {
+    return (((t * levels + r) * K + k) * A + a) * M + m;
+  }
+};
+
+// The (image, category) cells, cell (i, k) at i * K + k, objects in file order as pycocotools'
+// getAnnIds gives them; objects of other images or categories take no part.
+std::vector<Cell> make_cells(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections,
+                             const std::vector<int64_t>& image_ids, const std::vector<int64_t>& category_ids) {
+  const size_t K = category_ids.size();
+  std::map<int64_t, size_t> image_index, category_index;
+  for (size_t i = 0; i < image_ids.size(); ++i) image_index[image_ids[i]] = i;
+  for (size_t k = 0; k < K; ++k) category_index[category_ids[k]] = k;
+  std::vector<Cell> cells(image_ids.size() * K);
+  const auto cell_of = [&](const CocoObject& o) -> Cell* {
+    const auto i = image_index.find(o.image_id);
+    const auto k = category_index.find(o.category_id);
+    if (i == image_index.end() || k == category_index.end()) return nullptr;
+    return &cells[i->second * K + k->second];
+  };
+  for (const auto& a : gt.annotations())
+    if (Cell* cell = cell_of(a)) cell->gts.push_back(&a);
+  for (const auto& d : detections)
+    if (Cell* cell = cell_of(d)) cell->dts.push_back(&d);
+  return cells;
+}
+
+// Each cell's detections by decreasing score, the first maxDets[-1] of them (computeIoU's cut).
+void keep_top_detections(std::vector<Cell>& cells, size_t max_det) {
+  for (auto& cell : cells) {
+    stable_sort_by_score(cell.dts);
+    if (cell.dts.size() > max_det) cell.dts.resize(max_det);
+  }
+}
+
+// bbox evaluation: every ground truth that takes part has a box (checked before any threads).
+void require_boxes(const std::vector<Cell>& cells) {
+  for (const auto& cell : cells)
+    for (const CocoObject* o : cell.gts)
+      if (!o->bbox) throw Error(o->where + ": has no \"bbox\" (bbox evaluation needs boxes)");
+}
+
+// segm evaluation: the mask of every object that takes part, made once, indexed by the object's
+// position in the ground truth or the detections. Made before any threads, so that a bad
+// object's error is raised, and raised first in cell order.
+class ObjectMasks {
+ public:
+  ObjectMasks(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, const std::vector<Cell>& cells)
+      : gt_objects_(gt.annotations().data()), dt_objects_(detections.data()) {
+    gt_masks_.resize(gt.annotations().size());
+    dt_masks_.resize(detections.size());
+    for (const auto& cell : cells) {
+      for (const CocoObject* o : cell.gts) gt_masks_[o - gt_objects_] = object_mask(*o, gt);
+      for (const CocoObject* o : cell.dts) dt_masks_[o - dt_objects_] = object_mask(*o, gt);
+    }
+  }
+  const Rle& of(const CocoObject* o) const {
+    if (o >= gt_objects_ && o < gt_objects_ + gt_masks_.size()) return gt_masks_[o - gt_objects_];
+    return dt_masks_[o - dt_objects_];
+  }
+
+ private:
+  const CocoObject* gt_objects_;
+  const CocoObject* dt_objects_;
+  std::vector<Rle> gt_masks_, dt_masks_;
+};
+
+// computeIoU of one cell with both ground truth and detections: D x G, crowd ground truth by
+// intersection over the detection's area.
+void compute_ious(Cell& cell, IouType type, const ObjectMasks* masks) {
+  if (cell.gts.empty() || cell.dts.empty()) return;
+  std::vector<uint8_t> crowd;
+  for (const CocoObject* g : cell.gts) crowd.push_back(g->iscrowd);
+  if (type == IouType::Bbox) {
+    std::vector<Box> d, g;
+    for (const CocoObject* o : cell.dts) d.push_back(*o->bbox);
+    for (const CocoObject* o : cell.gts) g.push_back(*o->bbox);
+    cell.ious = box_iou_matrix(d, g, crowd);
+  } else {
+    std::vector<const Rle*> d, g;
+    for (const CocoObject* o : cell.dts) d.push_back(&masks->of(o));
+    for (const CocoObject* o : cell.gts) g.push_back(&masks->of(o));
+    cell.ious = rle_iou_matrix(d, g, crowd);
+  }
+}
+
+// self.evalImgs: one ImageEval per (category k, area range a, image i).
+struct ImageEvals {
+  size_t A = 0, I = 0;
+  std::vector<ImageEval> items;
+
+  const ImageEval& at(size_t k, size_t a, size_t i) const { return items[(k * A + a) * I + i]; }
+};
+
+// COCOeval.evaluate: the cells with their IoUs, then evaluateImg for every (category, area
+// range, image); both stages in parallel.
+ImageEvals evaluate_images(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, IouType type,
+                           const std::vector<int64_t>& category_ids, const EvalParams& p, int threads) {
+  std::vector<int64_t> image_ids;
+  for (const auto& [id, image] : gt.images()) image_ids.push_back(id);
+  const size_t K = category_ids.size(), A = p.area_ranges.size(), I = image_ids.size();
+  const size_t max_det = static_cast<size_t>(p.max_dets.back());
+  std::vector<Cell> cells = make_cells(gt, detections, image_ids, category_ids);
+  keep_top_detections(cells, max_det);
+  std::optional<ObjectMasks> masks;
+  if (type == IouType::Segm) masks.emplace(gt, detections, cells);
+  else require_boxes(cells);
+  parallel_for(cells.size(), threads, [&](size_t c) { compute_ious(cells[c], type, masks ? &*masks : nullptr); });
+
+  ImageEvals evals{A, I, std::vector<ImageEval>(K * A * I)};
+  parallel_for(K * A, threads, [&](size_t ka) {
+    const size_t k = ka / A, a = ka % A;
+    for (size_t i = 0; i < I; ++i)
+      evals.items[ka * I + i] = evaluate_image(cells[i * K + k], p.area_ranges[a], max_det, p);
+  });
+  return evals;
+}
+
+// A detection of one (category, area range, maxDet) pool: its score, and its column of its
+// image's T x D dtMatches / dtIgnore.
+struct PooledDetection {
+  double score;
+  const ImageEval* image;
+  size_t d, D;
+
+  bool matched(size_t t) const { return image->dt_matches[t * D + d] != 0; }
+  bool ignored(size_t t) const { return image->dt_ignore[t * D + d] != 0; }
+};
+
+// E's detections (each image's first maxDet) by decreasing score, and npig, how many of E's
+// ground truths count; nothing is sorted when none does (accumulate skips the pool).
+struct Pool {
+  std::vector<PooledDetection> detections;
+  size_t npig = 0;
+};
+
+Pool pool_detections(const ImageEvals& evals, size_t k, size_t a, size_t max_det) {
+  Pool pool;
+  for (size_t i = 0; i < evals.I; ++i) {
+    const ImageEval& e = evals.at(k, a, i);
+    if (!e.present) continue;
+    const size_t D = e.dt_scores.size();
+    for (size_t d = 0; d < std::min(D, max_det); ++d) pool.detections.push_back({e.dt_scores[d], &e, d, D});
+    for (uint8_t ig : e.gt_ignore) pool.npig += ig == 0;
+  }
+  if (pool.npig == 0) return pool;
+  std::stable_sort(pool.detections.begin(), pool.detections.end(),
+                   [](const PooledDetection& x, const PooledDetection& y) { return -x.score < -y.score; });
+  return pool;
+}
+
+// One IoU threshold t of a pool: recall reached, and precision at each recall threshold (made
+// non-increasing from the right first; 0 from the first threshold the detections do not reach,
+// which is what pycocotools' try/except leaves in q).
+void accumulate_threshold(const Pool& pool, size_t t, size_t k, size_t a, size_t m, EvalResult& result) {
+  const Layout at(result);
+  const double eps = std::numeric_limits<double>::epsilon();  // np.spacing(1)
+  const size_t nd = pool.detections.size();
+  std::vector<double> rc(nd), pr(nd);
+  double tp = 0, fp = 0;
+  for (size_t j = 0; j < nd; ++j) {
+    const PooledDetection& dt = pool.detections[j];
+    const bool matched = dt.matched(t), ignored = dt.ignored(t);
+    if (matched && !ignored) tp += 1;
+    if (!matched && !ignored) fp += 1;
+    rc[j] = tp / static_cast<double>(pool.npig);
+    pr[j] = tp / (fp + tp + eps);
+  }
+  result.recall[at.recall(t, k, a, m)] = nd ? rc[nd - 1] : 0;
+  for (size_t j = nd; j-- > 1;)
+    if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
+  const std::vector<double>& rec_thrs = result.params.recall_thresholds;
+  for (size_t r = 0; r < at.R; ++r) {
+    // np.searchsorted(rc, recThrs, side='left')
+    const size_t pi = static_cast<size_t>(std::lower_bound(rc.begin(), rc.end(), rec_thrs[r]) - rc.begin());
+    result.precision[at.precision(t, r, k, a, m)] = pi < nd ? pr[pi] : 0;
+  }
+}
+
+// COCOeval.accumulate: precision and recall of every (category, area range, maxDets), in
+// parallel; -1 where no image has the category or none of its ground truth counts.
+void accumulate(const ImageEvals& evals, EvalResult& result, int threads) {
+  const Layout at(result);
+  result.precision.assign(at.precision_size(), -1.0);
+  result.recall.assign(at.recall_size(), -1.0);
+  parallel_for(at.K * at.A * at.M, threads, [&](size_t kam) {
+    const size_t k = kam / (at.A * at.M), a = (kam / at.M) % at.A, m = kam % at.M;
+    const Pool pool = pool_detections(evals, k, a, static_cast<size_t>(result.params.max_dets[m]));
+    if (pool.npig == 0) return;
+    for (size_t t = 0; t < at.T; ++t) accumulate_threshold(pool, t, k, a, m, result);
+  });
+}
+
+// One of the 12 stats _summarizeDets computes and prints.
+struct Stat {
+  const char* name;      // the key in stats_json
+  bool ap;               // precision (AP) or recall (AR)
+  double iou;            // one IoU threshold, or -1 for all of them
+  const char* iou_text;  // as summarize prints it
+  const char* area;
+  int64_t max_dets;
+};
+constexpr std::array<Stat, 12> kStats = {{
+    {"AP", true, -1, "0.50:0.95", "all", 100},       {"AP50", true, .5, "0.50", "all", 100},
+    {"AP75", true, .75, "0.75", "all", 100},         {"APs", true, -1, "0.50:0.95", "small", 100},
+    {"APm", true, -1, "0.50:0.95", "medium", 100},   {"APl", true, -1, "0.50:0.95", "large", 100},
+    {"AR1", false, -1, "0.50:0.95", "all", 1},       {"AR10", false, -1, "0.50:0.95", "all", 10},
+    {"AR100", false, -1, "0.50:0.95", "all", 100},   {"ARs", false, -1, "0.50:0.95", "small", 100},
+    {"ARm", false, -1, "0.50:0.95", "medium", 100},  {"ARl", false, -1, "0.50:0.95", "large", 100}}};
+
+template <typename T, typename V>
+size_t index_of(const std::vector<T>& values, const V& value) {
+  return static_cast<size_t>(std::find(values.begin(), values.end(), value) - values.begin());
+}
+
+// _summarize: the mean of the defined (> -1) precisions or recalls of one stat, in numpy's order.
+double summarize_stat(const EvalResult& result, const Stat& stat) {
+  const EvalParams& p = result.params;
+  const Layout at(result);
+  const size_t a = index_of(p.area_labels, std::string(stat.area)), m = index_of(p.max_dets, stat.max_dets);
+  std::vector<double> values;
+  for (size_t t = 0; t < at.T; ++t) {
+    if (stat.iou >= 0 && p.iou_thresholds[t] != stat.iou) continue;
+    if (stat.ap) {
+      for (size_t r = 0; r < at.R; ++r)
+        for (size_t k = 0; k < at.K; ++k) values.push_back(result.precision[at.precision(t, r, k, a, m)]);
+    } else {
+      for (size_t k = 0; k < at.K; ++k) values.push_back(result.recall[at.recall(t, k, a, m)]);
+    }
+  }
+  return mean_of_defined(values);
+}
+
+// COCOeval.summarize's numbers (_summarizeDets).
+std::array<double, 12> summarize(const EvalResult& result) {
+  std::array<double, 12> stats{};
+  for (size_t i = 0; i < stats.size(); ++i) stats[i] = summarize_stat(result, kStats[i]);
+  return stats;
+}
+
 }  // namespace
 
 std::string iou_type_name(IouType type) { return type == IouType::Bbox ? "bbox" : "segm"; }
@@ -151,9 +428,7 @@ EvalParams::EvalParams()
       recall_thresholds(linspace(.0, 1.00, static_cast<int>(std::round((1.00 - .0) / .01)) + 1)) {}
 
 double EvalResult::precision_at(size_t t, size_t r, size_t k, size_t a, size_t m) const {
-  const size_t R = params.recall_thresholds.size(), K = category_ids.size(), A = params.area_ranges.size(),
-               M = params.max_dets.size();
-  return precision[(((t * R + r) * K + k) * A + a) * M + m];
+  return precision[Layout(*this).precision(t, r, k, a, m)];
 }
 
 double EvalResult::category_ap(size_t k) const {
@@ -168,190 +443,29 @@ EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& de
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   EvalResult result;
   result.type = type;
-  const EvalParams& p = result.params;
   for (const auto& c : gt.categories()) result.category_ids.push_back(c.id);
-  std::vector<int64_t> image_ids;
-  for (const auto& [id, image] : gt.images()) image_ids.push_back(id);
-  const size_t K = result.category_ids.size(), I = image_ids.size(), A = p.area_ranges.size(),
-               M = p.max_dets.size(), T = p.iou_thresholds.size(), R = p.recall_thresholds.size();
-  std::map<int64_t, size_t> image_index, category_index;
-  for (size_t i = 0; i < I; ++i) image_index[image_ids[i]] = i;
-  for (size_t k = 0; k < K; ++k) category_index[result.category_ids[k]] = k;
-
-  // Cells (image, category), objects in file order as pycocotools' getAnnIds gives them.
-  std::vector<Cell> cells(I * K);
-  for (const auto& a : gt.annotations()) {
-    const auto i = image_index.find(a.image_id);
-    const auto k = category_index.find(a.category_id);
-    if (i != image_index.end() && k != category_index.end()) cells[i->second * K + k->second].gts.push_back(&a);
-  }
-  for (const auto& d : detections) {
-    const auto i = image_index.find(d.image_id);
-    const auto k = category_index.find(d.category_id);
-    if (i != image_index.end() && k != category_index.end()) cells[i->second * K + k->second].dts.push_back(&d);
-  }
-  const size_t max_det = static_cast<size_t>(p.max_dets.back());
-
-  // Masks are made once per object that takes part (segm), indexed by the object's position in
-  // the ground truth or the detections; errors are raised before any threads.
-  std::vector<Rle> gt_masks, dt_masks;
-  const auto mask_of = [&](const CocoObject* o) -> const Rle& {
-    const CocoObject* gt_base = gt.annotations().data();
-    if (o >= gt_base && o < gt_base + gt.annotations().size()) return gt_masks[o - gt_base];
-    return dt_masks[o - detections.data()];
-  };
-  if (type == IouType::Segm) {
-    gt_masks.resize(gt.annotations().size());
-    dt_masks.resize(detections.size());
-    for (auto& cell : cells) {
-      stable_sort_by_score(cell.dts);
-      if (cell.dts.size() > max_det) cell.dts.resize(max_det);
-      for (const CocoObject* o : cell.gts) gt_masks[o - gt.annotations().data()] = object_mask(*o, gt);
-      for (const CocoObject* o : cell.dts) dt_masks[o - detections.data()] = object_mask(*o, gt);
-    }
-  } else {
-    for (auto& cell : cells) {
-      stable_sort_by_score(cell.dts);
-      if (cell.dts.size() > max_det) cell.dts.resize(max_det);
-      for (const CocoObject* o : cell.gts)
-        if (!o->bbox) throw Error(o->where + ": has no \"bbox\" (bbox evaluation needs boxes)");
-    }
-  }
-
-  // IoUs per cell, then evaluateImg per (category, area, image), in parallel.
-  parallel_for(cells.size(), threads, [&](size_t c) {
-    Cell& cell = cells[c];
-    if (cell.gts.empty() || cell.dts.empty()) return;
-    std::vector<uint8_t> crowd;
-    for (const CocoObject* g : cell.gts) crowd.push_back(g->iscrowd);
-    if (type == IouType::Bbox) {
-      std::vector<Box> d, g;
-      for (const CocoObject* o : cell.dts) d.push_back(*o->bbox);
-      for (const CocoObject* o : cell.gts) g.push_back(*o->bbox);
-      cell.ious = box_iou_matrix(d, g, crowd);
-    } else {
-      std::vector<const Rle*> d, g;
-      for (const CocoObject* o : cell.dts) d.push_back(&mask_of(o));
-      for (const CocoObject* o : cell.gts) g.push_back(&mask_of(o));
-      cell.ious = rle_iou_matrix(d, g, crowd);
-    }
-  });
-  std::vector<ImageEval> evals(K * A * I);
-  parallel_for(K * A, threads, [&](size_t ka) {
-    const size_t k = ka / A, a = ka % A;
-    for (size_t i = 0; i < I; ++i) evals[ka * I + i] = evaluate_image(cells[i * K + k], p.area_ranges[a], max_det, p);
-  });
-
-  // accumulate
-  result.precision.assign(T * R * K * A * M, -1.0);
-  result.recall.assign(T * K * A * M, -1.0);
-  const double eps = std::nextafter(1.0, 2.0) - 1.0;  // np.spacing(1)
-  parallel_for(K * A * M, threads, [&](size_t kam) {
-    const size_t k = kam / (A * M), a = (kam / M) % A, m = kam % M;
-    const size_t limit = static_cast<size_t>(p.max_dets[m]);
-    std::vector<const ImageEval*> E;
-    for (size_t i = 0; i < I; ++i)
-      if (evals[(k * A + a) * I + i].present) E.push_back(&evals[(k * A + a) * I + i]);
-    if (E.empty()) return;
-    // All detections (each image's first maxDet), then a stable sort by decreasing score.
-    struct Entry {
-      double score;
-      const ImageEval* e;
-      size_t d, D;
-    };
-    std::vector<Entry> entries;
-    size_t npig = 0;
-    for (const ImageEval* e : E) {
-      const size_t D = e->dt_scores.size();
-      for (size_t d = 0; d < std::min(D, limit); ++d) entries.push_back({e->dt_scores[d], e, d, D});
-      for (uint8_t ig : e->gt_ignore) npig += ig == 0;
-    }
-    if (npig == 0) return;
-    std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return -x.score < -y.score; });
-    const size_t nd = entries.size();
-    std::vector<double> rc(nd), pr(nd);
-    for (size_t t = 0; t < T; ++t) {
-      double tp = 0, fp = 0;
-      for (size_t j = 0; j < nd; ++j) {
-        const Entry& en = entries[j];
-        const bool matched = en.e->dt_matches[t * en.D + en.d] != 0;
-        const bool ignored = en.e->dt_ignore[t * en.D + en.d] != 0;
-        if (matched && !ignored) tp += 1;
-        if (!matched && !ignored) fp += 1;
-        rc[j] = tp / static_cast<double>(npig);
-        pr[j] = tp / (fp + tp + eps);
-      }
-      result.recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1] : 0;
-      for (size_t j = nd; j-- > 1;)
-        if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
-      for (size_t r = 0; r < R; ++r) {
-        const size_t pi = static_cast<size_t>(std::lower_bound(rc.begin(), rc.end(), p.recall_thresholds[r]) - rc.begin());
-        // pycocotools leaves 0 from the first recall level the detections do not reach.
-        double q = 0;
-        if (pi < nd) q = pr[pi];
-        else {
-          for (size_t rr = r; rr < R; ++rr) result.precision[((((t * R + rr) * K + k) * A + a) * M) + m] = 0;
-          break;
-        }
-        result.precision[((((t * R + r) * K + k) * A + a) * M) + m] = q;
-      }
-    }
-  });
-
-  // summarize
-  const auto summarize = [&](bool ap, double iou, const std::string& area, int64_t max_dets) {
-    const size_t a = static_cast<size_t>(std::find(p.area_labels.begin(), p.area_labels.end(), area) - p.area_labels.begin());
-    const size_t m = static_cast<size_t>(std::find(p.max_dets.begin(), p.max_dets.end(), max_dets) - p.max_dets.begin());
-    std::vector<double> values;
-    for (size_t t = 0; t < T; ++t) {
-      if (iou >= 0 && p.iou_thresholds[t] != iou) continue;
-      if (ap) {
-        for (size_t r = 0; r < R; ++r)
-          for (size_t k = 0; k < K; ++k) values.push_back(result.precision_at(t, r, k, a, m));
-      } else {
-        for (size_t k = 0; k < K; ++k) values.push_back(result.recall[((t * K + k) * A + a) * M + m]);
-      }
-    }
-    return mean_of_defined(values);
-  };
-  result.stats = {summarize(true, -1, "all", 100),   summarize(true, .5, "all", 100),
-                  summarize(true, .75, "all", 100),  summarize(true, -1, "small", 100),
-                  summarize(true, -1, "medium", 100), summarize(true, -1, "large", 100),
-                  summarize(false, -1, "all", 1),    summarize(false, -1, "all", 10),
-                  summarize(false, -1, "all", 100),  summarize(false, -1, "small", 100),
-                  summarize(false, -1, "medium", 100), summarize(false, -1, "large", 100)};
+  const ImageEvals evals = evaluate_images(gt, detections, type, result.category_ids, result.params, threads);
+  accumulate(evals, result, threads);
+  result.stats = summarize(result);
   return result;
 }
 
 std::string summary_text(const EvalResult& result) {
-  struct Line {
-    bool ap;
-    const char* iou;
-    const char* area;
-    int max_dets;
-  };
-  const Line lines[12] = {{true, "0.50:0.95", "all", 100},   {true, "0.50", "all", 100},
-                          {true, "0.75", "all", 100},        {true, "0.50:0.95", "small", 100},
-                          {true, "0.50:0.95", "medium", 100}, {true, "0.50:0.95", "large", 100},
-                          {false, "0.50:0.95", "all", 1},     {false, "0.50:0.95", "all", 10},
-                          {false, "0.50:0.95", "all", 100},   {false, "0.50:0.95", "small", 100},
-                          {false, "0.50:0.95", "medium", 100}, {false, "0.50:0.95", "large", 100}};
   std::string out;
   char buffer[160];
-  for (int i = 0; i < 12; ++i) {
-    const Line& l = lines[i];
+  for (size_t i = 0; i < kStats.size(); ++i) {
+    const Stat& s = kStats[i];
     std::snprintf(buffer, sizeof buffer, " %-18s %s @[ IoU=%-9s | area=%6s | maxDets=%3d ] = %0.3f\n",
-                  l.ap ? "Average Precision" : "Average Recall", l.ap ? "(AP)" : "(AR)", l.iou, l.area, l.max_dets,
-                  result.stats[i]);
+                  s.ap ? "Average Precision" : "Average Recall", s.ap ? "(AP)" : "(AR)", s.iou_text, s.area,
+                  static_cast<int>(s.max_dets), result.stats[i]);
     out += buffer;
   }
   return out;
 }
 
 Json stats_json(const EvalResult& result) {
-  static const char* names[12] = {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
   Json out = Json::object();
-  for (int i = 0; i < 12; ++i) out[names[i]] = result.stats[i];
+  for (size_t i = 0; i < kStats.size(); ++i) out[kStats[i].name] = result.stats[i];
   return out;
 }
 
