@@ -1,12 +1,12 @@
-// From a MaskRcnn module to plain instances with RLE masks: shared by the Detector (inference
-// tools) and by validation during training, which evaluates the module being trained.
+// From a MaskRcnn module to plain instances with RLE masks: shared by the Detector (lib/infer)
+// and by validation during training, which evaluates the module being trained.
 #pragma once
 
 #include <opencv2/core.hpp>
 
 #include <vector>
 
-#include "model/instances.h"
+#include "eval/instances.h"
 #include "model/mask_rcnn.h"
 
 namespace mrcnn::model {
@@ -20,7 +20,7 @@ at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device
 
 // Detections of (3, H, W) images in [0, 1] scoring at least score_threshold, masks pasted into
 // the original image and run-length encoded. The caller sets the mode (eval) and grad guards.
-std::vector<ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& images,
-                                              float score_threshold);
+std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& images,
+                                                    float score_threshold);
 
 }  // namespace mrcnn::model

@@ -8,7 +8,7 @@
 #include "data/loader.h"
 #include "eval/coco_eval.h"
 #include "model/detect.h"
-#include "model/detector.h"
+#include "eval/instances.h"
 #include "train/distributed.h"
 #include "viz/overlay.h"
 
@@ -49,7 +49,7 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
         style.score_threshold = 0.5f;
         overlays_.push_back(viz::draw_instances(pixels[k], detections[k].instances, labels_, style));
       }
-      for (const auto& record : model::to_coco_results(detections[k], ids[k])) results.push_back(nlohmann::json(record));
+      for (const auto& record : eval::to_coco_results(detections[k], ids[k])) results.push_back(nlohmann::json(record));
     }
   }
   net.train();

@@ -20,8 +20,8 @@ namespace {
 
 const cv::Scalar kMatched(40, 170, 60), kFalsePositive(220, 30, 30), kMissed(255, 140, 0);
 
-model::Instance instance_of(const eval::CocoObject& object, const eval::CocoGroundTruth& gt, bool truth) {
-  model::Instance inst;
+eval::Instance instance_of(const eval::CocoObject& object, const eval::CocoGroundTruth& gt, bool truth) {
+  eval::Instance inst;
   if (object.bbox) {
     const auto& b = *object.bbox;
     inst.box = {static_cast<float>(b[0]), static_cast<float>(b[1]), static_cast<float>(b[0] + b[2]),
@@ -44,7 +44,7 @@ model::Instance instance_of(const eval::CocoObject& object, const eval::CocoGrou
   return inst;
 }
 
-void outline(cv::Mat& canvas, const model::Instance& inst, const cv::Scalar& color, int thickness,
+void outline(cv::Mat& canvas, const eval::Instance& inst, const cv::Scalar& color, int thickness,
              const std::string& tag = "") {
   const cv::Point p1(static_cast<int>(std::lround(inst.box[0])), static_cast<int>(std::lround(inst.box[1])));
   const cv::Point p2(static_cast<int>(std::lround(inst.box[2])), static_cast<int>(std::lround(inst.box[3])));
@@ -86,9 +86,9 @@ cv::Mat caption_above(const cv::Mat& image, const std::string& caption) {
 
 }  // namespace
 
-std::vector<model::Instance> instances_of(const std::vector<const eval::CocoObject*>& objects,
+std::vector<eval::Instance> instances_of(const std::vector<const eval::CocoObject*>& objects,
                                           const eval::CocoGroundTruth& gt, bool ground_truth) {
-  std::vector<model::Instance> out;
+  std::vector<eval::Instance> out;
   for (const auto* o : objects) out.push_back(instance_of(*o, gt, ground_truth));
   return out;
 }
@@ -103,7 +103,7 @@ ResultsByImage read_results(const std::string& path) {
     if (!r.is_object() || !r.contains("image_id") || !r.contains("category_id") || !r.contains("bbox") ||
         !r["bbox"].is_array() || r["bbox"].size() != 4)
       throw Error(where + ": expected image_id, category_id and bbox [x, y, w, h]");
-    model::Instance inst;
+    eval::Instance inst;
     const auto& b = r["bbox"];
     inst.box = {b[0].get<float>(), b[1].get<float>(), b[0].get<float>() + b[2].get<float>(),
                 b[1].get<float>() + b[3].get<float>()};
@@ -131,8 +131,8 @@ cv::Mat draw_ground_truth(const cv::Mat& rgb, const std::vector<const eval::Coco
                           const eval::CocoGroundTruth& gt, const data::LabelMap& labels, OverlayStyle style) {
   style.show_scores = false;
   style.score_threshold = 0;
-  std::vector<model::Instance> regular;
-  std::vector<model::Instance> crowd;
+  std::vector<eval::Instance> regular;
+  std::vector<eval::Instance> crowd;
   for (const auto* o : objects) (o->iscrowd ? crowd : regular).push_back(instance_of(*o, gt, true));
   cv::Mat canvas = draw_instances(rgb, regular, labels, style);
   // Crowd regions: diagonal hatching inside the mask (or box), a thin box and a "crowd" tag.
@@ -163,8 +163,8 @@ Comparison compare(const cv::Mat& rgb, const std::vector<const eval::CocoObject*
     if (d->score >= style.score_threshold && (style.classes.empty() || style.classes.count(d->category_id)))
       dts.push_back(d);
   std::stable_sort(dts.begin(), dts.end(), [](auto* a, auto* b) { return a->score > b->score; });
-  const std::vector<model::Instance> gt_inst = instances_of(truth, gt, true);
-  std::vector<model::Instance> dt_inst;
+  const std::vector<eval::Instance> gt_inst = instances_of(truth, gt, true);
+  std::vector<eval::Instance> dt_inst;
   for (const auto* d : dts) dt_inst.push_back(instance_of(*d, gt, false));
   // IoU with masks when every instance has one, else with boxes.
   bool masks = true;
@@ -179,7 +179,7 @@ Comparison compare(const cv::Mat& rgb, const std::vector<const eval::CocoObject*
     for (const auto& i : gt_inst) g.push_back(&i.mask);
     iou = eval::rle_iou_matrix(d, g, crowd);
   } else {
-    const auto xywh = [](const model::Instance& i) {
+    const auto xywh = [](const eval::Instance& i) {
       return eval::Box{i.box[0], i.box[1], i.box[2] - i.box[0], i.box[3] - i.box[1]};
     };
     std::vector<eval::Box> d, g;

@@ -14,21 +14,21 @@
 #include "eval/coco.h"
 #include "eval/coco_eval.h"
 #include "io/json_file.h"
-#include "model/instances.h"
+#include "eval/instances.h"
 #include "viz/overlay.h"
 
 namespace mrcnn::viz {
 
 // COCO objects (ground truth or detections of one image) as drawable instances; masks are
 // rasterised at the image size (objects without a segmentation get none). Ground truth gets score 1.
-std::vector<model::Instance> instances_of(const std::vector<const eval::CocoObject*>& objects,
+std::vector<eval::Instance> instances_of(const std::vector<const eval::CocoObject*>& objects,
                                           const eval::CocoGroundTruth& gt, bool ground_truth);
 
 // Detections of a COCO results file by image, without ground truth: keyed by image_id, and by
 // file_name (as mrcnn-infer writes it) when the records carry one. Records need bbox, score,
 // category_id; masks come from a compressed-RLE segmentation.
 struct ResultsByImage {
-  std::map<int64_t, std::vector<model::Instance>> by_id;
+  std::map<int64_t, std::vector<eval::Instance>> by_id;
   std::map<std::string, int64_t> id_of_file;  // file_name (and its basename) -> image_id
   int64_t records = 0;
 };

@@ -21,10 +21,10 @@ cv::Scalar class_color(int64_t class_id) {
   return kPalette[((class_id % n) + n) % n];
 }
 
-cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<model::Instance>& instances,
+cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<eval::Instance>& instances,
                        const data::LabelMap& labels, const OverlayStyle& style) {
   cv::Mat canvas = rgb.clone();
-  std::vector<const model::Instance*> chosen;
+  std::vector<const eval::Instance*> chosen;
   for (const auto& inst : instances)
     if (inst.score >= style.score_threshold && (style.classes.empty() || style.classes.count(inst.label)))
       chosen.push_back(&inst);
@@ -33,7 +33,7 @@ cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<model::Instance>& i
 
   // Masks first (lowest score underneath), then boxes and tags on top.
   for (auto it = chosen.rbegin(); it != chosen.rend(); ++it) {
-    const model::Instance& inst = **it;
+    const eval::Instance& inst = **it;
     if (inst.mask.height != canvas.rows || inst.mask.width != canvas.cols || inst.mask.area() == 0) continue;
     const std::vector<uint8_t> bits = eval::decode_rle(inst.mask);
     const cv::Mat mask(canvas.rows, canvas.cols, CV_8UC1, const_cast<uint8_t*>(bits.data()));
@@ -48,7 +48,7 @@ cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<model::Instance>& i
   }
   const int font = cv::FONT_HERSHEY_SIMPLEX;
   const double font_scale = std::max(0.4, std::min(canvas.rows, canvas.cols) / 1000.0);
-  for (const model::Instance* inst : chosen) {
+  for (const eval::Instance* inst : chosen) {
     const cv::Scalar color = class_color(inst->label);
     const cv::Point p1(static_cast<int>(std::lround(inst->box[0])), static_cast<int>(std::lround(inst->box[1])));
     const cv::Point p2(static_cast<int>(std::lround(inst->box[2])), static_cast<int>(std::lround(inst->box[3])));

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "data/label_map.h"
-#include "model/instances.h"
+#include "eval/instances.h"
 
 namespace mrcnn::viz {
 
@@ -26,7 +26,7 @@ struct OverlayStyle {
 cv::Scalar class_color(int64_t class_id);
 
 // A copy of the RGB image with the instances drawn.
-cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<model::Instance>& instances,
+cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<eval::Instance>& instances,
                        const data::LabelMap& labels, const OverlayStyle& style = {});
 
 // Names for the drawn copies of many images in one folder: the image's stem + ".png", or

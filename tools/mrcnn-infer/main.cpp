@@ -9,7 +9,7 @@
 #include "io/atomic_file.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
-#include "model/batch_inference.h"
+#include "infer/batch_inference.h"
 #include "train/checkpoint.h"
 
 int main(int argc, char** argv) {
@@ -84,23 +84,23 @@ int main(int argc, char** argv) {
       if (config_path.empty() || weights.empty()) throw mrcnn::Error("give --config and --weights, or --model");
       config = mrcnn::config::load_resolved(config_path);
     }
-    mrcnn::model::DetectorOptions options;
+    mrcnn::infer::DetectorOptions options;
     options.device = mrcnn::resolve_device(
         mrcnn::parse_device_spec(device.empty() ? config["infer"]["device"].get<std::string>() : device));
     if (inputs.empty() && coco.empty() && dataset.empty())
       throw mrcnn::Error("give the images with --input, --coco or --dataset");
     mrcnn::check_output_file(output);
     if (!overlay_dir.empty()) mrcnn::prepare_output_folder(overlay_dir);
-    mrcnn::model::InferenceJob job;
+    mrcnn::infer::InferenceJob job;
     if (!dataset.empty()) {
       const mrcnn::Json& set = config["data"][dataset];
       if (set["annotations"].get<std::string>().empty())
         throw mrcnn::Error("--dataset " + dataset + ": data." + dataset + ".annotations is empty in the configuration");
-      job.images = mrcnn::model::images_from_dataset(
+      job.images = mrcnn::infer::images_from_dataset(
           {set["format"].get<std::string>(), set["images"].get<std::string>(), set["annotations"].get<std::string>(),
            mrcnn::data::InvalidPolicy::Skip, config["model"]["num_classes"].get<int64_t>(), max_image_pixels});
     } else {
-      job.images = coco.empty() ? mrcnn::model::images_from_paths(inputs) : mrcnn::model::images_from_coco(coco, image_root);
+      job.images = coco.empty() ? mrcnn::infer::images_from_paths(inputs) : mrcnn::infer::images_from_coco(coco, image_root);
     }
     job.score_threshold = score_threshold >= 0 ? score_threshold : config["infer"]["score_threshold"].get<float>();
     // infer.batch_size is at most 4096 (the key's limit): it fits an int.
@@ -118,11 +118,11 @@ int main(int argc, char** argv) {
     options.threads = threads;
     options.precision = precision.empty() ? config["infer"]["precision"].get<std::string>() : precision;
     options.cudnn_benchmark = config["infer"]["cudnn_benchmark"].get<bool>();
-    mrcnn::model::Detector detector(config, options);
+    mrcnn::infer::Detector detector(config, options);
     mrcnn::log::info("{} images on {} ({}), score threshold {}", job.images.size(), detector.device_name(),
                      options.precision, job.score_threshold);
 
-    const auto summary = mrcnn::model::run_batch_inference(detector, job);
+    const auto summary = mrcnn::infer::run_batch_inference(detector, job);
     mrcnn::write_json_file(output, summary.results);
     if (summary.skipped > 0)
       mrcnn::log::warn("skipped {} of {} images (--on-error skip; each is named above)", summary.skipped,

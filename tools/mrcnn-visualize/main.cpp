@@ -88,7 +88,7 @@ int draw_detections(Flags& f) {
     const std::string& path = paths[n];
     auto it = id_of_file.find(path);
     if (it == id_of_file.end()) it = id_of_file.find(fs::path(path).filename().string());
-    std::vector<model::Instance> none;
+    std::vector<eval::Instance> none;
     const auto found = it == id_of_file.end() ? results.by_id.end() : results.by_id.find(it->second);
     if (it != id_of_file.end()) drawn[it->second] = true;
     const cv::Mat image = read_image_rgb(path, f.max_image_pixels);

@@ -1,4 +1,4 @@
-#include "model/batch_inference.h"
+#include "infer/batch_inference.h"
 
 #include <chrono>
 #include <filesystem>
@@ -11,7 +11,7 @@
 #include "io/atomic_file.h"
 #include "io/image_file.h"
 
-namespace mrcnn::model {
+namespace mrcnn::infer {
 namespace fs = std::filesystem;
 
 std::vector<InferenceImage> images_from_paths(const std::vector<std::string>& inputs) {
@@ -123,14 +123,14 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
     const std::vector<cv::Mat>& pixels = decoded.pixels;
     if (batch.empty()) continue;
     const auto started = std::chrono::steady_clock::now();
-    const std::vector<ImageDetections> detections = detector.detect(pixels, job.score_threshold);
+    const std::vector<eval::ImageDetections> detections = detector.detect(pixels, job.score_threshold);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (batch.size() == 1)
       log::debug("{}: image took {} s", batch[0]->path, seconds);
     else
       log::debug("batch of {} images took {} s", batch.size(), seconds);
     for (size_t k = 0; k < batch.size(); ++k) {
-      for (auto& record : to_coco_results(detections[k], batch[k]->id, batch[k]->file_name))
+      for (auto& record : eval::to_coco_results(detections[k], batch[k]->id, batch[k]->file_name))
         summary.results.push_back(std::move(record));
       summary.detections += static_cast<int64_t>(detections[k].instances.size());
       if (!job.overlay_dir.empty()) {
@@ -146,4 +146,4 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
   return summary;
 }
 
-}  // namespace mrcnn::model
+}  // namespace mrcnn::infer

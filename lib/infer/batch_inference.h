@@ -9,10 +9,10 @@
 #include "data/label_map.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
-#include "model/detector.h"
+#include "infer/detector.h"
 #include "viz/overlay.h"
 
-namespace mrcnn::model {
+namespace mrcnn::infer {
 
 struct InferenceImage {
   int64_t id = 0;
@@ -53,4 +53,4 @@ std::vector<InferenceImage> images_from_coco(const std::string& annotation_file,
 // ids its reader gives them (the ids of data::coco_document for the same set).
 std::vector<InferenceImage> images_from_dataset(const data::DatasetSpec& spec);
 
-}  // namespace mrcnn::model
+}  // namespace mrcnn::infer

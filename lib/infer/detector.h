@@ -11,9 +11,9 @@
 
 #include "core/device.h"
 #include "io/json_file.h"
-#include "model/instances.h"
+#include "eval/instances.h"
 
-namespace mrcnn::model {
+namespace mrcnn::infer {
 
 struct DetectorOptions {
   std::string weights;         // .safetensors, torch.save .pth/.pt, or an mrcnn checkpoint
@@ -38,7 +38,7 @@ class Detector {
   void check_image_size(int64_t height, int64_t width) const;
 
   // images: 8-bit RGB. Detections scoring below score_threshold are dropped.
-  std::vector<ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold);
+  std::vector<eval::ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold);
 
   std::string device_name() const;
   // Peak GPU memory since the first batch (MiB; 0 on the CPU).
@@ -50,8 +50,4 @@ class Detector {
   std::unique_ptr<Impl> impl_;
 };
 
-// One COCO results record per instance: {image_id, category_id, bbox [x, y, w, h], score,
-// segmentation {size [h, w], counts}} (+ file_name when given).
-Json to_coco_results(const ImageDetections& detections, int64_t image_id, const std::string& file_name = "");
-
-}  // namespace mrcnn::model
+}  // namespace mrcnn::infer

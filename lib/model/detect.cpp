@@ -1,0 +1,83 @@
+#include "model/detect.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "core/log.h"
+#include "ops/paste_masks.h"
+
+namespace mrcnn::model {
+
+at::Tensor image_to_tensor(const cv::Mat& image, const torch::Device& device) {
+  CV_Assert(image.type() == CV_8UC3);
+  const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
+  // HWC uint8 → CHW float in [0, 1] on the device (the copy happens while still 8-bit; to a
+  // GPU from pinned memory, without waiting for it).
+  const at::Tensor pixels = torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8);
+  return pixels_to_image(device.is_cuda() ? pixels.pin_memory() : pixels, device);
+}
+
+at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device) {
+  return pixels.to(device, /*non_blocking=*/pixels.is_pinned()).permute({2, 0, 1}).to(torch::kFloat).div_(255);
+}
+
+std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& tensors,
+                                                    float score_threshold) {
+  // Stage times at debug level (--verbose), to see where inference time goes; on CUDA each lap
+  // waits for the GPU, else the time of queued kernels would land in a later stage.
+  auto last = std::chrono::steady_clock::now();
+  const bool on_cuda = !tensors.empty() && tensors.front().is_cuda();
+  const auto lap = [&](const char* stage) {
+    if (!log::enabled(log::Level::Debug)) return;
+    if (on_cuda) torch::cuda::synchronize(tensors.front().device().index());
+    const auto now = std::chrono::steady_clock::now();
+    log::debug("  {}: {} ms", stage, std::chrono::duration<double, std::milli>(now - last).count());
+    last = now;
+  };
+  const ImageBatch batch = net.prepare_batch(tensors);
+  lap("transform");
+  const std::vector<at::Tensor> features = net.backbone()(batch.tensor);
+  lap("backbone+fpn");
+  const RpnOutput rpn = net.rpn()(batch, features);
+  lap("rpn");
+  std::vector<Detections> detections = net.roi_heads()->detect(features, rpn.proposals, batch.image_sizes);
+  lap("roi heads");
+  net.transform().to_original(detections, batch, /*paste_masks=*/false);
+
+  std::vector<eval::ImageDetections> results;
+  for (size_t i = 0; i < detections.size(); ++i) {
+    const Detections& d = detections[i];
+    const auto [height, width] = batch.original_sizes[i];
+    eval::ImageDetections out{height, width, {}};
+    const at::Tensor keep = at::where(d.scores >= score_threshold)[0];
+    const at::Tensor boxes = d.boxes.index_select(0, keep).to(torch::kFloat);
+    // Every kept mask's crop, thresholded, in one buffer on the host (one transfer from the GPU).
+    const at::Tensor masks = d.masks.index_select(0, keep).to(torch::kFloat);
+    const std::vector<ops::MaskPlacement> placements = ops::mask_placements(boxes, masks.size(-1), height, width);
+    const at::Tensor binary = ops::paste_masks_binary(masks, placements, 0.5);
+    const at::Tensor boxes_cpu = boxes.cpu().contiguous();
+    const at::Tensor scores_cpu = d.scores.index_select(0, keep).to(torch::kFloat).cpu().contiguous();
+    const at::Tensor labels_cpu = d.labels.index_select(0, keep).to(torch::kLong).cpu().contiguous();
+    const auto box = boxes_cpu.accessor<float, 2>();
+    const auto score = scores_cpu.accessor<float, 1>();
+    const auto label = labels_cpu.accessor<int64_t, 1>();
+    const uint8_t* bytes = binary.data_ptr<uint8_t>();
+    for (int64_t k = 0; k < keep.size(0); ++k) {
+      eval::Instance inst;
+      inst.box = {box[k][0], box[k][1], box[k][2], box[k][3]};
+      inst.score = score[k];
+      inst.label = label[k];
+      const ops::MaskPlacement& p = placements[k];
+      inst.mask = p.cw == 0 ? eval::encode_rle_block(height, width, 0, 0, nullptr, 0, 0)
+                           : eval::encode_rle_block(height, width, p.cx0, p.cy0, bytes, p.ch, p.cw);
+      bytes += p.cw * p.ch;
+      out.instances.push_back(std::move(inst));
+    }
+    results.push_back(std::move(out));
+  }
+  lap("paste masks + rle");
+  return results;
+}
+
+}  // namespace mrcnn::model
