@@ -84,6 +84,209 @@ cv::Mat caption_above(const cv::Mat& image, const std::string& caption) {
   return out;
 }
 
+// The steps of compare.
+
+// What became of a detection in the greedy matching.
+enum class Outcome { FalsePositive, Matched, OnCrowd };
+
+struct Matching {
+  std::vector<int> truth_match;   // per ground truth object: the detection that matched it, or -1
+  std::vector<Outcome> outcomes;  // per detection
+};
+
+// Detections at or above the threshold, of the chosen classes, best first (ties in file order).
+std::vector<const eval::CocoObject*> detections_to_match(const std::vector<const eval::CocoObject*>& detections,
+                                                         const OverlayStyle& style) {
+  std::vector<const eval::CocoObject*> dts;
+  for (const auto* d : detections)
+    if (d->score >= style.score_threshold && (style.classes.empty() || style.classes.count(d->category_id)))
+      dts.push_back(d);
+  std::stable_sort(dts.begin(), dts.end(), [](auto* a, auto* b) { return a->score > b->score; });
+  return dts;
+}
+
+// IoU of each (detection, ground truth) pair, detection-major: with masks when every instance has
+// one at the image's size, else with boxes; crowd regions the COCO way (eval's iou matrices).
+std::vector<double> pair_ious(const std::vector<eval::Instance>& dt_inst, const std::vector<eval::Instance>& gt_inst,
+                              const std::vector<const eval::CocoObject*>& truth, int image_rows) {
+  bool masks = true;
+  for (const auto& i : gt_inst) masks = masks && i.mask.height == image_rows && i.mask.area() > 0;
+  for (const auto& i : dt_inst) masks = masks && i.mask.height == image_rows;
+  std::vector<uint8_t> crowd;
+  for (const auto* t : truth) crowd.push_back(t->iscrowd ? 1 : 0);
+  if (masks) {
+    std::vector<const eval::Rle*> d, g;
+    for (const auto& i : dt_inst) d.push_back(&i.mask);
+    for (const auto& i : gt_inst) g.push_back(&i.mask);
+    return eval::rle_iou_matrix(d, g, crowd);
+  }
+  const auto xywh = [](const eval::Instance& i) {
+    return eval::Box{i.box[0], i.box[1], i.box[2] - i.box[0], i.box[3] - i.box[1]};
+  };
+  std::vector<eval::Box> d, g;
+  for (const auto& i : dt_inst) d.push_back(xywh(i));
+  for (const auto& i : gt_inst) g.push_back(xywh(i));
+  return eval::box_iou_matrix(d, g, crowd);
+}
+
+// Each detection, best first, takes the unmatched ground truth object of its class it overlaps
+// most (IoU >= threshold); one that takes none but overlaps a crowd region of its class that much
+// is no false positive.
+Matching match_greedily(const std::vector<const eval::CocoObject*>& truth,
+                        const std::vector<const eval::CocoObject*>& dts, const std::vector<double>& iou,
+                        double iou_threshold) {
+  Matching m{std::vector<int>(truth.size(), -1), std::vector<Outcome>(dts.size(), Outcome::FalsePositive)};
+  for (size_t k = 0; k < dts.size(); ++k) {
+    double best = iou_threshold;
+    int chosen = -1;
+    for (size_t g = 0; g < truth.size(); ++g) {
+      if (truth[g]->iscrowd || m.truth_match[g] >= 0 || truth[g]->category_id != dts[k]->category_id) continue;
+      const double v = iou[k * truth.size() + g];
+      if (v >= best) best = v, chosen = static_cast<int>(g);
+    }
+    if (chosen >= 0) {
+      m.truth_match[chosen] = static_cast<int>(k);
+      m.outcomes[k] = Outcome::Matched;
+      continue;
+    }
+    for (size_t g = 0; g < truth.size(); ++g)
+      if (truth[g]->iscrowd && truth[g]->category_id == dts[k]->category_id && iou[k * truth.size() + g] >= iou_threshold)
+        m.outcomes[k] = Outcome::OnCrowd;
+  }
+  return m;
+}
+
+// Matched ground truth outlined green, missed orange (crowd regions neither), counted in `out`.
+void mark_truth(cv::Mat& canvas, const std::vector<const eval::CocoObject*>& truth,
+                const std::vector<eval::Instance>& gt_inst, const Matching& m, int thickness, Comparison& out) {
+  for (size_t g = 0; g < truth.size(); ++g) {
+    if (truth[g]->iscrowd) continue;
+    if (m.truth_match[g] >= 0) {
+      ++out.matched;
+      outline(canvas, gt_inst[g], kMatched, thickness);
+    } else {
+      ++out.missed;
+      outline(canvas, gt_inst[g], kMissed, thickness, "missed");
+    }
+  }
+}
+
+// Matched detections outlined green, false positives red (counted in `out`); those on a crowd
+// region left as drawn.
+void mark_detections(cv::Mat& canvas, const std::vector<eval::Instance>& dt_inst, const Matching& m, int thickness,
+                     Comparison& out) {
+  for (size_t k = 0; k < dt_inst.size(); ++k) {
+    if (m.outcomes[k] == Outcome::Matched) outline(canvas, dt_inst[k], kMatched, thickness);
+    if (m.outcomes[k] == Outcome::FalsePositive) {
+      ++out.false_positives;
+      outline(canvas, dt_inst[k], kFalsePositive, thickness, "false positive");
+    }
+  }
+}
+
+// The steps of training_curves.
+
+// The curves of a metrics.jsonl by kind.
+struct MetricsSeries {
+  std::map<std::string, Series> losses, val;  // by key ("loss_mask"; "bbox AP")
+  Series lr{"lr", {}, {}};
+  int64_t missing_values = 0;  // validation scores that are null or -1
+};
+
+// A validation record's AP and AP50 (bbox, segm) at `step`.
+void add_validation(const nlohmann::json& val, double step, const std::string& path, int64_t line_number,
+                    MetricsSeries& m) {
+  for (const char* type : {"bbox", "segm"})
+    for (const char* metric : {"AP", "AP50"})
+      if (val.contains(type) && val[type].contains(metric)) {
+        // A validation without ground truth scores -1 (pycocotools), and mrcnn-train writes a
+        // NaN as null: no point to draw.
+        const nlohmann::json& value = val[type][metric];
+        if (!value.is_number() || value.get<double>() < 0) {
+          if (m.missing_values++ == 0)
+            log::warn("{}:{}: val.{}.{} is {} (a validation without ground truth?): left out of the curves", path,
+                      line_number, type, metric,
+                      value.is_number() ? std::to_string(value.get<double>()) : value.type_name());
+          continue;
+        }
+        Series& s = m.val[std::string(type) + " " + metric];
+        s.name = std::string(type) + " " + metric;
+        s.dashed = std::string(metric) == "AP50";
+        s.x.push_back(step);
+        s.y.push_back(value.get<double>());
+      }
+}
+
+// A training record's losses ("loss", "loss_*") and learning rate at `step`.
+void add_training(const nlohmann::json& record, double step, MetricsSeries& m) {
+  for (const auto& [key, value] : record.items()) {
+    if (!value.is_number()) continue;
+    if (key == "loss" || key.rfind("loss_", 0) == 0) {
+      Series& s = m.losses[key];
+      s.name = key;
+      s.x.push_back(step);
+      s.y.push_back(value.get<double>());
+    } else if (key == "lr") {
+      m.lr.x.push_back(step);
+      m.lr.y.push_back(value.get<double>());
+    }
+  }
+}
+
+// Every record (a JSON object with a numeric "step") of the file; other lines are counted in
+// `out` as skipped, the first one that is no JSON with a warning.
+MetricsSeries read_metrics(const std::string& path, CurvesFigure& out) {
+  std::istringstream in(read_text_file(path));
+  MetricsSeries m;
+  std::string line;
+  int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json record;
+    try {
+      record = parse_json_data(line, path, static_cast<size_t>(line_number));  // the limits of every JSON input
+    } catch (const Error& e) {
+      if (out.skipped_lines++ == 0) log::warn("{} (not a JSON record, skipped; a run killed mid-write?)", e.what());
+      continue;
+    }
+    if (!record.is_object() || !record.contains("step") || !record["step"].is_number()) {
+      ++out.skipped_lines;
+      continue;
+    }
+    const double step = record["step"].get<double>();
+    ++out.records;
+    if (record.contains("val") && record["val"].is_object()) add_validation(record["val"], step, path, line_number, m);
+    else add_training(record, step, m);
+  }
+  return m;
+}
+
+// Losses (log scale, the total first) and learning rate on top; validation AP under them.
+cv::Mat curves_image(const MetricsSeries& m) {
+  Chart loss_chart{"Training losses", "step", "loss (log scale)", {}, true};
+  if (m.losses.count("loss")) loss_chart.series.push_back(m.losses.at("loss"));
+  for (const auto& [key, s] : m.losses)
+    if (key != "loss") loss_chart.series.push_back(s);
+  Chart lr_chart{"Learning rate", "step", "lr", {m.lr}};
+  lr_chart.y_min = 0;
+  Chart val_chart{"Validation mAP (COCO)", "step", "AP", {}};
+  val_chart.y_min = 0;
+  val_chart.y_max = 1;
+  const cv::Scalar bbox_color(31, 119, 180), segm_color(214, 39, 40);
+  for (const auto& [key, s] : m.val) {
+    val_chart.series.push_back(s);
+    val_chart.series.back().color = key.rfind("bbox", 0) == 0 ? bbox_color : segm_color;
+  }
+  if (m.val.empty()) val_chart.title = "Validation mAP (no validation records)";
+  const cv::Size panel(560, 380);
+  const cv::Mat top = side_by_side({draw_chart(loss_chart, panel), draw_chart(lr_chart, panel)}, 0);
+  cv::Mat bottom = side_by_side({draw_chart(val_chart, panel), cv::Mat(panel, CV_8UC3, cv::Scalar(255, 255, 255))}, 0);
+  cv::Mat image;
+  cv::vconcat(top, bottom, image);
+  return image;
+}
+
 }  // namespace
 
 std::vector<eval::Instance> instances_of(const std::vector<const eval::CocoObject*>& objects,
@@ -157,76 +360,17 @@ cv::Mat draw_ground_truth(const cv::Mat& rgb, const std::vector<const eval::Coco
 Comparison compare(const cv::Mat& rgb, const std::vector<const eval::CocoObject*>& truth,
                    const std::vector<const eval::CocoObject*>& detections, const eval::CocoGroundTruth& gt,
                    const data::LabelMap& labels, const OverlayStyle& style, double iou_threshold) {
-  Comparison out;
-  std::vector<const eval::CocoObject*> dts;
-  for (const auto* d : detections)
-    if (d->score >= style.score_threshold && (style.classes.empty() || style.classes.count(d->category_id)))
-      dts.push_back(d);
-  std::stable_sort(dts.begin(), dts.end(), [](auto* a, auto* b) { return a->score > b->score; });
+  const std::vector<const eval::CocoObject*> dts = detections_to_match(detections, style);
   const std::vector<eval::Instance> gt_inst = instances_of(truth, gt, true);
-  std::vector<eval::Instance> dt_inst;
-  for (const auto* d : dts) dt_inst.push_back(instance_of(*d, gt, false));
-  // IoU with masks when every instance has one, else with boxes.
-  bool masks = true;
-  for (const auto& i : gt_inst) masks = masks && i.mask.height == rgb.rows && i.mask.area() > 0;
-  for (const auto& i : dt_inst) masks = masks && i.mask.height == rgb.rows;
-  std::vector<uint8_t> crowd;
-  for (const auto* t : truth) crowd.push_back(t->iscrowd ? 1 : 0);
-  std::vector<double> iou;
-  if (masks) {
-    std::vector<const eval::Rle*> d, g;
-    for (const auto& i : dt_inst) d.push_back(&i.mask);
-    for (const auto& i : gt_inst) g.push_back(&i.mask);
-    iou = eval::rle_iou_matrix(d, g, crowd);
-  } else {
-    const auto xywh = [](const eval::Instance& i) {
-      return eval::Box{i.box[0], i.box[1], i.box[2] - i.box[0], i.box[3] - i.box[1]};
-    };
-    std::vector<eval::Box> d, g;
-    for (const auto& i : dt_inst) d.push_back(xywh(i));
-    for (const auto& i : gt_inst) g.push_back(xywh(i));
-    iou = eval::box_iou_matrix(d, g, crowd);
-  }
-  std::vector<int> gt_match(truth.size(), -1);
-  std::vector<int> dt_state(dts.size(), 0);  // 0 false positive, 1 matched, 2 on a crowd region
-  for (size_t k = 0; k < dts.size(); ++k) {
-    double best = iou_threshold;
-    int chosen = -1;
-    for (size_t g = 0; g < truth.size(); ++g) {
-      if (truth[g]->iscrowd || gt_match[g] >= 0 || truth[g]->category_id != dts[k]->category_id) continue;
-      const double v = iou[k * truth.size() + g];
-      if (v >= best) best = v, chosen = static_cast<int>(g);
-    }
-    if (chosen >= 0) {
-      gt_match[chosen] = static_cast<int>(k);
-      dt_state[k] = 1;
-      continue;
-    }
-    for (size_t g = 0; g < truth.size(); ++g)
-      if (truth[g]->iscrowd && truth[g]->category_id == dts[k]->category_id && iou[k * truth.size() + g] >= iou_threshold)
-        dt_state[k] = 2;
-  }
+  const std::vector<eval::Instance> dt_inst = instances_of(dts, gt, false);
+  const Matching m = match_greedily(truth, dts, pair_ious(dt_inst, gt_inst, truth, rgb.rows), iou_threshold);
+  Comparison out;
   cv::Mat left = draw_ground_truth(rgb, truth, gt, labels, style);
+  mark_truth(left, truth, gt_inst, m, style.line_thickness, out);
   OverlayStyle dt_style = style;
   dt_style.score_threshold = 0;
   cv::Mat right = draw_instances(rgb, dt_inst, labels, dt_style);
-  for (size_t g = 0; g < truth.size(); ++g) {
-    if (truth[g]->iscrowd) continue;
-    if (gt_match[g] >= 0) {
-      ++out.matched;
-      outline(left, gt_inst[g], kMatched, style.line_thickness);
-    } else {
-      ++out.missed;
-      outline(left, gt_inst[g], kMissed, style.line_thickness, "missed");
-    }
-  }
-  for (size_t k = 0; k < dts.size(); ++k) {
-    if (dt_state[k] == 1) outline(right, dt_inst[k], kMatched, style.line_thickness);
-    if (dt_state[k] == 0) {
-      ++out.false_positives;
-      outline(right, dt_inst[k], kFalsePositive, style.line_thickness, "false positive");
-    }
-  }
+  mark_detections(right, dt_inst, m, style.line_thickness, out);
   out.image = side_by_side({caption_above(left, "ground truth: " + std::to_string(out.matched) + " found, " +
                                                     std::to_string(out.missed) + " missed"),
                             caption_above(right, "predictions: " + std::to_string(out.matched) + " matched, " +
@@ -236,89 +380,14 @@ Comparison compare(const cv::Mat& rgb, const std::vector<const eval::CocoObject*
 }
 
 CurvesFigure training_curves(const std::string& metrics_path) {
-  std::istringstream in(read_text_file(metrics_path));
   CurvesFigure out;
-  std::map<std::string, Series> losses;
-  Series lr{"lr", {}, {}};
-  std::map<std::string, Series> val;
-  int64_t missing_values = 0;
-  std::string line;
-  int64_t line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json record;
-    try {
-      record = parse_json_data(line, metrics_path, static_cast<size_t>(line_number));  // the limits of every JSON input
-    } catch (const Error& e) {
-      if (out.skipped_lines++ == 0) log::warn("{} (not a JSON record, skipped; a run killed mid-write?)", e.what());
-      continue;
-    }
-    if (!record.is_object() || !record.contains("step") || !record["step"].is_number()) {
-      ++out.skipped_lines;
-      continue;
-    }
-    const double step = record["step"].get<double>();
-    ++out.records;
-    if (record.contains("val") && record["val"].is_object()) {
-      for (const char* type : {"bbox", "segm"})
-        for (const char* metric : {"AP", "AP50"})
-          if (record["val"].contains(type) && record["val"][type].contains(metric)) {
-            // A validation without ground truth scores -1 (pycocotools), and mrcnn-train writes a
-            // NaN as null: no point to draw.
-            const nlohmann::json& value = record["val"][type][metric];
-            if (!value.is_number() || value.get<double>() < 0) {
-              if (missing_values++ == 0)
-                log::warn("{}:{}: val.{}.{} is {} (a validation without ground truth?): left out of the curves",
-                          metrics_path, line_number, type, metric,
-                          value.is_number() ? std::to_string(value.get<double>()) : value.type_name());
-              continue;
-            }
-            Series& s = val[std::string(type) + " " + metric];
-            s.name = std::string(type) + " " + metric;
-            s.dashed = std::string(metric) == "AP50";
-            s.x.push_back(step);
-            s.y.push_back(value.get<double>());
-          }
-      continue;
-    }
-    for (const auto& [key, value] : record.items()) {
-      if (!value.is_number()) continue;
-      if (key == "loss" || key.rfind("loss_", 0) == 0) {
-        Series& s = losses[key];
-        s.name = key;
-        s.x.push_back(step);
-        s.y.push_back(value.get<double>());
-      } else if (key == "lr") {
-        lr.x.push_back(step);
-        lr.y.push_back(value.get<double>());
-      }
-    }
-  }
-  if (missing_values > 1)
-    log::warn("{}: {} validation values in all are null or -1 (not drawn)", metrics_path, missing_values);
+  const MetricsSeries m = read_metrics(metrics_path, out);
+  if (m.missing_values > 1)
+    log::warn("{}: {} validation values in all are null or -1 (not drawn)", metrics_path, m.missing_values);
   if (out.records == 0)
     throw Error(metrics_path + ": no metrics records (expected mrcnn-train's metrics.jsonl: one JSON object with "
                 "\"step\" per line)");
-  Chart loss_chart{"Training losses", "step", "loss (log scale)", {}, true};
-  if (losses.count("loss")) loss_chart.series.push_back(losses["loss"]);
-  for (auto& [key, s] : losses)
-    if (key != "loss") loss_chart.series.push_back(s);
-  Chart lr_chart{"Learning rate", "step", "lr", {lr}};
-  lr_chart.y_min = 0;
-  Chart val_chart{"Validation mAP (COCO)", "step", "AP", {}};
-  val_chart.y_min = 0;
-  val_chart.y_max = 1;
-  const cv::Scalar bbox_color(31, 119, 180), segm_color(214, 39, 40);
-  for (auto& [key, s] : val) {
-    s.color = key.rfind("bbox", 0) == 0 ? bbox_color : segm_color;
-    val_chart.series.push_back(s);
-  }
-  if (val.empty()) val_chart.title = "Validation mAP (no validation records)";
-  const cv::Size panel(560, 380);
-  const cv::Mat top = side_by_side({draw_chart(loss_chart, panel), draw_chart(lr_chart, panel)}, 0);
-  cv::Mat bottom = side_by_side({draw_chart(val_chart, panel), cv::Mat(panel, CV_8UC3, cv::Scalar(255, 255, 255))}, 0);
-  cv::vconcat(top, bottom, out.image);
+  out.image = curves_image(m);
   return out;
 }
 

@@ -76,13 +76,35 @@ std::vector<double> nice_ticks(double lo, double hi, int count) {
   return ticks;
 }
 
-cv::Mat draw_chart(const Chart& chart, cv::Size size) {
-  cv::Mat canvas(size, CV_8UC3, cv::Scalar(255, 255, 255));
-  // Data ranges.
+namespace {
+
+const double kTickScale = 0.45;  // tick labels and legend entries
+
+// Where values land on the canvas: the axes' ranges (y as drawn: log10 of it on a log scale) and
+// the plot area.
+struct Frame {
+  double x0 = 0, x1 = 1, ly0 = 0, ly1 = 1;
+  bool log_y = false;
+  cv::Rect area;
+
+  double ty(double v) const { return log_y ? std::log10(v) : v; }
+  int px(double x) const { return area.x + static_cast<int>(std::lround((x - x0) / (x1 - x0) * area.width)); }
+  int py(double y) const {
+    return area.y + area.height - static_cast<int>(std::lround((ty(y) - ly0) / (ly1 - ly0) * area.height));
+  }
+};
+
+bool drawable(const Chart& chart, double x, double y) {
+  return std::isfinite(x) && std::isfinite(y) && (!chart.log_y || y > 0);
+}
+
+// The axes' ranges: the drawable points' extent (a unit square without any), the chart's fixed
+// limits, and a margin around free y ranges (0 kept when near).
+Frame frame_of(const Chart& chart, cv::Size size) {
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const auto& s : chart.series)
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (chart.log_y && s.y[i] <= 0)) continue;
+      if (!drawable(chart, s.x[i], s.y[i])) continue;
       x0 = std::min(x0, s.x[i]);
       x1 = std::max(x1, s.x[i]);
       y0 = std::min(y0, s.y[i]);
@@ -93,99 +115,123 @@ cv::Mat draw_chart(const Chart& chart, cv::Size size) {
   if (!std::isnan(chart.x_max)) x1 = chart.x_max;
   if (!std::isnan(chart.y_min)) y0 = chart.y_min;
   if (!std::isnan(chart.y_max)) y1 = chart.y_max;
-  if (x1 <= x0) x1 = x0 + 1;
-  const auto ty = [&](double v) { return chart.log_y ? std::log10(v) : v; };
-  double ly0 = ty(y0), ly1 = ty(y1);
-  if (ly1 <= ly0) ly0 -= 0.5, ly1 += 0.5;
-  if (!chart.log_y && std::isnan(chart.y_min) && std::isnan(chart.y_max)) {  // a margin, 0 kept when near
-    const double pad = 0.05 * (ly1 - ly0);
-    ly0 = (ly0 >= 0 && ly0 - pad < 0) ? 0 : ly0 - pad;
-    ly1 += pad;
+  Frame f;
+  f.log_y = chart.log_y;
+  f.x0 = x0, f.x1 = x1 <= x0 ? x0 + 1 : x1;
+  f.ly0 = f.ty(y0), f.ly1 = f.ty(y1);
+  if (f.ly1 <= f.ly0) f.ly0 -= 0.5, f.ly1 += 0.5;
+  if (!chart.log_y && std::isnan(chart.y_min) && std::isnan(chart.y_max)) {
+    const double pad = 0.05 * (f.ly1 - f.ly0);
+    f.ly0 = (f.ly0 >= 0 && f.ly0 - pad < 0) ? 0 : f.ly0 - pad;
+    f.ly1 += pad;
   }
-
-  // Plot area: room for the title, tick labels and axis labels.
-  const double scale = 0.45;
+  // Room for the title, tick labels and axis labels.
   const int left = 70, right = 16, top = 36, bottom = 52;
-  const cv::Rect area(left, top, size.width - left - right, size.height - top - bottom);
-  const auto px = [&](double x) { return area.x + static_cast<int>(std::lround((x - x0) / (x1 - x0) * area.width)); };
-  const auto py = [&](double y) {
-    return area.y + area.height - static_cast<int>(std::lround((ty(y) - ly0) / (ly1 - ly0) * area.height));
-  };
+  f.area = cv::Rect(left, top, size.width - left - right, size.height - top - bottom);
+  return f;
+}
 
-  // Grid and ticks.
-  for (const double v : nice_ticks(x0, x1)) {
-    const int x = px(v);
+// 1, 2 and 5 times the powers of ten within [ly0, ly1] (log10 of the values).
+std::vector<double> log_ticks(double ly0, double ly1) {
+  std::vector<double> ticks;
+  for (int e = static_cast<int>(std::floor(ly0)); e <= static_cast<int>(std::ceil(ly1)); ++e)
+    for (const double m : {1.0, 2.0, 5.0}) {
+      const double v = m * std::pow(10.0, e);
+      if (std::log10(v) >= ly0 - 1e-9 && std::log10(v) <= ly1 + 1e-9) ticks.push_back(v);
+    }
+  return ticks;
+}
+
+double tick_step(const std::vector<double>& ticks) { return ticks.size() > 1 ? ticks[1] - ticks[0] : 1; }
+
+// Vertical grid lines with their values under the plot area, then horizontal ones with theirs
+// to its left.
+void draw_ticks(cv::Mat& canvas, const Frame& f) {
+  const cv::Rect& area = f.area;
+  const std::vector<double> x_ticks = nice_ticks(f.x0, f.x1);
+  for (const double v : x_ticks) {
+    const int x = f.px(v);
     cv::line(canvas, {x, area.y}, {x, area.y + area.height}, kGrid, 1);
-    const std::string t = tick_text(v, nice_ticks(x0, x1).size() > 1 ? nice_ticks(x0, x1)[1] - nice_ticks(x0, x1)[0] : 1,
-                                    false);
-    put_text(canvas, t, {x - text_size(t, scale).width / 2, area.y + area.height + 18}, scale, kInk);
+    const std::string t = tick_text(v, tick_step(x_ticks), false);
+    put_text(canvas, t, {x - text_size(t, kTickScale).width / 2, area.y + area.height + 18}, kTickScale, kInk);
   }
-  std::vector<double> y_ticks;
-  if (chart.log_y) {
-    for (int e = static_cast<int>(std::floor(ly0)); e <= static_cast<int>(std::ceil(ly1)); ++e)
-      for (const double m : {1.0, 2.0, 5.0}) {
-        const double v = m * std::pow(10.0, e);
-        if (std::log10(v) >= ly0 - 1e-9 && std::log10(v) <= ly1 + 1e-9) y_ticks.push_back(v);
-      }
-  } else {
-    y_ticks = nice_ticks(ly0, ly1);
-  }
-  const double y_step = y_ticks.size() > 1 ? y_ticks[1] - y_ticks[0] : 1;
+  const std::vector<double> y_ticks = f.log_y ? log_ticks(f.ly0, f.ly1) : nice_ticks(f.ly0, f.ly1);
   for (const double v : y_ticks) {
-    const int y = py(v);
+    const int y = f.py(v);
     cv::line(canvas, {area.x, y}, {area.x + area.width, y}, kGrid, 1);
-    const std::string t = tick_text(v, y_step, chart.log_y);
-    put_text(canvas, t, {area.x - 6 - text_size(t, scale).width, y + 5}, scale, kInk);
+    const std::string t = tick_text(v, tick_step(y_ticks), f.log_y);
+    put_text(canvas, t, {area.x - 6 - text_size(t, kTickScale).width, y + 5}, kTickScale, kInk);
   }
-  cv::rectangle(canvas, area, kInk, 1);
+}
 
-  // Series, clipped to the plot area.
-  cv::Mat plot = canvas(area);
+cv::Scalar color_of(const Series& s, size_t position) {
+  return s.color == cv::Scalar(0, 0, 0) ? palette(position) : s.color;
+}
+
+void segment(cv::Mat& canvas, cv::Point a, cv::Point b, const Series& s, const cv::Scalar& color) {
+  if (s.dashed) dashed_line(canvas, a, b, color);
+  else cv::line(canvas, a, b, color, 2, cv::LINE_AA);
+}
+
+// Each series' drawable points joined, clipped to the plot area; a lone point as a dot.
+void draw_series(cv::Mat& canvas, const Chart& chart, const Frame& f) {
+  cv::Mat plot = canvas(f.area);
   for (size_t k = 0; k < chart.series.size(); ++k) {
     const Series& s = chart.series[k];
-    const cv::Scalar color = s.color == cv::Scalar(0, 0, 0) ? palette(k) : s.color;
+    const cv::Scalar color = color_of(s, k);
     std::vector<cv::Point> points;
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
-      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && (!chart.log_y || s.y[i] > 0))
-        points.push_back({px(s.x[i]) - area.x, py(s.y[i]) - area.y});
-    for (size_t i = 1; i < points.size(); ++i) {
-      if (s.dashed) dashed_line(plot, points[i - 1], points[i], color);
-      else cv::line(plot, points[i - 1], points[i], color, 2, cv::LINE_AA);
-    }
+      if (drawable(chart, s.x[i], s.y[i])) points.push_back({f.px(s.x[i]) - f.area.x, f.py(s.y[i]) - f.area.y});
+    for (size_t i = 1; i < points.size(); ++i) segment(plot, points[i - 1], points[i], s, color);
     if (points.size() == 1) cv::circle(plot, points[0], 3, color, cv::FILLED, cv::LINE_AA);
   }
+}
 
-  // Title, axis labels, legend (top right, inside the plot).
+// The title over the chart, the x label under it, the y label turned along the left edge.
+void draw_labels(cv::Mat& canvas, const Chart& chart, const cv::Rect& area) {
+  const cv::Size size = canvas.size();
   put_text(canvas, chart.title, {(size.width - text_size(chart.title, 0.6, 2).width) / 2, 24}, 0.6, kInk, 2);
   put_text(canvas, chart.x_label, {area.x + (area.width - text_size(chart.x_label, 0.5).width) / 2, size.height - 10},
            0.5, kInk);
-  if (!chart.y_label.empty()) {
-    const cv::Size t = text_size(chart.y_label, 0.5);
-    cv::Mat label(t.height + 8, t.width + 4, CV_8UC3, cv::Scalar(255, 255, 255));
-    put_text(label, chart.y_label, {2, t.height + 2}, 0.5, kInk);
-    cv::rotate(label, label, cv::ROTATE_90_COUNTERCLOCKWISE);
-    const int y = std::max(0, area.y + (area.height - label.rows) / 2);
-    if (label.rows <= size.height - y) label.copyTo(canvas(cv::Rect(2, y, label.cols, label.rows)));
-  }
+  if (chart.y_label.empty()) return;
+  const cv::Size t = text_size(chart.y_label, 0.5);
+  cv::Mat label(t.height + 8, t.width + 4, CV_8UC3, cv::Scalar(255, 255, 255));
+  put_text(label, chart.y_label, {2, t.height + 2}, 0.5, kInk);
+  cv::rotate(label, label, cv::ROTATE_90_COUNTERCLOCKWISE);
+  const int y = std::max(0, area.y + (area.height - label.rows) / 2);
+  if (label.rows <= size.height - y) label.copyTo(canvas(cv::Rect(2, y, label.cols, label.rows)));
+}
+
+// A boxed legend inside the plot area (top right, or bottom left), left out when it does not fit.
+void draw_legend(cv::Mat& canvas, const Chart& chart, const cv::Rect& area) {
   int legend_width = 0;
-  for (const auto& s : chart.series) legend_width = std::max(legend_width, text_size(s.name, scale).width);
+  for (const auto& s : chart.series) legend_width = std::max(legend_width, text_size(s.name, kTickScale).width);
   const int row = 16;
   const int legend_height = row * static_cast<int>(chart.series.size()) + 6;
   const cv::Rect legend(chart.legend_bottom_left ? area.x + 6 : area.x + area.width - legend_width - 40,
                         chart.legend_bottom_left ? area.y + area.height - legend_height - 6 : area.y + 6,
                         legend_width + 34, legend_height);
-  if (!chart.series.empty() && legend.x >= area.x) {
-    cv::rectangle(canvas, legend, cv::Scalar(255, 255, 255), cv::FILLED);
-    cv::rectangle(canvas, legend, kGrid, 1);
-    for (size_t k = 0; k < chart.series.size(); ++k) {
-      const Series& s = chart.series[k];
-      const cv::Scalar color = s.color == cv::Scalar(0, 0, 0) ? palette(k) : s.color;
-      const int y = legend.y + 4 + row * static_cast<int>(k) + row / 2;
-      if (s.dashed) dashed_line(canvas, {legend.x + 4, y}, {legend.x + 24, y}, color);
-      else cv::line(canvas, {legend.x + 4, y}, {legend.x + 24, y}, color, 2, cv::LINE_AA);
-      put_text(canvas, s.name, {legend.x + 30, y + 5}, scale, kInk);
-    }
+  if (chart.series.empty() || legend.x < area.x) return;
+  cv::rectangle(canvas, legend, cv::Scalar(255, 255, 255), cv::FILLED);
+  cv::rectangle(canvas, legend, kGrid, 1);
+  for (size_t k = 0; k < chart.series.size(); ++k) {
+    const Series& s = chart.series[k];
+    const int y = legend.y + 4 + row * static_cast<int>(k) + row / 2;
+    segment(canvas, {legend.x + 4, y}, {legend.x + 24, y}, s, color_of(s, k));
+    put_text(canvas, s.name, {legend.x + 30, y + 5}, kTickScale, kInk);
   }
+}
+
+}  // namespace
+
+cv::Mat draw_chart(const Chart& chart, cv::Size size) {
+  cv::Mat canvas(size, CV_8UC3, cv::Scalar(255, 255, 255));
+  const Frame frame = frame_of(chart, size);
+  draw_ticks(canvas, frame);
+  cv::rectangle(canvas, frame.area, kInk, 1);
+  draw_series(canvas, chart, frame);
+  draw_labels(canvas, chart, frame.area);
+  draw_legend(canvas, chart, frame.area);
   return canvas;
 }
 
