@@ -11,6 +11,132 @@
 
 namespace mrcnn::model {
 
+namespace {
+
+// The training pieces of torchvision's roi_heads.py, one function each, with its names:
+// select_training_samples (assign_targets_to_proposals, subsample, box_coder.encode),
+// fastrcnn_loss, the positives' mask_proposals / pos_matched_idxs, project_masks_on_boxes and
+// maskrcnn_loss. The losses are sums with their counts (LossTerm): the trainer divides.
+
+// What select_training_samples returns, per image: the sampled candidates (proposals and
+// ground-truth boxes), their labels (class, 0 = background), the ground truth each is matched to
+// (0 for background) and the box coder's encoding of that ground truth.
+struct TrainingSamples {
+  std::vector<at::Tensor> proposals, labels, matched_idxs, regression_targets;
+};
+
+// assign_targets_to_proposals of one image: each candidate's matched ground truth (clamped to
+// 0) and label (0 below the background threshold, -1 between the thresholds: never sampled).
+std::pair<at::Tensor, at::Tensor> assign_targets_to_proposals(const Matcher& matcher, const at::Tensor& candidates,
+                                                              const at::Tensor& gt_boxes,
+                                                              const at::Tensor& gt_labels) {
+  if (gt_boxes.size(0) == 0)
+    return {torch::zeros({candidates.size(0)}, candidates.options().dtype(torch::kLong)),
+            torch::zeros({candidates.size(0)}, candidates.options().dtype(torch::kLong))};
+  const at::Tensor m = matcher(ops::box_iou(gt_boxes, candidates));
+  const at::Tensor matches = m.clamp_min(0);
+  at::Tensor labels = gt_labels.index_select(0, matches);
+  labels.masked_fill_(m == Matcher::kBelowLow, 0);
+  labels.masked_fill_(m == Matcher::kBetween, -1);
+  return {matches, labels};
+}
+
+// One image of select_training_samples, appended to `samples`.
+void sample_image(const Matcher& matcher, const BalancedSampler& sampler, const BoxCoder& box_coder,
+                  const at::Tensor& proposals, const Target& target, TrainingSamples& samples) {
+  // The ground-truth boxes join the proposals (add_gt_proposals), so that every object has a
+  // positive sample. In the wider of the two types, as torch.cat promotes in torchvision: under
+  // bf16 autocast the proposals are bf16 (steps of 8 px at x = 1333), and the ground truth, its
+  // matches and the mask targets cut with these boxes stay float32.
+  const at::ScalarType wider = at::promote_types(proposals.scalar_type(), target.boxes.scalar_type());
+  const at::Tensor gt = target.boxes.to(wider);
+  const at::Tensor candidates = at::cat({proposals.to(wider), gt});
+  const auto [matches, labels] = assign_targets_to_proposals(matcher, candidates, gt, target.labels);
+  const auto [pos, neg] = sampler(labels, target.seed ? derived_seed(target.seed, 2) : 0);
+  const at::Tensor keep = std::get<0>(at::cat({pos, neg}).sort());
+  const at::Tensor boxes = candidates.index_select(0, keep);
+  const at::Tensor matched = matches.index_select(0, keep);
+  // Without ground truth every sample is background: its (unused) target is encoded from a zero box.
+  const at::Tensor gt_or_zero = gt.size(0) == 0 ? torch::zeros({1, 4}, candidates.options()) : gt;
+  samples.proposals.push_back(boxes);
+  samples.labels.push_back(labels.index_select(0, keep));
+  samples.matched_idxs.push_back(matched);
+  samples.regression_targets.push_back(box_coder.encode(gt_or_zero.index_select(0, matched), boxes));
+}
+
+// select_training_samples: each image's targets seeded by its own seed (or torch's generator).
+TrainingSamples select_training_samples(const RoiSettings& settings, const BoxCoder& box_coder,
+                                        const std::vector<at::Tensor>& proposals, const std::vector<Target>& targets,
+                                        bool deterministic_sampling) {
+  const Matcher matcher(settings.fg_iou_thresh, settings.bg_iou_thresh, /*allow_low_quality=*/false);
+  const BalancedSampler sampler(settings.batch_size_per_image, settings.positive_fraction, deterministic_sampling);
+  torch::NoGradGuard no_grad;
+  TrainingSamples samples;
+  for (size_t i = 0; i < proposals.size(); ++i)
+    sample_image(matcher, sampler, box_coder, proposals[i], targets[i], samples);
+  return samples;
+}
+
+// fastrcnn_loss over the sampled proposals: cross-entropy of the class logits, and smooth L1
+// (beta 1/9) of the positives' deltas for their own class.
+std::array<LossTerm, 2> fastrcnn_loss(const at::Tensor& class_logits, const at::Tensor& box_regression,
+                                      const TrainingSamples& samples) {
+  const at::Tensor labels = at::cat(samples.labels);
+  const at::Tensor regression_targets = at::cat(samples.regression_targets);
+  const double sampled = static_cast<double>(labels.numel());
+  const at::Tensor classification = at::cross_entropy_loss(class_logits, labels, {}, at::Reduction::Sum);
+  const at::Tensor pos = at::where(labels > 0)[0];
+  const at::Tensor per_class = box_regression.reshape({class_logits.size(0), -1, 4});
+  const at::Tensor box_loss = losses::smooth_l1_sum(per_class.index({pos, labels.index_select(0, pos)}),
+                                                    regression_targets.index_select(0, pos), 1.0 / 9);
+  return {LossTerm{classification, sampled}, LossTerm{box_loss, sampled}};
+}
+
+// The positive samples, whose masks are learned: mask_proposals and pos_matched_idxs of
+// torchvision's forward, with their labels.
+struct PositiveSamples {
+  std::vector<at::Tensor> proposals, labels, matched_idxs;
+};
+
+PositiveSamples positive_samples(const TrainingSamples& samples) {
+  PositiveSamples positives;
+  for (size_t i = 0; i < samples.proposals.size(); ++i) {
+    const at::Tensor pos = at::where(samples.labels[i] > 0)[0];
+    positives.proposals.push_back(samples.proposals[i].index_select(0, pos));
+    positives.labels.push_back(samples.labels[i].index_select(0, pos));
+    positives.matched_idxs.push_back(samples.matched_idxs[i].index_select(0, pos));
+  }
+  return positives;
+}
+
+// project_masks_on_boxes: each box's target, its matched ground-truth mask cut to the box with
+// ROIAlign at the mask head's resolution.
+at::Tensor project_masks_on_boxes(const at::Tensor& gt_masks, const at::Tensor& boxes, const at::Tensor& matched_idxs,
+                                  int64_t resolution) {
+  torch::NoGradGuard no_grad;
+  if (boxes.size(0) == 0) return torch::zeros({0, resolution, resolution}, boxes.options());
+  const at::Tensor rois = at::cat({matched_idxs.unsqueeze(1).to(boxes.scalar_type()), boxes}, 1);
+  const at::Tensor masks = gt_masks.unsqueeze(1).to(boxes.scalar_type());
+  return ops::roi_align(masks, rois, 1.0, resolution, resolution, -1, false).select(1, 0);
+}
+
+// maskrcnn_loss over the positives: each one's logits for its own class against its target,
+// binary cross-entropy and Dice with the configured weights.
+LossTerm maskrcnn_loss(const at::Tensor& mask_logits, const PositiveSamples& positives,
+                       const std::vector<Target>& targets, int64_t resolution,
+                       const losses::MaskLossWeights& weights) {
+  std::vector<at::Tensor> mask_targets;
+  for (size_t i = 0; i < positives.proposals.size(); ++i)
+    mask_targets.push_back(
+        project_masks_on_boxes(targets[i].masks, positives.proposals[i], positives.matched_idxs[i], resolution));
+  const at::Tensor labels = at::cat(positives.labels);
+  const at::Tensor own_class = mask_logits.index({at::arange(labels.size(0), labels.options()), labels});
+  const at::Tensor loss = losses::mask_loss_sum(labels.size(0) ? own_class : mask_logits, at::cat(mask_targets), weights);
+  return LossTerm{loss, static_cast<double>(labels.size(0))};
+}
+
+}  // namespace
+
 TwoMlpHeadImpl::TwoMlpHeadImpl(int64_t in_features, int64_t representation_size) {
   fc6_ = register_module("fc6", torch::nn::Linear(in_features, representation_size));
   fc7_ = register_module("fc7", torch::nn::Linear(representation_size, representation_size));
@@ -158,78 +284,16 @@ std::array<LossTerm, 3> RoiHeadsImpl::losses(const std::vector<at::Tensor>& feat
                                                const std::vector<ImageSize>& image_sizes,
                                                const std::vector<Target>& targets, bool deterministic_sampling,
                                                ImageSize largest_at_least) {
-  const Matcher matcher(settings_.fg_iou_thresh, settings_.bg_iou_thresh, /*allow_low_quality=*/false);
-  const BalancedSampler sampler(settings_.batch_size_per_image, settings_.positive_fraction, deterministic_sampling);
-  std::vector<at::Tensor> sampled_proposals, sampled_labels, sampled_matches, regression_targets;
-  {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < proposals.size(); ++i) {
-      // The ground-truth boxes join the proposals, so that every object has a positive sample. In
-      // the wider of the two types, as torch.cat promotes in torchvision: under bf16 autocast the
-      // proposals are bf16 (steps of 8 px at x = 1333), and the ground truth, its matches and the
-      // mask targets cut with these boxes stay float32.
-      const at::ScalarType wider = at::promote_types(proposals[i].scalar_type(), targets[i].boxes.scalar_type());
-      const at::Tensor gt = targets[i].boxes.to(wider);
-      const at::Tensor candidates = at::cat({proposals[i].to(wider), gt});
-      at::Tensor matches, labels;
-      if (gt.size(0) == 0) {
-        matches = torch::zeros({candidates.size(0)}, candidates.options().dtype(torch::kLong));
-        labels = torch::zeros({candidates.size(0)}, candidates.options().dtype(torch::kLong));
-      } else {
-        const at::Tensor m = matcher(ops::box_iou(gt, candidates));
-        matches = m.clamp_min(0);
-        labels = targets[i].labels.index_select(0, matches);
-        labels.masked_fill_(m == Matcher::kBelowLow, 0);
-        labels.masked_fill_(m == Matcher::kBetween, -1);
-      }
-      const auto [pos, neg] = sampler(labels, targets[i].seed ? derived_seed(targets[i].seed, 2) : 0);
-      const at::Tensor keep = std::get<0>(at::cat({pos, neg}).sort());
-      const at::Tensor boxes = candidates.index_select(0, keep);
-      const at::Tensor gt_or_zero = gt.size(0) == 0 ? torch::zeros({1, 4}, candidates.options()) : gt;
-      sampled_proposals.push_back(boxes);
-      sampled_labels.push_back(labels.index_select(0, keep));
-      sampled_matches.push_back(matches.index_select(0, keep));
-      regression_targets.push_back(box_coder_.encode(gt_or_zero.index_select(0, matches.index_select(0, keep)), boxes));
-    }
-  }
-  const auto [class_logits, box_regression] = box_predictions(box_features(features, sampled_proposals, image_sizes, largest_at_least));
-  const at::Tensor labels = at::cat(sampled_labels);
-  const at::Tensor targets_all = at::cat(regression_targets);
-  const double sampled = static_cast<double>(labels.numel());
-  const at::Tensor classification =
-      at::cross_entropy_loss(class_logits, labels, {}, at::Reduction::Sum);
-  const at::Tensor pos = at::where(labels > 0)[0];
-  const at::Tensor per_class = box_regression.reshape({class_logits.size(0), -1, 4});
-  const at::Tensor box_loss = losses::smooth_l1_sum(per_class.index({pos, labels.index_select(0, pos)}),
-                                                    targets_all.index_select(0, pos), 1.0 / 9);
-
-  // Masks: positive samples only, targets cut from the matched ground-truth masks with ROIAlign.
-  std::vector<at::Tensor> mask_boxes, mask_targets, mask_labels;
-  const int64_t resolution = mask_settings_.resolution;
-  for (size_t i = 0; i < sampled_proposals.size(); ++i) {
-    const at::Tensor positive = at::where(sampled_labels[i] > 0)[0];
-    const at::Tensor boxes = sampled_proposals[i].index_select(0, positive);
-    const at::Tensor matched = sampled_matches[i].index_select(0, positive);
-    mask_boxes.push_back(boxes);
-    mask_labels.push_back(sampled_labels[i].index_select(0, positive));
-    torch::NoGradGuard no_grad;
-    if (boxes.size(0) == 0) {
-      mask_targets.push_back(torch::zeros({0, resolution, resolution}, boxes.options()));
-      continue;
-    }
-    const at::Tensor rois = at::cat({matched.unsqueeze(1).to(boxes.scalar_type()), boxes}, 1);
-    const at::Tensor gt_masks = targets[i].masks.unsqueeze(1).to(boxes.scalar_type());
-    mask_targets.push_back(ops::roi_align(gt_masks, rois, 1.0, resolution, resolution, -1, false).select(1, 0));
-  }
-  const at::Tensor logits = mask_logits(features, mask_boxes, image_sizes, largest_at_least);
-  const at::Tensor all_labels = at::cat(mask_labels);
-  const at::Tensor own_class = logits.index({at::arange(all_labels.size(0), all_labels.options()), all_labels});
+  const TrainingSamples samples =
+      select_training_samples(settings_, box_coder_, proposals, targets, deterministic_sampling);
+  const auto [class_logits, box_regression] =
+      box_predictions(box_features(features, samples.proposals, image_sizes, largest_at_least));
+  const auto [classification, box_loss] = fastrcnn_loss(class_logits, box_regression, samples);
+  const PositiveSamples positives = positive_samples(samples);
+  const at::Tensor logits = mask_logits(features, positives.proposals, image_sizes, largest_at_least);
   const losses::MaskLossWeights weights{mask_settings_.bce_weight, mask_settings_.dice_weight,
                                         mask_settings_.dice_smooth};
-  const at::Tensor mask =
-      losses::mask_loss_sum(all_labels.size(0) ? own_class : logits, at::cat(mask_targets), weights);
-  return {LossTerm{classification, sampled}, LossTerm{box_loss, sampled},
-          LossTerm{mask, static_cast<double>(all_labels.size(0))}};
+  return {classification, box_loss, maskrcnn_loss(logits, positives, targets, mask_settings_.resolution, weights)};
 }
 
 }  // namespace mrcnn::model
