@@ -37,11 +37,12 @@ __global__ void paste_binary(int64_t total, int64_t detections, int64_t m, float
   const int64_t iy1 = iy < padded - 1 ? iy + 1 : iy, ix1 = ix < padded - 1 ? ix + 1 : ix;
   const float ly = sy - iy, lx = sx - ix;
   const float* mask = masks + lo * m * m;
-  const auto at = [&](int64_t y, int64_t x) -> float {
+  // Pixel (y, x) of the zero-padded mask (not called `at`, which would hide ATen's namespace).
+  const auto padded_pixel = [&](int64_t y, int64_t x) -> float {
     return (y >= 1 && y <= m && x >= 1 && x <= m) ? mask[(y - 1) * m + (x - 1)] : 0.f;
   };
-  const float value = (1.f - ly) * ((1.f - lx) * at(iy, ix) + lx * at(iy, ix1)) +
-                      ly * ((1.f - lx) * at(iy1, ix) + lx * at(iy1, ix1));
+  const float value = (1.f - ly) * ((1.f - lx) * padded_pixel(iy, ix) + lx * padded_pixel(iy, ix1)) +
+                      ly * ((1.f - lx) * padded_pixel(iy1, ix) + lx * padded_pixel(iy1, ix1));
   out[index] = value > threshold ? 1 : 0;
 }
 
