@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
+#include "io/zip_directory.h"
 
 namespace mrcnn {
 namespace {
@@ -436,6 +437,19 @@ std::vector<std::pair<std::string, at::Tensor>> tensors_in(Value* root) {
 
 std::vector<std::pair<std::string, at::Tensor>> read_zip(const std::string& path) {
   const uint64_t file_size = std::filesystem::file_size(path);
+  // libtorch's reader extracts small records (the version) as it opens the archive, allocating
+  // what the directory claims: every claim is checked against the file first.
+  std::vector<ZipEntry> entries;
+  try {
+    entries = read_zip_directory(path);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("damaged torch.save file: ") + e.what());
+  }
+  for (const ZipEntry& entry : entries)
+    if (entry.uncompressed_size > file_size)
+      throw std::invalid_argument("record " + text_preview(entry.name) + " claims " +
+                                  std::to_string(entry.uncompressed_size) + " bytes, more than the file's " +
+                                  std::to_string(file_size));
   caffe2::serialize::PyTorchStreamReader reader(path);
   // Records stored as torch.save writes them (uncompressed) lie inside the file; checked before
   // anything is allocated for them.

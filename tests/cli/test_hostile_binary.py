@@ -208,6 +208,20 @@ def test_truncated_archive_and_fifo(tmp_path, infer_weights):
     assert_refused(infer_weights("fifo.pth"), "mrcnn-infer", "fifo.pth: cannot read: it is a named pipe")
 
 
+def test_zip_record_claiming_more_than_the_file(tmp_path, infer_weights):
+    """A record (the version, which libtorch extracts while opening the archive) claiming 4 GB in
+    the zip directory is refused before anything is allocated for it."""
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.zeros(4)}, tmp_path / "model.pth")
+    data = bytearray((tmp_path / "model.pth").read_bytes())
+    entry = next(at for at in range(len(data)) if data[at:at + 4] == b"PK\x01\x02" and
+                 data[at + 46:at + 46 + struct.unpack_from("<H", data, at + 28)[0]].endswith(b"/version"))
+    struct.pack_into("<I", data, entry + 24, 0xFFFFFFF0)  # 0xFFFFFFFF would mean "see the ZIP64 field"
+    (tmp_path / "big.pth").write_bytes(data)
+    assert_refused(infer_weights("big.pth"), "mrcnn-infer", "big.pth", "version", "claims 4294967280 bytes",
+                   "more than the file's")
+
+
 # --- safetensors ---
 
 def raw_safetensors(path, header, data=b"", length=None):
