@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <set>
 
@@ -462,6 +463,33 @@ Json parse_value(const std::string& path, const std::string& text) {
 }
 
 void set_value(Json& doc, const std::string& path, const Json& value) { node_at(doc, path) = value; }
+
+void apply_assignments(Json& doc, const std::vector<std::string>& assignments, const std::string& source) {
+  for (const auto& assignment : assignments) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(source + ": expected key.path=value, got '" + assignment + "'");
+    const std::string path = assignment.substr(0, eq);
+    try {
+      set_value(doc, path, parse_value(path, assignment.substr(eq + 1)));
+    } catch (const Error& e) {
+      throw Error(source + ": " + e.what());
+    }
+  }
+}
+
+std::vector<std::string> missing_paths(const Json& resolved) {
+  std::vector<std::string> lines;
+  for (const auto& spec : schema()) {
+    if (spec.type != ValueType::Path) continue;
+    const std::string value = get_value(resolved, spec.path).get<std::string>();
+    std::error_code ec;
+    if (!value.empty() && !std::filesystem::exists(value, ec))
+      lines.push_back(spec.path + ": '" + value + "' does not exist (relative paths are taken from the working "
+                      "directory)");
+  }
+  return lines;
+}
 
 std::vector<Difference> diff(const Json& resolved_a, const Json& resolved_b) {
   std::vector<std::pair<std::string, Json>> a, b;

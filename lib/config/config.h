@@ -45,6 +45,14 @@ Json parse_value(const std::string& path, const std::string& text);
 // Sets a key or replaces a section in the document (creating the sections on the way).
 void set_value(Json& doc, const std::string& path, const Json& value);
 
+// Applies "key.path=value" assignments (each typed by parse_value) to the document; an error
+// names the source file and the assignment.
+void apply_assignments(Json& doc, const std::vector<std::string>& assignments, const std::string& source);
+
+// One line per path-valued key of a resolved configuration whose file or folder does not exist
+// ("data.train.images: 'x/' does not exist ..."): configurations are often written before the data.
+std::vector<std::string> missing_paths(const Json& resolved);
+
 // Keys whose values differ between two resolved configurations, in key order.
 struct Difference {
   std::string key;

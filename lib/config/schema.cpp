@@ -382,4 +382,20 @@ std::string describe_expected(const KeySpec& spec) {
   return "?";
 }
 
+std::string key_reference(bool markdown) {
+  std::ostringstream out;
+  if (markdown) out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& spec : schema()) {
+    const std::string limit = describe_limit(spec);
+    const std::string expected = describe_expected(spec) + (limit.empty() ? "" : ", " + limit);
+    if (markdown)
+      out << "| `" << spec.path << "` | " << expected << " | `" << spec.default_value.dump() << "` | " << spec.help
+          << " |\n";
+    else
+      out << spec.path << " = " << spec.default_value.dump() << "\n    " << spec.help << "\n    expects " << expected
+          << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace mrcnn::config

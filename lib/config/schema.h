@@ -75,4 +75,8 @@ std::string describe_expected(const KeySpec& spec);
 std::string describe_limit(const KeySpec& spec);
 std::string type_name(ValueType type);
 
+// Every key with its type, default and meaning: plain text, or the Markdown table of
+// docs/config-keys.md.
+std::string key_reference(bool markdown);
+
 }  // namespace mrcnn::config

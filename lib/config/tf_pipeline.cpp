@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "data/label_map.h"
 
 namespace mrcnn::config {
@@ -493,6 +494,16 @@ TfImport import_tf_pipeline(const Json& pipeline, const std::string& source, con
   for (auto& warning : out.warnings)  // values quoted whole above (a backbone name, a checkpoint path)
     if (warning.size() > 400) warning = shorten(warning);
   return out;
+}
+
+void log_not_carried_over(const std::vector<std::string>& warnings, const std::string& source) {
+  constexpr size_t kShown = 100;
+  for (size_t i = 0; i < warnings.size(); ++i) {
+    if (i < kShown) log::warn("{}: {}", source, warnings[i]);
+    else log::debug("{}: {}", source, warnings[i]);
+  }
+  if (warnings.size() > kShown)
+    log::warn("{}: ... and {} more fields not carried over (-v lists them)", source, warnings.size() - kShown);
 }
 
 }  // namespace mrcnn::config

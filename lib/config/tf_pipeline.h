@@ -20,4 +20,8 @@ struct TfImport {
 // label_map: overrides the input readers' label_map_path when non-empty.
 TfImport import_tf_pipeline(const Json& pipeline, const std::string& source, const std::string& label_map = "");
 
+// Logs the fields not carried over as warnings: the first 100, the rest only with -v (real
+// pipelines leave a few dozen behind; a hostile one can leave millions).
+void log_not_carried_over(const std::vector<std::string>& warnings, const std::string& source);
+
 }  // namespace mrcnn::config
