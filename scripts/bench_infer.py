@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(os.environ.get("MRCNN_BIN_DIR", ROOT / "build" / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
@@ -57,6 +58,32 @@ def torchvision_worker(weights, image, runs, threads, device, batch, precision):
                       "gpu_mb": gpu_mb}))
 
 
+def run_mrcnn(bin_dir, args, tmp, images):
+    """mrcnn-infer from bin_dir over the images: median s/img after the warm-up, peak RSS, stage times."""
+    ours_cmd = [str(bin_dir / "mrcnn-infer"), "-c", str(tmp / "config.json"), "-w",
+                str(tmp / "weights.pth"), "-i", str(images), "-o", str(tmp / "dt.json"), "--device", args.device,
+                "--batch-size", str(args.batch)] + (["--precision", args.precision] if args.precision != "fp32" else []) + [
+                "--threads", str(args.threads), "--score-threshold", "0.05", "--verbose"]
+    process = subprocess.Popen(ours_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
+    if status != 0:
+        sys.exit(f"{ours_cmd[0]} failed:\n{stderr}")
+    times = [float(line.split(" took ")[1].split(" s")[0]) / args.batch for line in stderr.splitlines()
+             if "image took " in line or "images took " in line]
+    gpu_peaks = [float(line.split("peak GPU memory ")[1].split(" MiB")[0]) for line in stderr.splitlines()
+                 if "peak GPU memory " in line]
+    stages = {}
+    for line in stderr.splitlines():
+        match = re.search(r"  ([a-z +]+): ([0-9.]+) ms$", line)
+        if match:
+            stages.setdefault(match.group(1), []).append(float(match.group(2)))
+    ours = {"seconds": statistics.median(times[1:]), "peak_mb": usage.ru_maxrss / 1024,
+            "gpu_mb": gpu_peaks[-1] if gpu_peaks else 0,
+            "detections": len(json.loads((tmp / "dt.json").read_text())) // (args.batch * (args.runs + 1))}
+    return ours, stages
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
@@ -65,6 +92,8 @@ def main():
     parser.add_argument("--batch", type=int, default=1, help="images per forward pass, both sides")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="autocast precision, both sides (bf16/fp16 on CUDA)")
+    parser.add_argument("--baseline-bin", help="also run mrcnn-infer from this folder (another build) in the same "
+                        "run and print this build's speed and memory against it")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -103,22 +132,8 @@ def main():
         sys.exit(f"bench_infer: the torchvision reference failed:\n{worker.stderr[-4000:]}")
     reference = json.loads(worker.stdout)
 
-    ours_cmd = [str(Path(os.environ.get("MRCNN_BIN_DIR", ROOT / "build" / "tools")) / "mrcnn-infer"), "-c", str(tmp / "config.json"), "-w",
-                str(tmp / "weights.pth"), "-i", str(images), "-o", str(tmp / "dt.json"), "--device", args.device,
-                "--batch-size", str(args.batch)] + (["--precision", args.precision] if args.precision != "fp32" else []) + [
-                "--threads", str(args.threads), "--score-threshold", "0.05", "--verbose"]
-    process = subprocess.Popen(ours_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
-    if status != 0:
-        sys.exit(f"mrcnn-infer failed:\n{stderr}")
-    peak_mb = usage.ru_maxrss / 1024
-    times = [float(line.split(" took ")[1].split(" s")[0]) / args.batch for line in stderr.splitlines()
-             if "image took " in line or "images took " in line]
-    gpu_peaks = [float(line.split("peak GPU memory ")[1].split(" MiB")[0]) for line in stderr.splitlines()
-                 if "peak GPU memory " in line]
-    ours = {"seconds": statistics.median(times[1:]), "peak_mb": peak_mb, "gpu_mb": gpu_peaks[-1] if gpu_peaks else 0,
-            "detections": len(json.loads((tmp / "dt.json").read_text())) // (args.batch * (args.runs + 1))}
+    ours, stages = run_mrcnn(BIN, args, tmp, images)
+    baseline = run_mrcnn(Path(args.baseline_bin), args, tmp, images)[0] if args.baseline_bin else None
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     print(f"device: {device_name}, {args.precision}, batch {args.batch}, threads: {args.threads}, runs: {args.runs}, image 800x1333, "
           f"torch {torch.__version__}")
@@ -126,11 +141,11 @@ def main():
           f"peak {reference['peak_mb']:.0f} MB" + (f", GPU peak {reference['gpu_mb']:.0f} MB" if reference["gpu_mb"] else ""))
     print(f"mrcnn:       {ours['seconds']:.3f} s/img, {ours['detections']} detections, peak {ours['peak_mb']:.0f} MB"
           + (f", GPU peak {ours['gpu_mb']:.0f} MB" if ours["gpu_mb"] else ""))
-    stages = {}
-    for line in stderr.splitlines():
-        match = re.search(r"  ([a-z +]+): ([0-9.]+) ms$", line)
-        if match:
-            stages.setdefault(match.group(1), []).append(float(match.group(2)))
+    if baseline:
+        print(f"baseline:    {baseline['seconds']:.3f} s/img, {baseline['detections']} detections, peak "
+              f"{baseline['peak_mb']:.0f} MB ({args.baseline_bin}); this build against it: "
+              f"{baseline['seconds'] / ours['seconds']:.2f}x speed, {ours['peak_mb'] / baseline['peak_mb']:.2f}x memory; "
+              f"baseline against torchvision: {reference['seconds'] / baseline['seconds']:.2f}x")
     if stages:
         print("mrcnn stages (median ms per batch): " +
               ", ".join(f"{name} {statistics.median(v[1:] or v):.1f}" for name, v in stages.items()))

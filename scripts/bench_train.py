@@ -223,12 +223,37 @@ def coco_map(gt_path, dt_path):
     return out
 
 
+def run_mrcnn(bin_dir, config, shapes, run_dir, threads):
+    """mrcnn-train from bin_dir on the bench config, then its val mAP: s/step, peak RSS, losses."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    process = subprocess.Popen([str(bin_dir / "mrcnn-train"), "--config", str(config), "--output-dir", str(run_dir),
+                                "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        sys.exit(f"{bin_dir / 'mrcnn-train'} failed:\n{stderr}")
+    records = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss" in r]
+    ours = {"step_seconds": statistics.mean(r["time"] for r in steps[5:]), "peak_mb": usage.ru_maxrss / 1024,
+            "first_loss": steps[0]["loss"], "last_loss": statistics.mean(r["loss"] for r in steps[-10:])}
+    detections = run_dir / "val_detections.json"
+    subprocess.run([str(bin_dir / "mrcnn-infer"), "--config", str(config), "--weights",
+                    str(run_dir / "model_final.safetensors"), "--coco", str(shapes / "val.json"),
+                    "--image-root", str(shapes / "val"), "--output", str(detections),
+                    "--score-threshold", "0", "--device", "cpu"], check=True, capture_output=True)
+    ours["map"] = coco_map(shapes / "val.json", detections)
+    return ours
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--preset", default="shapes_tiny_cpu")
+    parser.add_argument("--baseline-bin", help="also train with mrcnn-train from this folder (another build) in the "
+                        "same run and print this build's speed and memory against it")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -249,28 +274,15 @@ def main():
         [sys.executable, __file__, "--threads", str(args.threads), "--worker", str(config), str(shapes),
          str(tmp / "torchvision_dt.json")], capture_output=True, text=True, check=True).stdout.splitlines()[-1])
 
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    process = subprocess.Popen([str(BIN / "mrcnn-train"), "--config", str(config), "--output-dir", str(tmp / "run"),
-                                "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env=env)
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        sys.exit(f"mrcnn-train failed:\n{stderr}")
-    records = [json.loads(l) for l in (tmp / "run" / "metrics.jsonl").read_text().splitlines()]
-    steps = [r for r in records if "loss" in r]
-    ours = {"step_seconds": statistics.mean(r["time"] for r in steps[5:]), "peak_mb": usage.ru_maxrss / 1024,
-            "first_loss": steps[0]["loss"], "last_loss": statistics.mean(r["loss"] for r in steps[-10:])}
-    subprocess.run([str(BIN / "mrcnn-infer"), "--config", str(config), "--weights",
-                    str(tmp / "run" / "model_final.safetensors"), "--coco", str(shapes / "val.json"),
-                    "--image-root", str(shapes / "val"), "--output", str(tmp / "ours_dt.json"),
-                    "--score-threshold", "0", "--device", "cpu"], check=True, capture_output=True)
-    ours["map"] = coco_map(shapes / "val.json", tmp / "ours_dt.json")
+    ours = run_mrcnn(BIN, config, shapes, tmp / "run", args.threads)
+    baseline = run_mrcnn(Path(args.baseline_bin), config, shapes, tmp / "baseline", args.threads) \
+        if args.baseline_bin else None
     reference["map"] = coco_map(shapes / "val.json", tmp / "torchvision_dt.json")
 
     print(f"preset {args.preset} (BCE mask loss), {args.steps} steps of batch {args.batch}, threads {args.threads}, "
           f"torch {torch.__version__}")
-    for name, r in (("torchvision", reference), ("mrcnn", ours)):
+    rows = [("torchvision", reference), ("mrcnn", ours)] + ([("baseline", baseline)] if baseline else [])
+    for name, r in rows:
         m = r["map"]
         print(f"{name:12s} {r['step_seconds']:.3f} s/step, peak {r['peak_mb']:.0f} MB, loss {r['first_loss']:.3f} -> "
               f"{r['last_loss']:.3f}, val bbox AP {m['bbox']:.3f}, segm AP {m['segm']:.3f} (AP50 {m['segm50']:.3f})")
@@ -278,6 +290,11 @@ def main():
           f"{ours['peak_mb'] / reference['peak_mb']:.2f}, segm AP difference (ours - torchvision): "
           f"{ours['map']['segm'] - reference['map']['segm']:+.3f}, bbox AP difference: "
           f"{ours['map']['bbox'] - reference['map']['bbox']:+.3f}")
+    if baseline:
+        print(f"this build against the baseline ({args.baseline_bin}): "
+              f"{baseline['step_seconds'] / ours['step_seconds']:.2f}x speed, "
+              f"{ours['peak_mb'] / baseline['peak_mb']:.2f}x memory; baseline against torchvision: "
+              f"{reference['step_seconds'] / baseline['step_seconds']:.2f}x")
 
 
 if __name__ == "__main__":
