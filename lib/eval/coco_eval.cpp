@@ -93,6 +93,8 @@ void stable_sort_by_score(std::vector<const CocoObject*>& dts) {
   std::stable_sort(dts.begin(), dts.end(), [](const CocoObject* a, const CocoObject* b) { return -a->score < -b->score; });
 }
 
+// evaluateImg of one cell for one area range: each detection, highest score first, takes the
+// best still-free ground truth at each IoU threshold (crowd regions stay free; ignored ones last).
 ImageEval evaluate_image(const Cell& cell, const std::array<double, 2>& range, size_t max_det, const EvalParams& p) {
   ImageEval e;
   const auto& gts_in = cell.gts;
