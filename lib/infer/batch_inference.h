@@ -5,22 +5,14 @@
 #include <string>
 #include <vector>
 
-#include "data/datasets.h"
 #include "data/label_map.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
 #include "infer/detector.h"
+#include "infer/image_lists.h"
 #include "viz/overlay.h"
 
 namespace mrcnn::infer {
-
-struct InferenceImage {
-  int64_t id = 0;
-  std::string path;
-  std::string file_name;  // written into each record when non-empty
-  std::string record_file;    // TFRecord data sets: the image is in this file...
-  int64_t record_offset = -1; // ...in the record at this byte offset
-};
 
 struct InferenceJob {
   std::vector<InferenceImage> images;
@@ -42,15 +34,4 @@ struct InferenceSummary {
 };
 
 InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job);
-
-// Images 1..N in sorted path order, from files, folders and globs (file_name = the path).
-std::vector<InferenceImage> images_from_paths(const std::vector<std::string>& inputs);
-
-// The images of a COCO annotation file, with their ids, under image_root.
-std::vector<InferenceImage> images_from_coco(const std::string& annotation_file, const std::string& image_root);
-
-// The images of a configured data set in any format (coco, mask_png, tfrecord), with the image
-// ids its reader gives them (the ids of data::coco_document for the same set).
-std::vector<InferenceImage> images_from_dataset(const data::DatasetSpec& spec);
-
 }  // namespace mrcnn::infer

@@ -1,63 +1,16 @@
 // mrcnn-eval: COCO mAP of detections against ground truth, the numbers pycocotools prints.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
-#include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
-#include <tuple>
-
-#include "config/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tool.h"
 #include "eval/coco_eval.h"
+#include "infer/infer_process.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
-#include "core/subprocess.h"
-#include "data/datasets.h"
-
-namespace {
-
-// Runs mrcnn-infer (a separate process, so that this tool never loads libtorch) over the
-// configuration's validation images and returns the path of its results and of the annotations.
-std::pair<std::string, std::string> run_model(const std::string& config_path, const std::string& weights,
-                                              const std::string& device, const std::string& results_path) {
-  const mrcnn::Json config = mrcnn::config::load_resolved(config_path);
-  const mrcnn::Json& val = config["data"]["val"];
-  std::string gt_path = val["annotations"].get<std::string>();
-  if (gt_path.empty()) throw mrcnn::Error(config_path + ": data.val.annotations is empty: nothing to evaluate against");
-  std::vector<std::string> images = {"--coco", gt_path, "--image-root", val["images"].get<std::string>()};
-  if (val["format"] != "coco") {
-    // Mask PNG folders and TFRecords: their ground truth as a COCO document, and mrcnn-infer over
-    // the same set (the readers give both the same image ids).
-    mrcnn::data::DatasetSpec spec = mrcnn::data::DatasetSpec::from_config(config, "data.val");
-    spec.on_invalid = mrcnn::data::InvalidPolicy::Skip;  // as mrcnn-infer --dataset reads it
-    mrcnn::data::ReadReport report;
-    const auto samples = mrcnn::data::read_dataset(spec, report);
-    mrcnn::log::info("{}", report.summary(gt_path));
-    const std::string label_map = config["data"]["train"]["label_map"].get<std::string>();
-    gt_path = results_path + ".gt.json";
-    mrcnn::write_json_file(gt_path, mrcnn::data::coco_document(samples, spec.num_classes,
-                                                               label_map.empty() ? mrcnn::data::LabelMap()
-                                                                                 : mrcnn::data::LabelMap::read(label_map)));
-    images = {"--dataset", "val"};
-  }
-  std::vector<std::string> argv = {mrcnn::sibling_executable("mrcnn-infer"), "--config", config_path, "--weights",
-                                   weights};
-  argv.insert(argv.end(), images.begin(), images.end());
-  const std::vector<std::string> rest = {"--output", results_path, "--score-threshold", "0",
-                                   "--batch-size", std::to_string(config["eval"]["batch_size"].get<int64_t>()),
-                                   "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
-  argv.insert(argv.end(), rest.begin(), rest.end());
-  const int rc = mrcnn::run_program(argv);
-  if (rc != 0) throw mrcnn::Error("inference on the validation set failed (mrcnn-infer exited with " +
-                                  std::to_string(rc) + ")");
-  return {gt_path, results_path};
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-eval",
@@ -92,10 +45,11 @@ int main(int argc, char** argv) {
       throw mrcnn::Error("give --gt and --dt, or --config and --weights");
     if (!config_path.empty() && weights.empty()) throw mrcnn::Error("--config needs --weights");
     if (!json_out.empty()) mrcnn::check_output_file(json_out);
-    std::string model_results;
+    std::optional<mrcnn::infer::ValSetResults> model_results;
     if (!config_path.empty()) {
-      model_results = (std::filesystem::temp_directory_path() / ("mrcnn-eval-" + std::to_string(::getpid()) + ".json")).string();
-      std::tie(gt_path, dt_path) = run_model(config_path, weights, device, model_results);
+      model_results = mrcnn::infer::infer_val_set(config_path, weights, device);
+      gt_path = model_results->ground_truth;
+      dt_path = model_results->detections;
     }
     const auto started = std::chrono::steady_clock::now();
     const auto seconds = [&] {
@@ -105,10 +59,7 @@ int main(int argc, char** argv) {
     mrcnn::log::debug("ground truth read at {} s", seconds());
     const auto detections = mrcnn::eval::read_detections(dt_path, gt);
     mrcnn::log::debug("detections read at {} s", seconds());
-    if (!model_results.empty()) {
-      std::filesystem::remove(model_results);
-      std::filesystem::remove(model_results + ".gt.json");
-    }
+    if (model_results) mrcnn::infer::remove_temporary_files(*model_results);
     mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_path, gt.images().size(),
                      gt.annotations().size(), gt.categories().size(), dt_path, detections.size());
     std::vector<mrcnn::eval::IouType> types;

@@ -1,0 +1,68 @@
+#include "infer/infer_process.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/subprocess.h"
+#include "infer/image_lists.h"
+#include "io/atomic_file.h"
+#include "io/json_file.h"
+
+namespace mrcnn::infer {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The ground truth of a mask-PNG or TFRecord val set as a COCO document at path (the readers give
+// it and mrcnn-infer --dataset the same image ids).
+void write_val_ground_truth(const Json& config, const std::string& path) {
+  const data::DatasetSpec spec = inference_dataset(config, "val", config["data"]["max_image_pixels"].get<int64_t>());
+  data::ReadReport report;
+  const auto samples = data::read_dataset(spec, report);
+  log::info("{}", report.summary(spec.annotations));
+  const std::string label_map = config["data"]["train"]["label_map"].get<std::string>();
+  write_json_file(path, data::coco_document(samples, spec.num_classes,
+                                            label_map.empty() ? data::LabelMap() : data::LabelMap::read(label_map)));
+}
+
+}  // namespace
+
+ValSetResults infer_val_set(const std::string& config_path, const std::string& weights, const std::string& device) {
+  const Json config = config::load_resolved(config_path);
+  const Json& val = config["data"]["val"];
+  ValSetResults out;
+  out.ground_truth = val["annotations"].get<std::string>();
+  if (out.ground_truth.empty())
+    throw Error(config_path + ": data.val.annotations is empty: nothing to evaluate against");
+  out.detections = (fs::temp_directory_path() / ("mrcnn-eval-" + std::to_string(::getpid()) + ".json")).string();
+  out.temporary_files = {out.detections};
+  std::vector<std::string> images = {"--coco", out.ground_truth, "--image-root", val["images"].get<std::string>()};
+  if (val["format"] != "coco") {
+    out.ground_truth = out.detections + ".gt.json";
+    out.temporary_files.push_back(out.ground_truth);
+    write_val_ground_truth(config, out.ground_truth);
+    images = {"--dataset", "val"};
+  }
+  std::vector<std::string> argv = {sibling_executable("mrcnn-infer"), "--config", config_path, "--weights", weights};
+  argv.insert(argv.end(), images.begin(), images.end());
+  const std::vector<std::string> rest = {
+      "--output", out.detections, "--score-threshold", "0",
+      "--batch-size", std::to_string(config["eval"]["batch_size"].get<int64_t>()),
+      "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
+  argv.insert(argv.end(), rest.begin(), rest.end());
+  const int rc = run_program(argv);
+  if (rc != 0)
+    throw Error("inference on the validation set failed (mrcnn-infer exited with " + std::to_string(rc) + ")");
+  return out;
+}
+
+void remove_temporary_files(const ValSetResults& results) {
+  std::error_code ec;
+  for (const std::string& path : results.temporary_files) fs::remove(path, ec);
+}
+
+}  // namespace mrcnn::infer

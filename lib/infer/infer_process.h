@@ -1,0 +1,25 @@
+// A model's results on a configuration's val set from mrcnn-infer run as a child process, for
+// mrcnn-eval --config: the evaluator never loads libtorch, and starts in milliseconds.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mrcnn::infer {
+
+struct ValSetResults {
+  std::string ground_truth;  // data.val's COCO file, or a COCO document written from its samples
+  std::string detections;    // mrcnn-infer's COCO results
+  std::vector<std::string> temporary_files;  // written for this evaluation: remove once read
+};
+
+// Runs mrcnn-infer (beside this executable) with the weights over the val set of the
+// configuration file (eval.batch_size; device: eval.device unless given), every detection kept.
+// Mask-PNG and TFRecord sets get their ground truth as a COCO document with the ids mrcnn-infer
+// --dataset gives their images. Throws Error when data.val names no annotations or mrcnn-infer fails.
+ValSetResults infer_val_set(const std::string& config_path, const std::string& weights, const std::string& device);
+
+// Removes the files an evaluation wrote for itself (missing ones are not an error).
+void remove_temporary_files(const ValSetResults& results);
+
+}  // namespace mrcnn::infer
