@@ -24,17 +24,20 @@ data::LabelMap labels_of(const DrawOptions& options, const eval::CocoGroundTruth
   return labels;
 }
 
+// The first `count` items (0: all).
 template <class T>
-void keep_first(std::vector<T>& items, int max_images) {
-  if (max_images > 0 && static_cast<int>(items.size()) > max_images) items.resize(max_images);
+void keep_first(std::vector<T>& items, int count) {
+  if (count > 0 && static_cast<int>(items.size()) > count) items.resize(count);
 }
 
+// An image's results; none for an image without id or results.
 const std::vector<eval::Instance>& results_of(const ResultsByImage& results, std::optional<int64_t> id) {
   static const std::vector<eval::Instance> kNone;
   const auto found = id ? results.by_id.find(*id) : results.by_id.end();
   return found == results.by_id.end() ? kNone : found->second;
 }
 
+// An image's objects; none for an image without any.
 const std::vector<const eval::CocoObject*>& objects_of(const ObjectsByImage& objects, int64_t id) {
   static const std::vector<const eval::CocoObject*> kNone;
   const auto found = objects.find(id);

@@ -9,16 +9,19 @@ using namespace mrcnn;
 
 namespace {
 
+// The flags of every subcommand (one runs).
 struct Flags {
   viz::DetectionFiles detections;  // detections
   viz::CocoSetFiles coco;          // gt, compare
-  viz::DrawOptions draw;           // detections, gt, compare (grid: the image limits)
-  std::vector<int64_t> classes;
-  double iou = 0.5;
+  double iou = 0.5;                // compare
+  viz::DrawOptions draw;           // detections, gt, compare; grid takes its image limits
+  std::vector<int64_t> classes;    // into draw.style.classes
   std::vector<std::string> images;  // grid
-  viz::SheetLayout sheet;
-  std::string output, metrics, gt, dt, iou_type = "segm";
-  int threads = 0;
+  viz::SheetLayout sheet;           // grid
+  std::string output;               // grid, curves, pr
+  std::string metrics;              // curves
+  std::string gt, dt, iou_type = "segm";  // pr
+  int threads = 0;                        // pr
 };
 
 void add_limit_flags(CLI::App* sub, Flags& f, const std::string& max_images_help) {
@@ -58,14 +61,15 @@ CLI::App* add_detections(CLI::App& app, Flags& f) {
   return sub;
 }
 
-// gt and compare: the images of a COCO file.
+// gt and compare: the images of a COCO file; compare also takes results and the IoU of a match.
 CLI::App* add_coco_set(CLI::App& app, Flags& f, const std::string& name, const std::string& help) {
+  const bool compare = name == "compare";
   auto* sub = app.add_subcommand(name, help);
   sub->add_option("--coco", f.coco.coco, "COCO annotations")->required();
   sub->add_option("--image-root", f.coco.image_root, "Folder of the images")->required();
-  if (name == "compare") sub->add_option("--results", f.coco.results, "COCO results JSON")->required();
+  if (compare) sub->add_option("--results", f.coco.results, "COCO results JSON")->required();
   sub->add_option("-o,--output", f.coco.output, "Folder for the drawn images")->required();
-  if (name == "compare")
+  if (compare)
     sub->add_option("--iou", f.iou, "IoU that makes a match")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   add_style_flags(sub, f);
   return sub;
