@@ -64,3 +64,12 @@ build() {
   say "build: $MRCNN_JOBS jobs"
   cmake --build "$MRCNN_BUILD_DIR" -j "$MRCNN_JOBS"
 }
+
+# A wrapper's -h/--help answers at once, before any set-up or build: help_first SCRIPT.py "$@".
+help_first() {
+  local script="$1" arg
+  shift
+  for arg in "$@"; do
+    case "$arg" in -h|--help) exec python3 "$script" --help ;; esac
+  done
+}
