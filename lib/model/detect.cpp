@@ -43,7 +43,7 @@ std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std
   lap("rpn");
   std::vector<Detections> detections = net.roi_heads()->detect(features, rpn.proposals, batch.image_sizes);
   lap("roi heads");
-  net.transform().to_original(detections, batch, /*paste_masks=*/false);
+  net.transform().to_original(detections, batch, /*paste_into_image=*/false);
 
   std::vector<eval::ImageDetections> results;
   for (size_t i = 0; i < detections.size(); ++i) {

@@ -136,11 +136,11 @@ at::Tensor paste_masks_in_image(const at::Tensor& masks, const at::Tensor& boxes
   return result;
 }
 
-void Transform::to_original(std::vector<Detections>& detections, const ImageBatch& batch, bool paste_masks) const {
+void Transform::to_original(std::vector<Detections>& detections, const ImageBatch& batch, bool paste_into_image) const {
   for (size_t i = 0; i < detections.size(); ++i) {
     Detections& d = detections[i];
     d.boxes = resize_boxes(d.boxes, batch.image_sizes[i], batch.original_sizes[i]);
-    if (paste_masks && d.masks.defined()) d.masks = paste_masks_in_image(d.masks, d.boxes, batch.original_sizes[i]);
+    if (paste_into_image && d.masks.defined()) d.masks = paste_masks_in_image(d.masks, d.boxes, batch.original_sizes[i]);
   }
 }
 

@@ -35,7 +35,7 @@ class Transform {
   ImageSize resized_size(ImageSize original, int64_t min_size) const;
 
   // Boxes to original-image pixels; masks (D, 1, M, M) pasted into (D, 1, H, W) probabilities.
-  void to_original(std::vector<Detections>& detections, const ImageBatch& batch, bool paste_masks = true) const;
+  void to_original(std::vector<Detections>& detections, const ImageBatch& batch, bool paste_into_image = true) const;
 
  private:
   int64_t pick_min_size(std::mt19937* rng, const Target* target) const;
