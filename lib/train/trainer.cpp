@@ -2,279 +2,29 @@
 
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <future>
-#include <optional>
-#include <random>
-
-#include <sys/resource.h>
 
 #include "core/cpu_allocator.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/progress.h"
-#include "data/datasets.h"
-#include "data/label_map.h"
-#include "data/loader.h"
-#include "io/atomic_file.h"
-#include "io/event_file.h"
 #include "io/weights_file.h"
-#include "model/detect.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
+#include "train/checkpoint.h"
 #include "train/distributed.h"
-#include "train/mixed_precision.h"
+#include "train/hooks.h"
+#include "train/optimizer.h"
+#include "train/step.h"
+#include "train/stop.h"
+#include "train/training_data.h"
 #include "train/validation.h"
 
 namespace mrcnn::train {
 namespace fs = std::filesystem;
-
 namespace {
-
-std::atomic<bool> stop_requested{false};
-extern "C" void request_stop(int) { stop_requested = true; }
-
-constexpr int kCheckpointsKept = 3;
-constexpr int kTensorboardImages = 3;  // val images drawn with their detections at each validation
-constexpr const char* kLossNames[] = {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg",
-                                      "loss_mask"};
-
-// Peak resident memory of the process so far.
-double max_rss_megabytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;
-}
-
-// One step's batch staged on the host for upload: each image's 8-bit pixels and its target, in
-// page-locked memory when training on CUDA so that the copies to the GPU do not block the host.
-// Staged on a helper thread while the GPU runs the step before, so that neither the copies into
-// tensors (about 70 MB of masks for 8 images at 1333x800) nor the uploads leave the GPU idle.
-struct StagedBatch {
-  std::vector<data::Sample> samples;  // sizes and batch positions (pixels and masks released)
-  std::vector<at::Tensor> pixels;     // (H, W, 3) uint8
-  std::vector<model::Target> targets;
-};
-
-StagedBatch stage_batch(data::Loader& loader, int64_t step, bool pinned) {
-  StagedBatch out;
-  out.samples = loader.batch(step);  // this process's part of the global batch
-  const auto host = torch::TensorOptions().pinned_memory(pinned);
-  for (auto& s : out.samples) {
-    CV_Assert(s.image.type() == CV_8UC3);
-    const cv::Mat image = s.image.isContinuous() ? s.image : s.image.clone();
-    at::Tensor pixels = torch::empty({image.rows, image.cols, 3}, host.dtype(torch::kUInt8));
-    std::memcpy(pixels.data_ptr(), image.data, static_cast<size_t>(pixels.numel()));
-    const auto g = static_cast<int64_t>(s.boxes.size());
-    model::Target t;
-    t.boxes = torch::empty({g, 4}, host.dtype(torch::kFloat));
-    t.labels = torch::empty({g}, host.dtype(torch::kLong));
-    t.masks = torch::empty({g, s.height, s.width}, host.dtype(torch::kUInt8));
-    float* boxes = t.boxes.data_ptr<float>();
-    int64_t* labels = t.labels.data_ptr<int64_t>();
-    auto* masks = t.masks.data_ptr<uint8_t>();
-    const auto plane = static_cast<size_t>(s.height * s.width);
-    for (int64_t k = 0; k < g; ++k) {
-      std::copy(s.boxes[k].begin(), s.boxes[k].end(), boxes + 4 * k);
-      labels[k] = s.labels[k];
-      const cv::Mat& m = s.masks[k];
-      std::memcpy(masks + k * plane, (m.isContinuous() ? m : m.clone()).data, plane);
-    }
-    out.pixels.push_back(std::move(pixels));
-    out.targets.push_back(std::move(t));
-    s.image.release();
-    s.masks.clear();
-  }
-  return out;
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Json& cfg, const std::vector<at::Tensor>& params) {
-  const double lr = cfg["lr"].get<double>(), wd = cfg["weight_decay"].get<double>();
-  if (cfg["type"] == "adamw")
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(lr)
-                    .betas({cfg["betas"][0].get<double>(), cfg["betas"][1].get<double>()})
-                    .weight_decay(wd));
-  return std::make_unique<torch::optim::SGD>(
-      params, torch::optim::SGDOptions(lr).momentum(cfg["momentum"].get<double>()).weight_decay(wd));
-}
-
-StateDict optimizer_state(torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params) {
-  StateDict out;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const auto it = optimizer.state().find(params[i].unsafeGetTensorImpl());
-    if (it == optimizer.state().end()) continue;
-    const std::string p = "state." + std::to_string(i) + ".";
-    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
-      out.emplace_back(p + "momentum_buffer", sgd->momentum_buffer());
-    } else if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
-      out.emplace_back(p + "exp_avg", adam->exp_avg());
-      out.emplace_back(p + "exp_avg_sq", adam->exp_avg_sq());
-      out.emplace_back(p + "step", torch::tensor({adam->step()}, torch::kLong));
-    }
-  }
-  return out;
-}
-
-void restore_optimizer(torch::optim::Optimizer& optimizer, const std::vector<at::Tensor>& params,
-                       const StateDict& saved, bool adamw, const torch::Device& device) {
-  std::map<std::string, at::Tensor> by_name(saved.begin(), saved.end());
-  for (size_t i = 0; i < params.size(); ++i) {
-    const std::string p = "state." + std::to_string(i) + ".";
-    if (adamw) {
-      if (!by_name.count(p + "exp_avg")) continue;
-      auto state = std::make_unique<torch::optim::AdamWParamState>();
-      state->exp_avg(by_name[p + "exp_avg"].to(device));
-      state->exp_avg_sq(by_name[p + "exp_avg_sq"].to(device));
-      state->step(by_name[p + "step"].item<int64_t>());
-      optimizer.state()[params[i].unsafeGetTensorImpl()] = std::move(state);
-    } else {
-      if (!by_name.count(p + "momentum_buffer")) continue;
-      auto state = std::make_unique<torch::optim::SGDParamState>();
-      state->momentum_buffer(by_name[p + "momentum_buffer"].to(device));
-      optimizer.state()[params[i].unsafeGetTensorImpl()] = std::move(state);
-    }
-  }
-}
-
-std::string checkpoint_name(int64_t step) {
-  char name[32];
-  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
-  return name;
-}
-
-// A member of a JSON object read from file (latest.json, best.json, a checkpoint's .json) of the
-// type is_type tests; throws Error naming the file and the key when the file was edited or broken.
-const Json& member(const Json& doc, const std::string& file, const char* key, bool (Json::*is_type)() const,
-                   const std::string& expected) {
-  if (!doc.is_object()) throw Error(file + ": expected a JSON object, found " + json_preview(doc));
-  const auto found = doc.find(key);
-  if (found == doc.end()) throw Error(file + ": \"" + key + "\" is missing (expected " + expected + ")");
-  if (!((*found).*is_type)())
-    throw Error(file + ": \"" + key + "\" must be " + expected + ", found " + json_preview(*found));
-  return *found;
-}
-
-int64_t step_member(const Json& doc, const std::string& file) {
-  const Json& step = member(doc, file, "step", &Json::is_number_integer, "a step number (an integer >= 0)");
-  if (step.is_number_unsigned() ? step.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) : step.get<int64_t>() < 0)
-    throw Error(file + ": \"step\" must be an integer >= 0, found " + json_preview(step));
-  return step.get<int64_t>();
-}
-
-// What checkpoints/latest.json names: the checkpoint --resume continues from and its step.
-struct LatestCheckpoint {
-  std::string name;
-  int64_t step = 0;
-};
-
-LatestCheckpoint read_latest_checkpoint(const fs::path& dir) {
-  const std::string file = (dir / "latest.json").string();
-  const Json latest = read_json_file(file);
-  const std::string expected = "the name of a checkpoint in " + dir.string() + " (such as \"step_00000500\")";
-  const std::string name = member(latest, file, "checkpoint", &Json::is_string, expected).get<std::string>();
-  // A name, not a path: latest.json must not lead the reads out of the checkpoint folder.
-  if (name.empty() || name.front() == '.' || name.find_first_of(std::string("/\\\0", 3)) != std::string::npos)
-    throw Error(file + ": \"checkpoint\" must be " + expected + ", found " + json_preview(Json(name)));
-  return {name, step_member(latest, file)};
-}
-
-// Weights, optimiser state and progress; latest.json is switched last, so a kill during the
-// save leaves the previous checkpoint the one that --resume finds.
-void save_checkpoint(const fs::path& dir, int64_t step, model::MaskRcnnImpl& net, torch::optim::Optimizer& optimizer,
-                     const std::vector<at::Tensor>& params, const Json& config, const MixedPrecision& amp) {
-  const std::string name = checkpoint_name(step);
-  write_safetensors((dir / (name + ".safetensors")).string(), model::module_state_dict(net),
-                    {{"step", std::to_string(step)}, {"format", "mrcnn checkpoint"}});
-  write_safetensors((dir / (name + ".optim.safetensors")).string(), optimizer_state(optimizer, params));
-  Json state{{"step", step}, {"config", config}};
-  if (amp.scales_loss()) {
-    state["loss_scale"] = amp.loss_scale();
-    state["clean_steps"] = amp.clean_steps();
-  }
-  write_json_file((dir / (name + ".json")).string(), state);
-  write_json_file((dir / "latest.json").string(), Json{{"checkpoint", name}, {"step", step}});
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string f = entry.path().filename().string();
-    if (f.rfind("step_", 0) == 0 && entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
-  }
-  std::sort(names.begin(), names.end());
-  for (size_t i = 0; i + kCheckpointsKept < names.size(); ++i)
-    for (const char* ext : {".json", ".safetensors", ".optim.safetensors"}) fs::remove(dir / (names[i] + ext));
-}
-
-// Paths that must exist before anything starts (a TFRecord path may be a glob or shard pattern:
-// its reader says when nothing matches).
-void check_data_paths(const data::DatasetSpec& spec, const std::string& key) {
-  std::error_code ec;
-  if (spec.format == "tfrecord") {
-    if (data::expand_record_paths(spec.annotations).empty())
-      throw Error(key + ".annotations: no TFRecord file matches '" + spec.annotations + "'");
-    return;
-  }
-  if (!fs::exists(spec.annotations, ec)) throw Error(key + ".annotations: '" + spec.annotations + "' does not exist");
-  if (!fs::exists(spec.images, ec)) throw Error(key + ".images: '" + spec.images + "' does not exist");
-}
-
-// The val set: data.val when it names annotations (a COCO file is evaluated as it is, crowd
-// regions included), else the images data.val_fraction held out; none when neither is set.
-std::unique_ptr<Validator> make_validator(const Json& data_cfg, std::vector<data::Sample> held_out,
-                                          const data::DatasetSpec& train_spec, int64_t num_classes) {
-  const Json& val = data_cfg["val"];
-  const std::string annotations = val["annotations"].get<std::string>();
-  if (!annotations.empty()) {
-    data::DatasetSpec spec{val["format"].get<std::string>(), val["images"].get<std::string>(), annotations,
-                           train_spec.on_invalid, num_classes};
-    spec.max_image_pixels = train_spec.max_image_pixels;
-    check_data_paths(spec, "data.val");
-    data::ReadReport report;
-    std::vector<data::Sample> samples = data::read_dataset(spec, report);
-    log::info("{}", report.summary(spec.annotations));
-    eval::CocoGroundTruth gt = spec.format == "coco"
-                                   ? eval::CocoGroundTruth::read(spec.annotations)
-                                   : eval::CocoGroundTruth::from_json(data::coco_document(samples, num_classes), annotations);
-    return std::make_unique<Validator>(std::move(samples), spec, std::move(gt));
-  }
-  if (held_out.empty()) return nullptr;
-  eval::CocoGroundTruth gt =
-      eval::CocoGroundTruth::from_json(data::coco_document(held_out, num_classes), "held-out training images");
-  return std::make_unique<Validator>(std::move(held_out), train_spec, std::move(gt));
-}
-
-// The checkpoint kept for the best validation mAP (segm AP; bbox AP for a model without masks
-// in its ground truth), beside the periodic ones, never deleted by their rotation.
-struct BestCheckpoint {
-  double value = -1;
-  int64_t step = -1;
-
-  void load(const fs::path& dir) {
-    std::error_code ec;
-    if (!fs::exists(dir / "best.json", ec)) return;
-    const std::string file = (dir / "best.json").string();
-    const Json best = read_json_file(file);
-    value = member(best, file, "value", &Json::is_number, "the best validation AP (a number)").get<double>();
-    step = step_member(best, file);
-  }
-  bool offer(const fs::path& dir, int64_t at_step, double ap, model::MaskRcnnImpl& net, const Json& config) {
-    if (ap <= value) return false;
-    value = ap;
-    step = at_step;
-    write_safetensors((dir / "best.safetensors").string(), model::module_state_dict(net),
-                      {{"step", std::to_string(at_step)}, {"format", "mrcnn checkpoint"}});
-    write_json_file((dir / "best.json").string(),
-                    Json{{"step", at_step}, {"metric", "segm AP"}, {"value", ap}, {"config", config}});
-    return true;
-  }
-};
 
 // Fine-tuning may re-initialise the class predictors (another num_classes); anything else that
 // does not fit means the weights are of another architecture, which is an error.
@@ -319,412 +69,249 @@ auto with_memory_error(const std::string& doing, const Json& config, F&& f) -> d
   }
 }
 
-}  // namespace
-
-double learning_rate(const Json& train, int64_t step, int64_t total_steps, const std::vector<int64_t>& milestones) {
-  const Json& s = train["lr_schedule"];
-  const double base = train["optimizer"]["lr"].get<double>();
-  double factor = 1.0;
-  const int64_t warmup = s["warmup_steps"].get<int64_t>();
-  if (step < warmup) {
-    const double alpha = static_cast<double>(step) / warmup;
-    factor = s["warmup_factor"].get<double>() * (1 - alpha) + alpha;
-  }
-  if (s["type"] == "multistep") {
-    for (const int64_t m : milestones)
-      if (step >= m) factor *= s["gamma"].get<double>();
-  } else if (s["type"] == "cosine") {
-    const double min_factor = s["min_lr_factor"].get<double>();
-    const double t = std::min(1.0, static_cast<double>(step) / std::max<int64_t>(1, total_steps));
-    factor *= min_factor + (1 - min_factor) * 0.5 * (1 + std::cos(M_PI * t));
-  }
-  return base * factor;
-}
-
-namespace {
-
-int64_t run_training_unguarded(const Json& config, const TrainOptions& options) {
-  // Before any tensor exists: steady-state steps then reuse cached blocks (see cpu_allocator.cpp).
-  if (!core::install_caching_cpu_allocator()) log::info("MRCNN_CPU_ALLOCATOR=system: libtorch's default CPU allocator");
-  // Data-parallel when started by torchrun, srun or --nproc: rank 0 alone writes files and logs.
-  const DistributedEnv env = distributed_env();
-  const bool lead = env.rank == 0;
-  log::set_process_rank(env.rank);
-  const model::ModelSettings settings = model::ModelSettings::from_config(config);
-  const Json& train = config["train"];
-  const Json& data_cfg = config["data"];
-  const fs::path run_dir(options.output_dir);
-  const fs::path checkpoints = run_dir / "checkpoints";
-  std::error_code ec;
-  if (!options.resume && fs::exists(checkpoints / "latest.json", ec))
+// Before anything is read: a new run must not overwrite one, --resume needs one whose
+// latest.json is sound.
+void check_run_folder(const TrainOptions& options, const CheckpointFolder& checkpoints) {
+  if (!options.resume && checkpoints.has_latest())
     throw Error(options.output_dir + ": holds a run already (checkpoints/latest.json); use --resume to continue it, "
                 "or another --output-dir");
-  if (options.resume && !fs::exists(checkpoints / "latest.json", ec))
+  if (options.resume && !checkpoints.has_latest())
     throw Error(options.output_dir + ": no checkpoint to resume from (checkpoints/latest.json is missing)");
-  if (options.resume) read_latest_checkpoint(checkpoints);  // a broken one stops the run before the data is read
+  if (options.resume) checkpoints.latest();  // a broken one stops the run before the data is read
+}
 
-  // Data: everything checked before the first step.
-  const Json& set = data_cfg["train"];
-  data::DatasetSpec spec{set["format"].get<std::string>(), set["images"].get<std::string>(),
-                         set["annotations"].get<std::string>(),
-                         data_cfg["on_invalid"] == "fail" ? data::InvalidPolicy::Fail : data::InvalidPolicy::Skip,
-                         settings.num_classes};
-  spec.max_image_pixels = data_cfg["max_image_pixels"].get<int64_t>();
-  check_data_paths(spec, "data.train");
-  const std::string label_map_path = set["label_map"].get<std::string>();
-  if (!label_map_path.empty()) {
-    const data::LabelMap labels = data::LabelMap::read(label_map_path);
-    for (const auto& [id, name] : labels.names())
-      if (id < 1 || id >= settings.num_classes)
-        throw Error(label_map_path + ": class id " + std::to_string(id) + " (" + name + ") does not fit " +
-                    "model.num_classes = " + std::to_string(settings.num_classes) + " (ids 1.." +
-                    std::to_string(settings.num_classes - 1) + ")");
-  }
-  data::ReadReport report;
-  std::vector<data::Sample> samples = data::read_dataset(spec, report);
-  log::info("{}", report.summary(spec.annotations));
-  const uint64_t seed = train["seed"].get<uint64_t>();
-  const double val_fraction = data_cfg["val_fraction"].get<double>();
-  std::vector<data::Sample> held_out;
-  if (val_fraction > 0 && data_cfg["val"]["annotations"].get<std::string>().empty()) {
-    // A fixed split: the same images are held out in every run of this seed.
-    std::mt19937_64 rng(seed);
-    std::shuffle(samples.begin(), samples.end(), rng);
-    const auto count = static_cast<size_t>(std::round(val_fraction * samples.size()));
-    held_out.assign(std::make_move_iterator(samples.end() - count), std::make_move_iterator(samples.end()));
-    samples.resize(samples.size() - count);
-    log::info("{} images held out for validation (data.val_fraction {})", count, val_fraction);
-  }
-  std::unique_ptr<Validator> validator = make_validator(data_cfg, std::move(held_out), spec, settings.num_classes);
-  if (validator && !label_map_path.empty()) validator->set_labels(data::LabelMap::read(label_map_path));
-  if (validator) validator->set_max_image_pixels(spec.max_image_pixels);
-  if (!validator) log::info("no validation set (data.val.annotations and data.val_fraction are empty): no mAP during training");
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = train["batch_size"].get<int64_t>();
-  loader_options.workers = static_cast<int>(std::max<int64_t>(1, data_cfg["workers"].get<int64_t>()));
-  loader_options.seed = seed;
-  loader_options.aspect_ratio_grouping = data_cfg["aspect_ratio_grouping"].get<bool>();
-  loader_options.augmentations = data_cfg["augmentation"];
-  loader_options.shard = env.rank;
-  loader_options.shards = env.world_size;
-  loader_options.max_image_pixels = spec.max_image_pixels;
-  // An image too elongated for the model is a bad image (skipped or named), not a failed step.
-  loader_options.check_image_size = [transform = model::Transform(settings), min_sizes = settings.min_size](
-                                        int64_t height, int64_t width) {
-    for (const int64_t min_size : min_sizes) transform.resized_size({height, width}, min_size);
-  };
-  if (loader_options.batch_size < env.world_size)
-    throw Error("train.batch_size " + std::to_string(loader_options.batch_size) +
-                " is the global batch, shared by all processes: it must be at least their number (" +
-                std::to_string(env.world_size) + ")");
-  data::Loader loader(std::move(samples), spec, loader_options);
-  const int64_t steps_per_epoch = loader.steps_per_epoch();
-  const int64_t total_steps =
-      train["steps"].get<int64_t>() > 0 ? train["steps"].get<int64_t>() : train["epochs"].get<int64_t>() * steps_per_epoch;
-  std::vector<int64_t> milestones;
-  for (const auto& m : train["lr_schedule"]["milestones"])
-    milestones.push_back(train["steps"].get<int64_t>() > 0 ? m.get<int64_t>() : m.get<int64_t>() * steps_per_epoch);
-
-  const torch::Device device =
-      options.device.kind == DeviceSpec::Kind::Cuda
-          ? torch::Device(torch::kCUDA, env.enabled() ? env.local_rank : options.device.index)  // a GPU per process
-          : torch::Device(torch::kCPU);
+// A GPU per process when a launcher started several.
+torch::Device training_device(const TrainOptions& options, const DistributedEnv& env) {
+  const torch::Device device = options.device.kind == DeviceSpec::Kind::Cuda
+                                   ? torch::Device(torch::kCUDA, env.enabled() ? env.local_rank : options.device.index)
+                                   : torch::Device(torch::kCPU);
   if (device.is_cuda() && env.enabled() && env.local_rank >= static_cast<int>(torch::cuda::device_count()))
     throw Error("LOCAL_RANK " + std::to_string(env.local_rank) + ": this machine shows " +
                 std::to_string(torch::cuda::device_count()) +
                 " CUDA devices; start at most one process per GPU (--nproc / --nproc-per-node)");
-  std::unique_ptr<ProcessGroup> group;
-  if (env.enabled()) {
-    // At most 1e7 s (the key's limit): the milliseconds fit an int64.
-    const auto timeout = std::chrono::milliseconds(std::llround(train["dist_timeout"].get<double>() * 1000));
-    group = std::make_unique<ProcessGroup>(env, timeout, device.is_cuda());
-    log::info("data-parallel training: {} processes ({}), {} backend; global batch {}, about {} images per process",
-              env.world_size, env.launcher, group->backend(), loader_options.batch_size,
-              loader_options.batch_size / env.world_size);
-  }
+  return device;
+}
 
-  // Model and optimiser.
-  torch::manual_seed(seed);
-  model::MaskRcnn net = with_memory_error("building the model", config, [&] { return model::MaskRcnn(settings); });
-  const std::string init = options.init_weights.empty() ? train["init_weights"].get<std::string>() : options.init_weights;
+// The process group of a launcher's processes; null for a single process.
+std::unique_ptr<ProcessGroup> join_process_group(const DistributedEnv& env, const TrainSettings& settings,
+                                                 const torch::Device& device) {
+  if (!env.enabled()) return nullptr;
+  // At most 1e7 s (the key's limit): the milliseconds fit an int64.
+  const auto timeout = std::chrono::milliseconds(std::llround(settings.dist_timeout_seconds * 1000));
+  auto group = std::make_unique<ProcessGroup>(env, timeout, device.is_cuda());
+  log::info("data-parallel training: {} processes ({}), {} backend; global batch {}, about {} images per process",
+            env.world_size, env.launcher, group->backend(), settings.batch_size, settings.batch_size / env.world_size);
+  return group;
+}
+
+// The module, seeded, with the initial weights (train.init_weights or --init-weights, unless
+// resuming), on the device in train.dtype, in training mode.
+model::MaskRcnn build_model(const Json& config, const model::ModelSettings& model_settings,
+                            const TrainSettings& settings, const TrainOptions& options, const torch::Device& device) {
+  torch::manual_seed(settings.seed);
+  model::MaskRcnn net = with_memory_error("building the model", config, [&] { return model::MaskRcnn(model_settings); });
+  const std::string init = options.init_weights.empty() ? settings.init_weights : options.init_weights;
   if (!init.empty() && !options.resume) {
     const model::LoadReport loaded = model::load_state_dict(*net, read_weights_file(init), true, init);
-    check_fine_tuning_fit(loaded, init, settings);
+    check_fine_tuning_fit(loaded, init, model_settings);
     log::info("{}: loaded {} tensors; {} start fresh (other shapes: the class predictors when num_classes differs)",
               init, loaded.loaded.size(), loaded.shape_mismatch.size() + loaded.missing.size());
     for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
   }
-  const at::ScalarType dtype = train["dtype"] == "float64" ? at::kDouble : at::kFloat;
-  if (dtype == at::kDouble && train["amp"] != "off")
-    throw Error("train.dtype float64 and train.amp " + train["amp"].get<std::string>() +
-                " exclude each other (mixed precision is for float32 weights)");
-  net->to(device, dtype);
-  const std::string channels_last = train["channels_last"].get<std::string>();
-  if (channels_last == "on" || (channels_last == "auto" && device.is_cpu())) net->use_channels_last();
+  net->to(device, settings.dtype == "float64" ? at::kDouble : at::kFloat);
+  if (settings.channels_last == "on" || (settings.channels_last == "auto" && device.is_cpu())) net->use_channels_last();
   if (device.is_cuda()) {
     // Worth it when the batch shapes repeat (one image size); multi-scale training would have
     // cuDNN time its algorithms again for every new shape.
-    at::globalContext().setBenchmarkCuDNN(train["cudnn_benchmark"].get<bool>());
+    at::globalContext().setBenchmarkCuDNN(settings.cudnn_benchmark);
     reset_peak_gpu_memory(device.index());
   }
   net->train();
+  return net;
+}
+
+std::vector<at::Tensor> trainable_parameters(model::MaskRcnnImpl& net) {
   std::vector<at::Tensor> params;
-  for (auto& p : net->parameters())
+  for (auto& p : net.parameters())
     if (p.requires_grad()) params.push_back(p);
-  auto optimizer = make_optimizer(train["optimizer"], params);
-  std::unique_ptr<GradientAverager> averager;  // all-reduces gradient buckets while backward runs
-  if (group) averager = std::make_unique<GradientAverager>(*group, params);
-  const bool adamw = train["optimizer"]["type"] == "adamw";
+  return params;
+}
 
-  int64_t start = 0;
-  if (options.resume) {
-    const LatestCheckpoint latest = read_latest_checkpoint(checkpoints);
-    const std::string& name = latest.name;
-    model::load_state_dict(*net, read_safetensors((checkpoints / (name + ".safetensors")).string()), false,
-                           (checkpoints / (name + ".safetensors")).string());
-    restore_optimizer(*optimizer, params, read_safetensors((checkpoints / (name + ".optim.safetensors")).string()),
-                      adamw, device);
-    start = latest.step;
-    log::info("resuming {} at step {}", options.output_dir, start);
-  }
-  if (group) {
-    // Every process starts from rank 0's weights (random init, loaded or resumed alike).
-    std::vector<at::Tensor> state;
-    for (auto& p : net->parameters()) state.push_back(p);
-    for (auto& b : net->buffers()) state.push_back(b);
-    group->broadcast(state, 0);
-  }
-  BestCheckpoint best;
-  std::unique_ptr<EventFileWriter> tensorboard;
-  std::ofstream metrics;
-  if (lead) {
-    fs::create_directories(checkpoints);
-    for (const auto& entry : fs::directory_iterator(checkpoints))  // half-written files of a killed run
-      if (entry.path().filename().string().rfind('.', 0) == 0) fs::remove(entry.path(), ec);
-    log::add_file((run_dir / "train.log").string());
-    write_json_file((run_dir / "config.json").string(), config);
-    best.load(checkpoints);
-    if (options.tensorboard || train["tensorboard"].get<bool>()) {
-      tensorboard = std::make_unique<EventFileWriter>((run_dir / "tensorboard").string());
-      log::info("TensorBoard events in {} (tensorboard --logdir {})", tensorboard->path(),
-                (run_dir / "tensorboard").string());
-    }
-    metrics.open(run_dir / "metrics.jsonl", std::ios::app);
-  }
+// Every process starts from rank 0's weights (random init, loaded or resumed alike).
+void broadcast_weights(ProcessGroup& group, model::MaskRcnnImpl& net) {
+  std::vector<at::Tensor> state;
+  for (auto& p : net.parameters()) state.push_back(p);
+  for (auto& b : net.buffers()) state.push_back(b);
+  group.broadcast(state, 0);
+}
 
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
-  stop_requested = false;
-  const int64_t log_period = train["log_period"].get<int64_t>();
-  const int64_t checkpoint_period =
-      train["checkpoint_period"].get<int64_t>() > 0 ? train["checkpoint_period"].get<int64_t>() : steps_per_epoch;
-  const double clip = train["grad_clip_norm"].get<double>();
-  MixedPrecision amp(train["amp"].get<std::string>(), device);
-  if (options.resume && amp.scales_loss()) {
-    const std::string file = (checkpoints / (read_latest_checkpoint(checkpoints).name + ".json")).string();
-    const Json state = read_json_file(file);
-    if (state.contains("loss_scale"))
-      amp.restore(member(state, file, "loss_scale", &Json::is_number, "a number").get<double>(),
-                  member(state, file, "clean_steps", &Json::is_number_integer, "an integer").get<int64_t>());
+// Rank 0's files, once training can start: the checkpoints folder, train.log, config.json.
+void open_run_folder(const fs::path& run_dir, const CheckpointFolder& checkpoints, const Json& config) {
+  checkpoints.prepare();
+  log::add_file((run_dir / "train.log").string());
+  write_json_file((run_dir / "config.json").string(), config);
+}
+
+// A loss that is not finite stops the run before anything of this step is saved.
+void check_finite(const StepTotals& totals, int64_t step, const CheckpointFolder& checkpoints) {
+  for (size_t k = 0; k < kLossNames.size(); ++k)
+    if (!std::isfinite(totals.losses[k].sum))
+      throw Error("step " + std::to_string(step) + ": " + kLossNames[k] + " is " +
+                  std::to_string(totals.losses[k].sum) + "; stopped (the last checkpoint in " +
+                  checkpoints.path().string() + " is intact; try a lower lr)");
+}
+
+// A run's parts, built in order: each step may stop the run with an error before the next.
+struct Run {
+  Run(const Json& config, const TrainOptions& options)
+      : config(config),
+        options(options),
+        env(distributed_env()),
+        model_settings(model::ModelSettings::from_config(config)),
+        settings(TrainSettings::from_config(config)),
+        run_dir(options.output_dir),
+        checkpoints(run_dir / "checkpoints") {}
+
+  const Json& config;
+  const TrainOptions& options;
+  const DistributedEnv env;  // rank 0 alone writes files and logs
+  const model::ModelSettings model_settings;
+  const TrainSettings settings;
+  const fs::path run_dir;
+  const CheckpointFolder checkpoints;
+  TrainingData data;
+  std::unique_ptr<data::Loader> loader;
+  torch::Device device = torch::kCPU;
+  std::unique_ptr<ProcessGroup> group;
+  model::MaskRcnn net{nullptr};
+  std::vector<at::Tensor> params;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<MixedPrecision> amp;
+  std::unique_ptr<TrainedModel> trained;
+  int64_t start = 0;  // the step to start from (resumed: the checkpoint's)
+
+  bool lead() const { return env.rank == 0; }
+};
+
+// Data first: everything is checked before the first step.
+void prepare_data(Run& run) {
+  run.data = read_training_data(run.config, run.settings, run.model_settings);
+  check_global_batch(run.settings.batch_size, run.env.world_size);
+  run.loader = std::make_unique<data::Loader>(
+      std::move(run.data.samples), run.data.spec,
+      loader_options(run.settings, run.model_settings, run.data.spec.max_image_pixels, run.env.rank,
+                     run.env.world_size));
+}
+
+// Device, process group, model, optimiser, mixed precision; the checkpoint when resuming.
+void prepare_model(Run& run) {
+  run.device = training_device(run.options, run.env);
+  run.group = join_process_group(run.env, run.settings, run.device);
+  run.net = build_model(run.config, run.model_settings, run.settings, run.options, run.device);
+  run.params = trainable_parameters(*run.net);
+  run.optimizer = make_optimizer(run.settings.optimizer, run.params);
+  run.amp = std::make_unique<MixedPrecision>(run.settings.amp, run.device);
+  run.trained.reset(new TrainedModel{*run.net, *run.optimizer, run.params, *run.amp});
+  if (run.options.resume) {
+    const Checkpoint checkpoint = run.checkpoints.read_latest();
+    run.trained->restore(checkpoint, run.settings.optimizer, run.device);
+    run.start = checkpoint.step;
+    log::info("resuming {} at step {}", run.options.output_dir, run.start);
   }
-  const int64_t eval_period =
-      train["eval_period"].get<int64_t>() > 0 ? train["eval_period"].get<int64_t>() : steps_per_epoch;
-  log::info("training {} steps ({} per epoch), batch {}, on {}", total_steps, steps_per_epoch,
-            loader_options.batch_size, device.str());
-  std::optional<Progress> progress;
-  if (lead) progress.emplace("train", total_steps - start, "step");
-  const auto training_start = std::chrono::steady_clock::now();
-  const double world = env.world_size;
-  int64_t step = start;
-  double data_seconds = 0, step_seconds = 0, communication_seconds = 0;
-  int64_t window = 0;
-  const bool pinned = device.is_cuda();
-  std::future<StagedBatch> next_batch;
-  if (step < total_steps) next_batch = std::async(std::launch::async, stage_batch, std::ref(loader), step, pinned);
-  while (step < total_steps) {
-    const auto t0 = std::chrono::steady_clock::now();
-    StagedBatch staged = next_batch.get();  // rethrows a data error of the helper thread
-    if (step + 1 < total_steps)
-      next_batch = std::async(std::launch::async, stage_batch, std::ref(loader), step + 1, pinned);
-    const std::vector<data::Sample>& batch = staged.samples;
-    const auto t1 = std::chrono::steady_clock::now();
-    std::vector<at::Tensor> images;
-    std::vector<model::Target> targets;
-    std::vector<model::ImageSize> sizes;
-    for (size_t k = 0; k < batch.size(); ++k) {
-      const data::Sample& s = batch[k];
-      images.push_back(model::pixels_to_image(staged.pixels[k], device).to(dtype).contiguous());
-      const model::Target& t = staged.targets[k];
-      // Every random choice for an image (multi-scale size, sampling) comes from (seed, step, its
-      // place in the global batch): the same whichever process trains on it.
-      const uint64_t image_seed = model::derived_seed(seed, static_cast<uint64_t>(step) * 4096 + s.batch_position) | 1;
-      targets.push_back({t.boxes.to(device, pinned).to(dtype), t.labels.to(device, pinned), t.masks.to(device, pinned), image_seed});
-      sizes.emplace_back(s.height, s.width);
-    }
-    // Each process pads and pools its images as the whole global batch would be.
-    model::BatchShape shape;
-    if (group) {
-      if (!batch.empty()) shape = net->transform().batch_shape(sizes, nullptr, &targets);
-      const at::Tensor sides = torch::tensor(
-          {shape.padded.first, shape.padded.second, shape.largest.first, shape.largest.second}, torch::kLong);
-      group->all_reduce_max({sides});
-      shape = {{sides[0].item<int64_t>(), sides[1].item<int64_t>()}, {sides[2].item<int64_t>(), sides[3].item<int64_t>()}};
-    }
-    if (group && settings.trainable_bn) group->broadcast(net->buffers(), 0);  // running statistics, as DDP does
-    const double lr = learning_rate(train, step, total_steps, milestones);
-    for (auto& g : optimizer->param_groups()) g.options().set_lr(lr);
-    std::map<std::string, model::LossTerm> terms;
-    if (!batch.empty()) {
-      MixedPrecision::Scope autocast(amp);
-      terms = net->loss_terms(images, targets, nullptr, false, shape);
-    }
-    // One all-reduce per step: the images, each loss's sum and count over the global batch, and
-    // whether any process was asked to stop.
-    const bool out_of_time_here =
-        options.time_limit_seconds > 0 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - training_start).count() >=
-            options.time_limit_seconds;
-    std::vector<double> totals = {static_cast<double>(batch.size()), stop_requested.load() ? 1.0 : 0.0,
-                                  out_of_time_here ? 1.0 : 0.0};
-    std::vector<at::Tensor> local_sums;  // per loss: this process's sum, on the device (undefined: none)
-    for (const char* name : kLossNames) {
-      const auto it = terms.find(name);
-      local_sums.push_back(it == terms.end() ? at::Tensor() : it->second.sum.detach().to(torch::kFloat64).reshape({1}));
-      totals.push_back(0.0);  // the sum, read back below
-      totals.push_back(it == terms.end() ? 0.0 : it->second.count);
-    }
-    // Reading the sums waits for the forward pass. With several processes they travel in the step's
-    // one all-reduce, so they are read now; one process reads them once backward and the optimizer
-    // step are queued, so that the GPU does not idle while the host queues backward.
-    const auto read_sums = [&] {
-      std::vector<at::Tensor> defined;
-      for (const auto& t : local_sums)
-        if (t.defined()) defined.push_back(t);
-      if (defined.empty()) return;
-      const at::Tensor host = torch::cat(defined).cpu();
-      for (size_t k = 0, next = 0; k < local_sums.size(); ++k)
-        if (local_sums[k].defined()) totals[3 + 2 * k] = host[static_cast<int64_t>(next++)].item<double>();
-    };
-    if (group) {
-      read_sums();
-      const at::Tensor reduced = torch::tensor(totals, torch::kFloat64);
-      group->all_reduce_sum({reduced});
-      totals.assign(reduced.data_ptr<double>(), reduced.data_ptr<double>() + reduced.numel());
-    }
-    const bool stopping = totals[1] > 0 || totals[2] > 0, out_of_time = totals[2] > 0;
-    at::Tensor total = torch::zeros({}, torch::TensorOptions(device));
-    for (size_t k = 0; k < std::size(kLossNames); ++k) {
-      // Scaled so that averaging the processes' gradients gives the gradient of the global mean.
-      const double global_count = std::max(totals[4 + 2 * k], 1.0);
-      const auto it = terms.find(kLossNames[k]);
-      if (it != terms.end()) total = total + it->second.sum.to(torch::kFloat) * (world / global_count);
-    }
-    if (totals[0] > 0) {
-      optimizer->zero_grad();
-      if (averager) averager->prepare();
-      if (!batch.empty()) amp.scale(total).backward();
-      if (averager) averager->finish();
-      const bool finite_gradients = amp.unscale(params);
-      if (finite_gradients) {
-        if (clip > 0) torch::nn::utils::clip_grad_norm_(params, clip);
-        optimizer->step();
-      }
-      amp.update(!finite_gradients);
-    }  // else: every image of this step was skipped as invalid (data.on_invalid skip)
-    if (!group) read_sums();
-    std::map<std::string, double> loss_values;
-    double total_value = 0;
-    for (size_t k = 0; k < std::size(kLossNames); ++k) {
-      const double global_sum = totals[3 + 2 * k], global_count = std::max(totals[4 + 2 * k], 1.0);
-      loss_values[kLossNames[k]] = global_sum / global_count;
-      total_value += global_sum / global_count;
-      if (!std::isfinite(global_sum))
-        throw Error("step " + std::to_string(step) + ": " + kLossNames[k] + " is " + std::to_string(global_sum) +
-                    "; stopped (the last checkpoint in " + checkpoints.string() + " is intact; try a lower lr)");
-    }
-    ++step;
-    const auto t2 = std::chrono::steady_clock::now();
-    data_seconds += std::chrono::duration<double>(t1 - t0).count();
-    step_seconds += std::chrono::duration<double>(t2 - t0).count();
-    if (group) communication_seconds += group->take_communication_seconds();
-    ++window;
-    if (progress) {
-      char status[64];
-      std::snprintf(status, sizeof status, "loss %.4f lr %.3g", total_value, lr);
-      progress->set_status(status);
-      progress->advance();
-    }
-    if (lead && (step % log_period == 0 || step == total_steps)) {
-      Json line = {{"step", step}, {"epoch", (step - 1) / steps_per_epoch}, {"lr", lr}, {"loss", total_value}};
-      for (const auto& [name, value] : loss_values) line[name] = value;
-      line["time"] = step_seconds / window;
-      line["data_time"] = data_seconds / window;
-      if (group) line["comm_time"] = communication_seconds / window;
-      line["max_rss_mb"] = max_rss_megabytes();
-      if (device.is_cuda()) line["gpu_peak_mb"] = peak_gpu_memory_mb_of(device.index());
-      metrics << line.dump() << "\n" << std::flush;
-      if (tensorboard) {
-        for (const auto& [key, value] : line.items())
-          if (key != "step" && key != "epoch") tensorboard->add_scalar("train/" + key, value.get<double>(), step);
-        tensorboard->flush();
-      }
-      log::debug("step {}: loss {} lr {}", step, total_value, lr);
-    }
-    if (step % log_period == 0 || step == total_steps) {
-      data_seconds = step_seconds = communication_seconds = 0;
-      window = 0;
-    }
-    if (validator && (step % eval_period == 0 || step == total_steps || out_of_time)) {
-      const Json result = validator->run(*net, device, 2, tensorboard ? kTensorboardImages : 0, group.get());
-      if (lead) {
-        const double segm_ap = result["segm"]["AP"].get<double>();
-        char text[160];
-        std::snprintf(text, sizeof text, "val bbox AP %.4f AP50 %.4f, segm AP %.4f AP50 %.4f (%lld images, %.1f s)",
-                      result["bbox"]["AP"].get<double>(), result["bbox"]["AP50"].get<double>(), segm_ap,
-                      result["segm"]["AP50"].get<double>(), static_cast<long long>(result["images"].get<int64_t>()),
-                      result["seconds"].get<double>());
-        log::info("step {}: {}", step, text);
-        metrics << Json{{"step", step}, {"val", result}}.dump() << "\n" << std::flush;
-        if (tensorboard) {
-          for (const char* type : {"bbox", "segm"})
-            for (const auto& [key, value] : result[type].items())
-              tensorboard->add_scalar(std::string("val/") + type + "/" + key, value.get<double>(), step);
-          for (size_t i = 0; i < validator->overlays().size(); ++i)
-            tensorboard->add_image("val/image_" + std::to_string(i), validator->overlays()[i], step);
-          tensorboard->flush();
-        }
-        if (best.offer(checkpoints, step, segm_ap, *net, config))
-          log::info("step {}: best val segm AP so far, written to {}", step, (checkpoints / "best.safetensors").string());
-      }
-    }
-    if (lead && (step % checkpoint_period == 0 || step == total_steps || stopping))
-      save_checkpoint(checkpoints, step, *net, *optimizer, params, config, amp);
-    if (stopping) {
-      if (progress) progress->finish();
-      log::info("stopped at step {} ({}; checkpoint written); continue with: mrcnn-train --config {} --output-dir {} "
-                "--resume", step, out_of_time ? "time limit" : "signal", options.config_path, options.output_dir);
-      return step;
-    }
+  if (run.group) broadcast_weights(*run.group, *run.net);
+}
+
+// The hooks, in the order they act after a step: metrics, checkpoint, final models, validation
+// (rank 0 alone writes; every rank validates its share).
+std::vector<std::unique_ptr<Hook>> make_hooks(Run& run, RunLog* log, BestModel* best, int64_t total_steps) {
+  const int64_t steps_per_epoch = run.loader->steps_per_epoch();
+  std::vector<std::unique_ptr<Hook>> hooks;
+  hooks.push_back(std::make_unique<MetricsHook>(log, run.settings.log_period, steps_per_epoch,
+                                                total_steps - run.start, run.group.get(), run.device));
+  if (run.lead()) {
+    hooks.push_back(std::make_unique<CheckpointHook>(run.checkpoints, run.settings.checkpoint_every(steps_per_epoch),
+                                                     *run.trained, run.config));
+    hooks.push_back(std::make_unique<FinalModelHook>(run.run_dir, *run.trained, run.config, run.data.labels));
   }
-  if (progress) progress->finish();
-  if (!lead) return step;  // rank 0 writes the final weights
+  if (run.data.validator)
+    hooks.push_back(std::make_unique<ValidationHook>(*run.data.validator, run.settings.eval_every(steps_per_epoch),
+                                                     *run.net, run.device, run.group.get(), log, best));
+  return hooks;
+}
+
+// The steps from run.start, each batch staged on a helper thread while the step before runs, the
+// hooks after each step; until the last step or a stop. Returns the last step's event.
+StepEvent run_steps(Run& run, TrainStep& train_step, const std::vector<std::unique_ptr<Hook>>& hooks,
+                    int64_t total_steps) {
+  using clock = std::chrono::steady_clock;
+  const std::vector<int64_t> milestones = run.settings.milestone_steps(run.loader->steps_per_epoch());
+  const bool pinned = run.device.is_cuda();  // staged in page-locked memory
+  const StopRequest stop(run.options.time_limit_seconds);
+  StepEvent event;
+  event.step = run.start;
+  event.total_steps = total_steps;
+  std::future<StagedBatch> next;
+  if (run.start < total_steps) next = std::async(std::launch::async, stage_batch, std::ref(*run.loader), run.start, pinned);
+  for (int64_t step = run.start; step < total_steps; ++step) {
+    const auto t0 = clock::now();
+    const StagedBatch staged = next.get();  // rethrows a data error of the helper thread
+    if (step + 1 < total_steps) next = std::async(std::launch::async, stage_batch, std::ref(*run.loader), step + 1, pinned);
+    const auto t1 = clock::now();
+    event.lr = learning_rate(run.settings, step, total_steps, milestones);
+    event.totals = train_step.run(staged, step, event.lr, stop);
+    check_finite(event.totals, step, run.checkpoints);
+    event.step = step + 1;
+    event.data_seconds = std::chrono::duration<double>(t1 - t0).count();
+    event.step_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    for (const auto& hook : hooks) hook->after_step(event);
+    if (event.stopping()) break;
+  }
+  return event;
+}
+
+// The loop with its hooks, and how the run ended.
+int64_t train(Run& run) {
+  const int64_t total_steps = run.settings.total_steps(run.loader->steps_per_epoch());
+  std::unique_ptr<RunLog> run_log;
+  std::unique_ptr<BestModel> best;
+  if (run.lead()) {
+    open_run_folder(run.run_dir, run.checkpoints, run.config);
+    run_log = std::make_unique<RunLog>(run.run_dir, run.options.tensorboard || run.settings.tensorboard);
+    best = std::make_unique<BestModel>(run.checkpoints.path(), run.config, run.data.labels);
+  }
+  log::info("training {} steps ({} per epoch), batch {}, on {}", total_steps, run.loader->steps_per_epoch(),
+            run.settings.batch_size, run.device.str());
+  const auto hooks = make_hooks(run, run_log.get(), best.get(), total_steps);
+  StepOptions step_options{run.device, run.settings.dtype == "float64" ? at::kDouble : at::kFloat, run.settings.seed,
+                           run.settings.grad_clip_norm, run.model_settings.trainable_bn};
+  TrainStep train_step(*run.net, *run.optimizer, run.params, *run.amp, run.group.get(), step_options);
+  const StepEvent end = run_steps(run, train_step, hooks, total_steps);
+  if (end.stopping()) {
+    log::info("stopped at step {} ({}; checkpoint and model written); continue with: mrcnn-train --config {} "
+              "--output-dir {} --resume", end.step, end.totals.out_of_time ? "time limit" : "signal",
+              run.options.config_path, run.options.output_dir);
+    return end.step;
+  }
+  if (!run.lead()) return end.step;
+  if (end.step == run.start) FinalModelHook(run.run_dir, *run.trained, run.config, run.data.labels).write(end.step, true);
   const core::CpuCacheStats cache = core::installed_cpu_cache_stats();
   log::debug("CPU tensor cache: {} hits, {} misses, {} evictions, peak {} MB mapped", cache.hits, cache.misses,
              cache.evictions, cache.peak_mapped_bytes >> 20);
-  write_safetensors((run_dir / "model_final.safetensors").string(), model::module_state_dict(*net),
-                    {{"step", std::to_string(step)}, {"format", "mrcnn weights"}});
-  // The self-contained model: weights with the resolved config and the class names, all that
-  // mrcnn-infer --model needs (the role of a TF SavedModel export).
-  data::LabelMap names = label_map_path.empty() ? data::LabelMap() : data::LabelMap::read(label_map_path);
-  if (names.empty() && validator) names = validator->labels();
-  Json label_json = Json::object();
-  for (const auto& [id, name] : names.names()) label_json[std::to_string(id)] = name;
-  write_safetensors((run_dir / "model.safetensors").string(), model::module_state_dict(*net),
-                    {{"format", "mrcnn model"}, {"step", std::to_string(step)}, {"config", config.dump()},
-                     {"label_map", label_json.dump()}});
-  log::info("done: {} steps; weights in {}, self-contained model in {}", step,
-            (run_dir / "model_final.safetensors").string(), (run_dir / "model.safetensors").string());
-  return step;
+  log::info("done: {} steps; weights in {}, self-contained model in {}", end.step,
+            (run.run_dir / "model_final.safetensors").string(), (run.run_dir / "model.safetensors").string());
+  return end.step;
+}
+
+int64_t run_training_unguarded(const Json& config, const TrainOptions& options) {
+  // Before any tensor exists: steady-state steps then reuse cached blocks (see cpu_allocator.cpp).
+  if (!core::install_caching_cpu_allocator()) log::info("MRCNN_CPU_ALLOCATOR=system: libtorch's default CPU allocator");
+  // Data-parallel when started by torchrun, srun or --nproc.
+  Run run(config, options);
+  log::set_process_rank(run.env.rank);
+  check_run_folder(options, run.checkpoints);
+  prepare_data(run);
+  prepare_model(run);
+  return train(run);
 }
 
 }  // namespace

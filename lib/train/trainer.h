@@ -19,12 +19,10 @@ struct TrainOptions {
   DeviceSpec device;  // resolved
 };
 
-// Runs to the configured length (or to SIGINT/SIGTERM, after which it checkpoints and returns).
-// Returns the number of the last completed step.
+// Runs to the configured length, or to the time limit or SIGINT/SIGTERM, after which it
+// checkpoints and returns; every end leaves RUN/model.safetensors (the last weights) and, once
+// validated, RUN/checkpoints/best.safetensors, both self-contained models. Built of parts:
+// settings.h, training_data.h, step.h, hooks.h, checkpoint.h. Returns the last completed step.
 int64_t run_training(const Json& config, const TrainOptions& options);
-
-// The learning rate at a step: linear warm-up from warmup_factor, then constant, multistep or
-// cosine over total_steps (milestones already in steps).
-double learning_rate(const Json& train_config, int64_t step, int64_t total_steps, const std::vector<int64_t>& milestones);
 
 }  // namespace mrcnn::train

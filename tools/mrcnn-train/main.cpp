@@ -6,6 +6,7 @@
 #include "core/tool.h"
 #include "data/shapes.h"
 #include "train/launch.h"
+#include "train/settings.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -67,11 +68,7 @@ int main(int argc, char** argv) {
       if (std::getenv("WORLD_SIZE") != nullptr)
         throw mrcnn::Error("--nproc " + std::to_string(nproc) + " inside a launcher's process (WORLD_SIZE=" +
                            std::getenv("WORLD_SIZE") + " is set): use one of them");
-      const int64_t batch_size = config["train"]["batch_size"].get<int64_t>();
-      if (batch_size < nproc)
-        throw mrcnn::Error(config_path + ": train.batch_size " + std::to_string(batch_size) +
-                           " is the global batch, shared by all processes: it must be at least --nproc " +
-                           std::to_string(nproc));
+      mrcnn::train::check_global_batch(config["train"]["batch_size"].get<int64_t>(), nproc);
       return mrcnn::train::run_local_processes(nproc, mrcnn::train::arguments_without_nproc(argc, argv));
     }
     options.device = mrcnn::resolve_device(mrcnn::parse_device_spec(device));

@@ -1,0 +1,39 @@
+// The data of a training run, read and checked before the first step: the training images (less
+// those held out for validation), the validator, the class names, the loader's options.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "data/datasets.h"
+#include "data/label_map.h"
+#include "data/loader.h"
+#include "model/settings.h"
+#include "train/settings.h"
+
+namespace mrcnn::train {
+
+class Validator;
+
+struct TrainingData {
+  data::DatasetSpec spec;              // data.train
+  std::vector<data::Sample> samples;   // the images to train on (annotations; pixels load later)
+  std::unique_ptr<Validator> validator;  // null: no val set and nothing held out
+  data::LabelMap labels;               // the class names a model file carries (may be empty)
+
+  TrainingData();
+  ~TrainingData();
+  TrainingData(TrainingData&&) noexcept;
+  TrainingData& operator=(TrainingData&&) noexcept;
+};
+
+// data.train read and checked (paths, label map ids against model.num_classes), the held-out
+// split of data.val_fraction (the same images for every run of a seed), and the val set.
+TrainingData read_training_data(const Json& config, const TrainSettings& settings,
+                                const model::ModelSettings& model);
+
+// The loader's options for process `shard` of `shards`.
+data::LoaderOptions loader_options(const TrainSettings& settings, const model::ModelSettings& model,
+                                   int64_t max_image_pixels, int shard, int shards);
+
+}  // namespace mrcnn::train
