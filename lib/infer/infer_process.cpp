@@ -45,7 +45,8 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
     out.ground_truth = out.detections + ".gt.json";
     out.temporary_files.push_back(out.ground_truth);
     write_val_ground_truth(config, out.ground_truth);
-    images = {"--dataset", "val"};
+    // The same images as the ground truth just written: the same pixel limit.
+    images = {"--dataset", "val", "--max-image-pixels", std::to_string(config["data"]["max_image_pixels"].get<int64_t>())};
   }
   std::vector<std::string> argv = {sibling_executable("mrcnn-infer"), "--config", config_path, "--weights", weights};
   argv.insert(argv.end(), images.begin(), images.end());

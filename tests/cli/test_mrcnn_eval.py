@@ -122,3 +122,30 @@ def test_model_on_config_val_set(run, workdir, small_model):
     metrics = json.loads((workdir / "m.json").read_text())
     assert set(metrics) == {"bbox", "segm"}
     assert all(-1 <= v <= 1 for v in metrics["segm"].values())
+
+
+def test_config_val_set_pixel_limit_reaches_inference(run, workdir, small_model):
+    """A mask_png val set's ground truth and its inference (the child mrcnn-infer) take the same
+    data.max_image_pixels: lowered below an image it is refused by name, raised it is used."""
+    import numpy as np
+    from PIL import Image
+    weights, config = small_model
+    for folder in ("val/images", "val/masks"):
+        (workdir / folder).mkdir(parents=True)
+    for name, side in (("small", 40), ("large", 80)):
+        Image.fromarray(np.full((side, side, 3), 90, np.uint8)).save(workdir / "val/images" / f"{name}.png")
+        mask = np.zeros((side, side), np.uint8)
+        mask[5:30, 5:30] = 1
+        Image.fromarray(mask).save(workdir / "val/masks" / f"{name}.png")
+    cfg = json.loads(config.read_text())
+    cfg["data"] = {"val": {"format": "mask_png", "images": "val/images", "annotations": "val/masks"},
+                   "max_image_pixels": 2000}
+    cfg["eval"] = {"device": "cpu"}
+    (workdir / "low.json").write_text(json.dumps(cfg))
+    cfg["data"]["max_image_pixels"] = 10000
+    (workdir / "high.json").write_text(json.dumps(cfg))
+    low = run("mrcnn-eval", "--config", "low.json", "--weights", weights, check_clean_error=False)
+    assert low.returncode == 2
+    assert "large.png: image of 80x80 pixels is larger than the limit of 2000 pixels" in low.stderr
+    high = run("mrcnn-eval", "--config", "high.json", "--weights", weights, "--json", "m.json")
+    assert high.returncode == 0, high.stderr
