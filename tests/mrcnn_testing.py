@@ -108,6 +108,27 @@ def read_safetensors(path):
     return out
 
 
+def read_safetensors_metadata(path):
+    """The __metadata__ map of a safetensors file (step, config, label map of a model file)."""
+    raw = Path(path).read_bytes()
+    size = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(raw[8:8 + size]).get("__metadata__", {})
+
+
+def write_tiny_shapes_config(workdir, train, train_set_extra=None):
+    """workdir/tiny.json: the tiny shapes preset at 64 pixels on the shapes/ set (train and val), with
+    `train` merged into its train section; returns the file name. The training tests' common model."""
+    cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
+    cfg["model"]["min_size"] = [64]
+    cfg["model"]["max_size"] = 64
+    cfg["data"]["train"] = {"format": "coco", "images": "shapes/train", "annotations": "shapes/train.json",
+                            **(train_set_extra or {})}
+    cfg["data"]["val"] = {"format": "coco", "images": "shapes/val", "annotations": "shapes/val.json"}
+    cfg["train"].update(train)
+    (Path(workdir) / "tiny.json").write_text(json.dumps(cfg))
+    return "tiny.json"
+
+
 def spread_head_outputs(model):
     """Random init leaves objectness and class scores nearly tied; spread them (and keep box
     regressions small, as in a trained model) so that comparisons are not decided by rounding."""

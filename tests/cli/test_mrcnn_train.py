@@ -8,22 +8,15 @@ import time
 
 import pytest
 
-from mrcnn_testing import BIN_DIR, SOURCE_DIR
+from mrcnn_testing import BIN_DIR, SOURCE_DIR, write_tiny_shapes_config
 
 OVERFIT_STEPS = 150
 
 
 def tiny_config(workdir, **train):
-    cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
-    cfg["model"]["min_size"] = [64]
-    cfg["model"]["max_size"] = 64
-    cfg["data"]["train"] = {"format": "coco", "images": "shapes/train", "annotations": "shapes/train.json"}
-    cfg["data"]["val"] = {"format": "coco", "images": "shapes/val", "annotations": "shapes/val.json"}
-    cfg["train"].update({"steps": 6, "batch_size": 2, "checkpoint_period": 3, "log_period": 1,
-                         "lr_schedule": {"type": "cosine", "warmup_steps": 2, "milestones": []}})
-    cfg["train"].update(train)
-    (workdir / "tiny.json").write_text(json.dumps(cfg))
-    return "tiny.json"
+    settings = {"steps": 6, "batch_size": 2, "checkpoint_period": 3, "log_period": 1,
+                "lr_schedule": {"type": "cosine", "warmup_steps": 2, "milestones": []}}
+    return write_tiny_shapes_config(workdir, {**settings, **train})
 
 
 @pytest.fixture

@@ -3,29 +3,21 @@ with the last weights and RUN/checkpoints/best.safetensors with the best validat
 self-contained models that mrcnn-infer --model runs alone."""
 import json
 import signal
-import struct
 import subprocess
 import time
 
 import numpy as np
 import pytest
 
-from mrcnn_testing import BIN_DIR, SOURCE_DIR, read_safetensors
+from mrcnn_testing import BIN_DIR, SOURCE_DIR, read_safetensors, read_safetensors_metadata, write_tiny_shapes_config
 
 
 def tiny_config(workdir, **train):
     """The tiny shapes model at 64 pixels, as the other training tests use it."""
-    cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
-    cfg["model"]["min_size"] = [64]
-    cfg["model"]["max_size"] = 64
-    cfg["data"]["train"] = {"format": "coco", "images": "shapes/train", "annotations": "shapes/train.json",
-                            "label_map": str(SOURCE_DIR / "configs" / "label_maps" / "shapes.pbtxt")}
-    cfg["data"]["val"] = {"format": "coco", "images": "shapes/val", "annotations": "shapes/val.json"}
-    cfg["train"].update({"steps": 400, "batch_size": 2, "checkpoint_period": 1000, "eval_period": 1000,
-                         "log_period": 1, "lr_schedule": {"type": "cosine", "warmup_steps": 2, "milestones": []}})
-    cfg["train"].update(train)
-    (workdir / "tiny.json").write_text(json.dumps(cfg))
-    return "tiny.json"
+    settings = {"steps": 400, "batch_size": 2, "checkpoint_period": 1000, "eval_period": 1000, "log_period": 1,
+                "lr_schedule": {"type": "cosine", "warmup_steps": 2, "milestones": []}}
+    label_map = {"label_map": str(SOURCE_DIR / "configs" / "label_maps" / "shapes.pbtxt")}
+    return write_tiny_shapes_config(workdir, {**settings, **train}, label_map)
 
 
 @pytest.fixture
@@ -33,15 +25,9 @@ def shapes(make_shapes):
     return make_shapes("shapes", train=8, val=2)
 
 
-def metadata(path):
-    raw = path.read_bytes()
-    size = struct.unpack("<Q", raw[:8])[0]
-    return json.loads(raw[8:8 + size]).get("__metadata__", {})
-
-
 def assert_model_runs(run, workdir, model, output):
     """A self-contained model: its metadata, and mrcnn-infer --model runs it to a results file."""
-    meta = metadata(workdir / model)
+    meta = read_safetensors_metadata(workdir / model)
     assert meta["format"] == "mrcnn model" and "config" in meta and "square" in meta["label_map"], meta
     result = run("mrcnn-infer", "--model", model, "-i", "shapes/val", "-o", output, "--device", "cpu",
                  "--score-threshold", "0")
