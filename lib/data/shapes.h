@@ -1,6 +1,7 @@
 // The synthetic "shapes" data set: squares, circles and triangles of random colour, size and
 // overlap on a noisy background, written as COCO (PNG images + JSON with RLE masks). Deterministic
-// for a seed; the tiny preset, the tests and the demo train on it.
+// for a seed; the tiny preset, the tests and the demo train on it. Its small-object variant (many
+// shapes of 7-39 px on large images, some touching) is what the anchor fit and tiled inference are for.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,17 @@ struct ShapesOptions {
   int val_images = 50;
   int image_size = 128;
   uint64_t seed = 7;
+  // Small objects: 50-200 shapes per 2048x2048 image (the same density at other sizes), 7-39 px a
+  // side, none overlapping, about a third placed touching another.
+  bool small_objects = false;
+
+  // The defaults of the small-object variant: 32 training and 8 validation images of 2048 px, the
+  // large photos that tiled inference is for (the shapes_small_cpu preset trains on 256 px ones).
+  static ShapesOptions small_objects_defaults();
 };
+
+// The smallest image side of the small-object variant (its largest shapes are 39 px).
+inline constexpr int kMinSmallShapesSize = 128;
 
 // Writes DIR/train/*.png, DIR/train.json, DIR/val/*.png, DIR/val.json (categories 1 square,
 // 2 circle, 3 triangle). Existing files are overwritten.

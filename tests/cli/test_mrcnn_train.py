@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mrcnn_testing import BIN_DIR, SOURCE_DIR, write_tiny_shapes_config
+from mrcnn_testing import BIN_DIR, SOURCE_DIR, assert_one_error, write_tiny_shapes_config
 
 OVERFIT_STEPS = 150
 
@@ -55,6 +55,25 @@ def test_make_shapes_writes_coco(shapes):
     assert len(train["images"]) == 8 and train["annotations"]
     assert {c["name"] for c in train["categories"]} == {"square", "circle", "triangle"}
     assert all((shapes / "train" / im["file_name"]).exists() for im in train["images"])
+
+
+def test_make_shapes_small_writes_many_small_shapes(run, workdir):
+    result = run("mrcnn-train", "--make-shapes", "small", "--small", "--shapes-train", "2", "--shapes-val", "1",
+                 "--shapes-size", "512")
+    assert result.returncode == 0, result.stderr
+    for split, count in (("train", 2), ("val", 1)):
+        coco = json.loads((workdir / "small" / f"{split}.json").read_text())
+        assert [(im["width"], im["height"]) for im in coco["images"]] == [(512, 512)] * count
+        # 50-200 shapes per 2048x2048 image is 3-12 per 512x512 one, 7-39 px a side.
+        per_image = [sum(a["image_id"] == im["id"] for a in coco["annotations"]) for im in coco["images"]]
+        assert all(3 <= n <= 12 for n in per_image), per_image
+        assert all(7 <= a["bbox"][2] <= 39 and 7 <= a["bbox"][3] <= 39 for a in coco["annotations"])
+
+
+def test_make_shapes_small_refuses_images_too_small_for_its_shapes(run):
+    assert_one_error(run("mrcnn-train", "--make-shapes", "small", "--small", "--shapes-size", "64"), "mrcnn-train",
+                     "at least 128 pixels a side", "not 64")
+    assert run("mrcnn-train", "--small").returncode == 2  # only with --make-shapes
 
 
 def test_short_run_then_exact_resume(run, workdir, shapes):

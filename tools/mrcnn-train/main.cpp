@@ -9,12 +9,26 @@
 #include "train/settings.h"
 #include "train/trainer.h"
 
+namespace {
+
+// --small: the small-object variant, with its own defaults for the --shapes-* options not given.
+mrcnn::data::ShapesOptions small_shapes_options(const mrcnn::data::ShapesOptions& given, const CLI::App& app) {
+  mrcnn::data::ShapesOptions options = mrcnn::data::ShapesOptions::small_objects_defaults();
+  if (app.count("--shapes-train") > 0) options.train_images = given.train_images;
+  if (app.count("--shapes-val") > 0) options.val_images = given.val_images;
+  if (app.count("--shapes-size") > 0) options.image_size = given.image_size;
+  return options;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-train",
                    "Train a Mask R-CNN, or fine-tune COCO-pretrained weights on your own classes, as the "
                    "configuration says. Writes checkpoints, metrics.jsonl and the resolved config to the output "
                    "folder. --make-shapes writes the synthetic shapes data set the tiny preset trains on.",
                    "  mrcnn-train --make-shapes data/shapes\n"
+                   "  mrcnn-train --make-shapes data/shapes_small --small   # many small objects, 2048 px\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --resume\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --time-limit 30   # a batch job's slot\n"
@@ -22,7 +36,7 @@ int main(int argc, char** argv) {
                    "  mrcnn-train --config run.json --output-dir runs/peds --nproc 2   # data-parallel, this machine\n"
                    "  torchrun --nproc-per-node 8 --no-python mrcnn-train --config run.json --output-dir runs/peds\n");
   std::string config_path, output_dir, init_weights, device = "auto", shapes_dir;
-  bool resume = false, tensorboard = false;
+  bool resume = false, tensorboard = false, small_shapes = false;
   double time_limit_minutes = 0;
   int nproc = 1;
   mrcnn::data::ShapesOptions shapes;
@@ -48,8 +62,13 @@ int main(int argc, char** argv) {
   app.add_option("--shapes-size", shapes.image_size, "With --make-shapes: image side in pixels")
       ->check(CLI::Range(32, 2048))
       ->capture_default_str();
+  app.add_flag("--small", small_shapes,
+               "With --make-shapes: the small-object variant, 50-200 shapes of 7-39 px per 2048x2048 image, some "
+               "touching (defaults: 32 training and 8 validation images of 2048 px)")
+      ->needs(shapes_opt);
   return tool.run(argc, argv, [&] {
     if (!shapes_dir.empty()) {
+      if (small_shapes) shapes = small_shapes_options(shapes, app);
       mrcnn::data::write_shapes_dataset(shapes_dir, shapes);
       mrcnn::log::info("wrote {} training and {} validation images to {}", shapes.train_images, shapes.val_images,
                        shapes_dir);
