@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -26,13 +27,17 @@ namespace mrcnn::train {
 namespace fs = std::filesystem;
 namespace {
 
-// Fine-tuning may re-initialise the class predictors (another num_classes); anything else that
-// does not fit means the weights are of another architecture, which is an error.
+// Fine-tuning may re-initialise the class predictors (another num_classes) and the RPN's
+// predictor layers (another anchor count per location: model.anchor.*); anything else that does
+// not fit means the weights are of another architecture, which is an error.
 void check_fine_tuning_fit(const model::LoadReport& report, const std::string& source,
                            const model::ModelSettings& settings) {
+  static const char* const kPredictors[] = {"roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.",
+                                            "rpn.head.cls_logits.", "rpn.head.bbox_pred."};
   std::vector<std::string> problems;
   for (const auto& m : report.shape_mismatch)
-    if (m.rfind("roi_heads.box_predictor.", 0) != 0 && m.rfind("roi_heads.mask_predictor.mask_fcn_logits.", 0) != 0)
+    if (std::none_of(std::begin(kPredictors), std::end(kPredictors),
+                     [&](const char* prefix) { return m.rfind(prefix, 0) == 0; }))
       problems.push_back("shape mismatch: " + m);
   for (const auto& m : report.missing) problems.push_back("missing: " + m);
   for (const auto& m : report.unexpected) problems.push_back("unexpected: " + m);
@@ -114,7 +119,8 @@ model::MaskRcnn build_model(const Json& config, const model::ModelSettings& mode
   if (!init.empty() && !options.resume) {
     const model::LoadReport loaded = model::load_state_dict(*net, read_weights_file(init), true, init);
     check_fine_tuning_fit(loaded, init, model_settings);
-    log::info("{}: loaded {} tensors; {} start fresh (other shapes: the class predictors when num_classes differs)",
+    log::info("{}: loaded {} tensors; {} start fresh (other shapes: the class predictors when num_classes differs, "
+              "the RPN predictors when the anchors per location differ)",
               init, loaded.loaded.size(), loaded.shape_mismatch.size() + loaded.missing.size());
     for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
   }

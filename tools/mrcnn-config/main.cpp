@@ -3,6 +3,7 @@
 #include <functional>
 #include <iostream>
 
+#include "anchors/anchor_report.h"
 #include "config/config.h"
 #include "config/presets.h"
 #include "config/tf_pipeline.h"
@@ -26,6 +27,7 @@ const char* kExamples = R"(  mrcnn-config list-presets
   mrcnn-config diff configs/shapes_tiny_cpu.json run.json
   mrcnn-config keys --markdown
   mrcnn-config import-tf pipeline.config --label-map label_map.pbtxt -o run.json
+  mrcnn-config anchors run.json --json anchors.json   (then --apply, or the printed set line)
 )";
 
 // The flags of every subcommand; each subcommand below reads the ones it declared.
@@ -33,6 +35,7 @@ struct Flags {
   std::string file, other, preset, key, output, label_map;
   std::vector<std::string> assignments;
   bool force = false, markdown = false, exit_code = false;
+  mrcnn::anchors::AnchorCommand anchors;
 };
 
 void refuse_existing(const std::string& output, bool force) {
@@ -140,6 +143,11 @@ int main(int argc, char** argv) {
     std::cout << cfg::key_reference(f.markdown);
     return 0;
   })->add_flag("--markdown", f.markdown, "As a Markdown table");
+  mrcnn::anchors::add_anchor_flags(*command("anchors", "Measure how the anchors fit the training set's boxes and "
+                                            "propose better ones (sizes per FPN level, aspect ratios)", [&] {
+    mrcnn::anchors::run_anchor_command(f.anchors, std::cout);
+    return 0;
+  }), f.anchors);
 
   return tool.run(argc, argv, [&]() -> int {
     for (const auto& [subcommand, run] : commands)

@@ -3,6 +3,7 @@
 #include "core/tool.h"
 #include "eval/coco_eval.h"
 #include "io/image_file.h"
+#include "viz/anchor_figure.h"
 #include "viz/visualize_jobs.h"
 
 using namespace mrcnn;
@@ -20,6 +21,7 @@ struct Flags {
   viz::SheetLayout sheet;           // grid
   std::string output;               // grid, curves, pr
   std::string metrics;              // curves
+  std::string report;               // anchors
   std::string gt, dt, iou_type = "segm";  // pr
   int threads = 0;                        // pr
 };
@@ -104,6 +106,13 @@ CLI::App* add_pr(CLI::App& app, Flags& f) {
   return sub;
 }
 
+CLI::App* add_anchors(CLI::App& app, Flags& f) {
+  auto* sub = app.add_subcommand("anchors", "Training box sizes against the anchors (mrcnn-config anchors --json)");
+  sub->add_option("report", f.report, "The report JSON of mrcnn-config anchors --json")->required();
+  sub->add_option("-o,--output", f.output, "The figure (PNG)")->required();
+  return sub;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,7 +124,8 @@ int main(int argc, char** argv) {
             "  mrcnn-visualize compare --coco val.json --image-root val/ --results results.json -o compare/\n"
             "  mrcnn-visualize grid --images overlays/ -o sheet.png --columns 5\n"
             "  mrcnn-visualize curves --metrics runs/peds/metrics.jsonl -o curves.png\n"
-            "  mrcnn-visualize pr --gt val.json --dt results.json -o pr.png\n");
+            "  mrcnn-visualize pr --gt val.json --dt results.json -o pr.png\n"
+            "  mrcnn-visualize anchors anchors.json -o anchors.png\n");
   CLI::App& app = tool.app();
   app.require_subcommand(1, 1);
   Flags f;
@@ -125,6 +135,7 @@ int main(int argc, char** argv) {
   CLI::App* comparison = add_coco_set(app, f, "compare", "Ground truth and predictions side by side, matches marked");
   CLI::App* grid = add_grid(app, f);
   CLI::App* curves = add_curves(app, f);
+  CLI::App* anchors = add_anchors(app, f);
   add_pr(app, f);
   return tool.run(argc, argv, [&] {
     f.draw.style.classes.insert(f.classes.begin(), f.classes.end());
@@ -133,6 +144,7 @@ int main(int argc, char** argv) {
     else if (*comparison) viz::draw_coco_comparisons(f.coco, f.draw, f.iou);
     else if (*grid) viz::write_contact_sheet(f.images, f.output, f.sheet, f.draw);
     else if (*curves) viz::write_training_curves(f.metrics, f.output);
+    else if (*anchors) viz::write_anchor_figure(f.report, f.output);
     else viz::write_precision_recall_curves(f.gt, f.dt, f.iou_type == "bbox" ? eval::IouType::Bbox : eval::IouType::Segm,
                                             f.threads, f.output);
     return 0;
