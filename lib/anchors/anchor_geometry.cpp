@@ -21,14 +21,15 @@ std::vector<Box> cell_anchors(const std::vector<int64_t>& sizes, const std::vect
     const float w_ratio = 1.0f / h_ratio;
     for (const int64_t size : sizes) {
       const float ws = w_ratio * static_cast<float>(size), hs = h_ratio * static_cast<float>(size);
-      cell.push_back({std::nearbyint(-ws / 2), std::nearbyint(-hs / 2), std::nearbyint(ws / 2), std::nearbyint(hs / 2)});
+      cell.push_back(
+          {std::nearbyint(-ws / 2), std::nearbyint(-hs / 2), std::nearbyint(ws / 2), std::nearbyint(hs / 2)});
     }
   }
   return cell;
 }
 
 std::vector<LevelGrid> level_grids(Size2 padded) {
-  const auto half = [](int64_t n) { return (n + 1) / 2; };  // a stride-2 layer: ceil(n / 2)
+  const auto half = [](int64_t n) { return (n + 1) / 2; };              // a stride-2 layer: ceil(n / 2)
   int64_t h = half(half(padded.height)), w = half(half(padded.width));  // C2 (P2): conv1, max pool
   std::vector<LevelGrid> grids;
   for (int level = 0; level < 5; ++level) {  // P2-P5, then P6 pooled from P5

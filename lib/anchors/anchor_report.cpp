@@ -76,18 +76,24 @@ std::string list_text(const std::vector<double>& values) {
   return text;
 }
 
-
 Json buckets_json(const std::vector<Bucket>& buckets) {
   Json out = Json::array();
   for (const Bucket& b : buckets)
-    out.push_back({{"name", b.name}, {"measure", b.by_area ? "area" : "sqrt_area"}, {"lo", b.lo},
-                   {"hi", std::isinf(b.hi) ? Json(nullptr) : Json(b.hi)}, {"boxes", b.boxes},
-                   {"positive", b.positive}, {"iou50", b.iou50}, {"below_bg", b.below_bg}});
+    out.push_back({{"name", b.name},
+                   {"measure", b.by_area ? "area" : "sqrt_area"},
+                   {"lo", b.lo},
+                   {"hi", std::isinf(b.hi) ? Json(nullptr) : Json(b.hi)},
+                   {"boxes", b.boxes},
+                   {"positive", b.positive},
+                   {"iou50", b.iou50},
+                   {"below_bg", b.below_bg}});
   return out;
 }
 
 Json anchors_json(const AnchorSet& a, const std::vector<Bucket>& buckets) {
-  return {{"sizes", a.sizes}, {"aspect_ratios", a.aspect_ratios}, {"anchors_per_location", a.per_location()},
+  return {{"sizes", a.sizes},
+          {"aspect_ratios", a.aspect_ratios},
+          {"anchors_per_location", a.per_location()},
           {"buckets", buckets_json(buckets)}};
 }
 
@@ -107,7 +113,10 @@ Json histogram_json(const AnchorReport& r) {
     const size_t k = std::clamp<size_t>(std::max(bin, 0), 0, boxes.size() - 1);
     boxes[k] += 1, now[k] += r.current_ious[i] >= fg, then[k] += r.proposed_ious[i] >= fg;
   }
-  return {{"measure", "sqrt_area"}, {"edges", edges}, {"boxes", boxes}, {"positive_current", now},
+  return {{"measure", "sqrt_area"},
+          {"edges", edges},
+          {"boxes", boxes},
+          {"positive_current", now},
           {"positive_proposed", then}};
 }
 
@@ -118,7 +127,8 @@ AnchorReport make_anchor_report(const std::string& config_path, const SearchOpti
   config::require_valid(doc, config_path);
   const Json resolved = config::resolve(doc);
   if (resolved.at("data").at("train").at("annotations").get<std::string>().empty())
-    throw Error(config_path + ": data.train.annotations is not set (the anchor report measures the training set's boxes)");
+    throw Error(config_path +
+                ": data.train.annotations is not set (the anchor report measures the training set's boxes)");
   AnchorReport r;
   r.config = config_path;
   r.set = read_training_boxes(resolved);
@@ -149,13 +159,14 @@ void print_anchor_report(const AnchorReport& r, std::ostream& out) {
   out << "current anchors:  sizes " << Json(r.current.sizes).dump() << ", aspect ratios "
       << Json(r.current.aspect_ratios).dump() << " (" << r.current.per_location() << " per location)\n";
   out << "proposed anchors: sizes " << Json(r.proposal.anchors.sizes).dump() << ", aspect ratios "
-      << Json(r.proposal.anchors.aspect_ratios).dump() << " (" << r.proposal.anchors.per_location()
-      << " per location)" << (r.proposal.changed ? "" : ": the current ones, nothing found covers more boxes") << "\n\n";
+      << Json(r.proposal.anchors.aspect_ratios).dump() << " (" << r.proposal.anchors.per_location() << " per location)"
+      << (r.proposal.changed ? "" : ": the current ones, nothing found covers more boxes") << "\n\n";
   print_table(r, out);
   out << "\nbox aspect ratios (height/width), quantiles 5/25/50/75/95%: " << list_text(ratio_quantiles(r.set.boxes))
       << "\n  anchors now: " << list_text(r.current.aspect_ratios)
       << "; proposed: " << list_text(r.proposal.anchors.aspect_ratios) << "\n";
-  if (r.proposal.changed) out << "\nto apply it (or run again with --apply):\n  " << set_command(r.config, r.proposal.anchors) << "\n";
+  if (r.proposal.changed)
+    out << "\nto apply it (or run again with --apply):\n  " << set_command(r.config, r.proposal.anchors) << "\n";
 }
 
 Json anchor_report_json(const AnchorReport& r) {
@@ -202,16 +213,16 @@ void warn_of_losses(const AnchorReport& r) {
     if (then[i].positive < now[i].positive)
       lost += (lost.empty() ? "" : ", ") + now[i].name + " (" + std::to_string(now[i].positive) + " -> " +
               std::to_string(then[i].positive) + ")";
-  if (!lost.empty())
-    log::warn("the proposal makes more boxes positive overall but fewer in: {} (see the table)", lost);
+  if (!lost.empty()) log::warn("the proposal makes more boxes positive overall but fewer in: {} (see the table)", lost);
 }
 
 void warn_if_count_changes(const AnchorReport& r) {
   if (!r.proposal.changed || r.proposal.anchors.per_location() == r.current.per_location()) return;
-  log::warn("the proposal has {} anchors per location instead of {}: pretrained weights cannot fill the RPN's "
-            "predictor layers (rpn.head.cls_logits, rpn.head.bbox_pred); fine-tuning (train.init_weights, "
-            "--init-weights) re-initialises those and loads the rest",
-            r.proposal.anchors.per_location(), r.current.per_location());
+  log::warn(
+      "the proposal has {} anchors per location instead of {}: pretrained weights cannot fill the RPN's "
+      "predictor layers (rpn.head.cls_logits, rpn.head.bbox_pred); fine-tuning (train.init_weights, "
+      "--init-weights) re-initialises those and loads the rest",
+      r.proposal.anchors.per_location(), r.current.per_location());
 }
 
 }  // namespace
@@ -242,8 +253,10 @@ void run_anchor_command(const AnchorCommand& command, std::ostream& out) {
     log::info("wrote the report to {}", command.json);
   }
   if (!command.apply && command.output_config.empty()) return;
-  if (report.proposal.changed || !command.output_config.empty()) apply_proposal(command, report.proposal.anchors);
-  else log::info("{} is left as it is: the current anchors are kept", command.config);
+  if (report.proposal.changed || !command.output_config.empty())
+    apply_proposal(command, report.proposal.anchors);
+  else
+    log::info("{} is left as it is: the current anchors are kept", command.config);
 }
 
 }  // namespace mrcnn::anchors

@@ -39,9 +39,14 @@ std::vector<int64_t> size_candidates(const std::vector<ResizedBox>& boxes) {
   for (const auto& b : boxes) largest = std::max(largest, box_side(b.box));
   std::set<int64_t> sizes;
   for (int64_t s = 2; s <= 16; ++s) sizes.insert(s);
-  for (int i = 32; std::exp2(i / 8.0) <= std::max(256.0, 2 * largest); ++i) sizes.insert(std::llround(std::exp2(i / 8.0)));
+  for (int i = 32; std::exp2(i / 8.0) <= std::max(256.0, 2 * largest); ++i)
+    sizes.insert(std::llround(std::exp2(i / 8.0)));
   return {sizes.begin(), sizes.end()};
 }
+
+// Proposed aspect ratios differ by at least this factor (one step of the candidates), so that no
+// two anchors of a location are nearly the same box.
+const double kRatioSpacing = std::exp2(0.25);
 
 // Aspect ratios 4 per octave from 1/8 to 8, to three decimals.
 std::vector<double> ratio_candidates() {
@@ -71,7 +76,8 @@ SizeTable size_table(const std::vector<ResizedBox>& boxes, const std::vector<int
 // Sizes as candidate indices in slot order (level-major, per_level slots per level, increasing).
 using Slots = std::vector<size_t>;
 
-Score slots_score(const SizeTable& t, const Slots& slots, size_t per_level, float fg, std::vector<float>* best = nullptr) {
+Score slots_score(const SizeTable& t, const Slots& slots, size_t per_level, float fg,
+                  std::vector<float>* best = nullptr) {
   std::vector<float> max(t.ious[0][0].size(), 0.0f);
   for (size_t k = 0; k < slots.size(); ++k) {
     const std::vector<float>& ious = t.ious[k / per_level][slots[k]];
@@ -155,7 +161,8 @@ void refine_sizes(const SizeTable& t, Slots& slots, size_t per_level, float fg) 
   }
 }
 
-// Each aspect ratio (kept between its neighbours) over the ratio candidates, sizes fixed.
+// Each aspect ratio (kept between its neighbours) over the ratio candidates, sizes fixed; a ratio
+// changes only for more positives (ratios the boxes do not need stay as configured).
 void refine_ratios(const std::vector<ResizedBox>& boxes, AnchorSet& anchors, float fg) {
   Score score = score_of(best_ious(boxes, anchors), fg);
   for (int round = 0; round < 2; ++round) {
@@ -163,11 +170,13 @@ void refine_ratios(const std::vector<ResizedBox>& boxes, AnchorSet& anchors, flo
     for (size_t r = 0; r < anchors.aspect_ratios.size(); ++r)
       for (const double v : ratio_candidates()) {
         const auto& now = anchors.aspect_ratios;
-        if (!(v > (r == 0 ? 0 : now[r - 1]) && v < (r + 1 == now.size() ? INFINITY : now[r + 1])) || v == now[r]) continue;
+        const double lo = r == 0 ? 0 : now[r - 1] * kRatioSpacing,
+                     hi = r + 1 == now.size() ? INFINITY : now[r + 1] / kRatioSpacing;
+        if (v < lo * (1 - 1e-3) || v > hi * (1 + 1e-3) || v == now[r]) continue;
         AnchorSet trial = anchors;
         trial.aspect_ratios[r] = v;
         const Score s = score_of(best_ious(boxes, trial), fg);
-        if (s.better_than(score)) anchors = trial, score = s, improved = true;
+        if (s.positive > score.positive) anchors = trial, score = s, improved = true;
       }
     if (!improved) return;
   }
@@ -199,23 +208,31 @@ Found fit(const std::vector<ResizedBox>& boxes, std::vector<double> ratios, size
   return best;
 }
 
-// Aspect ratios from k-means of the boxes' log aspect ratios, to two decimals, distinct.
+// Aspect ratios from k-means of the boxes' log aspect ratios: pushed kRatioSpacing apart where
+// closer, keeping their mean log (square boxes give 0.84, 1, 1.19), to two decimals.
 std::vector<double> kmeans_ratios(const std::vector<ResizedBox>& boxes, size_t count) {
   std::vector<double> logs;
   for (const auto& b : boxes) logs.push_back(std::log(box_aspect_ratio(b.box)));
+  std::vector<double> centres = kmeans_1d(logs, count);
+  double mean_before = 0, mean_after = 0;
+  for (size_t i = 0; i < centres.size(); ++i) {
+    mean_before += centres[i] / double(count);
+    if (i > 0) centres[i] = std::max(centres[i], centres[i - 1] + std::log(kRatioSpacing));
+    mean_after += centres[i] / double(count);
+  }
   std::vector<double> ratios;
-  for (const double c : kmeans_1d(logs, count)) ratios.push_back(std::max(0.01, std::round(std::exp(c) * 100) / 100));
-  for (size_t i = 1; i < ratios.size(); ++i) ratios[i] = std::max(ratios[i], ratios[i - 1] + 0.01);
+  for (const double c : centres)
+    ratios.push_back(std::max(0.01, std::round(std::exp(c - mean_after + mean_before) * 100) / 100));
   return ratios;
 }
 
 // The best set with per_level sizes per level and the current number of ratios, from the
-// current ratios and from the k-means ones.
+// current ratios, or from the k-means ones when they make more positives.
 Found best_of_shape(const std::vector<ResizedBox>& boxes, const AnchorSet& current, size_t per_level, float fg) {
   const size_t levels = current.sizes.size();
   Found best = fit(boxes, current.aspect_ratios, levels, per_level, fg);
   Found seeded = fit(boxes, kmeans_ratios(boxes, current.aspect_ratios.size()), levels, per_level, fg);
-  return seeded.score.better_than(best.score) ? seeded : best;
+  return seeded.score.positive > best.score.positive ? seeded : best;
 }
 
 std::vector<ResizedBox> evenly_spaced(const std::vector<ResizedBox>& boxes, size_t count) {
@@ -231,7 +248,8 @@ std::vector<double> kmeans_1d(std::vector<double> values, size_t k) {
   std::sort(values.begin(), values.end());
   std::vector<double> centres(k);
   if (values.empty()) return centres;
-  for (size_t c = 0; c < k; ++c) centres[c] = values[std::min(values.size() - 1, (2 * c + 1) * values.size() / (2 * k))];
+  for (size_t c = 0; c < k; ++c)
+    centres[c] = values[std::min(values.size() - 1, (2 * c + 1) * values.size() / (2 * k))];
   for (int iteration = 0; iteration < 50; ++iteration) {
     std::vector<double> sum(k, 0.0);
     std::vector<size_t> count(k, 0);

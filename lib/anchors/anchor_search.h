@@ -20,7 +20,7 @@ struct SearchOptions {
 
 struct Proposal {
   AnchorSet anchors;
-  bool changed = false;      // false: the current anchors are kept (nothing better was found)
+  bool changed = false;       // false: the current anchors are kept (nothing better was found)
   size_t searched_boxes = 0;  // the boxes the search ran on (all of them, or the subsample)
 };
 

@@ -45,7 +45,8 @@ std::vector<float> level_best_ious(const std::vector<ResizedBox>& boxes, const A
   Size2 grids_of{-1, -1};
   std::vector<LevelGrid> grids;
   for (size_t i = 0; i < boxes.size(); ++i) {
-    if (!(boxes[i].padded == grids_of)) grids = level_grids(grids_of = boxes[i].padded);  // an image's boxes run together
+    if (!(boxes[i].padded == grids_of))
+      grids = level_grids(grids_of = boxes[i].padded);  // an image's boxes run together
     ious[i] = best_grid_iou(boxes[i].box, cell, grids[level]);
   }
   return ious;
@@ -76,11 +77,16 @@ namespace {
 
 std::vector<Bucket> bucket_table() {
   const double inf = std::numeric_limits<double>::infinity();
-  return {{"COCO small (area < 32^2)", 0, 32 * 32, true},     {"COCO medium (32^2-96^2)", 32 * 32, 96 * 96, true},
-          {"COCO large (area >= 96^2)", 96 * 96, inf, true},   {"sqrt(area) < 8", 0, 8},
-          {"8-16", 8, 16},                                       {"16-32", 16, 32},
-          {"32-64", 32, 64},                                     {"64-128", 64, 128},
-          {">= 128", 128, inf},                                  {"all", 0, inf}};
+  return {{"COCO small (area < 32^2)", 0, 32 * 32, true},
+          {"COCO medium (32^2-96^2)", 32 * 32, 96 * 96, true},
+          {"COCO large (area >= 96^2)", 96 * 96, inf, true},
+          {"sqrt(area) < 8", 0, 8},
+          {"8-16", 8, 16},
+          {"16-32", 16, 32},
+          {"32-64", 32, 64},
+          {"64-128", 64, 128},
+          {">= 128", 128, inf},
+          {"all", 0, inf}};
 }
 
 }  // namespace

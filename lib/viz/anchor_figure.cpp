@@ -101,8 +101,8 @@ AnchorFigureData read_anchor_report(const std::string& path) {
   const json& histogram = r.member(doc, "histogram", "the document");
   d.edges = read_edges(r, histogram);
   d.boxes = r.counts(r.member(histogram, "boxes", "histogram"), "histogram.boxes", d.edges.size() - 1);
-  d.positive_current = r.counts(r.member(histogram, "positive_current", "histogram"), "histogram.positive_current",
-                                d.edges.size() - 1);
+  d.positive_current =
+      r.counts(r.member(histogram, "positive_current", "histogram"), "histogram.positive_current", d.edges.size() - 1);
   d.positive_proposed = r.counts(r.member(histogram, "positive_proposed", "histogram"), "histogram.positive_proposed",
                                  d.edges.size() - 1);
   const json& current = r.member(doc, "current", "the document");
@@ -134,7 +134,8 @@ struct HistogramFrame {
   int py(double count) const { return area.y + area.height - static_cast<int>(std::lround(count / y1 * area.height)); }
 };
 
-void text(cv::Mat& canvas, const std::string& t, cv::Point at, double scale, const cv::Scalar& color, bool centred = false) {
+void text(cv::Mat& canvas, const std::string& t, cv::Point at, double scale, const cv::Scalar& color,
+          bool centred = false) {
   int baseline = 0;
   const int width = cv::getTextSize(t, kFont, scale, 1, &baseline).width;
   cv::putText(canvas, t, {centred ? at.x - width / 2 : at.x, at.y}, kFont, scale, color, 1, cv::LINE_AA);
@@ -167,7 +168,8 @@ void draw_bins(cv::Mat& canvas, const AnchorFigureData& d, const HistogramFrame&
     const int x0 = f.px(d.edges[i]) + 1, x1 = std::max(x0 + 1, f.px(d.edges[i + 1]) - 1), mid = (x0 + x1) / 2;
     cv::rectangle(canvas, cv::Point(x0, f.py(double(d.boxes[i]))), cv::Point(x1, base), kBoxes, cv::FILLED);
     if (d.positive_current[i] > 0)
-      cv::rectangle(canvas, cv::Point(x0, f.py(double(d.positive_current[i]))), cv::Point(mid, base), kCurrent, cv::FILLED);
+      cv::rectangle(canvas, cv::Point(x0, f.py(double(d.positive_current[i]))), cv::Point(mid, base), kCurrent,
+                    cv::FILLED);
     if (d.positive_proposed[i] > 0)
       cv::rectangle(canvas, cv::Point(mid, f.py(double(d.positive_proposed[i]))), cv::Point(x1, base), kProposed,
                     cv::FILLED);
@@ -179,10 +181,12 @@ void draw_anchor_sizes(cv::Mat& canvas, const AnchorFigureData& d, const Histogr
   const int top = f.area.y, bottom = f.area.y + f.area.height;
   for (const double s : d.current_sizes) {
     if (std::log2(s) < f.lx0 || std::log2(s) > f.lx1) continue;
-    for (int y = top; y < bottom; y += 12) cv::line(canvas, {f.px(s), y}, {f.px(s), std::min(bottom, y + 7)}, kCurrent, 2);
+    for (int y = top; y < bottom; y += 12)
+      cv::line(canvas, {f.px(s), y}, {f.px(s), std::min(bottom, y + 7)}, kCurrent, 2);
   }
   for (const double s : d.proposed_sizes)
-    if (std::log2(s) >= f.lx0 && std::log2(s) <= f.lx1) cv::line(canvas, {f.px(s), top}, {f.px(s), bottom}, kProposed, 2);
+    if (std::log2(s) >= f.lx0 && std::log2(s) <= f.lx1)
+      cv::line(canvas, {f.px(s), top}, {f.px(s), bottom}, kProposed, 2);
 }
 
 std::string share(int64_t part, int64_t whole) {

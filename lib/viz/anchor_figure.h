@@ -12,7 +12,7 @@ namespace mrcnn::viz {
 
 // What the figure needs of the report, checked while it is read.
 struct AnchorFigureData {
-  std::vector<double> edges;  // bin edges of sqrt(area), pixels, increasing
+  std::vector<double> edges;                                        // bin edges of sqrt(area), pixels, increasing
   std::vector<int64_t> boxes, positive_current, positive_proposed;  // per bin
   std::vector<double> current_sizes, proposed_sizes;                // every level's sizes
   struct Share {

@@ -160,6 +160,22 @@ def test_proposal_improves_small_objects_and_numbers_match_brute_force(run, work
     assert again == doc
 
 
+def test_proposal_improves_the_small_shapes_set(run, workdir):
+    """mrcnn-train --make-shapes --small (7-39 px shapes on 2048 px images) at native resolution."""
+    result = run("mrcnn-train", "--make-shapes", "small", "--small", "--shapes-train", "3", "--shapes-val", "1")
+    assert result.returncode == 0, result.stderr
+    cfg = {"model": {"num_classes": 4, "min_size": [2048], "max_size": 2048},
+           "data": {"train": {"format": "coco", "images": "small/train", "annotations": "small/train.json"}}}
+    (workdir / "small.json").write_text(json.dumps(cfg))
+    for extra in ((), ("--keep-count",)):
+        doc, _ = report(run, workdir, "small.json", *extra)
+        boxes, now = buckets(doc["current"])["all"][:2]
+        then = buckets(doc["proposed"])["all"][1]
+        assert doc["proposed"]["changed"] and then >= now + 0.25 * boxes, (extra, now, then, boxes)
+        small_now, small_then = (buckets(doc[t])["COCO small (area < 32^2)"][1] for t in ("current", "proposed"))
+        assert small_then > small_now
+
+
 def test_search_on_a_subsample_keeps_full_tables(run, workdir):
     write_coco(workdir, small_object_set(images=3))
     doc, result = report(run, workdir, write_config(workdir, [256], 256), "--max-search-boxes", "100")
