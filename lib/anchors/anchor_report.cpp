@@ -142,6 +142,8 @@ AnchorReport make_anchor_report(const std::string& config_path, const SearchOpti
   if (r.set.boxes.size() > options.max_boxes)
     log::info("searching on {} evenly spaced boxes of {} (the tables count them all)", options.max_boxes,
               r.set.boxes.size());
+  else
+    log::info("searching anchor sizes and aspect ratios for {} boxes", r.set.boxes.size());
   r.proposal = propose_anchors(r.set.boxes, r.current, options);
   r.proposed_ious = best_ious(r.set.boxes, r.proposal.anchors);
   return r;
