@@ -189,6 +189,11 @@ def test_keep_count_and_the_rpn_warning(run, workdir):
     doc, result = report(run, workdir, write_config(workdir, [256], 256), "--keep-count")
     assert doc["proposed"]["anchors_per_location"] == 3
     assert "rpn.head.cls_logits" not in result.stderr
+    # Without it, this set gains enough from a second size per level to change the count.
+    doc, result = report(run, workdir, "run.json")
+    assert doc["proposed"]["anchors_per_location"] == 6 and [len(level) for level in doc["proposed"]["sizes"]] == [2] * 5
+    assert "6 anchors per location instead of 3" in result.stderr
+    assert "rpn.head.cls_logits, rpn.head.bbox_pred" in result.stderr
 
 
 def test_nothing_better_keeps_the_current_anchors(run, workdir):
