@@ -229,7 +229,11 @@ void warn_if_count_changes(const AnchorReport& r) {
 
 }  // namespace
 
-void add_anchor_flags(CLI::App& sub, AnchorCommand& c) {
+CLI::App* add_anchor_command(CLI::App& app, AnchorCommand& c) {
+  CLI::App& sub =
+      *app.add_subcommand("anchors",
+                          "Measure how the anchors fit the training set's boxes and propose better ones (sizes per FPN "
+                          "level, aspect ratios)");
   sub.add_option("file", c.config, "Configuration file (its data.train is read)")->required();
   sub.add_flag("--apply", c.apply, "Write the proposed anchors into the configuration (atomically, validated)");
   sub.add_option("-o,--output", c.output_config, "Write the configuration with the proposal here (implies --apply)");
@@ -240,9 +244,10 @@ void add_anchor_flags(CLI::App& sub, AnchorCommand& c) {
                  "Search on an evenly spaced subsample of this many boxes when there are more")
       ->check(CLI::Range(size_t{100}, size_t{10000000}))
       ->capture_default_str();
+  return &sub;
 }
 
-void run_anchor_command(const AnchorCommand& command, std::ostream& out) {
+int run_anchor_command(const AnchorCommand& command, std::ostream& out) {
   SearchOptions search;
   search.keep_count = command.keep_count;
   search.max_boxes = command.max_search_boxes;
@@ -254,11 +259,12 @@ void run_anchor_command(const AnchorCommand& command, std::ostream& out) {
     write_json_file(command.json, anchor_report_json(report));
     log::info("wrote the report to {}", command.json);
   }
-  if (!command.apply && command.output_config.empty()) return;
+  if (!command.apply && command.output_config.empty()) return 0;
   if (report.proposal.changed || !command.output_config.empty())
     apply_proposal(command, report.proposal.anchors);
   else
     log::info("{} is left as it is: the current anchors are kept", command.config);
+  return 0;
 }
 
 }  // namespace mrcnn::anchors

@@ -44,10 +44,11 @@ Json anchor_report_json(const AnchorReport& report);
 // "mrcnn-config set CONFIG 'model.anchor.sizes=[...]' 'model.anchor.aspect_ratios=[...]'".
 std::string set_command(const std::string& config, const AnchorSet& anchors);
 
-// The subcommand's arguments and flags, declared on it (mrcnn-config anchors).
-void add_anchor_flags(CLI::App& subcommand, AnchorCommand& command);
+// mrcnn-config's `anchors` subcommand with its arguments and flags, read into command.
+CLI::App* add_anchor_command(CLI::App& app, AnchorCommand& command);
 
 // Runs the command: the table on out, notes and warnings in the log, the files it asks for.
-void run_anchor_command(const AnchorCommand& command, std::ostream& out);
+// Returns the exit code (0; errors are thrown).
+int run_anchor_command(const AnchorCommand& command, std::ostream& out);
 
 }  // namespace mrcnn::anchors

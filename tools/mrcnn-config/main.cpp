@@ -143,11 +143,8 @@ int main(int argc, char** argv) {
     std::cout << cfg::key_reference(f.markdown);
     return 0;
   })->add_flag("--markdown", f.markdown, "As a Markdown table");
-  mrcnn::anchors::add_anchor_flags(*command("anchors", "Measure how the anchors fit the training set's boxes and "
-                                            "propose better ones (sizes per FPN level, aspect ratios)", [&] {
-    mrcnn::anchors::run_anchor_command(f.anchors, std::cout);
-    return 0;
-  }), f.anchors);
+  commands.emplace_back(mrcnn::anchors::add_anchor_command(app, f.anchors),
+                        [&] { return mrcnn::anchors::run_anchor_command(f.anchors, std::cout); });
 
   return tool.run(argc, argv, [&]() -> int {
     for (const auto& [subcommand, run] : commands)
