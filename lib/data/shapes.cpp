@@ -139,8 +139,8 @@ bool place_touching(Instance& shape, const Instance& neighbour, const cv::Mat& o
 std::vector<Instance> small_shapes(cv::Mat& image, SplitDraws& draws) {
   const int size = image.rows;
   const double density = size * static_cast<double>(size) / (kSmallReferenceSide * kSmallReferenceSide);
-  const int fewest = std::max(1, static_cast<int>(std::lround(kSmallFewestShapes * density)));
-  std::uniform_int_distribution<int> n_shapes(fewest, std::max(fewest, static_cast<int>(std::lround(kSmallMostShapes * density))));
+  const int fewest = std::max(1, static_cast<int>(std::ceil(kSmallFewestShapes * density)));
+  std::uniform_int_distribution<int> n_shapes(fewest, std::max(fewest, static_cast<int>(kSmallMostShapes * density)));
   std::uniform_int_distribution<int> half_size(kSmallMinRadius, kSmallMaxRadius);
   std::bernoulli_distribution touching(kTouchingShare);
   cv::Mat occupied = cv::Mat::zeros(size, size, CV_8UC1);

@@ -64,9 +64,9 @@ def test_make_shapes_small_writes_many_small_shapes(run, workdir):
     for split, count in (("train", 2), ("val", 1)):
         coco = json.loads((workdir / "small" / f"{split}.json").read_text())
         assert [(im["width"], im["height"]) for im in coco["images"]] == [(512, 512)] * count
-        # 50-200 shapes per 2048x2048 image is 3-12 per 512x512 one, 7-39 px a side.
+        # 50-200 shapes per 2048x2048 image is 4-12 per 512x512 one, 7-39 px a side.
         per_image = [sum(a["image_id"] == im["id"] for a in coco["annotations"]) for im in coco["images"]]
-        assert all(3 <= n <= 12 for n in per_image), per_image
+        assert all(4 <= n <= 12 for n in per_image), per_image
         assert all(7 <= a["bbox"][2] <= 39 and 7 <= a["bbox"][3] <= 39 for a in coco["annotations"])
 
 
