@@ -381,15 +381,17 @@ struct Stat {
   double iou;            // one IoU threshold, or -1 for all of them
   const char* iou_text;  // as summarize prints it
   const char* area;
-  int64_t max_dets;
+  size_t max_dets;        // index into EvalParams::max_dets (pycocotools: maxDets[0], [1], [2])
 };
+// AP's own line asks pycocotools for maxDets=100 literally, so with other maxDets it prints -1; here
+// it takes maxDets[2] like the other lines, which is the same number under the default parameters.
 constexpr std::array<Stat, 12> kStats = {{
-    {"AP", true, -1, "0.50:0.95", "all", 100},       {"AP50", true, .5, "0.50", "all", 100},
-    {"AP75", true, .75, "0.75", "all", 100},         {"APs", true, -1, "0.50:0.95", "small", 100},
-    {"APm", true, -1, "0.50:0.95", "medium", 100},   {"APl", true, -1, "0.50:0.95", "large", 100},
-    {"AR1", false, -1, "0.50:0.95", "all", 1},       {"AR10", false, -1, "0.50:0.95", "all", 10},
-    {"AR100", false, -1, "0.50:0.95", "all", 100},   {"ARs", false, -1, "0.50:0.95", "small", 100},
-    {"ARm", false, -1, "0.50:0.95", "medium", 100},  {"ARl", false, -1, "0.50:0.95", "large", 100}}};
+    {"AP", true, -1, "0.50:0.95", "all", 2},       {"AP50", true, .5, "0.50", "all", 2},
+    {"AP75", true, .75, "0.75", "all", 2},         {"APs", true, -1, "0.50:0.95", "small", 2},
+    {"APm", true, -1, "0.50:0.95", "medium", 2},   {"APl", true, -1, "0.50:0.95", "large", 2},
+    {"AR1", false, -1, "0.50:0.95", "all", 0},     {"AR10", false, -1, "0.50:0.95", "all", 1},
+    {"AR100", false, -1, "0.50:0.95", "all", 2},   {"ARs", false, -1, "0.50:0.95", "small", 2},
+    {"ARm", false, -1, "0.50:0.95", "medium", 2},  {"ARl", false, -1, "0.50:0.95", "large", 2}}};
 
 template <typename T, typename V>
 size_t index_of(const std::vector<T>& values, const V& value) {
@@ -400,7 +402,7 @@ size_t index_of(const std::vector<T>& values, const V& value) {
 double summarize_stat(const EvalResult& result, const Stat& stat) {
   const EvalParams& p = result.params;
   const Layout at(result);
-  const size_t a = index_of(p.area_labels, std::string(stat.area)), m = index_of(p.max_dets, stat.max_dets);
+  const size_t a = index_of(p.area_labels, std::string(stat.area)), m = stat.max_dets;
   std::vector<double> values;
   for (size_t t = 0; t < at.T; ++t) {
     if (stat.iou >= 0 && p.iou_thresholds[t] != stat.iou) continue;
@@ -441,10 +443,12 @@ double EvalResult::category_ap(size_t k) const {
   return mean_of_defined(values);
 }
 
-EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, IouType type, int threads) {
+EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, IouType type, int threads,
+                    int64_t max_detections) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   EvalResult result;
   result.type = type;
+  result.params.max_dets.back() = max_detections;
   for (const auto& c : gt.categories()) result.category_ids.push_back(c.id);
   const ImageEvals evals = evaluate_images(gt, detections, type, result.category_ids, result.params, threads);
   accumulate(evals, result, threads);
@@ -459,7 +463,7 @@ std::string summary_text(const EvalResult& result) {
     const Stat& s = kStats[i];
     std::snprintf(buffer, sizeof buffer, " %-18s %s @[ IoU=%-9s | area=%6s | maxDets=%3d ] = %0.3f\n",
                   s.ap ? "Average Precision" : "Average Recall", s.ap ? "(AP)" : "(AR)", s.iou_text, s.area,
-                  static_cast<int>(s.max_dets), result.stats[i]);
+                  static_cast<int>(result.params.max_dets[s.max_dets]), result.stats[i]);
     out += buffer;
   }
   return out;

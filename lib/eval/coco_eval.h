@@ -32,13 +32,18 @@ struct EvalResult {
   std::array<double, 12> stats{};
 
   double precision_at(size_t t, size_t r, size_t k, size_t a, size_t m) const;
-  // AP of one category over IoU .50:.95, all areas, 100 detections (-1 without ground truth).
+  // AP of one category over IoU .50:.95, all areas, maxDets[2] detections (-1 without ground truth).
   double category_ap(size_t k) const;
 };
 
-// threads: 0 = all cores.
+// The most detections per image pycocotools scores (its maxDets[2]); crowded images need more.
+inline constexpr int64_t kDefaultMaxDetections = 100;
+inline constexpr int64_t kMaxMaxDetections = 100000;
+
+// threads: 0 = all cores. max_detections: maxDets = [1, 10, max_detections], every line of the
+// summary but AR1 and AR10 at the last (AP too, where pycocotools' summarize prints -1 unless it is 100).
 EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, IouType type,
-                    int threads = 0);
+                    int threads = 0, int64_t max_detections = kDefaultMaxDetections);
 
 // The 12 lines pycocotools' summarize() prints.
 std::string summary_text(const EvalResult& result);

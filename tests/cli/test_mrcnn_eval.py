@@ -101,6 +101,23 @@ def test_needs_inputs(run):
     assert result.returncode == 2 and "give --gt and --dt, or --config and --weights" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "100001", "many"])
+def test_max_dets_out_of_range(run, files, value):
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--max-dets", value)
+    assert result.returncode == 2
+    assert result.stderr.startswith("mrcnn-eval: error: --max-dets: ") and value in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_max_dets_names_the_cut_in_every_line(run, files):
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "bbox", "--max-dets", "250",
+                 "--per-class")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sum("maxDets=250 ]" in l for l in lines) == 10, result.stdout  # all but AR1 and AR10
+    assert "all areas, 250 detections" in result.stdout
+
+
 def test_model_on_config_val_set(run, workdir, small_model):
     """--config/--weights runs inference over the val set's images, then evaluates."""
     weights, config = small_model

@@ -19,10 +19,12 @@ int main(int argc, char** argv) {
                    "regions), printed in pycocotools' layout and identical to its numbers.",
                    "  mrcnn-eval --gt instances_val2017.json --dt results.json\n"
                    "  mrcnn-eval --gt gt.json --dt dt.json --iou-type segm --per-class --json metrics.json\n"
-                   "  mrcnn-eval --config run.json --weights runs/peds/model_final.safetensors\n");
+                   "  mrcnn-eval --config run.json --weights runs/peds/model_final.safetensors\n"
+                   "  mrcnn-eval --gt gt.json --dt dt.json --max-dets 300    (crowded images: score 300 per image)\n");
   std::string gt_path, dt_path, iou_type = "both", json_out, config_path, weights, device;
   bool per_class = false;
   int threads = 0;
+  int64_t max_dets = mrcnn::eval::kDefaultMaxDetections;
   CLI::App& app = tool.app();
   auto* gt_opt = app.add_option("--gt", gt_path, "Ground truth, COCO JSON");
   auto* dt_opt = app.add_option("--dt", dt_path, "Detections, COCO results JSON (a list of records)");
@@ -36,6 +38,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"bbox", "segm", "both"}))
       ->capture_default_str();
   app.add_option("--json", json_out, "Also write the numbers here: {\"bbox\": {\"AP\": ...}, \"segm\": {...}}");
+  app.add_option("--max-dets", max_dets,
+                 "Detections scored per image (pycocotools' maxDets[2]); more than 100 for images with more objects")
+      ->check(CLI::Range(int64_t{1}, mrcnn::eval::kMaxMaxDetections))
+      ->capture_default_str();
   app.add_flag("--per-class", per_class, "Also print the AP of every category");
   app.add_option("--threads", threads, "Worker threads (default: all cores)")
       ->check(CLI::Range(0, 4096));
@@ -67,11 +73,11 @@ int main(int argc, char** argv) {
     if (iou_type != "bbox") types.push_back(mrcnn::eval::IouType::Segm);
     mrcnn::Json metrics = mrcnn::Json::object();
     for (const auto type : types) {
-      const auto result = mrcnn::eval::evaluate(gt, detections, type, threads);
+      const auto result = mrcnn::eval::evaluate(gt, detections, type, threads, max_dets);
       mrcnn::log::debug("{} evaluated at {} s", mrcnn::eval::iou_type_name(type), seconds());
       std::cout << "IoU type: " << mrcnn::eval::iou_type_name(type) << "\n" << mrcnn::eval::summary_text(result);
       if (per_class) {
-        std::cout << "Per-class AP (IoU .50:.95, all areas, 100 detections):\n";
+        std::cout << "Per-class AP (IoU .50:.95, all areas, " << max_dets << " detections):\n";
         for (size_t k = 0; k < result.category_ids.size(); ++k) {
           const double ap = result.category_ap(k);
           char line[64];
