@@ -251,6 +251,31 @@ std::vector<KeySpec> build_schema() {
                       "fastest; pays off on long runs over one image size (the mask head's shape still "
                       "changes with the number of detections)"));
   k.push_back(key("infer.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
+  k.push_back(integer("infer.tile.size", 0,
+                      "Tiled inference: side of the square tiles cut from each image, in image pixels (0: off, "
+                      "else at least 32); tiles keep their native scale (times infer.tile.scale) instead of the "
+                      "model's min_size/max_size resize; an image no larger than one tile runs whole as without "
+                      "tiling")
+                  .at_least(0)
+                  .at_most(kMaxImageSide));
+  k.push_back(number("infer.tile.overlap", 0.2,
+                     "Tiled inference: share of a tile's side its neighbour covers too; an object narrower than "
+                     "the overlap lies whole in some tile")
+                  .range(0, 0.9));
+  k.push_back(boolean("infer.tile.full_image", false,
+                      "Tiled inference: also run the whole image at the model's own input size as one more tile "
+                      "(large objects), merged with the tiles' detections"));
+  k.push_back(number("infer.tile.scale", 1.0,
+                     "Tiled inference: factor each tile is resized by before the model (1: native pixels; 0.5: "
+                     "tiles of infer.tile.size pixels enter the model at half that side)")
+                  .range(0, 8)
+                  .above(0));
+  k.push_back(number("infer.tile.merge_threshold", 0.5,
+                     "Tiled inference: two detections of one class from overlapping tiles are one object when, "
+                     "inside the area both tiles cover, their masks' intersection reaches this share of the "
+                     "smaller one's part there")
+                  .range(0, 1)
+                  .above(0));
 
   k.push_back(integer("eval.batch_size", 1, "Images per forward pass").at_least(1).at_most(kMaxBatch));
   k.push_back(key("eval.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));

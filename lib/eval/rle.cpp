@@ -113,6 +113,62 @@ Rle encode_rle_block(int64_t height, int64_t width, int64_t x0, int64_t y0, cons
   return rle;
 }
 
+Rle place_rle(const Rle& mask, int64_t height, int64_t width, int64_t x0, int64_t y0) {
+  check_mask_size(height, width);
+  if (x0 < 0 || y0 < 0 || x0 + mask.width > width || y0 + mask.height > height)
+    throw Error("place_rle: mask outside the image");
+  Rle out{height, width, {}};
+  RunBuilder runs{out.counts};
+  runs.push(0, static_cast<uint32_t>(x0 * height + y0));
+  int64_t row = 0, column = 0, written = x0 * height + y0;
+  for (size_t i = 0; i < mask.counts.size(); ++i) {
+    // A run may span several columns of the mask: between them come the image's rows below and
+    // above the mask (height - mask.height zeros), except after its last column.
+    for (int64_t left = mask.counts[i]; left > 0 && column < mask.width;) {
+      const int64_t take = std::min(left, mask.height - row);
+      runs.push(i % 2, static_cast<uint32_t>(take));
+      written += take;
+      left -= take;
+      row += take;
+      if (row < mask.height) continue;
+      row = 0;
+      if (++column == mask.width) break;
+      runs.push(0, static_cast<uint32_t>(height - mask.height));
+      written += height - mask.height;
+    }
+  }
+  runs.push(0, static_cast<uint32_t>(height * width - written));
+  runs.finish();
+  return out;
+}
+
+namespace {
+
+// The pixels of the run [begin, end) (column-major positions) inside the rectangle.
+int64_t run_area_in_rect(int64_t begin, int64_t end, int64_t height, int64_t x0, int64_t y0, int64_t w, int64_t h) {
+  if (end <= begin) return 0;
+  const int64_t first_col = begin / height, last_col = (end - 1) / height;
+  int64_t total = 0;
+  for (int64_t c = std::max(first_col, x0); c <= std::min(last_col, x0 + w - 1); ++c) {
+    const int64_t top = std::max(c == first_col ? begin % height : 0, y0);
+    const int64_t bottom = std::min(c == last_col ? (end - 1) % height + 1 : height, y0 + h);
+    total += std::max<int64_t>(0, bottom - top);
+  }
+  return total;
+}
+
+}  // namespace
+
+int64_t rle_area_in_rect(const Rle& mask, int64_t x0, int64_t y0, int64_t w, int64_t h) {
+  int64_t pos = 0, total = 0;
+  for (size_t i = 0; i < mask.counts.size(); ++i) {
+    const int64_t end = pos + mask.counts[i];
+    if (i % 2 == 1) total += run_area_in_rect(pos, end, mask.height, x0, y0, w, h);
+    pos = end;
+  }
+  return total;
+}
+
 std::vector<uint8_t> decode_rle(const Rle& rle) {
   if (rle.height == 0 && rle.width == 0) return {};  // rle_merge's empty result
   check_mask_size(rle.height, rle.width);

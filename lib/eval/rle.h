@@ -41,6 +41,14 @@ Rle encode_rle(const uint8_t* mask, int64_t height, int64_t width);
 Rle encode_rle_block(int64_t height, int64_t width, int64_t x0, int64_t y0, const uint8_t* block, int64_t block_h,
                      int64_t block_w);
 
+// The mask placed into a larger height x width image with its top-left pixel at (x0, y0) (a tile's
+// detection in the whole image's pixels); the mask must lie inside. Never builds either mask.
+Rle place_rle(const Rle& mask, int64_t height, int64_t width, int64_t x0, int64_t y0);
+
+// The mask's 1 pixels inside the rectangle of columns x0..x0+w-1 and rows y0..y0+h-1, counted on
+// the runs (cost: the runs and the rectangle's columns they cross).
+int64_t rle_area_in_rect(const Rle& mask, int64_t x0, int64_t y0, int64_t w, int64_t h);
+
 // Row-major height x width bytes (0 or 1).
 std::vector<uint8_t> decode_rle(const Rle& rle);
 

@@ -44,9 +44,15 @@ struct DecodedBatch {
   std::vector<std::string> skipped;
 };
 
+// Images decoded and run together: a batch of infer.batch_size images, or with tiling one image
+// (its tiles make the batches), so that memory holds one large image, not batch_size of them.
+size_t images_per_batch(const InferenceJob& job) {
+  return job.tiling.enabled() ? 1 : static_cast<size_t>(job.batch_size);
+}
+
 DecodedBatch decode_batch(const InferenceJob& job, const Detector& detector, size_t start) {
   DecodedBatch out;
-  for (size_t i = start; i < std::min(job.images.size(), start + static_cast<size_t>(job.batch_size)); ++i) {
+  for (size_t i = start; i < std::min(job.images.size(), start + images_per_batch(job)); ++i) {
     std::string failure;
     try {
       out.pixels.push_back(load_image(job.images[i], job, detector));
@@ -63,16 +69,29 @@ DecodedBatch decode_batch(const InferenceJob& job, const Detector& detector, siz
   return out;
 }
 
+std::vector<eval::ImageDetections> detect_images(Detector& detector, const std::vector<cv::Mat>& pixels,
+                                                 const InferenceJob& job) {
+  if (!job.tiling.enabled()) return detector.detect(pixels, job.score_threshold);
+  std::vector<eval::ImageDetections> detections;
+  for (const cv::Mat& image : pixels)
+    detections.push_back(detect_tiled(detector, image, job.tiling, job.score_threshold, job.batch_size));
+  return detections;
+}
+
 }  // namespace
 
 InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job) {
   InferenceSummary summary;
   if (!job.overlay_dir.empty()) prepare_output_folder(job.overlay_dir);
   viz::OutputNames overlay_names;
+  if (job.tiling.enabled())
+    log::info("tiled: {}-pixel tiles overlapping by {}, scale {}{}, {} tiles per forward pass", job.tiling.size,
+              job.tiling.overlap, job.tiling.scale, job.tiling.full_image ? ", plus the whole image" : "",
+              job.batch_size);
   Progress progress("inference", static_cast<int64_t>(job.images.size()), "img");
   // Batch k+1 is read and decoded on a helper thread while batch k runs on the model: on a GPU,
   // decoding a large PNG can take longer than the model.
-  const auto batch_size = static_cast<size_t>(job.batch_size);
+  const size_t batch_size = images_per_batch(job);
   std::future<DecodedBatch> next;
   const auto decode = [&](size_t start) { return decode_batch(job, detector, start); };
   if (!job.images.empty()) next = std::async(std::launch::async, decode, size_t{0});
@@ -89,7 +108,7 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
     const std::vector<cv::Mat>& pixels = decoded.pixels;
     if (batch.empty()) continue;
     const auto started = std::chrono::steady_clock::now();
-    const std::vector<eval::ImageDetections> detections = detector.detect(pixels, job.score_threshold);
+    const std::vector<eval::ImageDetections> detections = detect_images(detector, pixels, job);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (batch.size() == 1)
       log::debug("{}: image took {} s", batch[0]->path, seconds);

@@ -10,6 +10,7 @@
 #include "io/json_file.h"
 #include "infer/detector.h"
 #include "infer/image_lists.h"
+#include "infer/tiling.h"
 #include "viz/overlay.h"
 
 namespace mrcnn::infer {
@@ -17,7 +18,7 @@ namespace mrcnn::infer {
 struct InferenceJob {
   std::vector<InferenceImage> images;
   float score_threshold = 0.5f;
-  int batch_size = 1;
+  int batch_size = 1;  // images per forward pass; with tiling, tiles (one image at a time)
   // Else the first image that fails (unreadable, not a regular file, undecodable, more than
   // max_image_pixels, a shape the model cannot take) stops the run with an Error naming it.
   bool skip_unreadable = false;
@@ -25,6 +26,7 @@ struct InferenceJob {
   std::string overlay_dir;       // empty: no overlays
   data::LabelMap labels;
   viz::OverlayStyle overlay_style;
+  TileOptions tiling;  // off unless tiling.size > 0
 };
 
 struct InferenceSummary {

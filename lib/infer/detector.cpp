@@ -104,17 +104,27 @@ double Detector::peak_gpu_memory_mb() const {
 
 int64_t Detector::num_classes() const { return impl_->net->settings().num_classes; }
 
+int64_t Detector::max_detections() const { return impl_->net->settings().roi.detections_per_img; }
+
+std::pair<int64_t, int64_t> Detector::input_size(int64_t height, int64_t width) const {
+  const model::MaskRcnnImpl& net = *impl_->net;
+  return net.transform().resized_size({height, width}, net.settings().min_size.back());
+}
+
 void Detector::check_image_size(int64_t height, int64_t width) const {
   const model::MaskRcnnImpl& net = *impl_->net;
   for (const int64_t min_size : net.settings().min_size) net.transform().resized_size({height, width}, min_size);
 }
 
-std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images, float score_threshold) {
+std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images, float score_threshold,
+                                              double fixed_scale) {
   c10::InferenceMode guard;
   std::vector<at::Tensor> tensors;
   for (const cv::Mat& image : images) tensors.push_back(model::image_to_tensor(image, impl_->device));
   const AutocastScope autocast(impl_->device.type(), impl_->autocast_dtype);
-  std::vector<ImageDetections> detections = model::detect_instances(*impl_->net, tensors, score_threshold);
+  const model::Transform resize = impl_->net->transform().at_fixed_scale(fixed_scale);
+  std::vector<ImageDetections> detections =
+      model::detect_instances(*impl_->net, tensors, score_threshold, fixed_scale > 0 ? &resize : nullptr);
   // The peak reported is the steady state's: the first batch also holds one-time set-up (cuBLAS
   // and cuDNN workspaces; with cudnn_benchmark, the algorithm search's trial workspaces).
   if (impl_->device.is_cuda() && impl_->batches++ == 0) reset_peak_gpu_memory(impl_->device.index());

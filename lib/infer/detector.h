@@ -7,6 +7,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -37,13 +38,19 @@ class Detector {
   // elongated (1x4000) that resizing leaves a side of 0 pixels. Safe to call from another thread.
   void check_image_size(int64_t height, int64_t width) const;
 
-  // images: 8-bit RGB. Detections scoring below score_threshold are dropped.
-  std::vector<eval::ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold);
+  // images: 8-bit RGB. Detections scoring below score_threshold are dropped. fixed_scale 0: the
+  // model's resize (min_size/max_size); else every image is resized by this factor (tiles).
+  std::vector<eval::ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold,
+                                            double fixed_scale = 0);
 
   std::string device_name() const;
   // Peak GPU memory since the first batch (MiB; 0 on the CPU).
   double peak_gpu_memory_mb() const;
   int64_t num_classes() const;
+  // The most detections the model keeps per image (model.roi.detections_per_img).
+  int64_t max_detections() const;
+  // The (height, width) the model resizes an image of this size to (min_size/max_size).
+  std::pair<int64_t, int64_t> input_size(int64_t height, int64_t width) const;
 
  private:
   struct Impl;

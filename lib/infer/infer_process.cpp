@@ -45,9 +45,11 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
     out.ground_truth = out.detections + ".gt.json";
     out.temporary_files.push_back(out.ground_truth);
     write_val_ground_truth(config, out.ground_truth);
-    // The same images as the ground truth just written: the same pixel limit.
-    images = {"--dataset", "val", "--max-image-pixels", std::to_string(config["data"]["max_image_pixels"].get<int64_t>())};
+    images = {"--dataset", "val"};
   }
+  // The same pixel limit as the ground truth was read with (and large images to tile, infer.tile.*,
+  // which the child reads from the same configuration).
+  images.insert(images.end(), {"--max-image-pixels", std::to_string(config["data"]["max_image_pixels"].get<int64_t>())});
   std::vector<std::string> argv = {sibling_executable("mrcnn-infer"), "--config", config_path, "--weights", weights};
   argv.insert(argv.end(), images.begin(), images.end());
   const std::vector<std::string> rest = {

@@ -53,6 +53,18 @@ data::LabelMap class_names(const Json& config, const InferenceRequest& request) 
 
 }  // namespace
 
+TileOptions tile_options(const Json& config, const InferenceRequest& request) {
+  const Json& tile = config["infer"]["tile"];
+  TileOptions options;
+  options.size = request.tile_size >= 0 ? request.tile_size : tile["size"].get<int64_t>();
+  options.overlap = request.tile_overlap >= 0 ? request.tile_overlap : tile["overlap"].get<double>();
+  options.scale = request.tile_scale >= 0 ? request.tile_scale : tile["scale"].get<double>();
+  options.full_image = request.tile_full_image || tile["full_image"].get<bool>();
+  options.merge_threshold = tile["merge_threshold"].get<double>();
+  options.check();
+  return options;
+}
+
 InferenceJob inference_job(const Json& config, const InferenceRequest& request) {
   const Json& infer = config["infer"];
   InferenceJob job;
@@ -65,6 +77,7 @@ InferenceJob inference_job(const Json& config, const InferenceRequest& request) 
   job.overlay_dir = request.overlay_dir;
   job.overlay_style.score_threshold = job.score_threshold;
   job.labels = class_names(config, request);
+  job.tiling = tile_options(config, request);
   return job;
 }
 

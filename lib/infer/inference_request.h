@@ -30,11 +30,19 @@ struct InferenceRequest {
   bool skip_unreadable = false;     // else the first unusable image stops the run
   bool allow_partial = false;
   int64_t max_image_pixels = kDefaultMaxImagePixels;
+  // Tiling flags; unset (< 0, or false): the configuration's infer.tile.* keys.
+  int64_t tile_size = -1;
+  double tile_overlap = -1, tile_scale = -1;
+  bool tile_full_image = false;
 };
 
 // The detector's options under a resolved configuration; resolves the device first, so that an
 // unavailable one is reported before anything else is checked.
 DetectorOptions detector_options(const Json& config, const InferenceRequest& request);
+
+// The tiling asked for: the flags where given, else infer.tile.*; throws Error for values out of
+// range (naming the key and the flag).
+TileOptions tile_options(const Json& config, const InferenceRequest& request);
 
 // Fails before any work when no images are named or the outputs cannot be written.
 void check_request(const InferenceRequest& request);

@@ -23,7 +23,7 @@ at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device
 }
 
 std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& tensors,
-                                                    float score_threshold) {
+                                                    float score_threshold, const Transform* resize) {
   // Stage times at debug level (--verbose), to see where inference time goes; on CUDA each lap
   // waits for the GPU, else the time of queued kernels would land in a later stage.
   auto last = std::chrono::steady_clock::now();
@@ -35,7 +35,7 @@ std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std
     log::debug("  {}: {} ms", stage, std::chrono::duration<double, std::milli>(now - last).count());
     last = now;
   };
-  const ImageBatch batch = net.prepare_batch(tensors);
+  const ImageBatch batch = resize ? net.prepare_batch(tensors, *resize) : net.prepare_batch(tensors);
   lap("transform");
   const std::vector<at::Tensor> features = net.backbone()(batch.tensor);
   lap("backbone+fpn");

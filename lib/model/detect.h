@@ -20,7 +20,8 @@ at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device
 
 // Detections of (3, H, W) images in [0, 1] scoring at least score_threshold, masks pasted into
 // the original image and run-length encoded. The caller sets the mode (eval) and grad guards.
+// resize: the net's own transform when null (min_size/max_size), else this one (a fixed scale).
 std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& images,
-                                                    float score_threshold);
+                                                    float score_threshold, const Transform* resize = nullptr);
 
 }  // namespace mrcnn::model

@@ -32,7 +32,11 @@ void MaskRcnnImpl::use_channels_last() {
 }
 
 ImageBatch MaskRcnnImpl::prepare_batch(const std::vector<at::Tensor>& images) const {
-  ImageBatch batch = transform_.batch(images);
+  return prepare_batch(images, transform_);
+}
+
+ImageBatch MaskRcnnImpl::prepare_batch(const std::vector<at::Tensor>& images, const Transform& transform) const {
+  ImageBatch batch = transform.batch(images);
   // A model trained in float64 (the numerical checks of data-parallel training) sees its
   // validation images in float64 too.
   if (parameters().front().scalar_type() == at::kDouble) batch.tensor = batch.tensor.to(at::kDouble);

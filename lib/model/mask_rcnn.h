@@ -40,6 +40,8 @@ class MaskRcnnImpl : public torch::nn::Module {
   // The transform's padded batch; channels-last after prepare_for_inference() or
   // use_channels_last(), as the convolution weights then are.
   ImageBatch prepare_batch(const std::vector<at::Tensor>& images) const;
+  // The same with another resize (Transform::at_fixed_scale: tiles at their native scale).
+  ImageBatch prepare_batch(const std::vector<at::Tensor>& images, const Transform& transform) const;
 
   // Evaluation mode, no gradients, batch norms folded into the convolutions. After this the
   // module is for inference only (its conv weights no longer match a state dict).

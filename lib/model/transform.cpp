@@ -11,13 +11,20 @@
 namespace mrcnn::model {
 namespace F = torch::nn::functional;
 
+Transform Transform::at_fixed_scale(double scale) const {
+  Transform fixed(settings_);
+  fixed.fixed_scale_ = scale;
+  return fixed;
+}
+
 ImageSize Transform::resized_size(ImageSize original, int64_t min_size) const {
   const auto [h, w] = original;
   // torchvision computes these in float32 tensors, then the scale in Python float.
   const double min_side = static_cast<float>(std::min(h, w));
   const double max_side = static_cast<float>(std::max(h, w));
-  const double scale = std::min(static_cast<double>(min_size) / min_side,
-                                static_cast<double>(settings_.max_size) / max_side);
+  const double scale = fixed_scale_ > 0 ? fixed_scale_
+                                        : std::min(static_cast<double>(min_size) / min_side,
+                                                   static_cast<double>(settings_.max_size) / max_side);
   // F.interpolate(scale_factor=scale, recompute_scale_factor=True): floor(size * scale).
   const ImageSize resized{static_cast<int64_t>(std::floor(static_cast<double>(h) * scale)),
                           static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};

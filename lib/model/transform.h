@@ -18,6 +18,10 @@ class Transform {
  public:
   explicit Transform(const ModelSettings& settings) : settings_(settings) {}
 
+  // The same transform resizing every image by one factor instead of min_size/max_size
+  // (tiled inference: a tile keeps its native scale, or infer.tile.scale, never upscaled to min_size).
+  Transform at_fixed_scale(double scale) const;
+
   // images: (3, H, W) float RGB in [0, 1], any sizes. Inference resizes to the last min_size;
   // training picks one of min_size at random (multi-scale): from the image's target seed when
   // it has one, else with rng. With targets, they are resized with their images (boxes scaled,
@@ -31,7 +35,8 @@ class Transform {
   BatchShape batch_shape(const std::vector<ImageSize>& originals, std::mt19937* rng = nullptr,
                          const std::vector<Target>* targets = nullptr) const;
 
-  // The scale factor and output size for one image (torchvision's rounding).
+  // The scale factor and output size for one image (torchvision's rounding); with a fixed scale,
+  // floor(side * scale) whatever min_size is.
   ImageSize resized_size(ImageSize original, int64_t min_size) const;
 
   // Boxes to original-image pixels; masks (D, 1, M, M) pasted into (D, 1, H, W) probabilities.
@@ -41,6 +46,7 @@ class Transform {
   int64_t pick_min_size(std::mt19937* rng, const Target* target) const;
 
   ModelSettings settings_;
+  double fixed_scale_ = 0;  // > 0: at_fixed_scale's factor
 };
 
 // Boxes (D, 4) from a resized image's pixels to the original image's.

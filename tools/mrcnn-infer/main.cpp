@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
                    "      --input photos/ --output results.json --overlay-dir overlays/ --label-map peds.pbtxt\n"
                    "  mrcnn-infer -c configs/maskrcnn_resnet50_fpn_coco.json -w maskrcnn_coco.pth \\\n"
                    "      --coco instances_val2017.json --image-root val2017/ -o dt.json --score-threshold 0\n"
-                   "  mrcnn-infer --model runs/peds/model.safetensors -i photos/ -o results.json --overlay-dir ov/\n");
+                   "  mrcnn-infer --model runs/peds/model.safetensors -i photos/ -o results.json --overlay-dir ov/\n"
+                   "  mrcnn-infer --model runs/fruit/model.safetensors -i drone/ -o dt.json --tile 800 --tile-full-image\n");
   mrcnn::infer::InferenceRequest request;
   std::string config_path, model_file, on_error = "fail";
   CLI::App& app = tool.app();
@@ -64,6 +65,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
   app.add_flag("--allow-partial", request.allow_partial, "Load the weights that fit and report the rest");
+  app.add_option("--tile", request.tile_size,
+                 "Tiled inference: cut each image into overlapping SIZE x SIZE tiles at native scale, run the "
+                 "tiles, merge what the borders cut (default: infer.tile.size; 0: off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{65536}));
+  app.add_option("--tile-overlap", request.tile_overlap,
+                 "Share of a tile its neighbour covers too, 0 to 0.9 (default: infer.tile.overlap)")
+      ->check(CLI::Range(0.0, 0.9));
+  app.add_option("--tile-scale", request.tile_scale,
+                 "Resize tiles by this factor before the model (default: infer.tile.scale, 1 = native pixels)")
+      ->check(CLI::Range(0.0, 8.0));
+  app.add_flag("--tile-full-image", request.tile_full_image,
+               "With --tile: also run the whole image at the model's input size, for large objects");
 
   return tool.run(argc, argv, [&] {
     mrcnn::Json config;

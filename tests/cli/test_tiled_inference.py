@@ -1,0 +1,193 @@
+"""mrcnn-infer --tile, run for real with a small random model: an image smaller than a tile gives
+plain inference's results exactly; tiled results are COCO records in image pixels (overlays,
+--on-error and mrcnn-eval --config as without tiles); a 10000x10000 image runs in the memory of a
+1333x1333 one plus the decoded image; bad values are one error line. How detections that tile
+borders cut are merged is tested on synthetic detections in tests/infer/test_tiling.cpp."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mrcnn_testing import BIN_DIR, assert_one_error, sample_images
+
+
+# The random model's heads keep fewer proposals and detections (its scores are near-ties, so every
+# tile would fill the mask head with 100 detections): a few seconds a run on two busy cores.
+FAST = {"rpn": {"post_nms_top_n_test": 100}, "roi": {"detections_per_img": 12}}
+
+
+def write_config(workdir, small_model, name, **sections):
+    """small_model's configuration, made FAST, with sections updated (e.g. infer={"tile": {...}})."""
+    cfg = json.loads(small_model[1].read_text())
+    cfg["model"].update(FAST)
+    for section, values in sections.items():
+        cfg.setdefault(section, {}).update(values)
+    (workdir / name).write_text(json.dumps(cfg))
+    return workdir / name
+
+
+@pytest.fixture
+def fast_config(workdir, small_model):
+    return write_config(workdir, small_model, "fast.json")
+
+
+def infer(run, small_model, *args, config):
+    return run("mrcnn-infer", "--config", config, "--weights", small_model[0], *args)
+
+
+@pytest.fixture
+def photo(workdir):
+    """A Penn-Fudan photo (559x536): 3x3 tiles of 256 pixels; without the data, a synthetic one as large."""
+    from PIL import Image
+    path = sample_images(workdir / "images", count=1)[0]
+    if Image.open(path).size[0] < 512:
+        Image.open(path).resize((559, 536)).save(path)
+    return path
+
+
+def test_image_smaller_than_a_tile_equals_plain_inference(run, workdir, small_model, fast_config, photo):
+    from PIL import Image
+    Image.open(photo).crop((0, 0, 250, 200)).save(workdir / "small.png")
+    assert infer(run, small_model, "-i", "small.png", "-o", "plain.json", config=fast_config).returncode == 0
+    plain = (workdir / "plain.json").read_text()
+    assert json.loads(plain), "no detections to compare: lower the score threshold"
+    for extra in ([], ["--tile-full-image"], ["--tile-scale", "0.5"]):
+        result = infer(run, small_model, "-i", "small.png", "-o", "tiled.json", "--tile", "256", *extra,
+                       config=fast_config)
+        assert result.returncode == 0, result.stderr
+        assert "tiled: 256-pixel tiles" in result.stderr
+        assert (workdir / "tiled.json").read_text() == plain, extra
+
+
+def test_tiled_results_are_coco_records_in_image_pixels(run, workdir, small_model, fast_config, photo):
+    mask_api = pytest.importorskip("pycocotools.mask")
+    from PIL import Image
+    width, height = Image.open(photo).size
+    result = infer(run, small_model, "-i", photo, "-o", "dt.json", "--tile", "256", "--tile-overlap", "0.25",
+                   "--tile-full-image", "--batch-size", "3", "--overlay-dir", "overlays", config=fast_config)
+    assert result.returncode == 0, result.stderr
+    records = json.loads((workdir / "dt.json").read_text())
+    assert 0 < len(records) <= FAST["roi"]["detections_per_img"]  # merged, then capped
+    assert [r["score"] for r in records] == sorted((r["score"] for r in records), reverse=True)
+    for r in records:
+        assert r["segmentation"]["size"] == [height, width]
+        rle = {"size": [height, width], "counts": r["segmentation"]["counts"].encode()}
+        assert mask_api.area(rle) == mask_api.decode(rle).sum()
+        x, y, w, h = r["bbox"]
+        assert 0 <= x and 0 <= y and x + w <= width + 0.01 and y + h <= height + 0.01
+        if mask_api.area(rle):  # the mask lies in (a slightly grown copy of) the box
+            mx, my, mw, mh = mask_api.toBbox(rle)
+            assert mx >= x - 0.1 * w - 2 and mx + mw <= x + 1.1 * w + 2
+    assert Image.open(workdir / "overlays" / photo.name).size == (width, height)
+    plain = infer(run, small_model, "-i", photo, "-o", "plain.json", config=fast_config)
+    assert plain.returncode == 0
+    assert json.loads((workdir / "plain.json").read_text()) != records  # tiles do change what the model sees
+
+
+def test_tile_keys_in_the_configuration(run, workdir, small_model, fast_config, photo):
+    """infer.tile.* do what the flags do; the flags override them."""
+    keyed = write_config(workdir, small_model, "tiled.json",
+                         infer={"tile": {"size": 256, "overlap": 0.25, "full_image": True}})
+    assert infer(run, small_model, "-i", photo, "-o", "by_keys.json", config=keyed).returncode == 0
+    assert infer(run, small_model, "-i", photo, "-o", "by_flags.json", "--tile", "256", "--tile-overlap", "0.25",
+                 "--tile-full-image", config=fast_config).returncode == 0
+    assert (workdir / "by_keys.json").read_text() == (workdir / "by_flags.json").read_text()
+    assert infer(run, small_model, "-i", photo, "-o", "off.json", "--tile", "0", config=keyed).returncode == 0
+    assert infer(run, small_model, "-i", photo, "-o", "plain.json", config=fast_config).returncode == 0
+    assert (workdir / "off.json").read_text() == (workdir / "plain.json").read_text()
+
+
+def test_on_error_with_tiles(run, workdir, small_model, fast_config, photo):
+    (workdir / "images" / "broken.png").write_bytes(b"this is not a png")
+    result = infer(run, small_model, "-i", "images", "-o", "dt.json", "--tile", "256", config=fast_config)
+    assert_one_error(result, "mrcnn-infer", "images/broken.png: cannot decode image")
+    result = infer(run, small_model, "-i", "images", "-o", "dt.json", "--tile", "256", "--on-error", "skip",
+                   config=fast_config)
+    assert result.returncode == 0, result.stderr
+    assert "skipped: images/broken.png: cannot decode image" in result.stderr and "1 skipped" in result.stderr
+    assert {r["image_id"] for r in json.loads((workdir / "dt.json").read_text())} == {2}  # sorted: broken.png first
+
+
+def test_eval_config_runs_inference_with_the_tile_keys(run, workdir, small_model, photo):
+    from PIL import Image
+    width, height = Image.open(photo).size
+    gt = {"images": [{"id": 1, "file_name": photo.name, "height": height, "width": width}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 150, 280], "area": 42000,
+                           "iscrowd": 0, "segmentation": [[10, 10, 160, 10, 160, 290, 10, 290]]}],
+          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    (workdir / "val.json").write_text(json.dumps(gt))
+    cfg = write_config(workdir, small_model, "c.json", infer={"tile": {"size": 256}}, eval={"device": "cpu"},
+                       data={"val": {"format": "coco", "annotations": "val.json", "images": "images"}})
+    result = run("mrcnn-eval", "--config", cfg, "--weights", small_model[0], "--json", "by_config.json")
+    assert result.returncode == 0, result.stderr
+    assert "tiled: 256-pixel tiles" in result.stderr
+    assert infer(run, small_model, "--coco", "val.json", "--image-root", "images", "-o", "dt.json",
+                 "--score-threshold", "0", config=cfg).returncode == 0
+    assert run("mrcnn-eval", "--gt", "val.json", "--dt", "dt.json", "--json", "by_files.json").returncode == 0
+    assert json.loads((workdir / "by_config.json").read_text()) == json.loads((workdir / "by_files.json").read_text())
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--tile", "-5"], ["--tile", "-5"]),
+    (["--tile", "16"], ["infer.tile.size (--tile): 16", "32"]),
+    (["--tile", "512", "--tile-overlap", "1.5"], ["--tile-overlap", "1.5"]),
+    (["--tile", "512", "--tile-scale", "0"], ["infer.tile.scale (--tile-scale): 0"]),
+    (["--tile", "100", "--tile-scale", "0.2"], ["gives tiles under 32 pixels"]),
+])
+def test_bad_tile_flags(run, small_model, fast_config, photo, args, fragments):
+    result = infer(run, small_model, "-i", photo, "-o", "dt.json", *args, config=fast_config)
+    assert_one_error(result, "mrcnn-infer", *fragments)
+
+
+@pytest.mark.parametrize("tile, fragment", [
+    ({"size": 8}, "infer.tile.size (--tile): 8"),
+    ({"size": 512, "overlap": 1.5}, "infer.tile.overlap"),
+    ({"size": -1}, "infer.tile.size"),
+])
+def test_bad_tile_keys(run, workdir, small_model, photo, tile, fragment):
+    cfg = write_config(workdir, small_model, "bad.json", infer={"tile": tile})
+    assert_one_error(infer(run, small_model, "-i", photo, "-o", "dt.json", config=cfg), "mrcnn-infer", fragment)
+
+
+def peak_rss_mib(cwd, *argv):
+    """Runs a tool in a fresh Python process and returns (exit code, stderr, the tool's peak RSS in MiB):
+    RUSAGE_CHILDREN there counts that one child only."""
+    probe = ("import resource, subprocess, sys\n"
+             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "sys.stderr.write(r.stderr)\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+             "sys.exit(r.returncode)")
+    result = subprocess.run([sys.executable, "-c", probe, str(BIN_DIR / argv[0]), *map(str, argv[1:])], cwd=cwd,
+                            capture_output=True, text=True, timeout=600)
+    return result.returncode, result.stderr, int(result.stdout.split()[-1]) / 1024
+
+
+def test_memory_of_a_10000_pixel_image_is_bounded_by_the_tiles(workdir, small_model):
+    """10000x10000 in 2500-pixel tiles that enter the model at 400x400 (--tile-scale 0.16), against a
+    1333x1333 image the model also sees at 400x400: the peak RSS may exceed the small image's by the
+    decoded image (3 bytes a pixel; decoding briefly holds a BGR and an RGB copy) and 150 MiB (the
+    float copies of one 2500-pixel tile before it is resized, the detections)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+    weights, _ = small_model
+    cfg = write_config(workdir, small_model, "c.json", model={"min_size": [400], "max_size": 400})
+    for side in (1333, 10000):
+        image = Image.fromarray(np.full((side, side, 3), 110, np.uint8))
+        draw = ImageDraw.Draw(image)
+        for k in range(0, side - 300, max(side // 12, 200)):  # objects of sorts, across tile borders too
+            draw.ellipse((k, k, k + 250, k + 180), fill=(200, 60, 40))
+            draw.rectangle((side - k - 260, k, side - k - 60, k + 120), fill=(30, 140, 200))
+        image.save(workdir / f"img{side}.png", compress_level=1)
+    common = ["--config", cfg, "--weights", weights, "--threads", "2", "--score-threshold", "0"]
+    rc, err, small = peak_rss_mib(workdir, "mrcnn-infer", *common, "-i", "img1333.png", "-o", "small.json")
+    assert rc == 0, err
+    rc, err, large = peak_rss_mib(workdir, "mrcnn-infer", *common, "-i", "img10000.png", "-o", "large.json",
+                                  "--tile", "2500", "--tile-scale", "0.16", "--tile-overlap", "0")
+    assert rc == 0, err
+    records = json.loads((workdir / "large.json").read_text())
+    assert records and all(r["segmentation"]["size"] == [10000, 10000] for r in records)
+    decoded_image = 2 * 3 * 10000 * 10000 / 2**20
+    print(f"peak RSS: 1333x1333 {small:.0f} MiB, 10000x10000 tiled {large:.0f} MiB, "
+          f"decoded image {decoded_image / 2:.0f} MiB")
+    assert large <= small + decoded_image + 150, (small, large)
