@@ -1,6 +1,7 @@
 #include "anchors/anchor_report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -149,8 +150,23 @@ AnchorReport make_anchor_report(const std::string& config_path, const SearchOpti
   return r;
 }
 
+namespace {
+
+// A path as a shell word: as it is when it holds only safe characters, else single-quoted.
+std::string shell_word(const std::string& text) {
+  const bool safe = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string("_./-+:,=@%").find(c) != std::string::npos;
+  });
+  if (safe) return text;
+  std::string quoted = "'";
+  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
 std::string set_command(const std::string& config, const AnchorSet& anchors) {
-  return "mrcnn-config set " + config + " 'model.anchor.sizes=" + Json(anchors.sizes).dump() +
+  return "mrcnn-config set " + shell_word(config) + " 'model.anchor.sizes=" + Json(anchors.sizes).dump() +
          "' 'model.anchor.aspect_ratios=" + Json(anchors.aspect_ratios).dump() + "'";
 }
 

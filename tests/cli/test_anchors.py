@@ -74,6 +74,69 @@ def test_report_numbers_in_closed_form(run, workdir):
     assert buckets(doc["proposed"])["all"][1] >= 2
 
 
+def png_bytes(array):
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_mask_pngs(folder, images):
+    """The same boxes as a mask_png set: one image per box (instance masks cannot overlap)."""
+    (folder / "png_images").mkdir()
+    (folder / "png_masks").mkdir()
+    for i, (h, w, [(x1, y1, x2, y2)]) in enumerate(images, 1):
+        (folder / "png_images" / f"{i}.png").write_bytes(png_bytes(np.zeros((h, w, 3), np.uint8)))
+        mask = np.zeros((h, w), np.uint8)
+        mask[y1:y2, x1:x2] = 1
+        (folder / "png_masks" / f"{i}.png").write_bytes(png_bytes(mask))
+
+
+def write_records(path, images):
+    """The same boxes as TF OD API records (normalised coordinates, PNG masks)."""
+    from tfrecord.writer import TFRecordWriter
+
+    writer = TFRecordWriter(str(path))
+    for i, (h, w, boxes) in enumerate(images, 1):
+        masks = []
+        for x1, y1, x2, y2 in boxes:
+            mask = np.zeros((h, w), np.uint8)
+            mask[y1:y2, x1:x2] = 255
+            masks.append(png_bytes(mask))
+        writer.write({"image/height": (h, "int"), "image/width": (w, "int"),
+                      "image/filename": (f"{i}.png".encode(), "byte"),
+                      "image/encoded": (png_bytes(np.zeros((h, w, 3), np.uint8)), "byte"),
+                      "image/format": (b"png", "byte"),
+                      "image/object/bbox/xmin": ([b[0] / w for b in boxes], "float"),
+                      "image/object/bbox/ymin": ([b[1] / h for b in boxes], "float"),
+                      "image/object/bbox/xmax": ([b[2] / w for b in boxes], "float"),
+                      "image/object/bbox/ymax": ([b[3] / h for b in boxes], "float"),
+                      "image/object/class/label": ([1] * len(boxes), "int"),
+                      "image/object/mask": (masks, "byte")})
+    writer.close()
+
+
+def test_every_format_gives_the_same_numbers(run, workdir):
+    pytest.importorskip("tfrecord")
+    images = [(128, 128, [box]) for box in CLOSED_FORM]
+    write_coco(workdir, images)
+    write_mask_pngs(workdir, images)
+    write_records(workdir / "train.record", images)
+    sets = {"coco": {"format": "coco", "images": "train", "annotations": "train.json"},
+            "mask_png": {"format": "mask_png", "images": "png_images", "annotations": "png_masks"},
+            "tfrecord": {"format": "tfrecord", "images": "", "annotations": "train.record"}}
+    for name, train_set in sets.items():
+        cfg = json.loads((workdir / write_config(workdir, [128], 128, SQUARES)).read_text())
+        cfg["data"]["train"] = train_set
+        (workdir / "run.json").write_text(json.dumps(cfg))
+        doc, _ = report(run, workdir, "run.json")
+        assert buckets(doc["current"])["all"] == (4, 2, 3, 1), name
+        assert doc["train_set"]["source"] == f"{name} {train_set['annotations']}"
+
+
 def test_every_min_size_counts(run, workdir):
     """min_size [128, 64]: each box once per scale; at 64 the boxes halve: 0.25, 1/16, 1, 0.61."""
     write_coco(workdir, [(128, 128, CLOSED_FORM)])
@@ -226,6 +289,20 @@ def test_apply_writes_a_config_that_validates_and_trains(run, workdir, make_shap
     result = run("mrcnn-train", "--config", config, "--output-dir", "out", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert (workdir / "out" / "model_final.safetensors").exists()
+
+
+def test_the_printed_set_line_runs_as_pasted(run, workdir):
+    import shlex
+
+    write_coco(workdir, small_object_set(images=2))
+    write_config(workdir, [256], 256, name="my 'run'.json")
+    doc, result = report(run, workdir, "my 'run'.json", "--keep-count")
+    assert doc["set_command"] in result.stdout
+    words = shlex.split(doc["set_command"])
+    assert words[:3] == ["mrcnn-config", "set", "my 'run'.json"]
+    assert run(*words).returncode == 0
+    written = json.loads((workdir / "my 'run'.json").read_text())["model"]["anchor"]
+    assert written == {"sizes": doc["proposed"]["sizes"], "aspect_ratios": doc["proposed"]["aspect_ratios"]}
 
 
 def test_output_config_leaves_the_input(run, workdir):
