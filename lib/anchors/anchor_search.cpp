@@ -235,6 +235,44 @@ Found best_of_shape(const std::vector<ResizedBox>& boxes, const AnchorSet& curre
   return seeded.score.positive > best.score.positive ? seeded : best;
 }
 
+// A level's configured sizes in per_level slots: as configured for the same count, else its first
+// size times 2^(k / per_level).
+std::vector<int64_t> configured_level(const AnchorSet& current, size_t level, size_t per_level) {
+  if (current.sizes[level].size() == per_level) return current.sizes[level];
+  std::vector<int64_t> sizes;
+  for (size_t k = 0; k < per_level; ++k)
+    sizes.push_back(std::llround(double(current.sizes[level][0]) * std::exp2(double(k) / double(per_level))));
+  return sizes;
+}
+
+bool increasing(const AnchorSet& anchors) {
+  int64_t last = 0;
+  for (const auto& level : anchors.sizes)
+    for (const int64_t s : level) {
+      if (s <= last) return false;
+      last = s;
+    }
+  return true;
+}
+
+// The levels the boxes do not need, from the top down, get their configured sizes back (objects
+// larger than the training set's keep their anchors): a level's sizes are replaced while that
+// keeps every positive and the sizes still increase.
+Found restore_unneeded_levels(const std::vector<ResizedBox>& boxes, const AnchorSet& current, Found found, float fg) {
+  if (found.anchors.sizes.empty()) return found;
+  const size_t per_level = found.anchors.sizes[0].size();
+  for (size_t level = found.anchors.sizes.size(); level-- > 0;) {
+    AnchorSet trial = found.anchors;
+    trial.sizes[level] = configured_level(current, level, per_level);
+    if (trial == found.anchors) continue;
+    if (!increasing(trial)) break;
+    const Score s = score_of(best_ious(boxes, trial), fg);
+    if (s.positive < found.score.positive) break;
+    found = {trial, s};
+  }
+  return found;
+}
+
 std::vector<ResizedBox> evenly_spaced(const std::vector<ResizedBox>& boxes, size_t count) {
   if (boxes.size() <= count) return boxes;
   std::vector<ResizedBox> picked;
@@ -284,6 +322,7 @@ Proposal propose_anchors(const std::vector<ResizedBox>& boxes, const AnchorSet& 
               searched.size(), needed, gain >= needed ? ": proposed" : ": not worth the extra anchors");
     if (gain >= needed) best = more;
   }
+  best = restore_unneeded_levels(searched, current, best, fg);
   const int64_t now = count_positive(best_ious(boxes, current), options.thresholds);
   const int64_t then = count_positive(best_ious(boxes, best.anchors), options.thresholds);
   if (then > now) proposal.anchors = best.anchors, proposal.changed = true;

@@ -176,17 +176,18 @@ void draw_bins(cv::Mat& canvas, const AnchorFigureData& d, const HistogramFrame&
   }
 }
 
-// Anchor sizes as vertical lines: the current ones dashed, the proposed ones solid.
+// Anchor sizes as vertical lines: the proposed ones solid, the current ones dashed over them (a
+// size in both shows both colours).
 void draw_anchor_sizes(cv::Mat& canvas, const AnchorFigureData& d, const HistogramFrame& f) {
   const int top = f.area.y, bottom = f.area.y + f.area.height;
+  for (const double s : d.proposed_sizes)
+    if (std::log2(s) >= f.lx0 && std::log2(s) <= f.lx1)
+      cv::line(canvas, {f.px(s), top}, {f.px(s), bottom}, kProposed, 2);
   for (const double s : d.current_sizes) {
     if (std::log2(s) < f.lx0 || std::log2(s) > f.lx1) continue;
     for (int y = top; y < bottom; y += 12)
       cv::line(canvas, {f.px(s), y}, {f.px(s), std::min(bottom, y + 7)}, kCurrent, 2);
   }
-  for (const double s : d.proposed_sizes)
-    if (std::log2(s) >= f.lx0 && std::log2(s) <= f.lx1)
-      cv::line(canvas, {f.px(s), top}, {f.px(s), bottom}, kProposed, 2);
 }
 
 std::string share(int64_t part, int64_t whole) {

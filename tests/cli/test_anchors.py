@@ -237,6 +237,8 @@ def test_proposal_improves_the_small_shapes_set(run, workdir):
         assert doc["proposed"]["changed"] and then >= now + 0.25 * boxes, (extra, now, then, boxes)
         small_now, small_then = (buckets(doc[t])["COCO small (area < 32^2)"][1] for t in ("current", "proposed"))
         assert small_then > small_now
+        # No box needs P6: it keeps its configured size (objects larger than these keep their anchors).
+        assert doc["proposed"]["sizes"][4][0] == 512
 
 
 def test_search_on_a_subsample_keeps_full_tables(run, workdir):
