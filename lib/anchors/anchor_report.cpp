@@ -257,8 +257,9 @@ CLI::App* add_anchor_command(CLI::App& app, AnchorCommand& c) {
   sub.add_flag("--keep-count", c.keep_count,
                "Only propose anchor sets with the current number per location (keeps pretrained RPN predictors)");
   sub.add_option("--max-search-boxes", c.max_search_boxes,
-                 "Search on an evenly spaced subsample of this many boxes when there are more")
-      ->check(CLI::Range(size_t{100}, size_t{10000000}))
+                 "Search on an evenly spaced subsample of this many boxes when there are more (the search "
+                 "keeps about 1.5 KB per box)")
+      ->check(CLI::Range(size_t{100}, size_t{200000}))
       ->capture_default_str();
   return &sub;
 }

@@ -76,14 +76,12 @@ SizeTable size_table(const std::vector<ResizedBox>& boxes, const std::vector<int
 // Sizes as candidate indices in slot order (level-major, per_level slots per level, increasing).
 using Slots = std::vector<size_t>;
 
-Score slots_score(const SizeTable& t, const Slots& slots, size_t per_level, float fg,
-                  std::vector<float>* best = nullptr) {
+Score slots_score(const SizeTable& t, const Slots& slots, size_t per_level, float fg) {
   std::vector<float> max(t.ious[0][0].size(), 0.0f);
   for (size_t k = 0; k < slots.size(); ++k) {
     const std::vector<float>& ious = t.ious[k / per_level][slots[k]];
     for (size_t i = 0; i < max.size(); ++i) max[i] = std::max(max[i], ious[i]);
   }
-  if (best) *best = max;
   return score_of(max, fg);
 }
 
