@@ -85,6 +85,83 @@ def test_tiled_results_are_coco_records_in_image_pixels(run, workdir, small_mode
     assert json.loads((workdir / "plain.json").read_text()) != records  # tiles do change what the model sees
 
 
+def tile_starts(length, tile, overlap):
+    """lib/infer/tiling.cpp's grid along one side."""
+    if length <= tile:
+        return [0]
+    stride = max(1, tile - round(tile * overlap))
+    return [*range(0, length - tile, stride), length - tile]
+
+
+def reference_merge(found, tiles, threshold, cap):
+    """The documented merge, by brute force on full masks: found = [(score, label, mask, box, tile)];
+    gives [(score, label, mask, box, how many tiles saw it)]."""
+    import numpy as np
+
+    def shared(a, b):
+        (ax, ay), (bx, by) = tiles[a], tiles[b]
+        return slice(max(ay, by), min(ay, by) + 256), slice(max(ax, bx), min(ax, bx) + 256)
+
+    def same_object(a, b):
+        if a[1] != b[1] or a[4] == b[4]:
+            return False
+        area = shared(a[4], b[4])
+        smaller = min(a[2][area].sum(), b[2][area].sum())
+        return smaller > 0 and (a[2][area] & b[2][area]).sum() / smaller >= threshold
+
+    order = sorted(found, key=lambda d: -d[0])
+    taken, merged = [False] * len(order), []
+    for i, seed in enumerate(order):
+        if taken[i] or len(merged) == cap:
+            continue
+        group, taken[i] = [seed], True
+        for member in group:
+            for j, other in enumerate(order):
+                if not taken[j] and same_object(member, other):
+                    taken[j] = True
+                    group.append(other)
+        boxes = np.array([d[3] for d in group])
+        merged.append((seed[0], seed[1], np.any([d[2] for d in group], axis=0),
+                       [*boxes[:, :2].min(0), *boxes[:, 2:].max(0)], len({d[4] for d in group})))
+    return merged
+
+
+def test_tiled_results_are_the_merge_of_each_tiles_detections(run, workdir, small_model, photo):
+    """End to end: each 256-pixel tile run alone (a model whose resize keeps 256x256 as it is) gives
+    that tile's detections; merged by the reference rule above they are what --tile writes: one
+    detection per object that borders cut (four tiles meet at four corners here), union masks."""
+    mask_api = pytest.importorskip("pycocotools.mask")
+    import numpy as np
+    from PIL import Image
+    cfg = write_config(workdir, small_model, "c256.json", model={"min_size": [256], "max_size": 256})
+    image = Image.open(photo)
+    width, height = image.size
+    tiles = [(x, y) for y in tile_starts(height, 256, 0.25) for x in tile_starts(width, 256, 0.25)]
+    (workdir / "tiles").mkdir()
+    for k, (x, y) in enumerate(tiles):
+        image.crop((x, y, x + 256, y + 256)).save(workdir / "tiles" / f"t{k:02d}.png")
+    assert infer(run, small_model, "-i", "tiles", "-o", "raw.json", config=cfg).returncode == 0
+    assert infer(run, small_model, "-i", photo, "-o", "tiled.json", "--tile", "256", "--tile-overlap", "0.25",
+                 config=cfg).returncode == 0
+    found = []
+    for r in json.loads((workdir / "raw.json").read_text()):
+        x, y = tiles[r["image_id"] - 1]
+        mask = np.zeros((height, width), bool)
+        mask[y:y + 256, x:x + 256] = mask_api.decode({"size": [256, 256], "counts": r["segmentation"]["counts"]})
+        bx, by, bw, bh = r["bbox"]
+        found.append((r["score"], r["category_id"], mask, [bx + x, by + y, bx + x + bw, by + y + bh], r["image_id"] - 1))
+    expected = reference_merge(found, tiles, 0.5, FAST["roi"]["detections_per_img"])
+    tiled = json.loads((workdir / "tiled.json").read_text())
+    print("tiles that saw each object:", [e[4] for e in expected])
+    assert len(tiled) == len(expected)
+    assert max(e[4] for e in expected) >= 3  # merges across borders and corners did happen
+    for got, (score, label, mask, box, _) in zip(tiled, expected):
+        assert (got["score"], got["category_id"]) == (score, label)
+        assert (mask_api.decode({"size": [height, width], "counts": got["segmentation"]["counts"]}) == mask).all()
+        x, y, w, h = got["bbox"]
+        assert np.allclose([x, y, x + w, y + h], box, atol=0.03)
+
+
 def test_tile_keys_in_the_configuration(run, workdir, small_model, fast_config, photo):
     """infer.tile.* do what the flags do; the flags override them."""
     keyed = write_config(workdir, small_model, "tiled.json",
