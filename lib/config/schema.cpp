@@ -53,15 +53,22 @@ KeySpec probability(std::string path, double value, std::string help) {
 
 void add_data_set(std::vector<KeySpec>& keys, const std::string& name, const std::string& role) {
   const std::string p = "data." + name + ".";
-  keys.push_back(choice(p + "format", "coco", {"coco", "mask_png", "tfrecord"},
+  keys.push_back(choice(p + "format", "coco", {"coco", "mask_png", "tfrecord", "via", "labelme", "yolo_seg"},
                         "Format of the " + role + " set: coco (COCO JSON), mask_png (an image folder and a folder of "
-                        "instance-id mask PNGs, Penn-Fudan layout) or tfrecord (TF OD API records)"));
-  keys.push_back(file_path(p + "images", "Folder of the " + role + " images (coco, mask_png)"));
+                        "instance-id mask PNGs, Penn-Fudan layout), tfrecord (TF OD API records), via (VGG Image "
+                        "Annotator JSON), labelme (a folder of LabelMe JSON files) or yolo_seg (YOLO segmentation "
+                        "label folder); see docs/data-formats.md"));
+  keys.push_back(file_path(p + "images", "Folder of the " + role +
+                                             " images (coco, mask_png, via, yolo_seg; labelme: where imagePath is not found)"));
   keys.push_back(file_path(p + "annotations",
-                           "COCO JSON file (coco), mask PNG folder (mask_png) or record path/glob (tfrecord) of the " +
+                           "COCO JSON file (coco), mask PNG folder (mask_png), record path/glob (tfrecord), VIA JSON "
+                           "(via), LabelMe JSON folder (labelme) or YOLO label folder (yolo_seg) of the " +
                                role + " set"));
   keys.push_back(file_path(p + "label_map",
                            "Label map (label_map.pbtxt or JSON) naming the classes; empty: from the annotations"));
+  keys.push_back(text(p + "class_attribute", "class",
+                      "via: the region attribute naming each region's class (not needed with one class)"));
+  keys.push_back(file_path(p + "names", "yolo_seg: class names, a data.yaml (names:) or a text file of a name a line"));
 }
 
 std::vector<KeySpec> build_schema() {
@@ -178,6 +185,8 @@ std::vector<KeySpec> build_schema() {
   k.push_back(choice("data.on_invalid", "skip", {"skip", "fail"},
                      "What a broken image or annotation does: skip it (counted in the log) or stop with an error"));
   k.push_back(boolean("data.aspect_ratio_grouping", true, "Batch portrait and landscape images separately"));
+  k.push_back(boolean("data.keep_empty_images", true,
+                      "Keep images without objects as negative samples (background only); false leaves them out"));
 
   // train: defaults are torchvision's reference recipe (8 GPUs x 2 images, 26 epochs).
   k.push_back(integer("train.batch_size", 2, "Images per optimizer step, over all processes")

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "eval/coco.h"
+#include "data/label_formats.h"
 #include "data/tf_example.h"
 #include "io/image_file.h"
 #include "io/tfrecord.h"
@@ -27,6 +28,9 @@ std::string ReadReport::summary(const std::string& source) const {
   std::string text = source + ": " + std::to_string(images) + " images, " + std::to_string(annotations) +
                      " instances used";
   if (crowd_regions) text += ", " + std::to_string(crowd_regions) + " crowd regions left out";
+  if (empty_images)
+    text += ", " + std::to_string(empty_images) +
+            (empty_images_left_out ? " without objects left out (data.keep_empty_images false)" : " without objects");
   if (skipped_images || skipped_annotations)
     text += "; skipped " + std::to_string(skipped_images) + " images and " + std::to_string(skipped_annotations) +
             " annotations (first: " + (reasons.empty() ? "" : reasons.front()) + ")";
@@ -49,16 +53,20 @@ DatasetSpec DatasetSpec::from_config(const Json& config, const std::string& key)
   spec.on_invalid = data.at("on_invalid") == "fail" ? InvalidPolicy::Fail : InvalidPolicy::Skip;
   spec.num_classes = config.at("model").at("num_classes").get<int64_t>();
   spec.max_image_pixels = data.at("max_image_pixels").get<int64_t>();
+  // Keys added after the first configurations: absent in a hand-made partial config.
+  spec.label_map = set.value("label_map", "");
+  spec.class_attribute = set.value("class_attribute", "class");
+  spec.names = set.value("names", "");
+  spec.keep_empty_images = data.value("keep_empty_images", true);
   return spec;
 }
 
-namespace {
-
-// Applies the policy: skip (count it) or fail (throw).
-void invalid(const DatasetSpec& spec, ReadReport& report, const std::string& reason, bool image) {
+void invalid_record(const DatasetSpec& spec, ReadReport& report, const std::string& reason, bool image) {
   if (spec.on_invalid == InvalidPolicy::Fail) throw Error(reason + " (data.on_invalid is fail)");
   report.skip(reason, image);
 }
+
+namespace {
 
 std::vector<Sample> read_coco(const DatasetSpec& spec, ReadReport& report) {
   const eval::CocoGroundTruth gt = eval::CocoGroundTruth::read(spec.annotations);
@@ -75,11 +83,11 @@ std::vector<Sample> read_coco(const DatasetSpec& spec, ReadReport& report) {
     s.width = image.width;
     std::error_code ec;
     if (image.file_name.empty() || !fs::is_regular_file(s.image_path, ec)) {
-      invalid(spec, report, s.image_path + ": image of id " + std::to_string(id) + " is missing", true);
+      invalid_record(spec, report, s.image_path + ": image of id " + std::to_string(id) + " is missing", true);
       continue;
     }
     if (s.height <= 0 || s.width <= 0) {
-      invalid(spec, report, spec.annotations + ": image " + std::to_string(id) + " has no height/width", true);
+      invalid_record(spec, report, spec.annotations + ": image " + std::to_string(id) + " has no height/width", true);
       continue;
     }
     for (const eval::CocoObject* a : by_image[id]) {
@@ -88,13 +96,13 @@ std::vector<Sample> read_coco(const DatasetSpec& spec, ReadReport& report) {
         continue;
       }
       if (!categories.count(a->category_id) || (spec.num_classes > 0 && a->category_id >= spec.num_classes)) {
-        invalid(spec, report, a->where + ": category " + std::to_string(a->category_id) +
+        invalid_record(spec, report, a->where + ": category " + std::to_string(a->category_id) +
                                   " is not a class of this model (ids 1.." + std::to_string(spec.num_classes - 1) + ")",
                 false);
         continue;
       }
       if (!a->bbox) {
-        invalid(spec, report, a->where + ": has no bbox", false);
+        invalid_record(spec, report, a->where + ": has no bbox", false);
         continue;
       }
       const auto& b = *a->bbox;
@@ -103,7 +111,7 @@ std::vector<Sample> read_coco(const DatasetSpec& spec, ReadReport& report) {
       const float x1 = clamp(b[0], s.width), y1 = clamp(b[1], s.height);
       const float x2 = clamp(b[0] + b[2], s.width), y2 = clamp(b[1] + b[3], s.height);
       if (!(x2 > x1 && y2 > y1)) {
-        invalid(spec, report, a->where + ": degenerate or outside the image box " + std::to_string(b[0]) + "," +
+        invalid_record(spec, report, a->where + ": degenerate or outside the image box " + std::to_string(b[0]) + "," +
                                   std::to_string(b[1]) + "," + std::to_string(b[2]) + "," + std::to_string(b[3]),
                 false);
         continue;
@@ -112,11 +120,11 @@ std::vector<Sample> read_coco(const DatasetSpec& spec, ReadReport& report) {
       try {
         rle = eval::object_mask(*a, gt);
       } catch (const Error& e) {
-        invalid(spec, report, e.what(), false);
+        invalid_record(spec, report, e.what(), false);
         continue;
       }
       if (rle.height != s.height || rle.width != s.width || rle.area() == 0) {
-        invalid(spec, report, a->where + (rle.area() == 0 ? ": empty mask" : ": mask size differs from the image"),
+        invalid_record(spec, report, a->where + (rle.area() == 0 ? ": empty mask" : ": mask size differs from the image"),
                 false);
         continue;
       }
@@ -152,12 +160,12 @@ std::vector<Sample> read_mask_pngs(const DatasetSpec& spec, ReadReport& report) 
     s.image_path = path;
     const std::string mask_path = find_mask_file(spec.annotations, fs::path(path).stem().string());
     if (mask_path.empty()) {
-      invalid(spec, report, path + ": no mask PNG with the same name in " + spec.annotations, true);
+      invalid_record(spec, report, path + ": no mask PNG with the same name in " + spec.annotations, true);
       continue;
     }
     const cv::Mat ids = cv::imread(mask_path, cv::IMREAD_UNCHANGED);
     if (ids.empty() || ids.channels() != 1) {
-      invalid(spec, report, mask_path + ": not a single-channel instance-id PNG", true);
+      invalid_record(spec, report, mask_path + ": not a single-channel instance-id PNG", true);
       continue;
     }
     s.height = ids.rows;
@@ -189,18 +197,18 @@ void check_instances(Sample& s, const DatasetSpec& spec, ReadReport& report, con
   for (size_t k = 0; k < s.boxes.size(); ++k) {
     const std::string what = where + " object " + std::to_string(k);
     if (s.labels[k] < 1 || (spec.num_classes > 0 && s.labels[k] >= spec.num_classes)) {
-      invalid(spec, report, what + ": class " + std::to_string(s.labels[k]) + " is not a class of this model (ids 1.." +
+      invalid_record(spec, report, what + ": class " + std::to_string(s.labels[k]) + " is not a class of this model (ids 1.." +
                                 std::to_string(spec.num_classes - 1) + ")", false);
       continue;
     }
     auto b = s.boxes[k];
     for (int j = 0; j < 4; ++j) b[j] = std::clamp<float>(b[j], 0, j % 2 ? s.height : s.width);
     if (!(b[2] > b[0] && b[3] > b[1])) {
-      invalid(spec, report, what + ": degenerate or outside the image box", false);
+      invalid_record(spec, report, what + ": degenerate or outside the image box", false);
       continue;
     }
     if (k < s.mask_rles.size() && s.mask_rles[k].area() == 0) {
-      invalid(spec, report, what + ": empty mask", false);
+      invalid_record(spec, report, what + ": empty mask", false);
       continue;
     }
     kept.boxes.push_back(b);
@@ -221,24 +229,24 @@ std::vector<Sample> read_tfrecords(const DatasetSpec& spec, ReadReport& report) 
       try {
         record = reader.next();
       } catch (const Error& e) {
-        invalid(spec, report, std::string(e.what()) + "; the rest of this file is skipped", true);
+        invalid_record(spec, report, std::string(e.what()) + "; the rest of this file is skipped", true);
         break;
       }
       if (!record) break;
       const std::string where = file + ": record at byte " + std::to_string(record->offset);
       if (!record->problem.empty()) {
-        invalid(spec, report, record->problem, true);
+        invalid_record(spec, report, record->problem, true);
         continue;
       }
       Sample s;
       try {
         s = sample_from_tf_example(parse_tf_example(record->data, where), where, spec.max_image_pixels);
       } catch (const Error& e) {
-        invalid(spec, report, e.what(), true);
+        invalid_record(spec, report, e.what(), true);
         continue;
       }
       if (!s.boxes.empty() && s.mask_rles.size() != s.boxes.size()) {
-        invalid(spec, report, where + ": no image/object/mask (Mask R-CNN needs instance masks)", true);
+        invalid_record(spec, report, where + ": no image/object/mask (Mask R-CNN needs instance masks)", true);
         continue;
       }
       check_instances(s, spec, report, where);
@@ -289,15 +297,37 @@ std::vector<std::string> expand_record_paths(const std::string& pattern) {
   return out;
 }
 
-std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report) {
+namespace {
+
+std::vector<Sample> read_format(const DatasetSpec& spec, ReadReport& report) {
   if (spec.format == "coco") return read_coco(spec, report);
   if (spec.format == "mask_png") return read_mask_pngs(spec, report);
   if (spec.format == "tfrecord") return read_tfrecords(spec, report);
-  throw Error("data format '" + spec.format + "' is unknown (coco, mask_png or tfrecord)");
+  if (spec.format == "via") return read_via(spec, report);
+  if (spec.format == "labelme") return read_labelme(spec, report);
+  if (spec.format == "yolo_seg") return read_yolo_seg(spec, report);
+  throw Error("data format '" + spec.format + "' is unknown (coco, mask_png, tfrecord, via, labelme or yolo_seg)");
+}
+
+}  // namespace
+
+std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report) {
+  std::vector<Sample> samples = read_format(spec, report);
+  // Negatives: every reader keeps images without objects; counted here, left out on request.
+  const auto empty = [](const Sample& s) { return s.boxes.empty(); };
+  report.empty_images = std::count_if(samples.begin(), samples.end(), empty);
+  if (!spec.keep_empty_images && report.empty_images > 0) {
+    samples.erase(std::remove_if(samples.begin(), samples.end(), empty), samples.end());
+    report.empty_images_left_out = true;
+  }
+  report.images = static_cast<int64_t>(samples.size());
+  return samples;
 }
 
 void load_image_only(Sample& sample, int64_t max_pixels) {
-  if (!sample.record_file.empty()) {
+  if (!sample.embedded_image_json.empty()) {
+    sample.image = labelme_embedded_image(sample.embedded_image_json, max_pixels);
+  } else if (!sample.record_file.empty()) {
     const std::string where = sample.record_file + ": record at byte " + std::to_string(sample.record_offset);
     sample.image = tf_example_image(parse_tf_example(read_tfrecord_at(sample.record_file, sample.record_offset), where),
                                     where, max_pixels);

@@ -1,4 +1,5 @@
-// Data set readers: COCO JSON and instance-mask PNG folders (Penn-Fudan layout), checked while
+// Data set readers: COCO JSON, instance-mask PNG folders (Penn-Fudan layout), TFRecords and the
+// polygon label formats (VIA, LabelMe, YOLO segmentation; data/label_formats.h), checked while
 // loading under a policy (skip bad records with a count, or fail on the first).
 #pragma once
 
@@ -15,9 +16,13 @@ namespace mrcnn::data {
 enum class InvalidPolicy { Skip, Fail };
 
 struct DatasetSpec {
-  std::string format;       // coco | mask_png
+  std::string format;       // coco | mask_png | tfrecord | via | labelme | yolo_seg
   std::string images;       // folder of the images
-  std::string annotations;  // COCO JSON, or the folder of instance-id mask PNGs
+  std::string annotations;  // COCO JSON, the folder of instance-id mask PNGs, records, label files
+  std::string label_map;    // data.*.label_map: class names to ids (via, labelme)
+  std::string class_attribute = "class";  // via: the region attribute holding the class name
+  std::string names;        // yolo_seg: the class names (data.yaml or one name a line)
+  bool keep_empty_images = true;  // data.keep_empty_images: images without objects train as negatives
   InvalidPolicy on_invalid = InvalidPolicy::Skip;
   int64_t num_classes = 0;  // labels must be < this (0: not checked)
   int64_t max_image_pixels = kDefaultMaxImagePixels;  // data.max_image_pixels: larger images are refused
@@ -28,11 +33,16 @@ struct DatasetSpec {
   static DatasetSpec from_config(const Json& config, const std::string& key);
 };
 
+// Applies the policy to a bad record: skip (counted in report) or fail (throws Error).
+void invalid_record(const DatasetSpec& spec, ReadReport& report, const std::string& reason, bool image);
+
 // Reads the annotations (not the pixels: Sample::image stays empty and is loaded by load_image).
 // COCO: crowd regions are kept out of the targets, as torchvision's training does. mask_png: an
 // image's mask is the PNG with the same stem (or stem + "_mask") whose pixel values are instance
 // ids (0 = background); every instance gets label 1. tfrecord: TF OD API records (see
 // data/tf_example.h), corrupt records skipped or fatal per the policy; images stay in the files.
+// via, labelme, yolo_seg: see data/label_formats.h. Images without objects are counted in the
+// report and kept (negatives) unless spec.keep_empty_images is false.
 std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report);
 
 // The most shards TF's shorthand may name (train.record@N): the names are built in memory.

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct Sample {
   std::string image_path;                      // the file; for a TFRecord set, image/filename (for messages)
   std::string record_file;                     // TFRecord sets: the file holding the encoded image...
   int64_t record_offset = -1;                  // ...and the byte offset of its record
+  std::string embedded_image_json;             // LabelMe: the JSON whose imageData holds the image
   cv::Mat image;                               // 8-bit RGB; empty until loaded
   int64_t height = 0, width = 0;
   std::vector<std::array<float, 4>> boxes;     // x1, y1, x2, y2 in pixels
@@ -31,7 +33,10 @@ struct Sample {
 struct ReadReport {
   int64_t images = 0, annotations = 0;
   int64_t skipped_images = 0, skipped_annotations = 0, crowd_regions = 0;
+  int64_t empty_images = 0;          // images without objects (negatives), kept or left out
+  bool empty_images_left_out = false;  // data.keep_empty_images false
   std::vector<std::string> reasons;  // the first few, "file: what"
+  std::map<int64_t, std::string> class_names;  // names a label format gave its class ids
 
   void skip(const std::string& reason, bool image);
   std::string summary(const std::string& source) const;

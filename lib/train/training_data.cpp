@@ -24,7 +24,9 @@ void check_data_paths(const data::DatasetSpec& spec, const std::string& key) {
     return;
   }
   if (!fs::exists(spec.annotations, ec)) throw Error(key + ".annotations: '" + spec.annotations + "' does not exist");
-  if (!fs::exists(spec.images, ec)) throw Error(key + ".images: '" + spec.images + "' does not exist");
+  // LabelMe files name their images themselves (or embed them): the folder is optional there.
+  if (!(spec.format == "labelme" && spec.images.empty()) && !fs::exists(spec.images, ec))
+    throw Error(key + ".images: '" + spec.images + "' does not exist");
 }
 
 data::LabelMap read_label_map(const std::string& path, int64_t num_classes) {

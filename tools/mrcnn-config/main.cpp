@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "anchors/anchor_report.h"
+#include "config/coco_export_command.h"
 #include "config/config.h"
 #include "config/presets.h"
 #include "config/tf_pipeline.h"
@@ -28,6 +29,7 @@ const char* kExamples = R"(  mrcnn-config list-presets
   mrcnn-config keys --markdown
   mrcnn-config import-tf pipeline.config --label-map label_map.pbtxt -o run.json
   mrcnn-config anchors run.json --json anchors.json   (then --apply, or the printed set line)
+  mrcnn-config export-coco run.json --set val -o val_as_coco.json
 )";
 
 // The flags of every subcommand; each subcommand below reads the ones it declared.
@@ -36,6 +38,7 @@ struct Flags {
   std::vector<std::string> assignments;
   bool force = false, markdown = false, exit_code = false;
   mrcnn::anchors::AnchorCommand anchors;
+  cfg::ExportCocoCommand export_coco;
 };
 
 void refuse_existing(const std::string& output, bool force) {
@@ -145,6 +148,8 @@ int main(int argc, char** argv) {
   })->add_flag("--markdown", f.markdown, "As a Markdown table");
   commands.emplace_back(mrcnn::anchors::add_anchor_command(app, f.anchors),
                         [&] { return mrcnn::anchors::run_anchor_command(f.anchors, std::cout); });
+  commands.emplace_back(cfg::add_export_coco_command(app, f.export_coco),
+                        [&] { return cfg::run_export_coco_command(f.export_coco); });
 
   return tool.run(argc, argv, [&]() -> int {
     for (const auto& [subcommand, run] : commands)
