@@ -19,13 +19,14 @@ struct DatasetSpec {
   std::string format;       // coco | mask_png | tfrecord | via | labelme | yolo_seg
   std::string images;       // folder of the images
   std::string annotations;  // COCO JSON, the folder of instance-id mask PNGs, records, label files
+  InvalidPolicy on_invalid = InvalidPolicy::Skip;
+  int64_t num_classes = 0;  // labels must be < this (0: not checked)
+  int64_t max_image_pixels = kDefaultMaxImagePixels;  // data.max_image_pixels: larger images are refused
+  // After the first fields, which code and tests fill in order ({format, images, annotations, ...}).
   std::string label_map;    // data.*.label_map: class names to ids (via, labelme)
   std::string class_attribute = "class";  // via: the region attribute holding the class name
   std::string names;        // yolo_seg: the class names (data.yaml or one name a line)
   bool keep_empty_images = true;  // data.keep_empty_images: images without objects train as negatives
-  InvalidPolicy on_invalid = InvalidPolicy::Skip;
-  int64_t num_classes = 0;  // labels must be < this (0: not checked)
-  int64_t max_image_pixels = kDefaultMaxImagePixels;  // data.max_image_pixels: larger images are refused
 
   // The set that key ("data.train", "data.val") names in a resolved configuration: its format,
   // images and annotations, under data.on_invalid and data.max_image_pixels, with labels checked
