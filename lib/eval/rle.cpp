@@ -185,6 +185,24 @@ std::vector<uint8_t> decode_rle(const Rle& rle) {
   return mask;
 }
 
+std::vector<uint8_t> decode_rle_crop(const Rle& rle, int64_t x0, int64_t y0, int64_t w, int64_t h) {
+  std::vector<uint8_t> crop(static_cast<size_t>(std::max<int64_t>(w, 0) * std::max<int64_t>(h, 0)), 0);
+  if (crop.empty() || rle.height <= 0) return crop;
+  const int64_t total = rle.height * rle.width;
+  int64_t pos = 0;
+  for (size_t i = 0; i < rle.counts.size() && pos < total; pos += rle.counts[i], ++i) {
+    if (i % 2 == 0) continue;
+    const int64_t end = std::min<int64_t>(pos + rle.counts[i], total);
+    // A run of 1s crosses columns pos / height .. (end - 1) / height; only the crop's columns matter.
+    for (int64_t x = std::max(pos / rle.height, x0); x <= std::min((end - 1) / rle.height, x0 + w - 1); ++x) {
+      const int64_t first = std::max(pos, x * rle.height) - x * rle.height;
+      const int64_t last = std::min(end, (x + 1) * rle.height) - x * rle.height;  // exclusive
+      for (int64_t y = std::max(first, y0); y < std::min(last, y0 + h); ++y) crop[(y - y0) * w + (x - x0)] = 1;
+    }
+  }
+  return crop;
+}
+
 std::string rle_to_string(const Rle& rle) {
   // maskApi.c rleToString: each count (minus the one two back, from the third on) as 5-bit
   // groups with a continuation bit, offset by 48 into printable characters.

@@ -52,6 +52,10 @@ int64_t rle_area_in_rect(const Rle& mask, int64_t x0, int64_t y0, int64_t w, int
 // Row-major height x width bytes (0 or 1).
 std::vector<uint8_t> decode_rle(const Rle& rle);
 
+// The w x h block of the mask whose top-left pixel is (x0, y0), row-major bytes (0 or 1; pixels
+// outside the mask are 0). Cost: the runs and the block, never the whole mask (overlays of huge images).
+std::vector<uint8_t> decode_rle_crop(const Rle& rle, int64_t x0, int64_t y0, int64_t w, int64_t h);
+
 // pycocotools' compressed counts string (rleToString) and back (rleFrString); the string is
 // checked as rle_from_counts checks runs (Error saying what is wrong).
 std::string rle_to_string(const Rle& rle);

@@ -21,6 +21,28 @@ cv::Scalar class_color(int64_t class_id) {
   return kPalette[((class_id % n) + n) % n];
 }
 
+namespace {
+
+// Tints the mask's pixels and outlines them, working on the mask's bounding box only: a full-image
+// copy per detection would cost gigabytes on the large photos tiled inference runs on.
+void tint_mask(cv::Mat& canvas, const eval::Instance& inst, const OverlayStyle& style) {
+  if (inst.mask.height != canvas.rows || inst.mask.width != canvas.cols || inst.mask.area() == 0) return;
+  const auto b = inst.mask.bbox();
+  const cv::Rect box(static_cast<int>(b[0]), static_cast<int>(b[1]), static_cast<int>(b[2]), static_cast<int>(b[3]));
+  std::vector<uint8_t> bits = eval::decode_rle_crop(inst.mask, box.x, box.y, box.width, box.height);
+  const cv::Mat mask(box.height, box.width, CV_8UC1, bits.data());
+  const cv::Scalar color = class_color(inst.label);
+  cv::Mat region = canvas(box);
+  cv::Mat blended;
+  cv::addWeighted(region, 1.0 - style.alpha, cv::Mat(region.size(), region.type(), color), style.alpha, 0, blended);
+  blended.copyTo(region, mask);
+  std::vector<std::vector<cv::Point>> contours;
+  cv::findContours(mask.clone(), contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE, box.tl());
+  cv::drawContours(canvas, contours, -1, color * 0.6, std::max(1, style.line_thickness / 2), cv::LINE_AA);
+}
+
+}  // namespace
+
 cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<eval::Instance>& instances,
                        const data::LabelMap& labels, const OverlayStyle& style) {
   cv::Mat canvas = rgb.clone();
@@ -32,20 +54,7 @@ cv::Mat draw_instances(const cv::Mat& rgb, const std::vector<eval::Instance>& in
   if (static_cast<int>(chosen.size()) > style.max_boxes) chosen.resize(style.max_boxes);
 
   // Masks first (lowest score underneath), then boxes and tags on top.
-  for (auto it = chosen.rbegin(); it != chosen.rend(); ++it) {
-    const eval::Instance& inst = **it;
-    if (inst.mask.height != canvas.rows || inst.mask.width != canvas.cols || inst.mask.area() == 0) continue;
-    const std::vector<uint8_t> bits = eval::decode_rle(inst.mask);
-    const cv::Mat mask(canvas.rows, canvas.cols, CV_8UC1, const_cast<uint8_t*>(bits.data()));
-    const cv::Scalar color = class_color(inst.label);
-    cv::Mat tinted(canvas.size(), canvas.type(), color);
-    cv::Mat blended;
-    cv::addWeighted(canvas, 1.0 - style.alpha, tinted, style.alpha, 0, blended);
-    blended.copyTo(canvas, mask);
-    std::vector<std::vector<cv::Point>> contours;
-    cv::findContours(mask.clone(), contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
-    cv::drawContours(canvas, contours, -1, color * 0.6, std::max(1, style.line_thickness / 2), cv::LINE_AA);
-  }
+  for (auto it = chosen.rbegin(); it != chosen.rend(); ++it) tint_mask(canvas, **it, style);
   const int font = cv::FONT_HERSHEY_SIMPLEX;
   const double font_scale = std::max(0.4, std::min(canvas.rows, canvas.cols) / 1000.0);
   for (const eval::Instance* inst : chosen) {
