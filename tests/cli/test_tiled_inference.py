@@ -268,3 +268,10 @@ def test_memory_of_a_10000_pixel_image_is_bounded_by_the_tiles(workdir, small_mo
     print(f"peak RSS: 1333x1333 {small:.0f} MiB, 10000x10000 tiled {large:.0f} MiB, "
           f"decoded image {decoded_image / 2:.0f} MiB")
     assert large <= small + decoded_image + 150, (small, large)
+    # The overlay draws on one more copy of the image, each mask inside its own box.
+    rc, err, drawn = peak_rss_mib(workdir, "mrcnn-infer", *common, "-i", "img10000.png", "-o", "drawn.json",
+                                  "--tile", "2500", "--tile-scale", "0.16", "--tile-overlap", "0", "--overlay-dir", "o")
+    assert rc == 0, err
+    assert (workdir / "o" / "img10000.png").stat().st_size > 0
+    print(f"peak RSS with the overlay: {drawn:.0f} MiB")
+    assert drawn <= small + 1.5 * decoded_image + 150, (small, drawn)
