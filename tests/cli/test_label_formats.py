@@ -394,7 +394,15 @@ def test_unknown_class_in_a_label_map_is_reported(run, workdir, drawn):
     assert_one_error(result, "mrcnn-config", "region 0", "class 'triangle' is not in the label map")
 
 
+def giant(path):
+    """A sparse file past the label files' 64 MiB limit (no disk used)."""
+    with open(path, "wb") as f:
+        f.truncate(65 << 20)
+
+
 BAD_FILES = [
+    (labelme_set, lambda w: giant(w / "images" / "img3.json"), ["img3.json", "larger than the limit"]),
+    (yolo_set, lambda w: giant(w / "labels" / "img3.txt"), ["img3.txt", "larger than the limit"]),
     (via_set, lambda w: (w / "images" / "img3.png").unlink(), ["img3.png", "cannot read the image"]),
     (labelme_set, lambda w: (w / "images" / "img3.png").unlink(), ["img3.json", "no image"]),
     (labelme_set, lambda w: (w / "images" / "img3.json").write_text("{\"shapes\": [}"), ["img3.json:1:"]),
@@ -421,9 +429,13 @@ def test_a_bad_image_or_label_file_is_one_error_or_skipped_and_counted(run, work
     ("{\"a\": {\"filename\": \"img0.png\", \"regions\": [{\"shape_attributes\": "
      "{\"name\": \"circle\", \"cx\": 1, \"cy\": 1, \"r\": 1e999}}]}}", ["via.json"]),
     ("[1, 2]", ["via.json", "not a VIA project"]),
+    (None, ["via.json", "larger than the limit"]),
 ])
 def test_a_malformed_via_file_is_one_error_whatever_the_policy(run, workdir, drawn, content, fragments):
-    (workdir / "via.json").write_text(content)
+    if content is None:
+        giant(workdir / "via.json")
+    else:
+        (workdir / "via.json").write_text(content)
     set_ = {"format": "via", "images": "images", "annotations": "via.json"}
     assert_one_error(run("mrcnn-config", "export-coco", config_for(workdir, set_), "-o", "x.json"),
                      "mrcnn-config", *fragments)
