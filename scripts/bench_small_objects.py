@@ -113,13 +113,13 @@ def infer_scenes(work, model, scenes, name, threads, *tile_flags):
     return {"seconds_per_image": seconds / images, **evaluate(work, scenes / "val.json", results, name)}
 
 
-def pennfudan(work, minutes, tile):
+def pennfudan(work, minutes, tile, steps=1120):
     cfg = json.loads((ROOT / "configs" / "pennfudan_scratch_cpu.json").read_text())
     cfg.pop("description", None)
     cfg["data"]["train"].update(images=str(PENNFUDAN / "PNGImages"), annotations=str(PENNFUDAN / "PedMasks"),
                                 label_map=str(ROOT / "configs" / "label_maps" / "pennfudan.pbtxt"))
     cfg["model"]["fpn_channels"] = 128
-    cfg["train"].update(steps=1120, eval_period=1120, checkpoint_period=280)
+    cfg["train"].update(steps=steps, eval_period=steps, checkpoint_period=280)
     config = work / "pennfudan.json"
     config.write_text(json.dumps(cfg, indent=2))
     run = work / "run-pennfudan"
@@ -173,6 +173,8 @@ def main():
     parser.add_argument("--tile", type=int, default=256, help="tile side for the scenes (default 256: the training scale)")
     parser.add_argument("--threads", type=int, default=2, help="inference threads (training uses all cores)")
     parser.add_argument("--pennfudan-minutes", type=float, default=0, help="train Penn-Fudan this long (0: skip)")
+    parser.add_argument("--pennfudan-steps", type=int, default=1120,
+                        help="Penn-Fudan schedule length (default 1120: 30 idle minutes on 2 cores)")
     parser.add_argument("--pennfudan-tile", type=int, default=256, help="tile side for Penn-Fudan (default 256)")
     parser.add_argument("--workdir", default="bench-small-objects", help="kept for inspection (default ./bench-small-objects)")
     args = parser.parse_args()
@@ -191,7 +193,7 @@ def main():
     t[f"tiles {args.tile} + whole"] = infer_scenes(work, models["fitted"], scenes, "tiled_full", args.threads, "--tile",
                                                    args.tile, "--tile-full-image")
     if args.pennfudan_minutes > 0:
-        results["pennfudan"] = pennfudan(work, args.pennfudan_minutes, args.pennfudan_tile)
+        results["pennfudan"] = pennfudan(work, args.pennfudan_minutes, args.pennfudan_tile, args.pennfudan_steps)
     (work / "results.json").write_text(json.dumps(results, indent=2))
     print(report(results))
 
