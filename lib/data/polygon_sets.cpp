@@ -78,7 +78,8 @@ void add_instance(Sample& s, const PolygonInstance& instance, const DatasetSpec&
 }  // namespace
 
 int ellipse_vertex_count(double radius) {
-  const double n = std::ceil(M_PI * std::sqrt(5 * std::max(radius, 0.0)));
+  if (!(radius > 0)) radius = 0;  // NaN too: the count must stay a number
+  const double n = std::ceil(M_PI * std::sqrt(5 * radius));
   return static_cast<int>(std::clamp(n, 16.0, 4096.0));
 }
 
