@@ -129,6 +129,57 @@ def write_tiny_shapes_config(workdir, train, train_set_extra=None):
     return "tiny.json"
 
 
+def png_bytes(array):
+    """A numpy image array as PNG file bytes."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_mask_pngs(folder, images):
+    """images: [(height, width, [(x1, y1, x2, y2)])] as a mask_png set in folder/png_images and
+    folder/png_masks: one box per image (instance masks cannot overlap), black pixels."""
+    import numpy as np
+
+    (folder / "png_images").mkdir()
+    (folder / "png_masks").mkdir()
+    for i, (h, w, [(x1, y1, x2, y2)]) in enumerate(images, 1):
+        (folder / "png_images" / f"{i}.png").write_bytes(png_bytes(np.zeros((h, w, 3), np.uint8)))
+        mask = np.zeros((h, w), np.uint8)
+        mask[y1:y2, x1:x2] = 1
+        (folder / "png_masks" / f"{i}.png").write_bytes(png_bytes(mask))
+
+
+def write_records(path, images):
+    """images: [(height, width, [(x1, y1, x2, y2), ...])] as TF OD API records (normalised
+    coordinates, PNG masks, class 1), written with the tfrecord package."""
+    import numpy as np
+    from tfrecord.writer import TFRecordWriter
+
+    writer = TFRecordWriter(str(path))
+    for i, (h, w, boxes) in enumerate(images, 1):
+        masks = []
+        for x1, y1, x2, y2 in boxes:
+            mask = np.zeros((h, w), np.uint8)
+            mask[y1:y2, x1:x2] = 255
+            masks.append(png_bytes(mask))
+        writer.write({"image/height": (h, "int"), "image/width": (w, "int"),
+                      "image/filename": (f"{i}.png".encode(), "byte"),
+                      "image/encoded": (png_bytes(np.zeros((h, w, 3), np.uint8)), "byte"),
+                      "image/format": (b"png", "byte"),
+                      "image/object/bbox/xmin": ([b[0] / w for b in boxes], "float"),
+                      "image/object/bbox/ymin": ([b[1] / h for b in boxes], "float"),
+                      "image/object/bbox/xmax": ([b[2] / w for b in boxes], "float"),
+                      "image/object/bbox/ymax": ([b[3] / h for b in boxes], "float"),
+                      "image/object/class/label": ([1] * len(boxes), "int"),
+                      "image/object/mask": (masks, "byte")})
+    writer.close()
+
+
 def spread_head_outputs(model):
     """Random init leaves objectness and class scores nearly tied; spread them (and keep box
     regressions small, as in a trained model) so that comparisons are not decided by rounding."""

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mrcnn_testing import assert_one_error, write_tiny_shapes_config
+from mrcnn_testing import assert_one_error, write_mask_pngs, write_records, write_tiny_shapes_config
 
 DEFAULT_ANCHORS = {"sizes": [[32], [64], [128], [256], [512]], "aspect_ratios": [0.5, 1.0, 2.0]}
 
@@ -72,51 +72,6 @@ def test_report_numbers_in_closed_form(run, workdir):
     assert "16-32" in result.stdout and "COCO small" in result.stdout
     # Never worse than the current anchors.
     assert buckets(doc["proposed"])["all"][1] >= 2
-
-
-def png_bytes(array):
-    from io import BytesIO
-
-    from PIL import Image
-
-    buffer = BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def write_mask_pngs(folder, images):
-    """The same boxes as a mask_png set: one image per box (instance masks cannot overlap)."""
-    (folder / "png_images").mkdir()
-    (folder / "png_masks").mkdir()
-    for i, (h, w, [(x1, y1, x2, y2)]) in enumerate(images, 1):
-        (folder / "png_images" / f"{i}.png").write_bytes(png_bytes(np.zeros((h, w, 3), np.uint8)))
-        mask = np.zeros((h, w), np.uint8)
-        mask[y1:y2, x1:x2] = 1
-        (folder / "png_masks" / f"{i}.png").write_bytes(png_bytes(mask))
-
-
-def write_records(path, images):
-    """The same boxes as TF OD API records (normalised coordinates, PNG masks)."""
-    from tfrecord.writer import TFRecordWriter
-
-    writer = TFRecordWriter(str(path))
-    for i, (h, w, boxes) in enumerate(images, 1):
-        masks = []
-        for x1, y1, x2, y2 in boxes:
-            mask = np.zeros((h, w), np.uint8)
-            mask[y1:y2, x1:x2] = 255
-            masks.append(png_bytes(mask))
-        writer.write({"image/height": (h, "int"), "image/width": (w, "int"),
-                      "image/filename": (f"{i}.png".encode(), "byte"),
-                      "image/encoded": (png_bytes(np.zeros((h, w, 3), np.uint8)), "byte"),
-                      "image/format": (b"png", "byte"),
-                      "image/object/bbox/xmin": ([b[0] / w for b in boxes], "float"),
-                      "image/object/bbox/ymin": ([b[1] / h for b in boxes], "float"),
-                      "image/object/bbox/xmax": ([b[2] / w for b in boxes], "float"),
-                      "image/object/bbox/ymax": ([b[3] / h for b in boxes], "float"),
-                      "image/object/class/label": ([1] * len(boxes), "int"),
-                      "image/object/mask": (masks, "byte")})
-    writer.close()
 
 
 def test_every_format_gives_the_same_numbers(run, workdir):

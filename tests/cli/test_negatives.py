@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from mrcnn_testing import write_tiny_shapes_config
+from mrcnn_testing import write_mask_pngs, write_records, write_tiny_shapes_config
 
 np = pytest.importorskip("numpy")
 
@@ -64,7 +64,6 @@ def test_a_set_without_empty_images_keeps_its_summary(run, workdir, make_shapes)
 
 def test_all_background_mask_pngs_and_empty_records_count(run, workdir):
     pytest.importorskip("tfrecord")
-    from test_anchors import write_mask_pngs, write_records
 
     images = [(40, 50, [(5, 5, 20, 20)]), (40, 50, [(10, 10, 30, 25)])]
     write_mask_pngs(workdir, images)
