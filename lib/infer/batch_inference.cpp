@@ -20,12 +20,13 @@ namespace {
 // the job's pixel limit, or is too thin for the model to resize.
 cv::Mat load_image(const InferenceImage& image, const InferenceJob& job, const Detector& detector) {
   cv::Mat pixels;
-  if (image.record_file.empty()) {
+  if (image.record_file.empty() && image.embedded_image_json.empty()) {
     pixels = read_image_rgb(image.path, job.max_image_pixels);
-  } else {
+  } else {  // in a TFRecord, or inside a LabelMe JSON
     data::Sample sample;
     sample.record_file = image.record_file;
     sample.record_offset = image.record_offset;
+    sample.embedded_image_json = image.embedded_image_json;
     data::load_image_only(sample, job.max_image_pixels);
     pixels = std::move(sample.image);
   }

@@ -38,7 +38,7 @@ std::vector<InferenceImage> images_from_dataset(const data::DatasetSpec& spec) {
   const std::vector<data::Sample> samples = data::read_dataset(spec, report);
   log::info("{}", report.summary(spec.annotations));
   std::vector<InferenceImage> images;
-  for (const auto& s : samples) images.push_back({s.image_id, s.image_path, "", s.record_file, s.record_offset});
+  for (const auto& s : samples) images.push_back({s.image_id, s.image_path, "", s.record_file, s.record_offset, s.embedded_image_json});
   if (images.empty()) throw Error(spec.annotations + ": the data set has no usable images");
   return images;
 }

@@ -18,6 +18,7 @@ struct InferenceImage {
   std::string file_name;  // written into each record when non-empty
   std::string record_file;    // TFRecord data sets: the image is in this file...
   int64_t record_offset = -1; // ...in the record at this byte offset
+  std::string embedded_image_json;  // LabelMe sets: the JSON whose imageData holds the image
 };
 
 // Images 1..N in sorted path order, from files, folders and globs (file_name = the path).
@@ -26,7 +27,7 @@ std::vector<InferenceImage> images_from_paths(const std::vector<std::string>& in
 // The images of a COCO annotation file, with their ids, under image_root.
 std::vector<InferenceImage> images_from_coco(const std::string& annotation_file, const std::string& image_root);
 
-// The images of a configured data set in any format (coco, mask_png, tfrecord), with the image
+// The images of a configured data set in any format (data.*.format), with the image
 // ids its reader gives them (the ids of data::coco_document for the same set).
 std::vector<InferenceImage> images_from_dataset(const data::DatasetSpec& spec);
 

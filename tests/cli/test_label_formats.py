@@ -243,6 +243,13 @@ def test_labelme_embedded_image_data_trains(run, workdir, drawn):
     assert result.returncode == 0, result.stderr
     assert "skipped" not in result.stderr  # the embedded images decoded
     assert len((workdir / "run" / "metrics.jsonl").read_text().splitlines()) >= 2
+    # Inference over the set reads the embedded images too, under the ids export-coco gave them.
+    result = run("mrcnn-infer", "--config", config, "--weights", "run/model.safetensors", "--dataset", "train",
+                 "-o", "dt.json", "--score-threshold", "0", "--on-error", "fail")
+    assert result.returncode == 0, result.stderr
+    ids = {r["image_id"] for r in json.loads((workdir / "dt.json").read_text())}
+    embedded = {i["id"] for i in coco.dataset["images"] if i["file_name"].endswith(".json")}
+    assert embedded <= ids, (embedded, ids)
 
 
 def test_yolo_instances_equal_pycocotools_masks(run, workdir, drawn):

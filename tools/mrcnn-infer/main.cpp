@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
       app.add_option("--coco", request.coco, "Run over the images of this COCO annotation file (with their ids)");
   input_opt->excludes(coco_opt);
   app.add_option("--dataset", request.dataset,
-                 "Run over the configuration's data.train or data.val set, in any format (coco, mask_png, tfrecord)")
+                 "Run over the configuration's data.train or data.val set, in any format (coco, mask_png, tfrecord, via, "
+                 "labelme, yolo_seg)")
       ->check(CLI::IsMember({"train", "val"}))
       ->excludes(input_opt)
       ->excludes(coco_opt);
