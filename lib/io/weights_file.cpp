@@ -215,10 +215,28 @@ StateDict read_torch_state_dict(const std::string& path) {
   return tensors;
 }
 
+namespace {
+
+// A safetensors file starts with its header's length, little-endian, then the header's '{'. That
+// length's low byte can be anything, 0x80 and 'P' included, so this is checked before the torch
+// signatures (zip "PK\3\4", pickle protocol 0x80 N) that a length byte could imitate.
+bool looks_like_safetensors(const std::string& path, const std::string& prefix) {
+  if (prefix.size() < 9 || prefix[8] != '{') return false;
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, prefix.data(), 8);
+  return header_size <= std::filesystem::file_size(path) - 8;
+}
+
+bool looks_like_torch_save(const std::string& prefix) {
+  if (prefix.size() >= 4 && prefix.compare(0, 4, std::string("PK\x03\x04", 4)) == 0) return true;
+  return prefix.size() >= 2 && static_cast<unsigned char>(prefix[0]) == 0x80 && prefix[1] >= 2 && prefix[1] <= 5;
+}
+
+}  // namespace
+
 StateDict read_weights_file(const std::string& path) {
-  const std::string prefix = file_prefix(path, 4);
-  if (prefix.size() == 4 && (prefix == std::string("PK\x03\x04", 4) || static_cast<unsigned char>(prefix[0]) == 0x80))
-    return read_torch_state_dict(path);
+  const std::string prefix = file_prefix(path, 9);
+  if (!looks_like_safetensors(path, prefix) && looks_like_torch_save(prefix)) return read_torch_state_dict(path);
   return read_safetensors(path);
 }
 
