@@ -281,8 +281,7 @@ std::vector<KeySpec> build_schema() {
                   .above(0));
   k.push_back(number("infer.tile.merge_threshold", 0.5,
                      "Tiled inference: two detections of one class from overlapping tiles are one object when, "
-                     "inside the area both tiles cover, their masks' intersection reaches this share of the "
-                     "smaller one's part there")
+                     "inside the area both tiles cover, the IoU of their masks' parts there reaches this")
                   .range(0, 1)
                   .above(0));
 

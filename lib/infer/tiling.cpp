@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "core/error.h"
@@ -87,14 +88,16 @@ struct MergeIndex {
   }
 };
 
-// Intersection over the smaller mask, both cut to the area two regions share: there both tiles saw
-// the same pixels, so the two parts of one object agree even when neither tile saw it whole.
+// Intersection over union of two masks, both cut to the area two regions share: there both tiles
+// saw the same pixels, so the two parts of one object agree even when neither tile saw it whole,
+// while a detection that also covers a neighbour (a sloppy whole-image mask, two touching objects
+// taken as one) is as large again there and falls short of the threshold.
 double overlap_in_shared_area(const eval::Instance& a, const eval::Instance& b, const TileRect& area) {
   const auto part = [&](const eval::Rle& m) { return eval::rle_area_in_rect(m, area.x0, area.y0, area.width, area.height); };
-  const int64_t smaller = std::min(part(a.mask), part(b.mask));
-  if (smaller == 0) return 0;
-  return static_cast<double>(part(eval::rle_merge({a.mask, b.mask}, /*intersect=*/true))) /
-         static_cast<double>(smaller);
+  const int64_t part_a = part(a.mask), part_b = part(b.mask);
+  if (part_a == 0 || part_b == 0) return 0;
+  const int64_t both = part(eval::rle_merge({a.mask, b.mask}, /*intersect=*/true));
+  return static_cast<double>(both) / static_cast<double>(part_a + part_b - both);
 }
 
 bool same_object(size_t i, size_t j, const std::vector<RegionDetection>& found, const std::vector<TileRect>& regions,
@@ -107,36 +110,99 @@ bool same_object(size_t i, size_t j, const std::vector<RegionDetection>& found, 
          threshold;
 }
 
-// Detection `seed` and every detection not yet taken that matches it or, in turn, one of its matches.
+// Detection `seed` and every detection not yet taken that matches it or, in turn, one of its
+// matches, at most one per region: a region's detections are its model's own (its NMS kept them
+// apart), so two of them in one group would be two objects chained into one.
 std::vector<size_t> collect_group(size_t seed, const std::vector<RegionDetection>& found,
                                   const std::vector<TileRect>& regions, const MergeIndex& index,
                                   std::vector<bool>& taken, double threshold) {
   std::vector<size_t> group{seed};
+  std::vector<bool> region_in_group(regions.size(), false);
   taken[seed] = true;
+  region_in_group[found[seed].region] = true;
   for (size_t k = 0; k < group.size(); ++k) {
     const size_t member = group[k];
     for (const size_t region : index.neighbours[found[member].region])
       for (const size_t j : index.by_region[region])
-        if (!taken[j] && same_object(member, j, found, regions, index, threshold)) {
+        if (!taken[j] && !region_in_group[region] && same_object(member, j, found, regions, index, threshold)) {
           taken[j] = true;
+          region_in_group[region] = true;
           group.push_back(j);
         }
   }
   return group;
 }
 
-// One detection from a group: the first (highest) score and class, union box, union mask.
-eval::Instance merged_instance(const std::vector<RegionDetection>& found, const std::vector<size_t>& group) {
-  eval::Instance out = found[group.front()].instance;
-  if (group.size() == 1) return out;
-  std::vector<eval::Rle> masks;
+// How near (as a share of the side) a mask must come to a tile's edge to count as cut there: the
+// mask of an object a border cuts often stops a few pixels short of it.
+constexpr double kCutMargin = 0.02;
+
+// Whether a mask's extent reaches an edge of its region that lies inside the image: the border cut
+// the object, and the region saw only part of it.
+bool cut_by_border(const TileRect& extent, const TileRect& region, int64_t height, int64_t width) {
+  const int64_t mx = std::llround(kCutMargin * static_cast<double>(region.width));
+  const int64_t my = std::llround(kCutMargin * static_cast<double>(region.height));
+  const bool left = region.x0 > 0 && extent.x0 <= region.x0 + mx;
+  const bool top = region.y0 > 0 && extent.y0 <= region.y0 + my;
+  const bool right = region.x0 + region.width < width && extent.x0 + extent.width >= region.x0 + region.width - mx;
+  const bool bottom = region.y0 + region.height < height && extent.y0 + extent.height >= region.y0 + region.height - my;
+  return left || top || right || bottom;
+}
+
+// The region that is the whole image (the full-image pass), if there is one.
+std::optional<size_t> whole_image_region(const std::vector<TileRect>& regions, int64_t height, int64_t width) {
+  for (size_t r = 0; r < regions.size(); ++r)
+    if (regions[r].x0 == 0 && regions[r].y0 == 0 && regions[r].width == width && regions[r].height == height) return r;
+  return std::nullopt;
+}
+
+TileRect bounding_rect(const TileRect& a, const TileRect& b) {
+  const int64_t x0 = std::min(a.x0, b.x0), y0 = std::min(a.y0, b.y0);
+  const int64_t x1 = std::max(a.x0 + a.width, b.x0 + b.width), y1 = std::max(a.y0 + a.height, b.y0 + b.height);
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
+// A merged group of tile detections, none from the whole image, that still reaches a border inside
+// the image of the tiles it came from: pieces of an object larger than they cover together. With
+// the whole image also run, that pass answers for such objects and the pieces would be a false
+// detection at a tile's confidence; without it they are all there is and are kept.
+bool is_cut_group(const std::vector<size_t>& group, const std::vector<RegionDetection>& found,
+                  const std::vector<TileRect>& regions, const MergeIndex& index, std::optional<size_t> whole) {
+  if (!whole) return false;
+  TileRect extent = index.extents[group.front()], covered = regions[found[group.front()].region];
   for (const size_t i : group) {
+    if (found[i].region == *whole) return false;
+    extent = bounding_rect(extent, index.extents[i]);
+    covered = bounding_rect(covered, regions[found[i].region]);
+  }
+  const eval::Rle& mask = found[group.front()].instance.mask;
+  return cut_by_border(extent, covered, mask.height, mask.width);
+}
+
+// The members whose masks and boxes make the merged detection: the whole-image pass when it found
+// the object, else every tile's view together. Where the whole image also ran, objects that tiles
+// cut are large ones, and their pieces' ragged cut edges and part-object guesses would only spoil
+// the whole view by joining it.
+std::vector<size_t> best_view(const std::vector<size_t>& group, const std::vector<RegionDetection>& found,
+                              std::optional<size_t> whole) {
+  std::vector<size_t> whole_image;
+  for (const size_t i : group)
+    if (whole && found[i].region == *whole) whole_image.push_back(i);
+  return whole_image.empty() ? group : whole_image;
+}
+
+// One detection from a group: the seed's (highest) score and class, the view's union box and mask.
+eval::Instance merged_instance(const std::vector<RegionDetection>& found, size_t seed, const std::vector<size_t>& view) {
+  eval::Instance out = found[seed].instance;
+  out.box = found[view.front()].instance.box;
+  std::vector<eval::Rle> masks;
+  for (const size_t i : view) {
     const std::array<float, 4>& box = found[i].instance.box;
     out.box = {std::min(out.box[0], box[0]), std::min(out.box[1], box[1]), std::max(out.box[2], box[2]),
                std::max(out.box[3], box[3])};
     masks.push_back(found[i].instance.mask);
   }
-  out.mask = eval::rle_merge(masks);
+  out.mask = masks.size() == 1 ? masks.front() : eval::rle_merge(masks);
   return out;
 }
 
@@ -148,11 +214,18 @@ std::vector<eval::Instance> merge_region_detections(std::vector<RegionDetection>
   std::stable_sort(found.begin(), found.end(),
                    [](const RegionDetection& a, const RegionDetection& b) { return a.instance.score > b.instance.score; });
   const MergeIndex index(found, regions);
+  const std::optional<size_t> whole =
+      found.empty() ? std::nullopt
+                    : whole_image_region(regions, found.front().instance.mask.height, found.front().instance.mask.width);
   std::vector<bool> taken(found.size(), false);
   std::vector<eval::Instance> merged;
   // Seeds come by decreasing score and a group's score is its seed's: merged stays sorted.
-  for (size_t i = 0; i < found.size() && merged.size() < max_detections; ++i)
-    if (!taken[i]) merged.push_back(merged_instance(found, collect_group(i, found, regions, index, taken, threshold)));
+  for (size_t i = 0; i < found.size() && merged.size() < max_detections; ++i) {
+    if (taken[i]) continue;
+    const std::vector<size_t> group = collect_group(i, found, regions, index, taken, threshold);
+    if (!is_cut_group(group, found, regions, index, whole))
+      merged.push_back(merged_instance(found, i, best_view(group, found, whole)));
+  }
   return merged;
 }
 

@@ -24,7 +24,7 @@ struct TileOptions {
   double overlap = 0.2;          // share of a tile its neighbour covers too, in [0, 0.9]
   bool full_image = false;       // also run the whole image, downscaled as usual, as one more tile
   double scale = 1.0;            // tiles are resized by this (1: native pixels)
-  double merge_threshold = 0.5;  // intersection over the smaller mask, in the tiles' shared area
+  double merge_threshold = 0.5;  // IoU of two masks' parts in the area both regions cover
 
   bool enabled() const { return size > 0; }
   // Throws Error naming the key or flag whose value is out of range.
@@ -50,11 +50,15 @@ struct RegionDetection {
   size_t region = 0;
 };
 
-// SAHI's greedy merging, measured where two tiles both look: detections by decreasing score; each
-// one not yet taken takes every detection of the same class from another region whose mask, inside
-// the two regions' common area, overlaps it by at least `threshold` of the smaller mask's part
-// there (and, through those, their matches). A merged detection has the union of the masks and of
-// the boxes, and the highest score. At most max_detections are kept, by score.
+// SAHI's greedy merging, measured where two regions both look: detections by decreasing score;
+// each one not yet taken takes every detection of the same class from another region whose mask,
+// inside the two regions' common area, overlaps it with an IoU of at least `threshold` (and,
+// through those, their matches), at most one detection per region. A merged detection has the
+// highest score, and the mask and box (unions) of its best view: the tiles that saw the object
+// whole, else the whole-image pass, else all the pieces. When one region is the whole image (the
+// full-image pass), a group of tile pieces that still reaches a tile border inside the image is
+// dropped: that object is larger than the tiles' overlap and the whole-image pass answers for it.
+// At most max_detections are kept, by score.
 std::vector<eval::Instance> merge_region_detections(std::vector<RegionDetection> found,
                                                     const std::vector<TileRect>& regions, double threshold,
                                                     size_t max_detections);

@@ -106,18 +106,23 @@ def reference_merge(found, tiles, threshold, cap):
         if a[1] != b[1] or a[4] == b[4]:
             return False
         area = shared(a[4], b[4])
-        smaller = min(a[2][area].sum(), b[2][area].sum())
-        return smaller > 0 and (a[2][area] & b[2][area]).sum() / smaller >= threshold
+        part_a, part_b = a[2][area].sum(), b[2][area].sum()
+        both = (a[2][area] & b[2][area]).sum()
+        return part_a > 0 and part_b > 0 and both / (part_a + part_b - both) >= threshold
 
     order = sorted(found, key=lambda d: -d[0])
+    # Members look for matches tile by tile, each tile's detections by score; a group takes at most
+    # one detection per tile.
+    by_tile = sorted(range(len(order)), key=lambda j: order[j][4])
     taken, merged = [False] * len(order), []
     for i, seed in enumerate(order):
         if taken[i] or len(merged) == cap:
             continue
         group, taken[i] = [seed], True
         for member in group:
-            for j, other in enumerate(order):
-                if not taken[j] and same_object(member, other):
+            for j in by_tile:
+                other = order[j]
+                if not taken[j] and other[4] not in {d[4] for d in group} and same_object(member, other):
                     taken[j] = True
                     group.append(other)
         boxes = np.array([d[3] for d in group])

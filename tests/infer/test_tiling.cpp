@@ -219,3 +219,54 @@ TEST_CASE("the whole-image pass merges with the tiles; the result is capped by s
   CHECK(decoded(merged[0].mask) == raster(height, width, large));
   CHECK((merged[1].score == Approx(0.4f) && merged[3].score == Approx(0.2f)));
 }
+
+TEST_CASE("touching objects across a border stay apart, even inside a sloppy whole-image mask", "[tiling]") {
+  const int64_t height = 150, width = 180;
+  const std::vector<TileRect> regions = {{0, 0, 100, 150}, {80, 0, 100, 150}, {0, 0, 180, 150}};
+  // Three discs in a column, each touching the next, each across the border between the tiles.
+  const std::vector<PixelTest> objects = {disk(90, 25, 24), disk(90, 74, 24), disk(90, 123, 24)};
+  const PixelTest all = [&](int64_t x, int64_t y) {
+    return objects[0](x, y) || objects[1](x, y) || objects[2](x, y);
+  };
+  std::vector<RegionDetection> found = {seen(height, width, all, regions, 2, 0.95f)};  // one blob for all three
+  for (size_t k = 0; k < objects.size(); ++k)
+    for (size_t tile = 0; tile < 2; ++tile) found.push_back(seen(height, width, objects[k], regions, tile, 0.9f - 0.1f * k));
+  const auto merged = mrcnn::infer::merge_region_detections(found, regions, 0.5, 100);
+  REQUIRE(merged.size() == 4);
+  CHECK(decoded(merged[0].mask) == raster(height, width, all));
+  for (size_t k = 0; k < objects.size(); ++k) CHECK(decoded(merged[k + 1].mask) == raster(height, width, objects[k]));
+}
+
+TEST_CASE("a group takes one detection per region: a tile's two detections never chain", "[tiling]") {
+  const int64_t height = 100, width = 180;
+  const std::vector<TileRect> tiles = {{0, 0, 100, 100}, {80, 0, 100, 100}};
+  // The right tile sees one object across the border; the left tile reports it twice (its NMS kept
+  // both), the second mask a little larger. Both match the right tile's part in the overlap.
+  const PixelTest object = disk(90, 50, 30);
+  const PixelTest larger = disk(90, 50, 32);
+  std::vector<RegionDetection> found = {seen(height, width, object, tiles, 1, 0.9f),
+                                        seen(height, width, object, tiles, 0, 0.8f),
+                                        seen(height, width, larger, tiles, 0, 0.7f)};
+  const auto merged = mrcnn::infer::merge_region_detections(found, tiles, 0.5, 100);
+  REQUIRE(merged.size() == 2);
+  CHECK(decoded(merged[0].mask) == raster(height, width, object));
+  CHECK(merged[1].score == 0.7f);
+}
+
+TEST_CASE("with the whole-image pass, a tile's cut piece that nothing matches is dropped", "[tiling]") {
+  const int64_t height = 100, width = 180;
+  const std::vector<TileRect> tiles = {{0, 0, 100, 100}, {80, 0, 100, 100}};
+  std::vector<TileRect> regions = tiles;
+  regions.push_back({0, 0, width, height});
+  // A large object the left tile cuts at its right edge (x = 99): the right tile and the
+  // whole-image pass missed it. An object inside the left tile, touching no inner edge, stays.
+  const PixelTest cut = [](int64_t x, int64_t y) { return x >= 60 && x < 140 && y >= 30 && y < 70; };
+  const PixelTest inside = disk(30, 50, 10);
+  const std::vector<RegionDetection> found = {seen(height, width, cut, tiles, 0, 0.9f),
+                                              seen(height, width, inside, tiles, 0, 0.8f)};
+  const auto with_whole = mrcnn::infer::merge_region_detections(found, regions, 0.5, 100);
+  REQUIRE(with_whole.size() == 1);
+  CHECK(with_whole[0].score == 0.8f);
+  // Without the whole-image pass nothing else could find that object: the piece is kept.
+  CHECK(mrcnn::infer::merge_region_detections(found, tiles, 0.5, 100).size() == 2);
+}
