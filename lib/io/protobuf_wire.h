@@ -110,6 +110,8 @@ class Reader {
     return fail("varint longer than 10 bytes");
   }
   bool at_end() const { return pos_ >= data_.size(); }
+  // Bytes consumed so far (for formats that put raw bytes after varints, as SSTable entries do).
+  size_t position() const { return pos_; }
 
  private:
   bool fixed(void* out, size_t n, WireType expected) {

@@ -34,17 +34,24 @@ uint64_t read_little_endian(const char* data, int bytes) {
 
 }  // namespace
 
-uint32_t crc32c(std::string_view data) {
+uint32_t crc32c_extend(uint32_t crc, std::string_view data) {
   static const std::array<uint32_t, 256> table = crc_table();
-  uint32_t crc = 0xFFFFFFFFu;
+  crc ^= 0xFFFFFFFFu;
   for (const char ch : data) crc = table[(crc ^ static_cast<uint8_t>(ch)) & 0xff] ^ (crc >> 8);
   return crc ^ 0xFFFFFFFFu;
 }
 
-uint32_t masked_crc32c(std::string_view data) {
-  const uint32_t crc = crc32c(data);
-  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+uint32_t crc32c(std::string_view data) { return crc32c_extend(0, data); }
+
+// TF stores CRCs rotated and offset: a CRC computed over data that itself holds CRCs stays strong.
+uint32_t mask_crc32c(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
+
+uint32_t unmask_crc32c(uint32_t masked) {
+  const uint32_t rotated = masked - 0xa282ead8u;
+  return (rotated >> 17) | (rotated << 15);
 }
+
+uint32_t masked_crc32c(std::string_view data) { return mask_crc32c(crc32c(data)); }
 
 TfRecordWriter::TfRecordWriter(const std::string& path) : path_(path), out_(path, std::ios::binary | std::ios::app) {
   if (!out_) throw Error(path + ": cannot open for writing");

@@ -13,6 +13,10 @@ namespace mrcnn {
 // CRC-32C (Castagnoli) and the "masked" form TFRecord stores.
 uint32_t crc32c(std::string_view data);
 uint32_t masked_crc32c(std::string_view data);
+// The CRC-32C of (bytes whose CRC is `crc`) followed by `data`, for checksums over pieces.
+uint32_t crc32c_extend(uint32_t crc, std::string_view data);
+uint32_t mask_crc32c(uint32_t crc);
+uint32_t unmask_crc32c(uint32_t masked);
 
 // Appends records to a file (created if missing).
 class TfRecordWriter {

@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "config/presets.h"
 #include "config/tf_pipeline.h"
+#include "config/tf_variables_command.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tool.h"
@@ -30,6 +31,7 @@ const char* kExamples = R"(  mrcnn-config list-presets
   mrcnn-config import-tf pipeline.config --label-map label_map.pbtxt -o run.json
   mrcnn-config anchors run.json --json anchors.json   (then --apply, or the printed set line)
   mrcnn-config export-coco run.json --set val -o val_as_coco.json
+  mrcnn-config tf-variables training/ckpt-1 --json variables.json   (or a SavedModel folder)
 )";
 
 // The flags of every subcommand; each subcommand below reads the ones it declared.
@@ -39,6 +41,7 @@ struct Flags {
   bool force = false, markdown = false, exit_code = false;
   mrcnn::anchors::AnchorCommand anchors;
   cfg::ExportCocoCommand export_coco;
+  cfg::TfVariablesCommand tf_variables;
 };
 
 void refuse_existing(const std::string& output, bool force) {
@@ -150,6 +153,8 @@ int main(int argc, char** argv) {
                         [&] { return mrcnn::anchors::run_anchor_command(f.anchors, std::cout); });
   commands.emplace_back(cfg::add_export_coco_command(app, f.export_coco),
                         [&] { return cfg::run_export_coco_command(f.export_coco); });
+  commands.emplace_back(cfg::add_tf_variables_command(app, f.tf_variables),
+                        [&] { return cfg::run_tf_variables_command(f.tf_variables, std::cout); });
 
   return tool.run(argc, argv, [&]() -> int {
     for (const auto& [subcommand, run] : commands)

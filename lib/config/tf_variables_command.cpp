@@ -1,0 +1,83 @@
+#include "config/tf_variables_command.h"
+
+#include <map>
+#include <ostream>
+
+#include "core/log.h"
+#include "io/atomic_file.h"
+#include "io/json_file.h"
+#include "io/tf_checkpoint.h"
+#include "io/tf_object_graph.h"
+
+namespace mrcnn::config {
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// How many tensors carry each variable name: TF2 code often leaves names at "Variable".
+std::map<std::string, int> name_counts(const std::map<std::string, tf::TrackedValue>& graph) {
+  std::map<std::string, int> counts;
+  for (const auto& [key, value] : graph) ++counts[value.full_name];
+  return counts;
+}
+
+// One listed tensor, named by the variable's own name when it is unique in the checkpoint (Keras
+// layer names), else by its object path (plain tf.Module attributes); TF1 keys are names already.
+Json describe(const tf::TensorEntry& entry, const std::map<std::string, tf::TrackedValue>& graph,
+              const std::map<std::string, int>& counts) {
+  Json row = {{"key", entry.key}, {"dtype", tf::dtype_name(entry.dtype)}, {"shape", entry.shape}, {"bytes", entry.size}};
+  const auto found = graph.find(entry.key);
+  if (found == graph.end()) {
+    row["name"] = row["path"] = entry.key;
+  } else {
+    const tf::TrackedValue& value = found->second;
+    const bool unique = !value.full_name.empty() && counts.at(value.full_name) == 1;
+    row["name"] = unique ? value.full_name : value.object_path;
+    row["path"] = value.object_path;
+  }
+  if (entry.partitioned) row["partitioned"] = true;
+  return row;
+}
+
+}  // namespace
+
+CLI::App* add_tf_variables_command(CLI::App& app, TfVariablesCommand& command) {
+  CLI::App* sub = app.add_subcommand(
+      "tf-variables",
+      "List the tensors of a TensorFlow checkpoint or SavedModel (as tf.train.list_variables; no TensorFlow "
+      "needed): name, dtype, shape, bytes; every tensor is read and its CRC-32C checked");
+  sub->add_option("checkpoint", command.checkpoint,
+                  "Checkpoint prefix (ckpt-1), its .index file, a SavedModel folder, or a folder with a `checkpoint` file")
+      ->required();
+  sub->add_option("--json", command.json, "Also write the list as JSON: {checkpoint, shards, tensors: [{name, path, key, "
+                                          "dtype, shape, bytes}]}");
+  return sub;
+}
+
+int run_tf_variables_command(const TfVariablesCommand& command, std::ostream& out) {
+  if (!command.json.empty()) check_output_file(command.json);
+  const tf::Checkpoint checkpoint = tf::open_checkpoint(command.checkpoint);
+  const auto graph = tf::describe_checkpoint(checkpoint);
+  const auto counts = name_counts(graph);
+  Json rows = Json::array();
+  uint64_t total = 0;
+  for (const tf::TensorEntry& entry : checkpoint.entries) {
+    if (!entry.partitioned) tf::read_tensor(checkpoint, entry);  // the CRC check; values are not kept
+    Json row = describe(entry, graph, counts);
+    out << row["name"].get<std::string>() << "  " << row["dtype"].get<std::string>() << "  " << shape_text(entry.shape)
+        << "  " << entry.size << (entry.key != row["name"] ? "  key=" + entry.key : "") << "\n";
+    total += entry.size;
+    rows.push_back(std::move(row));
+  }
+  log::info("{}: {} tensors, {} bytes in {} shard(s){}, every CRC-32C checked", checkpoint.prefix, rows.size(), total,
+            checkpoint.num_shards, graph.empty() ? "" : ", named through the object graph");
+  if (!command.json.empty())
+    write_json_file(command.json, {{"checkpoint", checkpoint.prefix}, {"shards", checkpoint.num_shards}, {"tensors", rows}});
+  return 0;
+}
+
+}  // namespace mrcnn::config
