@@ -67,6 +67,52 @@ def assert_one_error(result, tool, *fragments):
     return errors[0]
 
 
+def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli) of bytes, continuing from `crc` (as TF's crc32c::Extend)."""
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc(data):
+    """The masked CRC-32C that TFRecords and TF checkpoints store."""
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+TFOD_DIR = Path(os.environ.get("MRCNN_TFOD_DIR", SOURCE_DIR / ".tfod")).resolve()  # git-ignored
+TFOD_SETUP = SOURCE_DIR.parent / "shared" / "tfod-reference" / "setup.sh"
+
+
+def tensorflow_python():
+    """The Python of a venv with tensorflow-cpu (and the TF OD API: ../shared/tfod-reference), set
+    up once into TFOD_DIR (about 70 s, 1.8 GB) and reused. Skips the calling test, saying why, only
+    when PyPI is unreachable; any other setup failure fails it."""
+    import fcntl
+
+    import pytest
+
+    python, ready = TFOD_DIR / "venv" / "bin" / "python", TFOD_DIR / ".ready"
+    TFOD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(TFOD_DIR / ".setup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one setup at a time (tests in parallel wait for it)
+        if ready.exists():
+            return python
+        assert TFOD_SETUP.exists(), f"{TFOD_SETUP} is missing (the TF OD API reference kit)"
+        setup = subprocess.run(["bash", str(TFOD_SETUP), str(TFOD_DIR)], capture_output=True, text=True, timeout=1800)
+        if setup.returncode != 0:
+            probe = subprocess.run(["python3", "-m", "pip", "download", "--no-deps", "-q", "-d", str(TFOD_DIR / "probe"),
+                                    "tf-slim==1.1.0"], capture_output=True, text=True, timeout=120)
+            if probe.returncode != 0:
+                pytest.skip(f"PyPI unreachable, no tensorflow-cpu to compare with: {probe.stderr.strip()[-300:]}")
+            raise AssertionError(f"{TFOD_SETUP} failed: {setup.stderr[-3000:]}")
+        ready.write_text(setup.stdout)
+    return python
+
+
 def write_safetensors(path, tensors, metadata=None):
     """A minimal safetensors writer (a JSON header plus raw little-endian bytes), so that the tests
     need no extra package."""

@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from mrcnn_testing import SMALL_MODEL_CONFIG, assert_one_error, run_tool, write_safetensors
+from mrcnn_testing import SMALL_MODEL_CONFIG, assert_one_error, masked_crc, run_tool, write_safetensors
 
 # Address space for a tool that must not allocate what a hostile file claims. libtorch tools map
 # a lot of virtual memory when they start (CUDA libraries); see test_memory_limit_allows_a_normal_run.
@@ -273,20 +273,6 @@ def test_non_finite_weights_load_with_a_warning(tmp_path, infer_weights, small_m
 
 
 # --- TFRecords and tf.Example ---
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFF
-
-
-def masked_crc(data):
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
 
 def framed(record, length=None):
     header = struct.pack("<Q", len(record) if length is None else length)

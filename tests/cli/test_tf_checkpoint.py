@@ -1,0 +1,201 @@
+"""mrcnn's TF checkpoint reader against TensorFlow itself: checkpoints written by tensorflow-cpu in
+the test run (tf.train.Checkpoint with nested objects and a Keras model with optimizer slots,
+tf.compat.v1 Saver sharded and not, a SavedModel, every supported dtype) read back bit for bit,
+listed by `mrcnn-config tf-variables`, and corrupt or hostile ones refused with one error line."""
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mrcnn_testing import TEST_BIN_DIR, assert_one_error, masked_crc, run_tool, tensorflow_python
+
+CASES = ["tf2", "tf1", "tf1_sharded", "saved_model"]
+DTYPES = {"float32", "float16", "bfloat16", "float64", "int32", "int64", "bool", "string"}
+WIDTHS = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
+SLOT = "/.OPTIMIZER_SLOT/"
+VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """The checkpoints and what TF reads from them (tests/cli/tf_checkpoint_writer.py)."""
+    python = tensorflow_python()
+    out = tmp_path_factory.mktemp("tf_checkpoints")
+    writer = subprocess.run([str(python), str(Path(__file__).with_name("tf_checkpoint_writer.py")),
+                             str(out)], capture_output=True, text=True, timeout=600)
+    assert writer.returncode == 0, writer.stderr[-3000:]
+    return out, json.loads((out / "prefixes.json").read_text())
+
+
+def load_manifest(folder):
+    """{key: row} with each tensor's bytes (or strings) read in."""
+    rows = json.loads((folder / "manifest.json").read_text())
+    for row in rows:
+        row["value"] = (folder / row["file"]).read_bytes() if "file" in row else row["strings_hex"]
+    return {row["key"]: row for row in rows}
+
+
+def user_path(case, prefix):
+    """Each case named a different way a user may name it: prefix, .index, folder with a
+    `checkpoint` file, SavedModel folder."""
+    return {"tf2": prefix, "tf1": prefix + ".index", "tf1_sharded": str(Path(prefix).parent),
+            "saved_model": prefix.rsplit("/variables/", 1)[0]}[case]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_values_match_tensorflow_bit_for_bit(written, tmp_path, case):
+    out, prefixes = written
+    dump = subprocess.run([str(TEST_BIN_DIR / "tf_checkpoint_dump"), user_path(case, prefixes[case]), str(tmp_path / "d")],
+                          capture_output=True, text=True, timeout=60)
+    assert dump.returncode == 0, dump.stderr
+    ours, theirs = load_manifest(tmp_path / "d"), load_manifest(out / f"{case}.expected")
+    assert sorted(ours) == sorted(theirs)
+    for key, expected in theirs.items():
+        assert (ours[key]["dtype"], ours[key]["shape"]) == (expected["dtype"], expected["shape"]), key
+        assert ours[key]["value"] == expected["value"], key
+    assert DTYPES <= {row["dtype"] for row in theirs.values()}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_listing_matches_tensorflow(written, tmp_path, case):
+    out, prefixes = written
+    result = run_tool(tmp_path, "mrcnn-config", "tf-variables", user_path(case, prefixes[case]), "--json", "list.json")
+    assert result.returncode == 0, result.stderr
+    listed = {row["key"]: row for row in json.loads((tmp_path / "list.json").read_text())["tensors"]}
+    expected = load_manifest(out / f"{case}.expected")
+    assert sorted(listed) == sorted(expected)
+    for key, row in listed.items():
+        assert (row["dtype"], row["shape"]) == (expected[key]["dtype"], expected[key]["shape"]), key
+        if row["dtype"] != "string":
+            assert row["bytes"] == len(expected[key]["value"]) == np.prod(row["shape"], dtype=int) * WIDTHS[row["dtype"]]
+    assert len(result.stdout.splitlines()) == len(listed)
+    if case.startswith("tf1"):
+        assert all(row["name"] == row["path"] == key for key, row in listed.items())
+
+
+def test_object_graph_names_and_paths(written, tmp_path):
+    """TF2 keys resolved through the object graph: each variable's own name where it is unique
+    (Keras layer names), else its object path; slot variables under their variable's path."""
+    out, prefixes = written
+    result = run_tool(tmp_path, "mrcnn-config", "tf-variables", prefixes["tf2"], "--json", "list.json")
+    assert result.returncode == 0, result.stderr
+    listed = {row["key"]: row for row in json.loads((tmp_path / "list.json").read_text())["tensors"]}
+    full_names = json.loads((out / "tf2.expected" / "full_names.json").read_text())
+    counts = {name: list(full_names.values()).count(name) for name in full_names.values()}
+    for key, row in listed.items():
+        if SLOT in key:  # <variable path>/.OPTIMIZER_SLOT/<optimizer path>/<slot>/.ATTRIBUTES/VARIABLE_VALUE
+            variable, rest = key[: -len(VALUE)].split(SLOT)
+            assert row["path"] == f"{variable}/{rest.rsplit('/', 1)[1]}", key
+        elif key.endswith(VALUE):
+            assert row["path"] == key[: -len(VALUE)], key
+        if key in full_names:
+            unique = full_names[key] and counts[full_names[key]] == 1
+            assert row["name"] == (full_names[key] if unique else row["path"]), key
+    kernel = "model/layer_with_weights-0/kernel" + VALUE
+    assert listed[kernel]["name"] == "dense/kernel"
+    assert f"dense/kernel  float32  [3,4]  48  key={kernel}" in result.stdout.splitlines()
+    assert sum(SLOT in key for key in listed) == 12  # Adam's m and v of 6 variables
+
+
+def copy_case(written, tmp_path, case):
+    out, prefixes = written
+    source = Path(prefixes[case]).parent
+    shutil.copytree(source, tmp_path / case)
+    return str(tmp_path / case / Path(prefixes[case]).name)
+
+
+def list_variables(tmp_path, path):
+    return run_tool(tmp_path, "mrcnn-config", "tf-variables", path)
+
+
+def test_flipped_data_byte_names_the_tensor(written, tmp_path):
+    prefix = copy_case(written, tmp_path, "tf2")
+    shard = tmp_path / "tf2" / "ckpt-1.data-00000-of-00001"
+    data = bytearray(shard.read_bytes())
+    big = (np.arange(4096, dtype=np.float32) * 0.25 + 1000.0).tobytes()
+    at = data.find(big)
+    assert at >= 0
+    data[at + 5000] ^= 0x01
+    shard.write_bytes(bytes(data))
+    assert_one_error(list_variables(tmp_path, prefix), "mrcnn-config", str(shard), "values/values/big" + VALUE,
+                     "CRC-32C mismatch")
+
+
+def test_truncated_files(written, tmp_path):
+    prefix = copy_case(written, tmp_path, "tf2")
+    index = tmp_path / "tf2" / "ckpt-1.index"
+    whole = index.read_bytes()
+    index.write_bytes(whole[: len(whole) // 2])
+    assert_one_error(list_variables(tmp_path, prefix), "mrcnn-config", str(index), "table magic")
+    index.write_bytes(whole)
+    shard = tmp_path / "tf2" / "ckpt-1.data-00000-of-00001"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    assert_one_error(list_variables(tmp_path, prefix), "mrcnn-config", str(shard), "runs past the end")
+
+
+def test_missing_shard(written, tmp_path):
+    prefix = copy_case(written, tmp_path, "tf1_sharded")
+    (tmp_path / "tf1_sharded" / "model.ckpt.data-00001-of-00002").unlink()
+    assert_one_error(list_variables(tmp_path, prefix), "mrcnn-config", "model.ckpt.data-00001-of-00002", "missing")
+
+
+def test_no_checkpoint_at_path(tmp_path):
+    assert_one_error(list_variables(tmp_path, "nothing/ckpt-9"), "mrcnn-config", "nothing/ckpt-9.index",
+                     "no TF checkpoint here")
+
+
+# --- hand-made indexes: hostile sizes, refused before anything is allocated ---
+
+def varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
+
+
+def field(number, value):
+    """A protobuf field: ints as varints, bytes as length-delimited."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def sstable(entries):
+    """A one-data-block LevelDB table (no prefix compression) as TF writes checkpoint indexes."""
+    def block(items):
+        body = b"".join(varint(0) + varint(len(k)) + varint(len(v)) + k + v for k, v in items)
+        return body + struct.pack("<II", 0, 1)  # one restart point at 0
+
+    def with_trailer(contents):
+        return contents + b"\0" + struct.pack("<I", masked_crc(contents + b"\0"))
+
+    data = with_trailer(block(entries))
+    index = with_trailer(block([(entries[-1][0], varint(0) + varint(len(data) - 5))]))
+    handles = varint(len(data) + len(index)) + varint(0) + varint(len(data)) + varint(len(index) - 5)
+    footer = handles.ljust(40, b"\0") + struct.pack("<Q", 0xDB4775248B80FB57)
+    return data + index + footer
+
+
+def entry(shape, size, offset=0, dtype=1):
+    dims = b"".join(field(2, field(1, d)) for d in shape)
+    return field(1, dtype) + field(2, dims) + field(4, offset) + field(5, size) + varint(6 << 3 | 5) + b"\0\0\0\0"
+
+
+@pytest.mark.parametrize("header, value, fragment", [
+    (field(1, 1), entry([1 << 40, 1 << 40], 16), "more than 2^56 elements"),
+    (field(1, 1), entry([4], 1 << 40), "stored size 1099511627776 bytes, the shape needs 16"),
+    (field(1, 1), entry([4], 16, offset=1 << 62), "runs past the end"),
+    (field(1, 1 << 30), entry([4], 16), "shards"),
+    (field(1, 1) + field(2, 1), entry([4], 16), "big-endian"),
+    (field(1, 1), entry([4], 16, dtype=21), "dtype 21 not supported"),
+], ids=["elements", "size", "offset", "shards", "endianness", "variant"])
+def test_hostile_index(tmp_path, header, value, fragment):
+    (tmp_path / "h.index").write_bytes(sstable([(b"", header), (b"w", value)]))
+    (tmp_path / "h.data-00000-of-00001").write_bytes(bytes(16))
+    result = run_tool(tmp_path, "mrcnn-config", "tf-variables", "h", address_space=2 << 30)
+    assert_one_error(result, "mrcnn-config", "h.", fragment)
