@@ -77,8 +77,8 @@ std::vector<Entry> TableReader::entries(std::string_view block) {
     uint64_t shared = 0, non_shared = 0, value_size = 0;
     if (!reader.varint(shared) || !reader.varint(non_shared) || !reader.varint(value_size)) fail("truncated block entry");
     rest.remove_prefix(reader.position());
-    if (shared > key.size() || non_shared > rest.size() || value_size > rest.size() - non_shared)
-      fail("block entry past the end of its block");
+    if (shared > key.size()) fail("a block entry shares more bytes than the previous key has");
+    if (non_shared > rest.size() || value_size > rest.size() - non_shared) fail("block entry past the end of its block");
     if (shared + non_shared + value_size > budget) fail("entries expand past " + std::to_string(budget) + " bytes");
     budget -= shared + non_shared + value_size;
     key.resize(shared);
