@@ -1,5 +1,6 @@
 #include "config/tf_variables_command.h"
 
+#include <iostream>
 #include <map>
 #include <ostream>
 
@@ -45,17 +46,24 @@ Json describe(const tf::TensorEntry& entry, const std::map<std::string, tf::Trac
 
 }  // namespace
 
-CLI::App* add_tf_variables_command(CLI::App& app, TfVariablesCommand& command) {
+std::pair<CLI::App*, std::function<int()>> add_tf_variables_command(CLI::App& app) {
+  auto command = std::make_shared<TfVariablesCommand>();
   CLI::App* sub = app.add_subcommand(
       "tf-variables",
       "List the tensors of a TensorFlow checkpoint or SavedModel (as tf.train.list_variables; no TensorFlow "
       "needed): name, dtype, shape, bytes; every tensor is read and its CRC-32C checked");
-  sub->add_option("checkpoint", command.checkpoint,
+  sub->add_option("checkpoint", command->checkpoint,
                   "Checkpoint prefix (ckpt-1), its .index file, a SavedModel folder, or a folder with a `checkpoint` file")
       ->required();
-  sub->add_option("--json", command.json, "Also write the list as JSON: {checkpoint, shards, tensors: [{name, path, key, "
-                                          "dtype, shape, bytes}]}");
-  return sub;
+  sub->add_option("--json", command->json, "Also write the list as JSON: {checkpoint, shards, tensors: [{name, path, key, "
+                                           "dtype, shape, bytes}]}");
+  sub->footer(
+      "Examples:\n"
+      "  mrcnn-config tf-variables training/ckpt-1\n"
+      "  mrcnn-config tf-variables training/      (the latest checkpoint TF's `checkpoint` file names)\n"
+      "  mrcnn-config tf-variables exported_model/saved_model --json variables.json\n"
+      "  mrcnn-config tf-variables model.ckpt.index   (a TF1 tf.compat.v1.train.Saver checkpoint)");
+  return {sub, [command] { return run_tf_variables_command(*command, std::cout); }};
 }
 
 int run_tf_variables_command(const TfVariablesCommand& command, std::ostream& out) {

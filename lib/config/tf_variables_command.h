@@ -4,8 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
+#include <utility>
 
 namespace mrcnn::config {
 
@@ -13,8 +16,9 @@ struct TfVariablesCommand {
   std::string checkpoint, json;
 };
 
-// Adds the tf-variables subcommand to app, its flags read into command.
-CLI::App* add_tf_variables_command(CLI::App& app, TfVariablesCommand& command);
+// Adds the tf-variables subcommand to app; returns it with the function that runs it (the flags
+// live with that function), ready for the tool's list of subcommands.
+std::pair<CLI::App*, std::function<int()>> add_tf_variables_command(CLI::App& app);
 
 // Lists every tensor to `out` (readable name, dtype, shape, bytes, and the raw key when it differs)
 // and writes --json when given; Error for an unreadable or corrupt checkpoint.

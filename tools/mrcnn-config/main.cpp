@@ -31,7 +31,6 @@ const char* kExamples = R"(  mrcnn-config list-presets
   mrcnn-config import-tf pipeline.config --label-map label_map.pbtxt -o run.json
   mrcnn-config anchors run.json --json anchors.json   (then --apply, or the printed set line)
   mrcnn-config export-coco run.json --set val -o val_as_coco.json
-  mrcnn-config tf-variables training/ckpt-1 --json variables.json   (or a SavedModel folder)
 )";
 
 // The flags of every subcommand; each subcommand below reads the ones it declared.
@@ -41,7 +40,6 @@ struct Flags {
   bool force = false, markdown = false, exit_code = false;
   mrcnn::anchors::AnchorCommand anchors;
   cfg::ExportCocoCommand export_coco;
-  cfg::TfVariablesCommand tf_variables;
 };
 
 void refuse_existing(const std::string& output, bool force) {
@@ -132,8 +130,7 @@ int main(int argc, char** argv) {
   set->add_option("assignments", f.assignments, "key.path=value ... (lists and objects in JSON syntax)")->required();
   set->add_option("-o,--output", f.output, "Write here instead of rewriting FILE");
   command("validate", "Report every problem: unknown keys, types, ranges, consistency", [&] { return validate_file(f); })
-      ->add_option("file", f.file, "Configuration file")
-      ->required();
+      ->add_option("file", f.file, "Configuration file")->required();
   auto* diff = command("diff", "List the keys whose resolved values differ between two files", [&] { return diff_files(f); });
   diff->add_option("a", f.file, "First configuration file")->required();
   diff->add_option("b", f.other, "Second configuration file")->required();
@@ -153,9 +150,7 @@ int main(int argc, char** argv) {
                         [&] { return mrcnn::anchors::run_anchor_command(f.anchors, std::cout); });
   commands.emplace_back(cfg::add_export_coco_command(app, f.export_coco),
                         [&] { return cfg::run_export_coco_command(f.export_coco); });
-  commands.emplace_back(cfg::add_tf_variables_command(app, f.tf_variables),
-                        [&] { return cfg::run_tf_variables_command(f.tf_variables, std::cout); });
-
+  commands.push_back(cfg::add_tf_variables_command(app));
   return tool.run(argc, argv, [&]() -> int {
     for (const auto& [subcommand, run] : commands)
       if (*subcommand) return run();
