@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "io/json_file.h"
 #include "io/protobuf_wire.h"
 #include "io/tfrecord.h"
 
@@ -106,7 +107,8 @@ std::vector<Entry> read_table(std::string_view file_bytes, const std::string& fi
   std::vector<Entry> out;
   for (const Entry& data_block : table.entries(table.block(index)))
     for (Entry& entry : table.entries(table.block(table.handle(data_block.value, "data")))) {
-      if (!out.empty() && entry.key <= out.back().key) table.fail("keys out of order near '" + entry.key.substr(0, 200) + "'");
+      if (!out.empty() && entry.key <= out.back().key)
+        table.fail("keys out of order near '" + text_preview(entry.key, 200) + "'");
       out.push_back(std::move(entry));
     }
   return out;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_file.h"
 #include "io/protobuf_wire.h"
 #include "io/sstable.h"
 #include "io/tfrecord.h"
@@ -24,7 +25,7 @@ constexpr int kMaxShards = 1 << 20;
 constexpr size_t kMaxRank = 254;   // TF's TensorShape limit
 
 [[noreturn]] void fail_entry(const std::string& index, const std::string& key, const std::string& what) {
-  throw Error(index + ": tensor '" + key.substr(0, 300) + "': " + what);
+  throw Error(index + ": tensor '" + text_preview(key, 300) + "': " + what);
 }
 
 // The dims of a TensorShapeProto (dim = 2 { size = 1 }); unknown_rank (3) cannot be a stored tensor.
@@ -161,7 +162,7 @@ Shard open_shard(const Checkpoint& checkpoint, const TensorEntry& entry) {
   shard.name = data_file_name(checkpoint.prefix, entry.shard, checkpoint.num_shards);
   if (!fs::exists(shard.name))
     throw Error(shard.name + ": missing (shard " + std::to_string(entry.shard) + " of " +
-                std::to_string(checkpoint.num_shards) + ", holding tensor '" + entry.key + "')");
+                std::to_string(checkpoint.num_shards) + ", holding tensor '" + text_preview(entry.key, 300) + "')");
   require_regular_file(shard.name);
   shard.size = fs::file_size(shard.name);
   shard.in.open(shard.name, std::ios::binary);
@@ -275,7 +276,7 @@ std::string resolve_checkpoint_prefix(const std::string& path) {
 
 Tensor read_tensor(const Checkpoint& checkpoint, const TensorEntry& entry) {
   Shard shard = open_shard(checkpoint, entry);
-  const std::string where = shard.name + ": tensor '" + entry.key + "'";
+  const std::string where = shard.name + ": tensor '" + text_preview(entry.key, 300) + "'";
   if (entry.partitioned) throw Error(where + ": a partitioned variable (saved in slices), not supported");
   if (dtype_width(entry.dtype) == 0 && entry.dtype != kString) throw Error(where + ": " + dtype_name(entry.dtype) + " not supported");
   if (entry.offset > shard.size || entry.size > shard.size - entry.offset)

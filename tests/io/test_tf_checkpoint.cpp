@@ -255,3 +255,15 @@ TEST_CASE("tf object graph: breadth-first paths, slot variables, unreachable and
   CHECK_THROWS_WITH(tf::resolve_object_graph(bad, {}, "g"), Catch::Contains("child id 9 out of range"));
   CHECK_THROWS_WITH(tf::resolve_object_graph("\x0a\x05\x0a", {}, "g"), Catch::Contains("malformed object graph"));
 }
+
+TEST_CASE("tf checkpoint: a hostile key stays on one line of the error", "[io][tf_checkpoint]") {
+  const fs::path dir = mrcnn::testing::fresh_temp_dir("tf_checkpoint_key");
+  write(dir / "ck.index", table({{"", header(1)}, {"bad\nkey", entry_proto(tf::kFloat, {3}, 0, "abcd")}}));
+  try {
+    tf::open_checkpoint((dir / "ck").string());
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find('\n') == std::string::npos);
+    CHECK_THAT(e.what(), Catch::Contains("bad\\nkey"));
+  }
+}
