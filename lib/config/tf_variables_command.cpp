@@ -77,7 +77,8 @@ int run_tf_variables_command(const TfVariablesCommand& command, std::ostream& ou
     if (!entry.partitioned) tf::read_tensor(checkpoint, entry);  // the CRC check; values are not kept
     Json row = describe(entry, graph, counts);
     out << row["name"].get<std::string>() << "  " << row["dtype"].get<std::string>() << "  " << shape_text(entry.shape)
-        << "  " << entry.size << (entry.key != row["name"] ? "  key=" + entry.key : "") << "\n";
+        << "  " << entry.size << (entry.key != row["name"] ? "  key=" + entry.key : "")
+        << (entry.partitioned ? "  (partitioned: saved in slices, not read)" : "") << "\n";
     total += entry.size;
     rows.push_back(std::move(row));
   }

@@ -251,6 +251,10 @@ Checkpoint open_checkpoint(const std::string& path) {
   if (raw.empty() || !raw.front().key.empty()) throw Error(index + ": no checkpoint header entry (not a TF checkpoint index)");
   checkpoint.num_shards = parse_header(raw.front().value, index);
   for (size_t i = 1; i < raw.size(); ++i) {
+    if (raw[i].key[0] == '\0') {
+      ++checkpoint.slice_entries;
+      continue;
+    }
     checkpoint.entries.push_back(parse_entry(raw[i], index));
     check_entry(checkpoint.entries.back(), checkpoint.num_shards, index);
   }
@@ -277,7 +281,7 @@ std::string resolve_checkpoint_prefix(const std::string& path) {
 Tensor read_tensor(const Checkpoint& checkpoint, const TensorEntry& entry) {
   Shard shard = open_shard(checkpoint, entry);
   const std::string where = shard.name + ": tensor '" + text_preview(entry.key, 300) + "'";
-  if (entry.partitioned) throw Error(where + ": a partitioned variable (saved in slices), not supported");
+  if (entry.partitioned) throw Error(where + ": a partitioned variable (saved in slices), not supported yet");
   if (dtype_width(entry.dtype) == 0 && entry.dtype != kString) throw Error(where + ": " + dtype_name(entry.dtype) + " not supported");
   if (entry.offset > shard.size || entry.size > shard.size - entry.offset)
     throw Error(where + " at byte " + std::to_string(entry.offset) + " (" + std::to_string(entry.size) +

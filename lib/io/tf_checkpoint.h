@@ -32,6 +32,9 @@ struct Checkpoint {
   std::string prefix;  // PREFIX.index and PREFIX.data-* are its files
   int num_shards = 1;
   std::vector<TensorEntry> entries;  // in key order, the header entry excluded
+  // The slices of partitioned variables, each its own entry under an encoded key (it starts with a
+  // NUL byte, which no variable name does): counted, not listed, as tf.train.list_variables does.
+  size_t slice_entries = 0;
 };
 
 // A tensor's values: fixed-width dtypes in `bytes` (little-endian, row-major, as TF stores them),

@@ -82,6 +82,17 @@ def write_tf1(out, sharded):
             return saver.save(session, str(out / name / "model.ckpt"))
 
 
+def write_partitioned(out):
+    """A TF1 partitioned variable: saved as three slices under encoded keys."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.get_variable("emb", initializer=tf.constant(np.arange(12, dtype=np.float32).reshape(6, 2)),
+                                  partitioner=tf.compat.v1.fixed_size_partitioner(3))
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            return tf.compat.v1.train.Saver().save(session, str(out / "partitioned" / "model.ckpt"))
+
+
 def write_saved_model(out):
     module = tf.Module()
     module.values = every_dtype()
@@ -116,7 +127,7 @@ def expected(prefix, target):
 def main():
     out = Path(sys.argv[1])
     prefixes = {"tf2": write_tf2(out), "tf1": write_tf1(out, False), "tf1_sharded": write_tf1(out, True),
-                "saved_model": write_saved_model(out)}
+                "saved_model": write_saved_model(out), "partitioned": write_partitioned(out)}
     for case, prefix in prefixes.items():
         expected(prefix, out / f"{case}.expected")
     (out / "prefixes.json").write_text(json.dumps(prefixes))
