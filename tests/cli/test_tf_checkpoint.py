@@ -2,7 +2,9 @@
 the test run (tf.train.Checkpoint with nested objects and a Keras model with optimizer slots,
 tf.compat.v1 Saver sharded and not, a SavedModel, every supported dtype) read back bit for bit,
 listed by `mrcnn-config tf-variables`, and corrupt or hostile ones refused with one error line."""
+import hashlib
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -11,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrcnn_testing import TEST_BIN_DIR, assert_one_error, masked_crc, run_tool, tensorflow_python
+from mrcnn_testing import (TEST_BIN_DIR, TFOD_DIR, TFOD_SETUP, assert_one_error, masked_crc, run_tool, sample_images,
+                           tensorflow_python)
 
 CASES = ["tf2", "tf1", "tf1_sharded", "saved_model"]
 DTYPES = {"float32", "float16", "bfloat16", "float64", "int32", "int64", "bool", "string"}
@@ -210,3 +213,73 @@ def test_hostile_index(tmp_path, header, value, fragment):
     (tmp_path / "h.data-00000-of-00001").write_bytes(bytes(16))
     result = run_tool(tmp_path, "mrcnn-config", "tf-variables", "h", address_space=2 << 30)
     assert_one_error(result, "mrcnn-config", "h.", fragment)
+
+
+# --- the real TF OD API model (../shared/tfod-reference): the checkpoint this reader exists for ---
+
+# The model section of the TF OD API's mask_rcnn_inception_resnet_v2_1024x1024_coco17_gpu-8.config
+# (reference.py overrides the resizer, classes and proposals).
+IRV2_CONFIG = """model { faster_rcnn {
+  number_of_stages: 3 num_classes: 90
+  image_resizer { fixed_shape_resizer { height: 1024 width: 1024 } }
+  feature_extractor { type: 'faster_rcnn_inception_resnet_v2_keras' }
+  first_stage_anchor_generator { grid_anchor_generator {
+    scales: [0.25, 0.5, 1.0, 2.0] aspect_ratios: [0.5, 1.0, 2.0] height_stride: 16 width_stride: 16 } }
+  first_stage_box_predictor_conv_hyperparams { op: CONV regularizer { l2_regularizer { weight: 0.0 } }
+    initializer { truncated_normal_initializer { stddev: 0.01 } } }
+  first_stage_nms_score_threshold: 0.0 first_stage_nms_iou_threshold: 0.7 first_stage_max_proposals: 300
+  first_stage_localization_loss_weight: 2.0 first_stage_objectness_loss_weight: 1.0
+  initial_crop_size: 17 maxpool_kernel_size: 1 maxpool_stride: 1
+  second_stage_box_predictor { mask_rcnn_box_predictor {
+    use_dropout: false dropout_keep_probability: 1.0
+    fc_hyperparams { op: FC regularizer { l2_regularizer { weight: 0.0 } }
+      initializer { variance_scaling_initializer { factor: 1.0 uniform: true mode: FAN_AVG } } }
+    mask_height: 33 mask_width: 33 mask_prediction_conv_depth: 0 mask_prediction_num_conv_layers: 4
+    conv_hyperparams { op: CONV regularizer { l2_regularizer { weight: 0.0 } }
+      initializer { truncated_normal_initializer { stddev: 0.01 } } }
+    predict_instance_masks: true } }
+  second_stage_post_processing {
+    batch_non_max_suppression { score_threshold: 0.0 iou_threshold: 0.6 max_detections_per_class: 100
+                                max_total_detections: 100 }
+    score_converter: SOFTMAX }
+  second_stage_localization_loss_weight: 2.0 second_stage_classification_loss_weight: 1.0
+  second_stage_mask_prediction_loss_weight: 4.0 resize_masks: false } }
+"""
+
+# sha256 of every tensor's bytes as TF reads them (the object graph: of its one string).
+TF_HASHES = """import hashlib, json, sys
+import numpy as np, tensorflow as tf
+reader = tf.train.load_checkpoint(sys.argv[1])
+def raw(v):
+    return v if isinstance(v, bytes) else np.asarray(v).tobytes()
+print(json.dumps({k: [reader.get_variable_to_dtype_map()[k].name, s, hashlib.sha256(raw(reader.get_tensor(k))).hexdigest()]
+                  for k, s in reader.get_variable_to_shape_map().items()}))
+"""
+
+
+def test_tf_od_api_inception_resnet_v2_checkpoint(tmp_path):
+    """The TF OD API's Mask R-CNN Inception-ResNet-v2 checkpoint (916 keys, 240 MB): listed with
+    names from its object graph, and every tensor equal to what TF reads."""
+    python = tensorflow_python()
+    (tmp_path / "irv2.config").write_text(IRV2_CONFIG)
+    [image] = sample_images(tmp_path / "images", 1)
+    reference = subprocess.run(
+        [str(python), str(TFOD_SETUP.with_name("reference.py")), "--config", "irv2.config", "--image", str(image),
+         "--size", "320", "--max_proposals", "16", "--runs", "1", "--list_vars", "0", "--ckpt_dir", "ref"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900, env={**os.environ, "TFOD_SRC": str(TFOD_DIR / "src")})
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    hashes = subprocess.run([str(python), "-c", TF_HASHES, "ref/ckpt-1"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert hashes.returncode == 0, hashes.stderr[-3000:]
+    expected = json.loads(hashes.stdout)
+    dump = subprocess.run([str(TEST_BIN_DIR / "tf_checkpoint_dump"), "ref", "dump"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert dump.returncode == 0, dump.stderr
+    ours = {row["key"]: [row["dtype"], row["shape"], hashlib.sha256(
+        (tmp_path / "dump" / row["file"]).read_bytes() if "file" in row else bytes.fromhex(row["strings_hex"][0])).hexdigest()]
+        for row in json.loads((tmp_path / "dump" / "manifest.json").read_text())}
+    assert len(ours) == 916 and ours == expected
+    listing = run_tool(tmp_path, "mrcnn-config", "tf-variables", "ref", "--json", "list.json", timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    names = [row["name"] for row in json.loads((tmp_path / "list.json").read_text())["tensors"]]
+    assert len(set(names)) == 916 and "conv2d/kernel" in names  # Keras layer names, unique here
