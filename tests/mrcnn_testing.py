@@ -284,3 +284,35 @@ def sample_images(folder, count=3):
             Image.fromarray((rng.random((120 + 10 * i, 160, 3)) * 255).astype(np.uint8)).save(target)
         paths.append(target)
     return paths
+
+
+def tiff_bytes(array):
+    """An H x W (x C) uint8 or uint16 numpy array as an uncompressed little-endian TIFF (one strip,
+    chunky samples; 3+ bands as RGB plus extra samples), which OpenCV reads with every band. Pillow
+    writes neither 16-bit colour nor more than 4 bands."""
+    import numpy as np
+
+    a = np.ascontiguousarray(array if array.ndim == 3 else array[:, :, None])
+    height, width, bands = a.shape
+    bits = a.dtype.itemsize * 8
+    data = a.astype(a.dtype.newbyteorder("<")).tobytes()
+    extra = max(0, bands - (3 if bands >= 3 else 1))
+    tail = struct.pack(f"<{bands}H", *[bits] * bands) + struct.pack(f"<{extra}H", *[0] * extra)
+    bits_at, extra_at = 8 + len(data), 8 + len(data) + 2 * bands
+    ifd_at = (extra_at + 2 * extra + 1) // 2 * 2
+
+    def short_or_offset(count, value, offset):  # a SHORT array fits the entry up to 2 values
+        return struct.pack("<HH", value, value if count == 2 else 0) if count <= 2 else struct.pack("<I", offset)
+
+    entries = [(256, 4, 1, struct.pack("<I", width)), (257, 4, 1, struct.pack("<I", height)),
+               (258, 3, bands, short_or_offset(bands, bits, bits_at)), (259, 3, 1, struct.pack("<HH", 1, 0)),
+               (262, 3, 1, struct.pack("<HH", 2 if bands >= 3 else 1, 0)), (273, 4, 1, struct.pack("<I", 8)),
+               (277, 3, 1, struct.pack("<HH", bands, 0)), (278, 4, 1, struct.pack("<I", height)),
+               (279, 4, 1, struct.pack("<I", len(data))), (284, 3, 1, struct.pack("<HH", 1, 0))]
+    if extra:
+        entries.append((338, 3, extra, short_or_offset(extra, 0, extra_at)))
+    out = b"II*\x00" + struct.pack("<I", ifd_at) + data + tail
+    out += b"\x00" * (ifd_at - len(out)) + struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        out += struct.pack("<HHI", tag, kind, count) + value
+    return out + struct.pack("<I", 0)

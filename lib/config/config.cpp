@@ -196,19 +196,60 @@ std::string parent_of(const std::string& path) {
   return dot == std::string::npos ? "" : path.substr(0, dot);
 }
 
-void walk(const Json& node, const std::string& prefix, std::vector<Problem>& problems) {
+const Json* find_node(const Json& root, const std::string& path);
+
+// The value of an integer key such as model.input_channels in doc: its default when absent or invalid.
+long long integer_or_default(const Json& doc, const std::string& path) {
+  const KeySpec& spec = *find_key(path);
+  const Json* value = find_node(doc, path);
+  std::vector<Problem> problems;
+  if (value) check_value(spec, *value, path, problems);
+  return value && problems.empty() ? value->get<long long>() : spec.default_value.get<long long>();
+}
+
+// check_value for a list whose length another key sets (image_mean: model.input_channels), naming it.
+void check_sized_list(const KeySpec& spec, const Json& value, const std::string& path, const Json& root,
+                      std::vector<Problem>& problems) {
+  KeySpec sized = spec;
+  const long long length = integer_or_default(root, spec.length_key);
+  sized.length = static_cast<int>(length);
+  const size_t before = problems.size();
+  check_value(sized, value, path, problems);
+  if (problems.size() > before)
+    problems.back().message += " (" + spec.length_key + " is " + std::to_string(length) + ")";
+}
+
+void walk(const Json& node, const std::string& prefix, std::vector<Problem>& problems, const Json& root) {
   for (const auto& [name, value] : node.items()) {
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     if (const KeySpec* spec = find_key(path)) {
-      check_value(*spec, value, path, problems);
+      if (spec->length_key.empty())
+        check_value(*spec, value, path, problems);
+      else
+        check_sized_list(*spec, value, path, root, problems);
     } else if (is_section(path)) {
       if (value.is_object())
-        walk(value, path, problems);
+        walk(value, path, problems, root);
       else
         problems.push_back({path, "expected an object (a section of keys), found " + shown(value)});
     } else {
       problems.push_back({path, "unknown key" + (problems.size() < kListedProblems ? did_you_mean(path) : "")});
     }
+  }
+}
+
+// The model's mean and std (their defaults too) hold one value per band, and a data set's bands
+// give the model its model.input_channels bands.
+void check_band_layouts(const Json& resolved, std::vector<Problem>& problems) {
+  for (const char* key : {"model.image_mean", "model.image_std"})
+    check_sized_list(*find_key(key), *find_node(resolved, key), key, resolved, problems);
+  const Json& channels = resolved["model"]["input_channels"];
+  for (const char* set : {"train", "val"}) {
+    const Json& bands = resolved["data"][set]["bands"];
+    if (!bands.empty() && bands.size() != channels.get<size_t>())
+      problems.push_back({std::string("data.") + set + ".bands",
+                          shown(bands) + " selects " + std::to_string(bands.size()) +
+                              " bands, but model.input_channels is " + shown(channels)});
   }
 }
 
@@ -250,6 +291,7 @@ void check_consistency(const Json& resolved, std::vector<Problem>& problems) {
     problems.push_back({"model.mask", "bce_weight and dice_weight are both 0: the mask head would never learn"});
 
   const Json& data = resolved["data"];
+  check_band_layouts(resolved, problems);
   if (data["val_fraction"].get<double>() > 0 && !data["val"]["annotations"].get<std::string>().empty())
     problems.push_back({"data.val_fraction", "set it to 0 or leave data.val.annotations empty: both name a "
                                              "validation set"});
@@ -354,7 +396,7 @@ std::vector<Problem> validate(const Json& doc) {
     problems.push_back({"", "expected a JSON object of configuration sections, found " + shown(doc)});
     return problems;
   }
-  walk(doc, "", problems);
+  walk(doc, "", problems, doc);
   if (problems.empty()) check_consistency(resolve(doc), problems);
   return problems;
 }

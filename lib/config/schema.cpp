@@ -18,6 +18,8 @@ constexpr double kMaxBoxes = 1e6;  // proposals, sampled anchors and proposals, 
 constexpr double kMaxSteps = 1e9;
 constexpr double kMaxEpochs = 1e6;
 constexpr double kMaxTimeoutSeconds = 1e7;
+constexpr double kMaxBands = 64;  // input channels: multispectral stacks have 5-16
+constexpr double kMaxPixelValue = 4294967295.0;  // the largest value of a 32-bit unsigned sample
 
 KeySpec key(std::string path, ValueType type, Json default_value, std::string help) {
   KeySpec spec;
@@ -69,6 +71,20 @@ void add_data_set(std::vector<KeySpec>& keys, const std::string& name, const std
   keys.push_back(text(p + "class_attribute", "class",
                       "via: the region attribute naming each region's class (not needed with one class)"));
   keys.push_back(file_path(p + "names", "yolo_seg: class names, a data.yaml (names:) or a text file of a name a line"));
+  keys.push_back(key(p + "bands", ValueType::IntList, Json::array(),
+                    "Which channels of each " + role + " image feed the model, in order (0-based, file order: R, G, B, "
+                    "then extra bands); empty: " +
+                        (name == "val" ? "data.train.bands" : "all of them (8-bit colour images as RGB)"))
+                     .may_be_empty()
+                     .range(0, kMaxBands - 1));
+  keys.push_back(number(p + "pixel_max", 0,
+                        "The pixel value that means full scale in the " + role + " images (4095 for 12-bit data in "
+                        "16-bit files); 0: " +
+                            (name == "val" ? "data.train.pixel_max"
+                                           : "255 for 8-bit images, and 16-bit or float images are refused "
+                                             "until it is set"))
+                     .at_least(0)
+                     .at_most(kMaxPixelValue));
 }
 
 std::vector<KeySpec> build_schema() {
@@ -91,12 +107,16 @@ std::vector<KeySpec> build_schema() {
   k.push_back(min_size.at_least(1).at_most(kMaxImageSide));
   k.push_back(integer("model.max_size", 1333, "Upper bound of the longer image side after resizing")
                   .at_least(1).at_most(kMaxImageSide));
+  k.push_back(integer("model.input_channels", 3,
+                      "Bands of the model's input images (3: RGB; 1: grayscale; 4+: e.g. RGB + near-infrared); "
+                      "the first convolution takes this many, see docs/data-formats.md")
+                  .range(1, kMaxBands));
   k.push_back(key("model.image_mean", V::FloatList, Json::array({0.485, 0.456, 0.406}),
-                  "Per-channel RGB mean (images in [0,1]) subtracted before the backbone")
-                  .of_length(3));
+                  "Per-band mean (images in [0,1]) subtracted before the backbone, one per input channel")
+                  .of_length_from("model.input_channels"));
   k.push_back(key("model.image_std", V::FloatList, Json::array({0.229, 0.224, 0.225}),
-                  "Per-channel RGB standard deviation the images are divided by")
-                  .of_length(3)
+                  "Per-band standard deviation the images are divided by, one per input channel")
+                  .of_length_from("model.input_channels")
                   .above(0));
   k.push_back(integer("model.size_divisible", 32, "The padded batch's height and width are multiples of this")
                   .at_least(1)
@@ -392,7 +412,9 @@ std::string describe_limit(const KeySpec& spec) { return spec.limit ? "at most "
 
 std::string describe_expected(const KeySpec& spec) {
   const std::string bounds = bounds_text(spec);
-  const std::string count = spec.length >= 0 ? std::to_string(spec.length) + " " : "";
+  const std::string count = spec.length >= 0           ? std::to_string(spec.length) + " "
+                            : !spec.length_key.empty() ? spec.length_key + " "
+                                                       : "";
   switch (spec.type) {
     case ValueType::Int: return "an integer" + bounds;
     case ValueType::Float: return "a number" + bounds;

@@ -39,6 +39,7 @@ struct KeySpec {
   std::optional<double> limit;
   std::vector<std::string> choices;
   int length = -1;              // exact list length; -1: any length
+  std::string length_key;       // lists: the length is this integer key's value (model.input_channels)
   bool allow_empty = false;     // lists: [] is valid
   bool scalar_as_list = false;  // a single number is accepted and stored as a one-element list
 
@@ -48,6 +49,7 @@ struct KeySpec {
   KeySpec& at_most(double hi) { limit = hi; return *this; }
   KeySpec& below(double hi) { max = hi; max_exclusive = true; return *this; }
   KeySpec& of_length(int n) { length = n; return *this; }
+  KeySpec& of_length_from(std::string key) { length_key = std::move(key); return *this; }
   KeySpec& may_be_empty() { allow_empty = true; return *this; }
 };
 

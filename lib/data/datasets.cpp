@@ -58,6 +58,7 @@ DatasetSpec DatasetSpec::from_config(const Json& config, const std::string& key)
   spec.class_attribute = set.value("class_attribute", "class");
   spec.names = set.value("names", "");
   spec.keep_empty_images = data.value("keep_empty_images", true);
+  spec.layout = BandLayout::from_config(config, key);
   return spec;
 }
 
@@ -324,15 +325,15 @@ std::vector<Sample> read_dataset(const DatasetSpec& spec, ReadReport& report) {
   return samples;
 }
 
-void load_image_only(Sample& sample, int64_t max_pixels) {
+void load_image_only(Sample& sample, int64_t max_pixels, const BandLayout& layout) {
   if (!sample.embedded_image_json.empty()) {
-    sample.image = labelme_embedded_image(sample.embedded_image_json, max_pixels);
+    sample.image = labelme_embedded_image(sample.embedded_image_json, max_pixels, layout);
   } else if (!sample.record_file.empty()) {
     const std::string where = sample.record_file + ": record at byte " + std::to_string(sample.record_offset);
     sample.image = tf_example_image(parse_tf_example(read_tfrecord_at(sample.record_file, sample.record_offset), where),
-                                    where, max_pixels);
+                                    where, max_pixels, layout);
   } else {
-    sample.image = read_image_rgb(sample.image_path, max_pixels);
+    sample.image = read_image_bands(sample.image_path, layout, max_pixels);
   }
 }
 
@@ -362,7 +363,7 @@ Json coco_document(const std::vector<Sample>& samples, int64_t num_classes, cons
 }
 
 void load_pixels(Sample& sample, const DatasetSpec& spec) {
-  load_image_only(sample, spec.max_image_pixels);
+  load_image_only(sample, spec.max_image_pixels, spec.layout);
   if (sample.image.rows != sample.height || sample.image.cols != sample.width)
     throw Error(sample.image_path + ": image is " + std::to_string(sample.image.cols) + "x" +
                 std::to_string(sample.image.rows) + " but its annotations say " + std::to_string(sample.width) + "x" +

@@ -8,6 +8,7 @@
 
 #include "data/label_map.h"
 #include "data/sample.h"
+#include "io/image_bands.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
 
@@ -27,6 +28,7 @@ struct DatasetSpec {
   std::string class_attribute = "class";  // via: the region attribute holding the class name
   std::string names;        // yolo_seg: the class names (data.yaml or one name a line)
   bool keep_empty_images = true;  // data.keep_empty_images: images without objects train as negatives
+  BandLayout layout;              // model.input_channels, data.*.bands and pixel_max: how pixels are read
 
   // The set that key ("data.train", "data.val") names in a resolved configuration: its format,
   // images and annotations, under data.on_invalid and data.max_image_pixels, with labels checked
@@ -53,9 +55,9 @@ inline constexpr int kMaxRecordShards = 100000;
 // (train.record@10, throws Error beyond kMaxRecordShards), sorted.
 std::vector<std::string> expand_record_paths(const std::string& pattern);
 
-// Decodes only the sample's image (no masks, no check against its annotated size); Error when it
-// has more than max_pixels pixels.
-void load_image_only(Sample& sample, int64_t max_pixels = kDefaultMaxImagePixels);
+// Decodes only the sample's image under layout (no masks, no check against its annotated size);
+// Error when it has more than max_pixels pixels or does not fit the layout.
+void load_image_only(Sample& sample, int64_t max_pixels = kDefaultMaxImagePixels, const BandLayout& layout = {});
 
 // The ground truth of samples as a COCO document (compressed-RLE masks, iscrowd 0), for sets
 // that have no COCO file of their own (mask PNG folders, TFRecords, held-out training images).

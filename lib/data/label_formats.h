@@ -35,7 +35,8 @@ std::vector<Sample> read_yolo_seg(const DatasetSpec& spec, ReadReport& report);
 // The class names of a YOLO names file (data.yaml's names: or one name a line), index order.
 std::vector<std::string> read_yolo_names(const std::string& path);
 
-// The image embedded (base64 imageData) in a LabelMe JSON, as 8-bit RGB; Error naming the file.
-cv::Mat labelme_embedded_image(const std::string& json_path, int64_t max_pixels);
+// The image embedded (base64 imageData) in a LabelMe JSON, decoded under layout (8-bit RGB by
+// default); Error naming the file.
+cv::Mat labelme_embedded_image(const std::string& json_path, int64_t max_pixels, const BandLayout& layout = {});
 
 }  // namespace mrcnn::data

@@ -88,7 +88,7 @@ void image_size(const json& doc, const std::string& where, const DatasetSpec& sp
       throw Error(where + ": imageHeight and imageWidth must be positive whole numbers");
     s.height = static_cast<int64_t>(h), s.width = static_cast<int64_t>(w);
   } else if (!s.embedded_image_json.empty()) {
-    const cv::Mat image = labelme_embedded_image(s.embedded_image_json, spec.max_image_pixels);
+    const cv::Mat image = labelme_embedded_image(s.embedded_image_json, spec.max_image_pixels, spec.layout);
     s.height = image.rows, s.width = image.cols;
   } else {
     std::tie(s.width, s.height) = image_file_size(s.image_path, spec.max_image_pixels);
@@ -157,10 +157,10 @@ std::vector<Sample> read_labelme(const DatasetSpec& spec, ReadReport& report) {
   return polygon_samples(std::move(images), spec, report, classes);
 }
 
-cv::Mat labelme_embedded_image(const std::string& json_path, int64_t max_pixels) {
+cv::Mat labelme_embedded_image(const std::string& json_path, int64_t max_pixels, const BandLayout& layout) {
   const json doc = read_label_json(json_path);
   const std::string data = json_text(doc, "imageData", json_path);
-  return decode_image_rgb(decode_base64(data, json_path), json_path + ": imageData", max_pixels);
+  return decode_image_bands(decode_base64(data, json_path), json_path + ": imageData", layout, max_pixels);
 }
 
 }  // namespace mrcnn::data

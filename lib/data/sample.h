@@ -20,7 +20,7 @@ struct Sample {
   std::string record_file;                     // TFRecord sets: the file holding the encoded image...
   int64_t record_offset = -1;                  // ...and the byte offset of its record
   std::string embedded_image_json;             // LabelMe: the JSON whose imageData holds the image
-  cv::Mat image;                               // 8-bit RGB; empty until loaded
+  cv::Mat image;                               // CV_8UC3 RGB, or CV_32FC(N) on the 0-255 scale (io/image_bands.h); empty until loaded
   int64_t height = 0, width = 0;
   std::vector<std::array<float, 4>> boxes;     // x1, y1, x2, y2 in pixels
   std::vector<int64_t> labels;                 // class ids, 1..num_classes-1

@@ -213,10 +213,11 @@ Sample sample_from_tf_example(const TfExample& example, const std::string& where
   return s;
 }
 
-cv::Mat tf_example_image(const TfExample& example, const std::string& where, int64_t max_pixels) {
+cv::Mat tf_example_image(const TfExample& example, const std::string& where, int64_t max_pixels,
+                         const BandLayout& layout) {
   const TfFeature* f = find(example, "image/encoded");
   if (!f || f->bytes.empty()) throw Error(where + ": no image/encoded");
-  return decode_image_rgb(f->bytes[0], where + ": image/encoded", max_pixels);
+  return decode_image_bands(f->bytes[0], where + ": image/encoded", layout, max_pixels);
 }
 
 }  // namespace mrcnn::data

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/sample.h"
+#include "io/image_bands.h"
 #include "io/image_file.h"
 
 namespace mrcnn::data {
@@ -34,9 +35,9 @@ TfExample parse_tf_example(std::string_view record, const std::string& where);
 Sample sample_from_tf_example(const TfExample& example, const std::string& where,
                               int64_t max_pixels = kDefaultMaxImagePixels);
 
-// The image of a record (image/encoded, JPEG or PNG) as 8-bit RGB; Error (prefixed with `where`)
-// when it cannot be decoded or has more than max_pixels pixels.
+// The image of a record (image/encoded, JPEG or PNG) under layout (8-bit RGB by default); Error
+// (prefixed with `where`) when it cannot be decoded, has more than max_pixels pixels or does not fit.
 cv::Mat tf_example_image(const TfExample& example, const std::string& where,
-                         int64_t max_pixels = kDefaultMaxImagePixels);
+                         int64_t max_pixels = kDefaultMaxImagePixels, const BandLayout& layout = {});
 
 }  // namespace mrcnn::data

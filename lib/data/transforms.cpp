@@ -61,10 +61,9 @@ void random_crop(Sample& sample, double min_scale, double max_scale, double min_
 namespace {
 
 // Brightness, contrast and saturation factors in [1 - s, 1 + s]; hue shifted by up to h of a turn.
-void color_jitter(cv::Mat& rgb, const Json& params, std::mt19937_64& rng) {
+// f: float RGB on the 0-255 scale, changed in place.
+void jitter_rgb(cv::Mat& f, const Json& params, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
-  cv::Mat f;
-  rgb.convertTo(f, CV_32FC3);
   const double brightness = 1 + params["brightness"].get<double>() * unit(rng);
   const double contrast = 1 + params["contrast"].get<double>() * unit(rng);
   const double saturation = 1 + params["saturation"].get<double>() * unit(rng);
@@ -92,7 +91,29 @@ void color_jitter(cv::Mat& rgb, const Json& params, std::mt19937_64& rng) {
     cv::cvtColor(hsv, f, cv::COLOR_HSV2RGB);
     f *= 255.0;
   }
-  f.convertTo(rgb, CV_8UC3);  // saturates to [0, 255]
+}
+
+// Colour jitter of an 8-bit RGB image, or of bands 0-2 (taken as R, G, B) of a float image (on
+// the same 0-255 scale) with 3 or more bands; the other bands, and images of 1 or 2 bands, are
+// left as they are.
+void color_jitter(cv::Mat& image, const Json& params, std::mt19937_64& rng) {
+  cv::Mat f;
+  if (image.type() == CV_8UC3) {
+    image.convertTo(f, CV_32FC3);
+    jitter_rgb(f, params, rng);
+    f.convertTo(image, CV_8UC3);  // saturates to [0, 255]
+    return;
+  }
+  if (image.channels() < 3) return;
+  std::vector<cv::Mat> planes;
+  cv::split(image, planes);
+  cv::merge(std::vector<cv::Mat>(planes.begin(), planes.begin() + 3), f);
+  jitter_rgb(f, params, rng);
+  cv::min(cv::max(f, 0.0), 255.0, f);
+  std::vector<cv::Mat> rgb;
+  cv::split(f, rgb);
+  std::copy(rgb.begin(), rgb.end(), planes.begin());
+  cv::merge(planes, image);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "io/atomic_file.h"
+#include "io/image_bands.h"
 #include "io/image_file.h"
 
 namespace mrcnn::infer {
@@ -21,13 +22,13 @@ namespace {
 cv::Mat load_image(const InferenceImage& image, const InferenceJob& job, const Detector& detector) {
   cv::Mat pixels;
   if (image.record_file.empty() && image.embedded_image_json.empty()) {
-    pixels = read_image_rgb(image.path, job.max_image_pixels);
+    pixels = read_image_bands(image.path, detector.band_layout(), job.max_image_pixels);
   } else {  // in a TFRecord, or inside a LabelMe JSON
     data::Sample sample;
     sample.record_file = image.record_file;
     sample.record_offset = image.record_offset;
     sample.embedded_image_json = image.embedded_image_json;
-    data::load_image_only(sample, job.max_image_pixels);
+    data::load_image_only(sample, job.max_image_pixels, detector.band_layout());
     pixels = std::move(sample.image);
   }
   try {
@@ -121,7 +122,7 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
       summary.detections += static_cast<int64_t>(detections[k].instances.size());
       if (!job.overlay_dir.empty()) {
         write_image_rgb((fs::path(job.overlay_dir) / overlay_names.claim(batch[k]->path, batch[k]->id)).string(),
-                        viz::draw_instances(pixels[k], detections[k].instances, job.labels, job.overlay_style));
+                        viz::draw_instances(display_rgb(pixels[k]), detections[k].instances, job.labels, job.overlay_style));
       }
       ++summary.images;
       progress.advance();

@@ -24,6 +24,7 @@ struct Detector::Impl {
   torch::Device device{torch::kCPU};
   std::optional<at::ScalarType> autocast_dtype;  // none: float32
   int64_t batches = 0;
+  BandLayout layout;
 };
 
 namespace {
@@ -75,6 +76,7 @@ Detector::Detector(const Json& resolved_config, const DetectorOptions& options) 
   if (options.threads > 0) at::set_num_threads(options.threads);
   const model::ModelSettings settings = model::ModelSettings::from_config(resolved_config);
   impl_->net = MaskRcnn(settings);
+  impl_->layout = BandLayout::from_config(resolved_config, "data.train");
   const model::LoadReport report =
       model::load_state_dict(*impl_->net, read_weights_file(options.weights), options.allow_partial, options.weights);
   if (!report.complete())
@@ -110,6 +112,8 @@ std::pair<int64_t, int64_t> Detector::input_size(int64_t height, int64_t width) 
   const model::MaskRcnnImpl& net = *impl_->net;
   return net.transform().resized_size({height, width}, net.settings().min_size.back());
 }
+
+const BandLayout& Detector::band_layout() const { return impl_->layout; }
 
 void Detector::check_image_size(int64_t height, int64_t width) const {
   const model::MaskRcnnImpl& net = *impl_->net;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "io/image_bands.h"
 #include "io/json_file.h"
 #include "eval/instances.h"
 
@@ -38,7 +39,11 @@ class Detector {
   // elongated (1x4000) that resizing leaves a side of 0 pixels. Safe to call from another thread.
   void check_image_size(int64_t height, int64_t width) const;
 
-  // images: 8-bit RGB. Detections scoring below score_threshold are dropped. fixed_scale 0: the
+  // How images are read for this model: the bands it was trained on (model.input_channels,
+  // data.train.bands and data.train.pixel_max of its configuration).
+  const BandLayout& band_layout() const;
+
+  // images: as band_layout() decodes them (8-bit RGB by default). Detections scoring below score_threshold are dropped. fixed_scale 0: the
   // model's resize (min_size/max_size); else every image is resized by this factor (tiles).
   std::vector<eval::ImageDetections> detect(const std::vector<cv::Mat>& images, float score_threshold,
                                             double fixed_scale = 0);

@@ -149,21 +149,32 @@ std::optional<ImageDimensions> image_header_dimensions(std::string_view bytes) {
   return std::nullopt;
 }
 
-cv::Mat decode_image_rgb(std::string_view bytes, const std::string& source, int64_t max_pixels) {
+cv::Mat decode_image_flags(std::string_view bytes, const std::string& source, int imread_flags, int64_t max_pixels) {
   if (bytes.empty()) throw Error(source + ": cannot decode image: the file is empty");
   // Refused from the header, before the decoder allocates anything.
   if (const auto dims = image_header_dimensions(bytes)) check_pixel_count(*dims, source, max_pixels);
   const Error undecodable(source + ": cannot decode image: not a valid JPEG/PNG/BMP/TIFF/WebP file");
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) throw undecodable;
   const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
-  cv::Mat rgb;
   try {
-    const cv::Mat decoded = cv::imdecode(raw, cv::IMREAD_COLOR);
+    const cv::Mat decoded = cv::imdecode(raw, imread_flags);
     if (decoded.empty()) throw undecodable;
     check_pixel_count({decoded.cols, decoded.rows}, source, max_pixels);  // formats without a parsed header
-    cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
+    return decoded;
   } catch (const cv::Exception&) {  // OpenCV's own checks (its size limits, truncated data)
     throw undecodable;
+  } catch (const std::bad_alloc&) {
+    throw Error(source + ": cannot decode image: out of memory");
+  }
+}
+
+cv::Mat decode_image_rgb(std::string_view bytes, const std::string& source, int64_t max_pixels) {
+  const cv::Mat decoded = decode_image_flags(bytes, source, cv::IMREAD_COLOR, max_pixels);
+  cv::Mat rgb;
+  try {
+    cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
+  } catch (const cv::Exception&) {  // as a failed decode (its allocation)
+    throw Error(source + ": cannot decode image: not a valid JPEG/PNG/BMP/TIFF/WebP file");
   } catch (const std::bad_alloc&) {
     throw Error(source + ": cannot decode image: out of memory");
   }

@@ -25,6 +25,11 @@ inline constexpr int64_t kLargestMaxImagePixels = int64_t{1} << 32;
 cv::Mat decode_image_rgb(std::string_view bytes, const std::string& source,
                          int64_t max_pixels = kDefaultMaxImagePixels);
 
+// The decoding under decode_image_rgb: OpenCV's imdecode with imread_flags (its channel order,
+// BGR; the depth and channels the flags keep), with the same checks and messages.
+cv::Mat decode_image_flags(std::string_view bytes, const std::string& source, int imread_flags,
+                           int64_t max_pixels = kDefaultMaxImagePixels);
+
 // decode_image_rgb of a file's bytes. Throws Error naming the file when it is missing,
 // unreadable, not a regular file, not a decodable image or too large.
 cv::Mat read_image_rgb(const std::string& path, int64_t max_pixels = kDefaultMaxImagePixels);

@@ -124,7 +124,7 @@ void ResNetBlockImpl::fold_batch_norms() {
     downsample_[1]->as<BatchNorm2dImpl>()->fold_into(*downsample_[0]->as<torch::nn::Conv2dImpl>());
 }
 
-ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, NormSpec norm) {
+ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, NormSpec norm, int64_t input_channels) {
   std::vector<int64_t> blocks;
   bool bottleneck = true;
   if (depth == "resnet18") {
@@ -140,7 +140,7 @@ ResNetBodyImpl::ResNetBodyImpl(const std::string& depth, NormSpec norm) {
   } else {
     throw Error("model.backbone: unknown backbone '" + depth + "', expected resnet18, resnet34, resnet50 or resnet101");
   }
-  conv1_ = register_module("conv1", conv(3, 64, 7, 2, 3, false));
+  conv1_ = register_module("conv1", conv(input_channels, 64, 7, 2, 3, false));
   bn1_ = register_module("bn1", BatchNorm2d(64, norm));
   int64_t in_channels = 64;
   for (size_t stage = 0; stage < 4; ++stage) {
@@ -226,8 +226,9 @@ std::vector<at::Tensor> FeaturePyramidImpl::forward(const std::vector<at::Tensor
   return results;
 }
 
-BackboneWithFpnImpl::BackboneWithFpnImpl(const std::string& depth, NormSpec norm, int64_t fpn_channels) {
-  body_ = register_module("body", ResNetBody(depth, norm));
+BackboneWithFpnImpl::BackboneWithFpnImpl(const std::string& depth, NormSpec norm, int64_t fpn_channels,
+                                         int64_t input_channels) {
+  body_ = register_module("body", ResNetBody(depth, norm, input_channels));
   fpn_ = register_module("fpn", FeaturePyramid(body_->out_channels(), fpn_channels));
 }
 

@@ -65,7 +65,8 @@ TORCH_MODULE(ResNetBlock);
 // conv1 → bn1 → relu → maxpool → layer1..4; returns C2..C5.
 class ResNetBodyImpl : public torch::nn::Module {
  public:
-  ResNetBodyImpl(const std::string& depth, NormSpec norm);
+  // input_channels: the bands of the images conv1 takes (3: RGB).
+  ResNetBodyImpl(const std::string& depth, NormSpec norm, int64_t input_channels = 3);
   std::vector<at::Tensor> forward(const at::Tensor& x);
   const std::vector<int64_t>& out_channels() const { return out_channels_; }
   // Freezes conv1 and the stages below the top `trainable_layers` (0..5) as torchvision does.
@@ -96,7 +97,7 @@ TORCH_MODULE(FeaturePyramid);
 // backbone.body + backbone.fpn; fpn_channels at every level (torchvision: 256).
 class BackboneWithFpnImpl : public torch::nn::Module {
  public:
-  BackboneWithFpnImpl(const std::string& depth, NormSpec norm, int64_t fpn_channels = 256);
+  BackboneWithFpnImpl(const std::string& depth, NormSpec norm, int64_t fpn_channels = 256, int64_t input_channels = 3);
   std::vector<at::Tensor> forward(const at::Tensor& images);
   ResNetBody& body() { return body_; }
 

@@ -9,17 +9,25 @@
 
 namespace mrcnn::model {
 
+at::ScalarType pixel_dtype(const cv::Mat& image) {
+  CV_Assert(image.type() == CV_8UC3 || image.depth() == CV_32F);
+  return image.depth() == CV_8U ? torch::kUInt8 : torch::kFloat;
+}
+
 at::Tensor image_to_tensor(const cv::Mat& image, const torch::Device& device) {
-  CV_Assert(image.type() == CV_8UC3);
   const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
-  // HWC uint8 → CHW float in [0, 1] on the device (the copy happens while still 8-bit; to a
+  // HWC → CHW float in [0, 1] on the device (an 8-bit image is copied while still 8-bit; to a
   // GPU from pinned memory, without waiting for it).
-  const at::Tensor pixels = torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, 3}, torch::kUInt8);
+  const at::Tensor pixels =
+      torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, contiguous.channels()}, pixel_dtype(image));
   return pixels_to_image(device.is_cuda() ? pixels.pin_memory() : pixels, device);
 }
 
 at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device) {
-  return pixels.to(device, /*non_blocking=*/pixels.is_pinned()).permute({2, 0, 1}).to(torch::kFloat).div_(255);
+  const at::Tensor image = pixels.to(device, /*non_blocking=*/pixels.is_pinned()).permute({2, 0, 1});
+  // Float pixels are on the 0-255 scale too (io/image_bands.h), so that every image takes the same
+  // division; div, not div_: they may be the caller's memory.
+  return image.scalar_type() == torch::kUInt8 ? image.to(torch::kFloat).div_(255) : image.to(torch::kFloat).div(255);
 }
 
 std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& tensors,

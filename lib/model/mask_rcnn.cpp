@@ -6,7 +6,8 @@ namespace mrcnn::model {
 
 MaskRcnnImpl::MaskRcnnImpl(const ModelSettings& settings) : settings_(settings), transform_(settings) {
   const NormSpec norm = settings.trainable_bn ? NormSpec{1e-5, true} : NormSpec{settings.frozen_bn_eps, false};
-  backbone_ = register_module("backbone", BackboneWithFpn(settings.backbone, norm, settings.fpn_channels));
+  backbone_ = register_module(
+      "backbone", BackboneWithFpn(settings.backbone, norm, settings.fpn_channels, settings.input_channels));
   rpn_ = register_module("rpn", RegionProposalNetwork(settings, settings.fpn_channels));
   roi_heads_ = register_module("roi_heads", RoiHeads(settings, settings.fpn_channels));
   backbone_->body()->freeze_below(settings.trainable_backbone_layers);

@@ -10,8 +10,9 @@ ModelSettings ModelSettings::from_config(const Json& resolved) {
   s.num_classes = m["num_classes"].get<int64_t>();
   s.min_size = m["min_size"].get<std::vector<int64_t>>();
   s.max_size = m["max_size"].get<int64_t>();
-  s.image_mean = m["image_mean"].get<std::array<double, 3>>();
-  s.image_std = m["image_std"].get<std::array<double, 3>>();
+  s.input_channels = m.value("input_channels", int64_t{3});  // absent in configurations before it
+  s.image_mean = m["image_mean"].get<std::vector<double>>();
+  s.image_std = m["image_std"].get<std::vector<double>>();
   s.size_divisible = m["size_divisible"].get<int64_t>();
   s.frozen_bn_eps = m["frozen_bn_eps"].get<double>();
   s.trainable_bn = m["backbone_norm"] == "bn";

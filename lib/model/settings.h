@@ -42,8 +42,9 @@ struct ModelSettings {
   int64_t num_classes = 91;
   std::vector<int64_t> min_size{800};
   int64_t max_size = 1333;
-  std::array<double, 3> image_mean{0.485, 0.456, 0.406};
-  std::array<double, 3> image_std{0.229, 0.224, 0.225};
+  int64_t input_channels = 3;  // bands of the input images (model.input_channels)
+  std::vector<double> image_mean{0.485, 0.456, 0.406};  // one per input channel
+  std::vector<double> image_std{0.229, 0.224, 0.225};
   int64_t size_divisible = 32;
   double frozen_bn_eps = 1e-5;
   bool trainable_bn = false;  // model.backbone_norm = bn

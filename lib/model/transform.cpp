@@ -63,17 +63,16 @@ BatchShape Transform::batch_shape(const std::vector<ImageSize>& originals, std::
 ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937* rng,
                             std::vector<Target>* targets, ImageSize pad_at_least) const {
   ImageBatch out;
-  const at::Tensor mean = torch::tensor({settings_.image_mean[0], settings_.image_mean[1], settings_.image_mean[2]},
-                                        torch::kFloat);
-  const at::Tensor std = torch::tensor({settings_.image_std[0], settings_.image_std[1], settings_.image_std[2]},
-                                       torch::kFloat);
+  const auto bands = static_cast<int64_t>(settings_.image_mean.size());
+  const at::Tensor mean = torch::tensor(settings_.image_mean, torch::kFloat).view({bands, 1, 1});
+  const at::Tensor std = torch::tensor(settings_.image_std, torch::kFloat).view({bands, 1, 1});
   std::vector<at::Tensor> resized;
   for (const auto& image : images) {
-    TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "expected a (3, H, W) image, got ", image.sizes());
+    TORCH_CHECK(image.dim() == 3 && image.size(0) == bands, "expected a (", bands, ", H, W) image, got ", image.sizes());
     const int64_t min_size = pick_min_size(rng, targets ? &(*targets)[out.image_sizes.size()] : nullptr);
     const ImageSize original{image.size(1), image.size(2)};
     const ImageSize size = resized_size(original, min_size);
-    const at::Tensor normalised = (image - mean.to(image.device()).view({3, 1, 1})) / std.to(image.device()).view({3, 1, 1});
+    const at::Tensor normalised = (image - mean.to(image.device())) / std.to(image.device());
     resized.push_back(F::interpolate(normalised.unsqueeze(0), F::InterpolateFuncOptions()
                                                                   .size(std::vector<int64_t>{size.first, size.second})
                                                                   .mode(torch::kBilinear)
@@ -101,7 +100,7 @@ ImageBatch Transform::batch(const std::vector<at::Tensor>& images, std::mt19937*
   const int64_t d = settings_.size_divisible;
   max_h = std::max((max_h + d - 1) / d * d, pad_at_least.first);
   max_w = std::max((max_w + d - 1) / d * d, pad_at_least.second);
-  out.tensor = torch::zeros({static_cast<int64_t>(images.size()), 3, max_h, max_w}, resized[0].options());
+  out.tensor = torch::zeros({static_cast<int64_t>(images.size()), bands, max_h, max_w}, resized[0].options());
   for (size_t i = 0; i < resized.size(); ++i)
     out.tensor[i].narrow(1, 0, resized[i].size(1)).narrow(2, 0, resized[i].size(2)).copy_(resized[i]);
   return out;

@@ -22,7 +22,7 @@ class Transform {
   // (tiled inference: a tile keeps its native scale, or infer.tile.scale, never upscaled to min_size).
   Transform at_fixed_scale(double scale) const;
 
-  // images: (3, H, W) float RGB in [0, 1], any sizes. Inference resizes to the last min_size;
+  // images: (C, H, W) float in [0, 1] with C = model.input_channels (RGB: 3), any sizes. Inference resizes to the last min_size;
   // training picks one of min_size at random (multi-scale): from the image's target seed when
   // it has one, else with rng. With targets, they are resized with their images (boxes scaled,
   // masks nearest-neighbour). The batch is padded at least to pad_at_least (a data-parallel

@@ -98,4 +98,13 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, 
   return report;
 }
 
+at::Tensor rgb_filters_to_bands(const at::Tensor& rgb, int64_t bands) {
+  TORCH_CHECK(rgb.dim() == 4 && rgb.size(1) == 3, "expected RGB filters (out, 3, kh, kw), got ", rgb.sizes());
+  if (bands == 1) return rgb.sum(1, /*keepdim=*/true);
+  std::vector<at::Tensor> filters;
+  for (int64_t band = 0; band < bands; ++band)
+    filters.push_back(band < 3 ? rgb.narrow(1, band, 1) : rgb.mean(1, /*keepdim=*/true));
+  return torch::cat(filters, 1) * (3.0 / static_cast<double>(bands));
+}
+
 }  // namespace mrcnn::model

@@ -33,6 +33,14 @@ struct LoadReport {
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, bool allow_partial,
                            const std::string& source);
 
+// The state-dict name of the first convolution, the one tensor whose shape depends on the bands.
+inline constexpr const char* kFirstConvKey = "backbone.body.conv1.weight";
+
+// RGB filters (out, 3, kh, kw) for images of `bands` bands: bands 0-2 keep the R, G, B filters,
+// further bands start from their mean, and all are scaled by 3 / bands so that activations keep
+// their magnitude; one band (grayscale) gets the sum of the RGB filters.
+at::Tensor rgb_filters_to_bands(const at::Tensor& rgb, int64_t bands);
+
 // The module's parameters and buffers under torchvision's names, for checkpoints.
 StateDict module_state_dict(const torch::nn::Module& module);
 

@@ -64,10 +64,9 @@ StagedBatch stage_batch(data::Loader& loader, int64_t step, bool pinned) {
   out.samples = loader.batch(step);  // this process's part of the global batch
   const auto host = torch::TensorOptions().pinned_memory(pinned);
   for (auto& s : out.samples) {
-    CV_Assert(s.image.type() == CV_8UC3);
     const cv::Mat image = s.image.isContinuous() ? s.image : s.image.clone();
-    at::Tensor pixels = torch::empty({image.rows, image.cols, 3}, host.dtype(torch::kUInt8));
-    std::memcpy(pixels.data_ptr(), image.data, static_cast<size_t>(pixels.numel()));
+    at::Tensor pixels = torch::empty({image.rows, image.cols, image.channels()}, host.dtype(model::pixel_dtype(image)));
+    std::memcpy(pixels.data_ptr(), image.data, static_cast<size_t>(pixels.nbytes()));
     const auto g = static_cast<int64_t>(s.boxes.size());
     model::Target t;
     t.boxes = torch::empty({g, 4}, host.dtype(torch::kFloat));

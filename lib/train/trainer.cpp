@@ -48,6 +48,30 @@ void check_fine_tuning_fit(const model::LoadReport& report, const std::string& s
   throw Error(message);
 }
 
+// RGB weights fine-tuned onto another band count (model.input_channels): the first convolution is
+// made from the file's RGB filters (model::rgb_filters_to_bands) and no longer counts as a mismatch.
+void adapt_first_conv(model::MaskRcnnImpl& net, const StateDict& weights, model::LoadReport& report,
+                      const std::string& source, int64_t bands) {
+  const auto mismatch = std::find_if(report.shape_mismatch.begin(), report.shape_mismatch.end(), [](const auto& m) {
+    return m.rfind(std::string(model::kFirstConvKey) + ":", 0) == 0;
+  });
+  const auto file = std::find_if(weights.begin(), weights.end(),
+                                 [](const auto& w) { return model::canonical_key(w.first) == model::kFirstConvKey; });
+  if (mismatch == report.shape_mismatch.end() || file == weights.end() || file->second.dim() != 4 ||
+      file->second.size(1) != 3)
+    return;
+  torch::NoGradGuard no_grad;
+  at::Tensor conv1 = net.named_parameters()[model::kFirstConvKey];
+  const at::Tensor adapted = model::rgb_filters_to_bands(file->second.to(torch::kFloat), bands);
+  if (adapted.sizes() != conv1.sizes()) return;  // another kernel or width: check_fine_tuning_fit names it
+  conv1.copy_(adapted);
+  log::info("{}: adapted {} from 3 (RGB) to {} input bands ({})", source, model::kFirstConvKey, bands,
+            bands == 1 ? "the sum of the RGB filters" : "RGB filters kept, extra bands their mean, all scaled by 3/" +
+                                                           std::to_string(bands));
+  report.shape_mismatch.erase(mismatch);
+  report.loaded.push_back(model::kFirstConvKey);
+}
+
 // An out-of-memory error naming the keys that decide the size of the model and of a step.
 Error out_of_memory(const std::string& doing, const Json& config, const std::string& detail) {
   const Json& m = config["model"];
@@ -117,7 +141,10 @@ model::MaskRcnn build_model(const Json& config, const model::ModelSettings& mode
   model::MaskRcnn net = with_memory_error("building the model", config, [&] { return model::MaskRcnn(model_settings); });
   const std::string init = options.init_weights.empty() ? settings.init_weights : options.init_weights;
   if (!init.empty() && !options.resume) {
-    const model::LoadReport loaded = model::load_state_dict(*net, read_weights_file(init), true, init);
+    const StateDict weights = read_weights_file(init);
+    model::LoadReport loaded = model::load_state_dict(*net, weights, true, init);
+    if (model_settings.input_channels != 3)
+      adapt_first_conv(*net, weights, loaded, init, model_settings.input_channels);
     check_fine_tuning_fit(loaded, init, model_settings);
     log::info("{}: loaded {} tensors; {} start fresh (other shapes: the class predictors when num_classes differs, "
               "the RPN predictors when the anchors per location differ)",

@@ -1,0 +1,132 @@
+#include "io/image_bands.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+
+namespace mrcnn {
+namespace {
+
+std::string depth_name(int depth) {
+  switch (depth) {
+    case CV_8U: return "8-bit";
+    case CV_16U: return "16-bit";
+    case CV_32F: return "32-bit float";
+    default: return "depth " + std::to_string(depth);
+  }
+}
+
+// OpenCV gives colour as BGR(A); bands are numbered in the file's order (R, G, B, A or extra).
+cv::Mat in_file_order(const cv::Mat& decoded) {
+  cv::Mat ordered;
+  if (decoded.channels() == 3) cv::cvtColor(decoded, ordered, cv::COLOR_BGR2RGB);
+  else if (decoded.channels() == 4) cv::cvtColor(decoded, ordered, cv::COLOR_BGRA2RGBA);
+  else ordered = decoded;
+  return ordered;
+}
+
+// The full-scale value of an image of this depth: the declared one, or 255 for 8-bit images.
+double full_scale(int depth, const BandLayout& layout, const std::string& source) {
+  if (layout.pixel_max > 0) return layout.pixel_max;
+  if (depth == CV_8U) return 255;
+  throw Error(source + ": " + depth_name(depth) + " image, but " + layout.set_key +
+              ".pixel_max is not set (the value that means full scale, e.g. 65535, or 4095 for 12-bit data)");
+}
+
+// The layout's bands (all when it names none), checked against the image and the model.
+std::vector<cv::Mat> selected_bands(const cv::Mat& image, const BandLayout& layout, const std::string& source) {
+  std::vector<cv::Mat> planes;
+  cv::split(image, planes);
+  if (layout.bands.empty()) {
+    if (static_cast<int64_t>(planes.size()) != layout.channels)
+      throw Error(source + ": image has " + std::to_string(planes.size()) + " bands, the model takes " +
+                  std::to_string(layout.channels) + " (model.input_channels; " + layout.set_key +
+                  ".bands picks and orders them)");
+    return planes;
+  }
+  std::vector<cv::Mat> picked;
+  for (const int band : layout.bands) {
+    if (band < 0 || band >= static_cast<int>(planes.size()))
+      throw Error(source + ": " + layout.set_key + ".bands names band " + std::to_string(band) + ", the image has " +
+                  std::to_string(planes.size()) + " bands (0-" + std::to_string(planes.size() - 1) + ")");
+    picked.push_back(planes[band]);
+  }
+  return picked;
+}
+
+// value * 255 / full_scale in double, rounded once to float: 16-bit v * 257 with 65535 (or
+// v * 16 with 4080) gives exactly v, as the 8-bit path has it.
+cv::Mat scaled_plane(const cv::Mat& plane, double full_scale) {
+  cv::Mat wide, out(plane.size(), CV_32F);
+  plane.convertTo(wide, CV_64F);
+  for (int y = 0; y < wide.rows; ++y) {
+    const double* in = wide.ptr<double>(y);
+    float* to = out.ptr<float>(y);
+    for (int x = 0; x < wide.cols; ++x) to[x] = static_cast<float>(in[x] * 255.0 / full_scale);
+  }
+  return out;
+}
+
+cv::Mat scaled_bands(const cv::Mat& image, const BandLayout& layout, const std::string& source) {
+  const double scale = full_scale(image.depth(), layout, source);
+  std::vector<cv::Mat> planes = selected_bands(in_file_order(image), layout, source);
+  for (cv::Mat& plane : planes) plane = scaled_plane(plane, scale);
+  cv::Mat merged;
+  cv::merge(planes, merged);
+  return merged;
+}
+
+}  // namespace
+
+BandLayout BandLayout::from_config(const Json& resolved, const std::string& set_key) {
+  BandLayout layout;
+  layout.set_key = set_key;
+  const Json& model = resolved.at("model");
+  layout.channels = model.value("input_channels", int64_t{3});
+  const Json& data = resolved.at("data");
+  // A set that declares no bands or maximum takes the training set's (the usual case: one layout).
+  for (const std::string set : {set_key.substr(set_key.find('.') + 1), std::string("train")}) {
+    if (!data.contains(set) || !data.at(set).is_object()) continue;
+    if (layout.bands.empty()) layout.bands = data.at(set).value("bands", std::vector<int>{});
+    if (layout.pixel_max == 0) layout.pixel_max = data.at(set).value("pixel_max", 0.0);
+  }
+  return layout;
+}
+
+cv::Mat decode_image_bands(std::string_view bytes, const std::string& source, const BandLayout& layout,
+                           int64_t max_pixels) {
+  // The plain layout decodes as decode_image_rgb (EXIF orientation, gray and alpha to RGB), with
+  // the depth kept so that a 16-bit file is not silently cut to its high byte.
+  const int flags = layout.is_plain_rgb() ? cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH : cv::IMREAD_UNCHANGED;
+  const cv::Mat decoded = decode_image_flags(bytes, source, flags, max_pixels);
+  try {
+    if (layout.is_plain_rgb() && decoded.depth() == CV_8U) {
+      cv::Mat rgb;
+      cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
+      return rgb;
+    }
+    return scaled_bands(decoded, layout, source);
+  } catch (const cv::Exception&) {  // a layout OpenCV cannot convert (its allocation)
+    throw Error(source + ": cannot decode image: not a valid JPEG/PNG/BMP/TIFF/WebP file");
+  }
+}
+
+cv::Mat read_image_bands(const std::string& path, const BandLayout& layout, int64_t max_pixels) {
+  return decode_image_bands(read_text_file(path), path, layout, max_pixels);
+}
+
+cv::Mat display_rgb(const cv::Mat& image) {
+  if (image.type() == CV_8UC3) return image;
+  std::vector<cv::Mat> planes;
+  cv::split(image, planes);
+  const std::vector<cv::Mat> rgb =
+      planes.size() >= 3 ? std::vector<cv::Mat>{planes[0], planes[1], planes[2]} : std::vector<cv::Mat>(3, planes[0]);
+  cv::Mat merged, view;
+  cv::merge(rgb, merged);
+  merged.convertTo(view, CV_8UC3);  // saturates
+  return view;
+}
+
+}  // namespace mrcnn

@@ -1,0 +1,50 @@
+// Images with any number of bands and bit depths: which channels feed the model, in what order,
+// and the value that means full scale (data.*.bands, data.*.pixel_max, model.input_channels).
+#pragma once
+
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/image_file.h"
+#include "io/json_file.h"
+
+namespace mrcnn {
+
+struct BandLayout {
+  int64_t channels = 3;    // model.input_channels: the bands the model takes
+  std::vector<int> bands;  // 0-based channels of the decoded image in file order (R, G, B, A/extra); empty: all
+  double pixel_max = 0;    // full scale; 0: 255 for 8-bit images, others refused
+  std::string set_key = "data.train";  // names the keys in messages
+
+  // 8-bit RGB as before the layouts: decoded to CV_8UC3, the model divides by 255.
+  bool is_plain_rgb() const { return channels == 3 && bands.empty() && (pixel_max == 0 || pixel_max == 255); }
+
+  // The layout of set_key ("data.train", "data.val") in a resolved configuration; bands and
+  // pixel_max a set leaves unset (empty, 0) are data.train's, and keys a partial (hand-made or
+  // older) configuration lacks take their defaults.
+  static BandLayout from_config(const Json& resolved, const std::string& set_key);
+};
+
+// The image as the model takes it: for the plain RGB layout an 8-bit image stays CV_8UC3 RGB
+// (exactly decode_image_rgb); anything else becomes CV_32FC(channels), each selected band as
+// value * 255 / pixel_max: on the 8-bit scale, so that the model divides every image by 255 the
+// same way (on any device), and a 16-bit v * 257 with pixel_max 65535 is exactly the 8-bit v.
+// Throws Error naming source (and the key to set) for an undecodable image, a 16-bit or float
+// image without a declared pixel_max, a band index the image does not have, or a band count other
+// than the model's.
+cv::Mat decode_image_bands(std::string_view bytes, const std::string& source, const BandLayout& layout,
+                           int64_t max_pixels = kDefaultMaxImagePixels);
+
+// decode_image_bands of a file's bytes.
+cv::Mat read_image_bands(const std::string& path, const BandLayout& layout,
+                         int64_t max_pixels = kDefaultMaxImagePixels);
+
+// An 8-bit RGB view of a pipeline image for drawing: CV_8UC3 as it is; otherwise bands 0-2 as
+// RGB (the first band as gray for 1 or 2 bands), saturated to 0-255.
+cv::Mat display_rgb(const cv::Mat& image);
+
+}  // namespace mrcnn

@@ -1,0 +1,132 @@
+"""Images with any number of bands and bit depths (model.input_channels, data.*.bands,
+data.*.pixel_max): the configuration checks them together, 16-bit images scaled by their declared
+maximum give exactly the detections of their 8-bit version, 1- and 4-band sets train and infer,
+a model file refuses images with another band count, and RGB weights fine-tune onto 4 bands."""
+import json
+
+import pytest
+
+from mrcnn_testing import assert_one_error, tiff_bytes, write_tiny_shapes_config
+
+np = pytest.importorskip("numpy")
+
+
+def tiny_config(workdir, name="bands.json", steps=2, model=None, **train_set):
+    """The tiny shapes preset for a few steps, without validation; model and train_set merged in."""
+    base = write_tiny_shapes_config(workdir, {"steps": steps, "batch_size": 2, "log_period": 1,
+                                              "checkpoint_period": 1000, "eval_period": 1000,
+                                              "lr_schedule": {"type": "constant", "warmup_steps": 0,
+                                                              "milestones": []}}, train_set)
+    cfg = json.loads((workdir / base).read_text())
+    cfg["model"].update(model or {})
+    cfg["data"]["val"] = {"format": "coco", "images": "", "annotations": ""}
+    cfg["data"]["train"].pop("label_map", None)
+    (workdir / name).write_text(json.dumps(cfg))
+    return name
+
+
+def convert_set(shapes, split, to_bands, suffix):
+    """Writes shapes/<split><suffix>/ with every PNG of the split as to_bands(rgb) in a TIFF, and
+    <split><suffix>.json naming them; returns the folder."""
+    from PIL import Image
+
+    doc = json.loads((shapes / f"{split}.json").read_text())
+    folder = shapes / f"{split}{suffix}"
+    folder.mkdir()
+    for image in doc["images"]:
+        rgb = np.asarray(Image.open(shapes / split / image["file_name"]).convert("RGB"))
+        image["file_name"] = image["file_name"].replace(".png", ".tif")
+        (folder / image["file_name"]).write_bytes(tiff_bytes(to_bands(rgb)))
+    (shapes / f"{split}{suffix}.json").write_text(json.dumps(doc))
+    return folder
+
+
+def detections(results_file):
+    """The results of mrcnn-infer -i in a fixed order (image ids follow the sorted file names)."""
+    results = json.loads(results_file.read_text())
+    return sorted((r["image_id"], r["category_id"], r["score"], r["bbox"], r["segmentation"]) for r in results)
+
+
+def test_mean_and_std_lengths_follow_input_channels(run, workdir):
+    (workdir / "c.json").write_text(json.dumps({"model": {"input_channels": 4,
+                                                          "image_std": [0.2, 0.2, 0.2, 0.2]}}))
+    result = run("mrcnn-config", "validate", "c.json")
+    assert_one_error(result, "mrcnn-config", "model.image_mean: expected a list of 4 numbers",
+                     "[0.485,0.456,0.406]", "(model.input_channels is 4)")
+    (workdir / "c.json").write_text(json.dumps({"model": {"input_channels": 1, "image_mean": [0.5],
+                                                          "image_std": [0.25]}}))
+    assert run("mrcnn-config", "validate", "c.json").returncode == 0
+
+
+def test_bands_must_give_the_model_its_channels(run, workdir):
+    (workdir / "c.json").write_text(json.dumps({"data": {"train": {"bands": [0, 1]}}}))
+    assert_one_error(run("mrcnn-config", "validate", "c.json"), "mrcnn-config", "data.train.bands",
+                     "selects 2 bands, but model.input_channels is 3")
+
+
+def test_16_bit_image_without_pixel_max_is_refused(run, workdir, make_shapes):
+    shapes = make_shapes("shapes", train=2, val=1)
+    convert_set(shapes, "train", lambda rgb: rgb.astype(np.uint16) * 257, "16")
+    cfg = tiny_config(workdir, images="shapes/train16", annotations="shapes/train16.json")
+    doc = json.loads((workdir / cfg).read_text())
+    doc["data"]["on_invalid"] = "fail"
+    (workdir / cfg).write_text(json.dumps(doc))
+    result = run("mrcnn-train", "--config", cfg, "--output-dir", "run")
+    assert_one_error(result, "mrcnn-train", "shapes/train16/", ".tif: 16-bit image, but data.train.pixel_max is not set")
+
+
+def test_16_bit_images_detect_exactly_as_their_8_bit_version(run, workdir, make_shapes):
+    shapes = make_shapes("shapes", train=4, val=3)
+    cfg8 = tiny_config(workdir, "rgb8.json")
+    assert run("mrcnn-train", "--config", cfg8, "--output-dir", "run").returncode == 0
+    result = run("mrcnn-infer", "--config", cfg8, "--weights", "run/model.safetensors", "-i", "shapes/val",
+                 "-o", "dt8.json", "--score-threshold", "0")
+    assert result.returncode == 0, result.stderr
+    expected = detections(workdir / "dt8.json")
+    assert expected  # scores above 0: the comparison compares detections
+    for suffix, scale, pixel_max in (("16", 257, 65535), ("12", 16, 4080)):
+        convert_set(shapes, "val", lambda rgb: rgb.astype(np.uint16) * scale, suffix)
+        doc = json.loads((workdir / cfg8).read_text())
+        doc["data"]["train"]["pixel_max"] = pixel_max
+        (workdir / f"c{suffix}.json").write_text(json.dumps(doc))
+        result = run("mrcnn-infer", "--config", f"c{suffix}.json", "--weights", "run/model.safetensors",
+                     "-i", f"shapes/val{suffix}", "-o", f"dt{suffix}.json", "--score-threshold", "0")
+        assert result.returncode == 0, result.stderr
+        assert detections(workdir / f"dt{suffix}.json") == expected, suffix
+
+
+@pytest.mark.parametrize("bands,to_bands", [
+    (1, lambda rgb: rgb.mean(axis=2).astype(np.uint8)),
+    (4, lambda rgb: np.dstack([rgb, 255 - rgb[:, :, 1]]).astype(np.uint8)),
+])
+def test_band_sets_train_infer_and_refuse_other_band_counts(run, workdir, make_shapes, bands, to_bands):
+    shapes = make_shapes("shapes", train=4, val=2)
+    convert_set(shapes, "train", to_bands, "b")
+    convert_set(shapes, "val", to_bands, "b")
+    cfg = tiny_config(workdir, model={"input_channels": bands, "image_mean": [0.5] * bands,
+                                      "image_std": [0.25] * bands},
+                      images="shapes/trainb", annotations="shapes/trainb.json")
+    result = run("mrcnn-train", "--config", cfg, "--output-dir", "run")
+    assert result.returncode == 0, result.stderr
+    result = run("mrcnn-infer", "--model", "run/model.safetensors", "-i", "shapes/valb", "-o", "dt.json",
+                 "--overlay-dir", "overlays")
+    assert result.returncode == 0, result.stderr
+    assert len(list((workdir / "overlays").iterdir())) == 2
+    result = run("mrcnn-infer", "--model", "run/model.safetensors", "-i", "shapes/val", "-o", "dt.json")
+    assert_one_error(result, "mrcnn-infer", "shapes/val/", "image has 3 bands, the model takes", str(bands))
+
+
+def test_rgb_weights_fine_tune_onto_four_bands(run, workdir, make_shapes, small_model):
+    weights, _ = small_model
+    shapes = make_shapes("shapes", train=4, val=2)
+    convert_set(shapes, "train", lambda rgb: np.dstack([rgb, rgb[:, :, 0]]).astype(np.uint8), "b")
+    cfg = tiny_config(workdir, model={"input_channels": 4, "image_mean": [0.5] * 4, "image_std": [0.25] * 4,
+                                      "backbone_norm": "frozen_bn", "fpn_channels": 256},
+                      images="shapes/trainb", annotations="shapes/trainb.json")
+    doc = json.loads((workdir / cfg).read_text())  # the heads of the torchvision model
+    doc["model"]["roi"]["representation_size"] = 1024
+    doc["model"]["mask"]["head_channels"] = 256
+    (workdir / cfg).write_text(json.dumps(doc))
+    result = run("mrcnn-train", "--config", cfg, "--output-dir", "run", "--init-weights", weights)
+    assert result.returncode == 0, result.stderr
+    assert "adapted backbone.body.conv1.weight from 3 (RGB) to 4 input bands" in result.stderr
