@@ -30,7 +30,9 @@ std::map<std::string, int> name_counts(const std::map<std::string, tf::TrackedVa
 // layer names), else by its object path (plain tf.Module attributes); TF1 keys are names already.
 Json describe(const tf::TensorEntry& entry, const std::map<std::string, tf::TrackedValue>& graph,
               const std::map<std::string, int>& counts) {
-  Json row = {{"key", entry.key}, {"dtype", tf::dtype_name(entry.dtype)}, {"shape", entry.shape}, {"bytes", entry.size}};
+  // A partitioned variable's entry stores no bytes itself: its size is that of the whole tensor.
+  const uint64_t bytes = entry.partitioned ? entry.elements * tf::dtype_width(entry.dtype) : entry.size;
+  Json row = {{"key", entry.key}, {"dtype", tf::dtype_name(entry.dtype)}, {"shape", entry.shape}, {"bytes", bytes}};
   const auto found = graph.find(entry.key);
   if (found == graph.end()) {
     row["name"] = row["path"] = entry.key;
@@ -74,12 +76,12 @@ int run_tf_variables_command(const TfVariablesCommand& command, std::ostream& ou
   Json rows = Json::array();
   uint64_t total = 0;
   for (const tf::TensorEntry& entry : checkpoint.entries) {
-    if (!entry.partitioned) tf::read_tensor(checkpoint, entry);  // the CRC check; values are not kept
+    tf::read_tensor(checkpoint, entry);  // the CRC checks; values are not kept
     Json row = describe(entry, graph, counts);
     out << row["name"].get<std::string>() << "  " << row["dtype"].get<std::string>() << "  " << shape_text(entry.shape)
-        << "  " << entry.size << (entry.key != row["name"] ? "  key=" + entry.key : "")
-        << (entry.partitioned ? "  (partitioned: saved in slices, not read)" : "") << "\n";
-    total += entry.size;
+        << "  " << row["bytes"].get<uint64_t>() << (entry.key != row["name"] ? "  key=" + entry.key : "")
+        << (entry.partitioned ? "  (partitioned in " + std::to_string(entry.slices.size()) + " slices)" : "") << "\n";
+    total += row["bytes"].get<uint64_t>();
     rows.push_back(std::move(row));
   }
   log::info("{}: {} tensors, {} bytes in {} shard(s){}, every CRC-32C checked", checkpoint.prefix, rows.size(), total,

@@ -13,6 +13,7 @@
 #include "io/json_file.h"
 #include "io/protobuf_wire.h"
 #include "io/sstable.h"
+#include "io/tf_checkpoint_slices.h"
 #include "io/tfrecord.h"
 
 namespace fs = std::filesystem;
@@ -78,7 +79,10 @@ TensorEntry parse_entry(const sstable::Entry& raw, const std::string& index) {
       case 4: reader.read_varint(e.offset); break;
       case 5: reader.read_varint(e.size); break;
       case 6: if (reader.read_fixed32(crc)) e.masked_crc = crc; break;
-      case 7: e.partitioned = true; reader.skip(); break;
+      case 7:
+        e.partitioned = true;
+        if (reader.read_bytes(bytes)) e.slices.push_back(parse_slice(bytes, index + ": tensor '" + text_preview(e.key) + "'"));
+        break;
       default: reader.skip();
     }
   }
@@ -251,8 +255,10 @@ Checkpoint open_checkpoint(const std::string& path) {
   if (raw.empty() || !raw.front().key.empty()) throw Error(index + ": no checkpoint header entry (not a TF checkpoint index)");
   checkpoint.num_shards = parse_header(raw.front().value, index);
   for (size_t i = 1; i < raw.size(); ++i) {
-    if (raw[i].key[0] == '\0') {
-      ++checkpoint.slice_entries;
+    if (raw[i].key[0] == '\0') {  // a slice of a partitioned variable
+      TensorEntry slice = parse_entry(raw[i], index);
+      check_entry(slice, checkpoint.num_shards, index);
+      checkpoint.slices_of[sliced_variable_name(raw[i].key, index)].push_back(std::move(slice));
       continue;
     }
     checkpoint.entries.push_back(parse_entry(raw[i], index));
@@ -279,9 +285,10 @@ std::string resolve_checkpoint_prefix(const std::string& path) {
 }
 
 Tensor read_tensor(const Checkpoint& checkpoint, const TensorEntry& entry) {
+  if (entry.partitioned)
+    return assemble_slices(checkpoint, entry, checkpoint.prefix + ".index: tensor '" + text_preview(entry.key, 300) + "'");
   Shard shard = open_shard(checkpoint, entry);
   const std::string where = shard.name + ": tensor '" + text_preview(entry.key, 300) + "'";
-  if (entry.partitioned) throw Error(where + ": a partitioned variable (saved in slices), not supported yet");
   if (dtype_width(entry.dtype) == 0 && entry.dtype != kString) throw Error(where + ": " + dtype_name(entry.dtype) + " not supported");
   if (entry.offset > shard.size || entry.size > shard.size - entry.offset)
     throw Error(where + " at byte " + std::to_string(entry.offset) + " (" + std::to_string(entry.size) +

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mrcnn::tf {
@@ -16,6 +18,9 @@ enum DataType : int {
   kBfloat16 = 14, kUint16 = 17, kHalf = 19, kUint32 = 22, kUint64 = 23
 };
 
+// A slice of a partitioned variable: (start, length) per dimension, length -1 for the whole dimension.
+using Slice = std::vector<std::pair<int64_t, int64_t>>;
+
 // One tensor's record in the index (a BundleEntryProto), before its bytes are read.
 struct TensorEntry {
   std::string key;
@@ -25,16 +30,18 @@ struct TensorEntry {
   int shard = 0;
   uint64_t offset = 0, size = 0;
   uint32_t masked_crc = 0;
-  bool partitioned = false;  // saved as slices (TF1 partitioned variables): listed, not readable yet
+  bool partitioned = false;  // saved as slices (TF1 partitioned variables), each its own entry
+  std::vector<Slice> slices;  // of a partitioned variable
 };
 
 struct Checkpoint {
   std::string prefix;  // PREFIX.index and PREFIX.data-* are its files
   int num_shards = 1;
   std::vector<TensorEntry> entries;  // in key order, the header entry excluded
-  // The slices of partitioned variables, each its own entry under an encoded key (it starts with a
-  // NUL byte, which no variable name does): counted, not listed, as tf.train.list_variables does.
-  size_t slice_entries = 0;
+  // The slices of partitioned variables by variable name, in key order: each is its own entry under
+  // an encoded key (it starts with a NUL byte, which no variable name does); not listed, as in
+  // tf.train.list_variables, and read through their variable's entry.
+  std::map<std::string, std::vector<TensorEntry>> slices_of;
 };
 
 // A tensor's values: fixed-width dtypes in `bytes` (little-endian, row-major, as TF stores them),
@@ -57,8 +64,8 @@ std::string resolve_checkpoint_prefix(const std::string& path);
 Checkpoint open_checkpoint(const std::string& path);
 
 // Reads one tensor from its shard: offset and size checked against the shard's length before
-// anything is allocated, the CRC-32C checked (TF's rules for string tensors). Throws Error naming the
-// shard file and the key.
+// anything is allocated, the CRC-32C checked (TF's rules for string tensors); a partitioned
+// variable is put together from its slices. Throws Error naming the shard file and the key.
 Tensor read_tensor(const Checkpoint& checkpoint, const TensorEntry& entry);
 
 // TF's name for a dtype ("float32", "bfloat16", "string", ...; "dtype N" when unknown).

@@ -83,11 +83,13 @@ def write_tf1(out, sharded):
 
 
 def write_partitioned(out):
-    """A TF1 partitioned variable: saved as three slices under encoded keys."""
+    """A TF1 partitioned variable: saved as three slices (of unequal size) under encoded keys."""
     graph = tf.Graph()
     with graph.as_default():
-        tf.compat.v1.get_variable("emb", initializer=tf.constant(np.arange(12, dtype=np.float32).reshape(6, 2)),
+        tf.compat.v1.get_variable("emb", initializer=tf.constant(np.arange(14, dtype=np.float32).reshape(7, 2)),
                                   partitioner=tf.compat.v1.fixed_size_partitioner(3))
+        tf.compat.v1.get_variable("grid", initializer=tf.constant(RNG.standard_normal((7, 3, 5))),
+                                  partitioner=tf.compat.v1.fixed_size_partitioner(3, axis=1))
         with tf.compat.v1.Session(graph=graph) as session:
             session.run(tf.compat.v1.global_variables_initializer())
             return tf.compat.v1.train.Saver().save(session, str(out / "partitioned" / "model.ckpt"))

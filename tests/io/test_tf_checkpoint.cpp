@@ -267,3 +267,45 @@ TEST_CASE("tf checkpoint: a hostile key stays on one line of the error", "[io][t
     CHECK_THAT(e.what(), Catch::Contains("bad\\nkey"));
   }
 }
+
+namespace {
+
+// The index entry of a partitioned float variable of `shape` whose slices are `extents` (start,
+// length) along dimension 0.
+std::string partitioned_entry(const std::vector<int64_t>& shape, const std::vector<std::pair<int, int>>& extents) {
+  std::string out = entry_proto(tf::kFloat, shape, 0, "");
+  for (const auto& [start, length] : extents) {
+    std::string extent, slice;
+    proto::put_varint_field(extent, 1, start);
+    proto::put_varint_field(extent, 2, length);
+    proto::put_bytes_field(slice, 1, extent);
+    proto::put_bytes_field(out, 7, slice);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tf checkpoint: a partitioned variable is put together from its slices", "[io][tf_checkpoint]") {
+  const fs::path dir = mrcnn::testing::fresh_temp_dir("tf_checkpoint_slices");
+  const std::string first("\x00\x00\x80\x3f", 4), rest("\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40", 12);
+  // Slice keys: 0, the name as an OrderedCode string (ends 0x00 0x01), then the extents (in order).
+  const std::string key0("\x00v\x00\x01\x01", 5), key1("\x00v\x00\x01\x02", 5);
+  write(dir / "ck.data-00000-of-00001", first + rest);
+  const auto index = [&](const std::vector<std::pair<int, int>>& extents, bool both) {
+    Entries entries = {{"", header(1)}, {key0, entry_proto(tf::kFloat, {1}, 0, first)}};
+    if (both) entries.emplace_back(key1, entry_proto(tf::kFloat, {3}, 4, rest));
+    entries.emplace_back("v", partitioned_entry({4}, extents));
+    write(dir / "ck.index", table(entries));
+    return tf::open_checkpoint((dir / "ck").string());
+  };
+  tf::Checkpoint checkpoint = index({{1, 3}, {0, 1}}, true);  // listed out of order, as TF may
+  REQUIRE(checkpoint.entries.size() == 1);
+  CHECK(tf::read_tensor(checkpoint, checkpoint.entries[0]).bytes == first + rest);
+  checkpoint = index({{0, 1}, {2, 3}}, true);
+  CHECK_THROWS_WITH(tf::read_tensor(checkpoint, checkpoint.entries[0]), Catch::Contains("outside the variable's shape"));
+  checkpoint = index({{0, 1}, {1, 3}}, false);
+  CHECK_THROWS_WITH(tf::read_tensor(checkpoint, checkpoint.entries[0]), Catch::Contains("2 slices listed, 1 stored"));
+  write(dir / "ck.index", table({{"", header(1)}, {std::string("\x00v\x00\x05", 4), entry_proto(tf::kFloat, {1}, 0, first)}}));
+  CHECK_THROWS_WITH(tf::open_checkpoint((dir / "ck").string()), Catch::Contains("malformed slice key"));
+}
