@@ -246,6 +246,11 @@ void check_band_layouts(const Json& resolved, std::vector<Problem>& problems) {
   const Json& channels = resolved["model"]["input_channels"];
   for (const char* set : {"train", "val"}) {
     const Json& bands = resolved["data"][set]["bands"];
+    const bool inherits = bands.empty() && !resolved["data"]["train"]["bands"].empty() && set == std::string("val");
+    if (bands.empty() && !inherits && !resolved["data"][set]["band_files"].get<std::string>().empty())
+      problems.push_back({std::string("data.") + set + ".bands",
+                          "is empty, but data." + std::string(set) + ".band_files is set: list the band numbers it "
+                          "fills {band} with"});
     if (!bands.empty() && bands.size() != channels.get<size_t>())
       problems.push_back({std::string("data.") + set + ".bands",
                           shown(bands) + " selects " + std::to_string(bands.size()) +

@@ -77,6 +77,11 @@ void add_data_set(std::vector<KeySpec>& keys, const std::string& name, const std
                         (name == "val" ? "data.train.bands" : "all of them (8-bit colour images as RGB)"))
                      .may_be_empty()
                      .range(0, kMaxBands - 1));
+  keys.push_back(text(p + "band_files", "",
+                      std::string("Bands stored as one single-band file each, next to the file the labels "
+                                  "name: a pattern with {stem} (that file's name without extension) and {band} "
+                                  "(each number in bands), e.g. {stem}_B{band}.tif; empty: ") +
+                          (name == "val" ? "data.train.band_files" : "the bands are channels of that one file")));
   keys.push_back(number(p + "pixel_max", 0,
                         "The pixel value that means full scale in the " + role + " images (4095 for 12-bit data in "
                         "16-bit files); 0: " +

@@ -83,8 +83,9 @@ std::vector<Sample> read_coco(const DatasetSpec& spec, ReadReport& report) {
     s.height = image.height;
     s.width = image.width;
     std::error_code ec;
-    if (image.file_name.empty() || !fs::is_regular_file(s.image_path, ec)) {
-      invalid_record(spec, report, s.image_path + ": image of id " + std::to_string(id) + " is missing", true);
+    const std::string file = first_band_path(s.image_path, spec.layout);  // band files: the first band's
+    if (image.file_name.empty() || !fs::is_regular_file(file, ec)) {
+      invalid_record(spec, report, file + ": image of id " + std::to_string(id) + " is missing", true);
       continue;
     }
     if (s.height <= 0 || s.width <= 0) {

@@ -1,5 +1,6 @@
 #include "io/image_bands.h"
 
+#include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -7,6 +8,7 @@
 #include "io/atomic_file.h"
 
 namespace mrcnn {
+namespace fs = std::filesystem;
 namespace {
 
 std::string depth_name(int depth) {
@@ -78,6 +80,41 @@ cv::Mat scaled_bands(const cv::Mat& image, const BandLayout& layout, const std::
   return merged;
 }
 
+// pattern with every {name} replaced by value.
+std::string substituted(std::string pattern, const std::string& name, const std::string& value) {
+  for (size_t at = pattern.find(name); at != std::string::npos; at = pattern.find(name, at + value.size()))
+    pattern.replace(at, name.size(), value);
+  return pattern;
+}
+
+// The file of one band: the pattern next to the labelled file, {stem} its name without extension.
+std::string band_file(const std::string& labelled, const std::string& pattern, int band) {
+  const fs::path path(labelled);
+  const std::string name = substituted(substituted(pattern, "{stem}", path.stem().string()), "{band}",
+                                       std::to_string(band));
+  return (path.parent_path() / name).string();
+}
+
+// The bands of layout.band_files, each a single-band file of the first one's size, scaled.
+cv::Mat read_band_files(const std::string& labelled, const BandLayout& layout, int64_t max_pixels) {
+  std::vector<cv::Mat> planes;
+  for (const int band : layout.bands) {
+    const std::string file = band_file(labelled, layout.band_files, band);
+    const cv::Mat plane = decode_image_flags(read_text_file(file), file, cv::IMREAD_UNCHANGED, max_pixels);
+    if (plane.channels() != 1)
+      throw Error(file + ": a band file holds one band, this one has " + std::to_string(plane.channels()) + " (" +
+                  layout.set_key + ".band_files)");
+    if (!planes.empty() && plane.size() != planes.front().size())
+      throw Error(file + ": band is " + std::to_string(plane.cols) + "x" + std::to_string(plane.rows) +
+                  ", the image's first band " + std::to_string(planes.front().cols) + "x" +
+                  std::to_string(planes.front().rows));
+    planes.push_back(scaled_plane(plane, full_scale(plane.depth(), layout, file)));
+  }
+  cv::Mat merged;
+  cv::merge(planes, merged);
+  return merged;
+}
+
 }  // namespace
 
 BandLayout BandLayout::from_config(const Json& resolved, const std::string& set_key) {
@@ -91,6 +128,7 @@ BandLayout BandLayout::from_config(const Json& resolved, const std::string& set_
     if (!data.contains(set) || !data.at(set).is_object()) continue;
     if (layout.bands.empty()) layout.bands = data.at(set).value("bands", std::vector<int>{});
     if (layout.pixel_max == 0) layout.pixel_max = data.at(set).value("pixel_max", 0.0);
+    if (layout.band_files.empty()) layout.band_files = data.at(set).value("band_files", "");
   }
   return layout;
 }
@@ -114,7 +152,13 @@ cv::Mat decode_image_bands(std::string_view bytes, const std::string& source, co
 }
 
 cv::Mat read_image_bands(const std::string& path, const BandLayout& layout, int64_t max_pixels) {
+  if (!layout.band_files.empty()) return read_band_files(path, layout, max_pixels);
   return decode_image_bands(read_text_file(path), path, layout, max_pixels);
+}
+
+std::string first_band_path(const std::string& path, const BandLayout& layout) {
+  if (layout.band_files.empty() || layout.bands.empty()) return path;
+  return band_file(path, layout.band_files, layout.bands.front());
 }
 
 cv::Mat display_rgb(const cv::Mat& image) {

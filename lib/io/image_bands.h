@@ -18,10 +18,13 @@ struct BandLayout {
   int64_t channels = 3;    // model.input_channels: the bands the model takes
   std::vector<int> bands;  // 0-based channels of the decoded image in file order (R, G, B, A/extra); empty: all
   double pixel_max = 0;    // full scale; 0: 255 for 8-bit images, others refused
+  std::string band_files;  // "{stem}_B{band}.tif": each band a file of its own; empty: channels of one file
   std::string set_key = "data.train";  // names the keys in messages
 
   // 8-bit RGB as before the layouts: decoded to CV_8UC3, the model divides by 255.
-  bool is_plain_rgb() const { return channels == 3 && bands.empty() && (pixel_max == 0 || pixel_max == 255); }
+  bool is_plain_rgb() const {
+    return channels == 3 && bands.empty() && band_files.empty() && (pixel_max == 0 || pixel_max == 255);
+  }
 
   // The layout of set_key ("data.train", "data.val") in a resolved configuration; bands and
   // pixel_max a set leaves unset (empty, 0) are data.train's, and keys a partial (hand-made or
@@ -39,9 +42,14 @@ struct BandLayout {
 cv::Mat decode_image_bands(std::string_view bytes, const std::string& source, const BandLayout& layout,
                            int64_t max_pixels = kDefaultMaxImagePixels);
 
-// decode_image_bands of a file's bytes.
+// decode_image_bands of a file's bytes; with layout.band_files, of the single-band files the
+// pattern names next to path (path itself need not exist), all of one size.
 cv::Mat read_image_bands(const std::string& path, const BandLayout& layout,
                          int64_t max_pixels = kDefaultMaxImagePixels);
+
+// The file holding the first band of the image labelled as path: path itself, or with band_files
+// the first band's file (what a reader checks is there).
+std::string first_band_path(const std::string& path, const BandLayout& layout);
 
 // An 8-bit RGB view of a pipeline image for drawing: CV_8UC3 as it is; otherwise bands 0-2 as
 // RGB (the first band as gray for 1 or 2 bands), saturated to 0-255.

@@ -130,3 +130,44 @@ def test_rgb_weights_fine_tune_onto_four_bands(run, workdir, make_shapes, small_
     result = run("mrcnn-train", "--config", cfg, "--output-dir", "run", "--init-weights", weights)
     assert result.returncode == 0, result.stderr
     assert "adapted backbone.body.conv1.weight from 3 (RGB) to 4 input bands" in result.stderr
+
+
+def write_band_files(shapes, split, bands_of):
+    """shapes/<split>5/<stem>_B<k>.png for k = 1.. of bands_of(rgb), one 8-bit gray file a band; the
+    set's COCO file is reused (its file names give the stems); returns the folder."""
+    from PIL import Image
+
+    folder = shapes / f"{split}5"
+    folder.mkdir()
+    for image in json.loads((shapes / f"{split}.json").read_text())["images"]:
+        rgb = np.asarray(Image.open(shapes / split / image["file_name"]).convert("RGB"))
+        stem = image["file_name"].rsplit(".", 1)[0]
+        for k, band in enumerate(bands_of(rgb), 1):
+            Image.fromarray(band.astype(np.uint8)).save(folder / f"{stem}_B{k}.png")
+    return folder
+
+
+def test_five_bands_from_band_files_train_and_infer(run, workdir, make_shapes):
+    shapes = make_shapes("shapes", train=4, val=2)
+    five = lambda rgb: [rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2], 255 - rgb[:, :, 1], rgb.mean(axis=2)]
+    write_band_files(shapes, "train", five)
+    write_band_files(shapes, "val", five)
+    cfg = tiny_config(workdir, model={"input_channels": 5, "image_mean": [0.5] * 5, "image_std": [0.25] * 5},
+                      images="shapes/train5", annotations="shapes/train.json", bands=[1, 2, 3, 4, 5],
+                      band_files="{stem}_B{band}.png")
+    result = run("mrcnn-train", "--config", cfg, "--output-dir", "run")
+    assert result.returncode == 0, result.stderr
+    result = run("mrcnn-infer", "--model", "run/model.safetensors", "--coco", "shapes/val.json",
+                 "--image-root", "shapes/val5", "-o", "dt.json", "--overlay-dir", "overlays")
+    assert result.returncode == 0, result.stderr
+    assert len(list((workdir / "overlays").iterdir())) == 2
+    (shapes / "val5" / "100000_B4.png").unlink()
+    result = run("mrcnn-infer", "--model", "run/model.safetensors", "--coco", "shapes/val.json",
+                 "--image-root", "shapes/val5", "-o", "dt.json")
+    assert_one_error(result, "mrcnn-infer", "shapes/val5/100000_B4.png")
+
+
+def test_band_files_need_band_numbers(run, workdir):
+    (workdir / "c.json").write_text(json.dumps({"data": {"train": {"band_files": "{stem}_B{band}.tif"}}}))
+    assert_one_error(run("mrcnn-config", "validate", "c.json"), "mrcnn-config", "data.train.bands: is empty",
+                     "data.train.band_files is set")

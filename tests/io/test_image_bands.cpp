@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/image_bands.h"
+#include "temp_dir.h"
 
 using mrcnn::BandLayout;
 using mrcnn::decode_image_bands;
@@ -92,4 +93,26 @@ TEST_CASE("display_rgb draws bands 0-2, or the first band as gray", "[io][bands]
   CHECK(mrcnn::display_rgb(four).at<cv::Vec3b>(0, 1) == cv::Vec3b(255, 20, 10));
   cv::Mat one(1, 2, CV_32FC1, cv::Scalar(12));
   CHECK(mrcnn::display_rgb(one).at<cv::Vec3b>(0, 0) == cv::Vec3b(12, 12, 12));
+}
+
+TEST_CASE("band files next to the labelled file are stacked in the order of bands", "[io][bands]") {
+  const auto dir = mrcnn::testing::fresh_temp_dir("band_files");
+  for (int band = 1; band <= 5; ++band)
+    REQUIRE(cv::imwrite((dir / ("scene_B" + std::to_string(band) + ".png")).string(),
+                        cv::Mat(3, 4, CV_16UC1, cv::Scalar(band * 1000))));
+  BandLayout layout;
+  layout.channels = 5;
+  layout.bands = {5, 1, 2, 3, 4};
+  layout.band_files = "{stem}_B{band}.png";
+  layout.pixel_max = 10000;
+  const cv::Mat stack = mrcnn::read_image_bands((dir / "scene.tif").string(), layout);
+  REQUIRE(stack.type() == CV_32FC(5));
+  const float* pixel = stack.ptr<float>(2) + 5 * 3;
+  CHECK(std::vector<float>(pixel, pixel + 5) == std::vector<float>{127.5f, 25.5f, 51.f, 76.5f, 102.f});
+  REQUIRE(cv::imwrite((dir / "scene_B4.png").string(), cv::Mat(3, 5, CV_16UC1, cv::Scalar(1))));
+  CHECK_THROWS_WITH(mrcnn::read_image_bands((dir / "scene.tif").string(), layout),
+                    Catch::EndsWith("scene_B4.png: band is 5x3, the image's first band 4x3"));
+  layout.bands = {1, 6};
+  layout.channels = 2;
+  CHECK_THROWS_WITH(mrcnn::read_image_bands((dir / "scene.tif").string(), layout), Catch::Contains("scene_B6.png"));
 }
