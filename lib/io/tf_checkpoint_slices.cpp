@@ -42,6 +42,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> place(const Slice& spec, c
                                                             const TensorEntry& part, const std::string& where) {
   if (spec.size() != whole.shape.size() || part.dtype != whole.dtype)
     throw Error(where + ": a slice whose rank or dtype differs from the variable's");
+  if (spec.empty()) throw Error(where + ": a partitioned scalar");  // TF partitions along a dimension
   std::vector<int64_t> start, lengths;
   for (size_t d = 0; d < spec.size(); ++d) {
     const int64_t dim = whole.shape[d];

@@ -43,10 +43,21 @@ def tf1(folder):
             return tf.compat.v1.train.Saver(variables).save(session, str(folder / "model.ckpt"))
 
 
+def partitioned(folder):
+    """A TF1 variable partitioned in three slices along its second dimension."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.get_variable("grid", initializer=tf.constant(np.arange(12, dtype=np.float32).reshape(2, 3, 2)),
+                                  partitioner=tf.compat.v1.fixed_size_partitioner(3, axis=1))
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            return tf.compat.v1.train.Saver().save(session, str(folder / "model.ckpt"))
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, write in [("tf2_object_graph", tf2), ("tf1_saver", tf1)]:
+        for name, write in [("tf2_object_graph", tf2), ("tf1_saver", tf1), ("tf1_partitioned", partitioned)]:
             (OUT / name).write_bytes(pack(write(Path(tmp) / name)))
 
 

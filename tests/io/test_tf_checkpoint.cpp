@@ -306,6 +306,12 @@ TEST_CASE("tf checkpoint: a partitioned variable is put together from its slices
   CHECK_THROWS_WITH(tf::read_tensor(checkpoint, checkpoint.entries[0]), Catch::Contains("outside the variable's shape"));
   checkpoint = index({{0, 1}, {1, 3}}, false);
   CHECK_THROWS_WITH(tf::read_tensor(checkpoint, checkpoint.entries[0]), Catch::Contains("2 slices listed, 1 stored"));
+  std::string scalar = entry_proto(tf::kFloat, {}, 0, "");
+  proto::put_bytes_field(scalar, 7, "");  // a slice of no extents
+  write(dir / "ck.index", table({{"", header(1)}, {std::string("\x00v\x00\x01", 4), entry_proto(tf::kFloat, {}, 0, first)},
+                                 {"v", scalar}}));
+  checkpoint = tf::open_checkpoint((dir / "ck").string());
+  CHECK_THROWS_WITH(tf::read_tensor(checkpoint, checkpoint.entries[0]), Catch::Contains("a partitioned scalar"));
   write(dir / "ck.index", table({{"", header(1)}, {std::string("\x00v\x00\x05", 4), entry_proto(tf::kFloat, {1}, 0, first)}}));
   CHECK_THROWS_WITH(tf::open_checkpoint((dir / "ck").string()), Catch::Contains("malformed slice key"));
 }
