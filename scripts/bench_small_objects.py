@@ -151,18 +151,76 @@ def pennfudan(work, minutes, tile, steps=1120):
     if not (run / "model.safetensors").exists():
         tool("mrcnn-train", "--config", config, "--output-dir", run, "--device", "cpu", "--time-limit", minutes,
              cwd=work, log=work / "train-pennfudan.log")
-    out = {}
+    gt = work / "pennfudan-val.coco.json"
+    tool("mrcnn-config", "export-coco", config, "--set", "val", "-o", gt, "--force", cwd=work)
+    out, detections = {}, {}
     for name, extra in (("plain", {}), (f"tiles {tile}", {"tile": {"size": tile}}),
                         (f"tiles {tile} + whole", {"tile": {"size": tile, "full_image": True}})):
         variant = json.loads(config.read_text())
         variant.setdefault("infer", {}).update(extra)
-        path = work / f"pennfudan-{name.replace(' ', '_').replace('+', 'and')}.json"
+        stem = f"pennfudan-{name.replace(' ', '_').replace('+', 'and')}"
+        path = work / f"{stem}.json"
         path.write_text(json.dumps(variant, indent=2))
-        metrics = path.with_suffix(".metrics.json")
-        _, seconds = tool("mrcnn-eval", "--config", path, "--weights", run / "model.safetensors", "--json", metrics,
-                          cwd=work)
-        doc = json.loads(metrics.read_text())
-        out[name] = {"seconds": seconds, **{t: {k: doc[t][k] for k in ("AP", "AP50")} for t in ("bbox", "segm")}}
+        detections[name] = work / f"{stem}.results.json"
+        _, seconds = tool("mrcnn-infer", "--config", path, "--weights", run / "model.safetensors", "--dataset", "val",
+                          "-o", detections[name], "--score-threshold", 0, "--device", "cpu", cwd=work)
+        out[name] = {"seconds": seconds, **evaluate(work, gt, detections[name], stem)}
+    for name in list(out)[1:]:
+        out[name]["bootstrap"] = paired_bootstrap(gt, detections["plain"], detections[name])
+    return out
+
+
+def coco_ap(gt, dt, ids, iou_type):
+    """pycocotools AP of the detections on the images `ids`, repeats allowed (a bootstrap sample):
+    each drawn image becomes a new image id, with its ground truth and detections."""
+    import contextlib
+    import io
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    images = {im["id"]: im for im in gt["images"]}
+    sample = {"images": [], "annotations": [], "categories": gt["categories"]}
+    results = []
+    for new_id, old_id in enumerate(ids, 1):
+        sample["images"].append({**images[old_id], "id": new_id})
+        sample["annotations"] += [{**a, "image_id": new_id, "id": len(sample["annotations"]) + k + 1}
+                                  for k, a in enumerate(gt["by_image"].get(old_id, []))]
+        results += [{**d, "image_id": new_id} for d in dt["by_image"].get(old_id, [])]
+    if not results:
+        return 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = sample
+        coco.createIndex()
+        evaluator = COCOeval(coco, coco.loadRes(results), iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return evaluator.stats[0]
+
+
+def paired_bootstrap(gt_path, plain_path, tiled_path, rounds=300):
+    """The 95% interval of AP(tiled) - AP(plain) over image sets drawn with replacement from the
+    held-out photos (the same draw for both): how far apart the two could be by the choice of
+    photos alone."""
+    def by_image(records):
+        out = {}
+        for r in records:
+            out.setdefault(r["image_id"], []).append(r)
+        return out
+    gt = json.loads(Path(gt_path).read_text())
+    gt["by_image"] = by_image(gt["annotations"])
+    plain = {"by_image": by_image(json.loads(Path(plain_path).read_text()))}
+    tiled = {"by_image": by_image(json.loads(Path(tiled_path).read_text()))}
+    ids = [im["id"] for im in gt["images"]]
+    rng = random.Random(7)
+    out = {}
+    for iou_type in ("bbox", "segm"):
+        diffs = []
+        for _ in range(rounds):
+            draw = [rng.choice(ids) for _ in ids]
+            diffs.append(coco_ap(gt, tiled, draw, iou_type) - coco_ap(gt, plain, draw, iou_type))
+        diffs.sort()
+        out[iou_type] = [diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds) - 1]]
     return out
 
 
@@ -185,9 +243,15 @@ def report(results):
                        f"{t[name]['segm']['AR100']:.3f}", f"{t[name]['seconds_per_image']:.2f}"] for name in t]))
     if "pennfudan" in results:
         p = results["pennfudan"]
-        out.append(table("Penn-Fudan held-out 20: plain vs tiled", ["inference", "bbox AP", "segm AP", "segm AP50"],
-                         [[n, f"{p[n]['bbox']['AP']:.3f}", f"{p[n]['segm']['AP']:.3f}", f"{p[n]['segm']['AP50']:.3f}"]
-                          for n in p]))
+        def interval(n, t):
+            if "bootstrap" not in p[n]:
+                return "-"
+            low, high = p[n]["bootstrap"][t]
+            return f"{p[n][t]['AP'] - p['plain'][t]['AP']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        out.append(table("Penn-Fudan held-out 20: plain vs tiled (difference with its paired-bootstrap 95% interval)",
+                         ["inference", "bbox AP", "segm AP", "segm AP50", "bbox AP - plain", "segm AP - plain", "s/image"],
+                         [[n, f"{p[n]['bbox']['AP']:.3f}", f"{p[n]['segm']['AP']:.3f}", f"{p[n]['segm']['AP50']:.3f}",
+                           interval(n, "bbox"), interval(n, "segm"), f"{p[n]['seconds'] / 20:.2f}"] for n in p]))
     return "\n".join(out)
 
 
