@@ -25,6 +25,7 @@ constexpr int kSmallFewestShapes = 50, kSmallMostShapes = 200;
 constexpr int kSmallMinRadius = 3, kSmallMaxRadius = 19;
 constexpr double kTouchingShare = 0.3;
 constexpr int kPlacementTries = 50;
+constexpr int kHiddenLabel = 4;  // the hidden_band variant's class, seen only in the 4th band
 
 // One shape as annotated: its class and its mask over the `where` rectangle of the image.
 struct Instance {
@@ -164,6 +165,24 @@ std::vector<Instance> small_shapes(cv::Mat& image, SplitDraws& draws) {
   return shapes;
 }
 
+// The hidden_band variant: a 4th band, dark and noisy, where one shape of class 4 is bright; the
+// image becomes RGBA. Drawn after the RGB shapes, from the same stream.
+void add_hidden_band(cv::Mat& image, std::vector<Instance>& shapes, SplitDraws& draws) {
+  const int size = image.rows;
+  std::uniform_int_distribution<int> half_size(size / 10, size / 5), centre(size / 5, size - size / 5 - 1);
+  cv::Mat band(size, size, CV_8UC1);
+  for (auto it = band.begin<uchar>(); it != band.end<uchar>(); ++it)
+    *it = cv::saturate_cast<uchar>(60 + draws.noise(draws.rng));
+  cv::Mat mask = cv::Mat::zeros(size, size, CV_8UC1);
+  draw_shape(mask, draws.kind(draws.rng), cv::Point(centre(draws.rng), centre(draws.rng)), half_size(draws.rng));
+  band.setTo(200, mask);
+  shapes.push_back({kHiddenLabel, cv::Rect(0, 0, size, size), mask});
+  std::vector<cv::Mat> planes;
+  cv::split(image, planes);
+  planes.push_back(band);
+  cv::merge(planes, image);
+}
+
 // Appends the image's shapes that remain visible enough to the COCO annotations.
 void annotate(Json& coco, int64_t image_id, int size, const std::vector<Instance>& shapes, int64_t& annotation_id) {
   for (const Instance& shape : shapes) {
@@ -188,14 +207,16 @@ Json write_split(const fs::path& dir, const std::string& split, int count, const
   Json coco = {{"images", Json::array()}, {"annotations", Json::array()},
                {"categories", {{{"id", 1}, {"name", "square"}}, {{"id", 2}, {"name", "circle"}},
                                {{"id", 3}, {"name", "triangle"}}}}};
+  if (options.hidden_band) coco["categories"].push_back({{"id", kHiddenLabel}, {"name", "hidden"}});
   const int size = options.image_size;
   SplitDraws draws(rng);
   int64_t annotation_id = first_id * 100;
   for (int i = 0; i < count; ++i) {
     const int64_t image_id = first_id + i;
     cv::Mat image = noisy_background(size, draws);
-    const std::vector<Instance> shapes =
+    std::vector<Instance> shapes =
         options.small_objects ? small_shapes(image, draws) : overlapping_shapes(image, draws);
+    if (options.hidden_band) add_hidden_band(image, shapes, draws);
     const std::string file_name = std::to_string(image_id) + ".png";
     write_image_rgb((dir / split / file_name).string(), image);
     coco["images"].push_back({{"id", image_id}, {"file_name", file_name}, {"height", size}, {"width", size}});

@@ -17,6 +17,10 @@ struct ShapesOptions {
   // Small objects: 50-200 shapes per 2048x2048 image (the same density at other sizes), 7-39 px a
   // side, none overlapping, about a third placed touching another.
   bool small_objects = false;
+  // 4-band images (RGBA PNGs: R, G, B, then a 4th band) with a 4th class, "hidden" (id 4): one
+  // shape per image that only the 4th band shows (bright on a dark band); in RGB it is background.
+  // A 4-band model can learn it, an RGB one cannot.
+  bool hidden_band = false;
 
   // The defaults of the small-object variant: 32 training and 8 validation images of 2048 px, the
   // large photos that tiled inference is for (the shapes_small_cpu preset trains on 256 px ones).
@@ -27,7 +31,7 @@ struct ShapesOptions {
 inline constexpr int kMinSmallShapesSize = 128;
 
 // Writes DIR/train/*.png, DIR/train.json, DIR/val/*.png, DIR/val.json (categories 1 square,
-// 2 circle, 3 triangle). Existing files are overwritten.
+// 2 circle, 3 triangle; with hidden_band also 4 hidden). Existing files are overwritten.
 void write_shapes_dataset(const std::string& dir, const ShapesOptions& options = {});
 
 }  // namespace mrcnn::data

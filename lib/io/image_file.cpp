@@ -225,7 +225,7 @@ std::vector<std::string> expand_image_paths(const std::vector<std::string>& inpu
 
 void write_image_rgb(const std::string& path, const cv::Mat& rgb) {
   cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  cv::cvtColor(rgb, bgr, rgb.channels() == 4 ? cv::COLOR_RGBA2BGRA : cv::COLOR_RGB2BGR);
   std::string ext = fs::path(path).extension().string();
   if (ext.empty()) ext = ".png";
   std::vector<uchar> buffer;

@@ -50,7 +50,7 @@ std::vector<std::string> expand_image_paths(const std::vector<std::string>& inpu
 // True for the extensions read_image_rgb decodes (.jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp).
 bool has_image_extension(const std::string& path);
 
-// Writes an RGB image (PNG or JPEG by extension) atomically.
+// Writes an RGB image (PNG or JPEG by extension; RGBA keeps its 4th band in a PNG) atomically.
 void write_image_rgb(const std::string& path, const cv::Mat& rgb);
 
 }  // namespace mrcnn

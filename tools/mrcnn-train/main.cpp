@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
                "With --make-shapes: the small-object variant, 50-200 shapes of 7-39 px per 2048x2048 image, some "
                "touching (defaults: 32 training and 8 validation images of 2048 px)")
       ->needs(shapes_opt);
+  app.add_flag("--hidden-band", shapes.hidden_band,
+               "With --make-shapes: 4-band RGBA images with a 4th class seen only in the 4th band "
+               "(docs/data-formats.md#bands-and-bit-depth)")
+      ->needs(shapes_opt);
   return tool.run(argc, argv, [&] {
     if (!shapes_dir.empty()) {
       if (small_shapes) shapes = small_shapes_options(shapes, app);
