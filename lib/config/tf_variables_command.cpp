@@ -74,18 +74,23 @@ int run_tf_variables_command(const TfVariablesCommand& command, std::ostream& ou
   const auto graph = tf::describe_checkpoint(checkpoint);
   const auto counts = name_counts(graph);
   Json rows = Json::array();
-  uint64_t total = 0;
+  uint64_t total = 0, unread = 0;
   for (const tf::TensorEntry& entry : checkpoint.entries) {
-    tf::read_tensor(checkpoint, entry);  // the CRC checks; values are not kept
+    // Listed whatever its dtype, as TF lists; read (for the CRC checks; values not kept) when it can be.
+    const bool readable = tf::dtype_width(entry.dtype) > 0 || entry.dtype == tf::kString;
+    if (readable) tf::read_tensor(checkpoint, entry);
+    unread += !readable;
     Json row = describe(entry, graph, counts);
     out << row["name"].get<std::string>() << "  " << row["dtype"].get<std::string>() << "  " << shape_text(entry.shape)
         << "  " << row["bytes"].get<uint64_t>() << (entry.key != row["name"] ? "  key=" + entry.key : "")
-        << (entry.partitioned ? "  (partitioned in " + std::to_string(entry.slices.size()) + " slices)" : "") << "\n";
+        << (entry.partitioned ? "  (partitioned in " + std::to_string(entry.slices.size()) + " slices)" : "")
+        << (readable ? "" : "  (not read: dtype not supported)") << "\n";
     total += row["bytes"].get<uint64_t>();
     rows.push_back(std::move(row));
   }
-  log::info("{}: {} tensors, {} bytes in {} shard(s){}, every CRC-32C checked", checkpoint.prefix, rows.size(), total,
-            checkpoint.num_shards, graph.empty() ? "" : ", named through the object graph");
+  log::info("{}: {} tensors, {} bytes in {} shard(s){}, {}", checkpoint.prefix, rows.size(), total, checkpoint.num_shards,
+            graph.empty() ? "" : ", named through the object graph",
+            unread ? std::to_string(unread) + " not read (dtype not supported)" : "every CRC-32C checked");
   if (!command.json.empty())
     write_json_file(command.json, {{"checkpoint", checkpoint.prefix}, {"shards", checkpoint.num_shards}, {"tensors", rows}});
   return 0;
