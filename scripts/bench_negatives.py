@@ -5,7 +5,8 @@ seed: once on its positive images only, once with as many negative images added 
 without annotations, kept by data.keep_empty_images). The negatives hold distractors the model
 never has to find: rings, crosses and long bars in the shapes' colours. Both models then run on
 held-out negatives (other seed) and on the shapes' val split: false positives per empty image at
-scores >= 0.5 and >= 0.3, and the val bbox / segm AP (that the negatives cost nothing there).
+scores >= 0.5 and >= 0.3, and the val bbox / segm AP. A third run trains on positives and negatives
+for twice the steps, so that it sees each positive image as often as the positives-only run.
 
 Prints the table for docs/BENCHMARKS.md and writes every number to WORKDIR/results.json. Finished
 training runs in WORKDIR are reused."""
@@ -74,15 +75,15 @@ def with_negatives(shapes, negatives, path):
     path.write_text(json.dumps(doc))
 
 
-def config(work, shapes, annotations, args, name):
+def config(work, shapes, annotations, args, name, steps):
     cfg = json.loads((ROOT / "configs" / "shapes_tiny_cpu.json").read_text())
     cfg.pop("description", None)
     cfg["model"].update(min_size=[args.size], max_size=args.size)
     cfg["data"]["train"].update(images=str(shapes / "train"), annotations=str(annotations),
                                 label_map=str(ROOT / "configs" / "label_maps" / "shapes.pbtxt"))
     cfg["data"]["val"].update(images=str(shapes / "val"), annotations=str(shapes / "val.json"))
-    cfg["train"].update(steps=args.steps, eval_period=args.steps, checkpoint_period=args.steps, seed=42)
-    cfg["train"]["lr_schedule"]["warmup_steps"] = min(cfg["train"]["lr_schedule"]["warmup_steps"], args.steps)
+    cfg["train"].update(steps=steps, eval_period=steps, checkpoint_period=steps, seed=42)
+    cfg["train"]["lr_schedule"]["warmup_steps"] = min(cfg["train"]["lr_schedule"]["warmup_steps"], steps)
     path = work / f"{name}.json"
     path.write_text(json.dumps(cfg, indent=2))
     return path
@@ -125,11 +126,14 @@ def main():
     write_negatives(work / "neg_test", args.test_negatives, args.size, seed=2)
     with_negatives(shapes, negatives, work / "train_with_negatives.json")
     results = {}
-    for name, annotations in (("positives_only", shapes / "train.json"),
-                              ("with_negatives", work / "train_with_negatives.json")):
+    # Half of each batch is now empty images: the third run takes twice the steps, so it sees the
+    # positives as often as the first.
+    for name, annotations, steps in (("positives_only", shapes / "train.json", args.steps),
+                                     ("with_negatives", work / "train_with_negatives.json", args.steps),
+                                     ("with_negatives_2x_steps", work / "train_with_negatives.json", 2 * args.steps)):
         run = work / f"run-{name}"
         if not (run / "model.safetensors").exists():
-            tool("mrcnn-train", "--config", config(work, shapes, annotations, args, name), "--output-dir", run,
+            tool("mrcnn-train", "--config", config(work, shapes, annotations, args, name, steps), "--output-dir", run,
                  "--device", "cpu", cwd=work, log=work / f"train-{name}.log")
         results[name] = score(work, run / "model.safetensors", shapes, work / "neg_test", name, args.threads)
     (work / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))

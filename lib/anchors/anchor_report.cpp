@@ -121,6 +121,24 @@ Json histogram_json(const AnchorReport& r) {
           {"positive_proposed", then}};
 }
 
+// random_crop zooms: the crop, resized like a whole image, makes every box in it larger by up to
+// 1/min_scale. The report measures uncropped images, so say how much larger training boxes get.
+void warn_of_random_crop(const Json& resolved, const std::string& config_path) {
+  const auto number = [](double v, const char* spec) {
+    char text[32];
+    std::snprintf(text, sizeof text, spec, v);
+    return std::string(text);
+  };
+  for (const Json& aug : resolved["data"].value("augmentation", Json::array())) {
+    if (aug.value("type", "") != "random_crop" || aug.value("prob", 0.5) <= 0) continue;
+    const double min_scale = aug.value("min_scale", 0.5), max_scale = aug.value("max_scale", 1.0);
+    log::warn("{}: data.augmentation has random_crop (crop sides {}-{} of the image, prob {}): in training those "
+              "crops enlarge their boxes up to {}x beyond the sizes measured here",
+              config_path, number(min_scale, "%g"), number(max_scale, "%g"), number(aug.value("prob", 0.5), "%g"),
+              number(1.0 / min_scale, "%.2g"));
+  }
+}
+
 }  // namespace
 
 AnchorReport make_anchor_report(const std::string& config_path, const SearchOptions& search) {
@@ -136,6 +154,7 @@ AnchorReport make_anchor_report(const std::string& config_path, const SearchOpti
   r.current = anchors_of(resolved);
   r.thresholds = {resolved["model"]["rpn"]["fg_iou_thresh"].get<double>(),
                   resolved["model"]["rpn"]["bg_iou_thresh"].get<double>()};
+  warn_of_random_crop(resolved, config_path);
   if (r.set.boxes.empty()) throw Error(r.set.source + ": the training set has no boxes to fit anchors to");
   r.current_ious = best_ious(r.set.boxes, r.current);
   SearchOptions options = search;

@@ -107,6 +107,20 @@ def test_the_threshold_keys_decide(run, workdir):
     assert buckets(doc["current"])["all"] == (4, 3, 3, 0)
 
 
+def test_random_crop_is_named_with_how_much_it_enlarges_boxes(run, workdir):
+    """The report measures uncropped images; random_crop's zoom makes training boxes larger."""
+    write_coco(workdir, [(128, 128, CLOSED_FORM)])
+    plain = write_config(workdir, [128], 128, SQUARES)
+    assert "random_crop" not in report(run, workdir, plain)[1].stderr
+    cfg = json.loads((workdir / plain).read_text())
+    cfg["data"]["augmentation"] = [{"type": "random_crop", "prob": 0.3, "min_scale": 0.6}]
+    (workdir / "crop.json").write_text(json.dumps(cfg))
+    doc, result = report(run, workdir, "crop.json")
+    assert "data.augmentation has random_crop (crop sides 0.6-1 of the image, prob 0.3)" in result.stderr
+    assert "up to 1.7x beyond the sizes measured here" in result.stderr
+    assert buckets(doc["current"])["all"] == (4, 2, 3, 1)  # the numbers stay those of the images as they are
+
+
 # A numpy reference: every anchor of every level placed on the padded image, the IoU in float32.
 def reference_anchors(sizes, ratios, padded):
     h_ratios = np.sqrt(np.array(ratios, dtype=np.float32))
