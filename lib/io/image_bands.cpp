@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/tiff_file.h"
 
 namespace mrcnn {
 namespace fs = std::filesystem;
@@ -16,6 +17,9 @@ std::string depth_name(int depth) {
     case CV_8U: return "8-bit";
     case CV_16U: return "16-bit";
     case CV_32F: return "32-bit float";
+    case CV_8S: return "8-bit signed";
+    case CV_16S: return "16-bit signed";
+    case CV_32S: return "32-bit signed";
     default: return "depth " + std::to_string(depth);
   }
 }
@@ -27,6 +31,39 @@ cv::Mat in_file_order(const cv::Mat& decoded) {
   else if (decoded.channels() == 4) cv::cvtColor(decoded, ordered, cv::COLOR_BGRA2RGBA);
   else ordered = decoded;
   return ordered;
+}
+
+// A TIFF as OpenCV's IMREAD_COLOR gives the plain layout: gray (with or without alpha) repeated,
+// a 4th band dropped; 5 or more bands are left for the band-count check.
+cv::Mat plain_rgb(const cv::Mat& tiff) {
+  if (tiff.channels() == 3 || tiff.channels() > 4) return tiff;
+  std::vector<cv::Mat> planes;
+  cv::split(tiff, planes);
+  planes = tiff.channels() <= 2 ? std::vector<cv::Mat>(3, planes[0]) : std::vector<cv::Mat>(planes.begin(), planes.begin() + 3);
+  cv::Mat merged;
+  cv::merge(planes, merged);
+  return merged;
+}
+
+// The decoded image, its bands in file order, its depth kept. TIFFs go to our own reader
+// (io/tiff_file) whenever it reads them, so that a TIFF gives the same bands on every build: the
+// portable kit's OpenCV has no TIFF codec, and the system's (libtiff) misreads files of 2 or 5+
+// samples as gray and multiplies the colours of 8-bit 4-sample files by the 4th band as if it
+// were alpha. TIFFs it leaves aside (JPEG-compressed, palette, bilevel...) go to OpenCV as before.
+cv::Mat decoded_in_file_order(std::string_view bytes, const std::string& source, const BandLayout& layout,
+                              int64_t max_pixels) {
+  const int flags = layout.is_plain_rgb() ? cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH : cv::IMREAD_UNCHANGED;
+  if (!is_tiff(bytes)) return in_file_order(decode_image_flags(bytes, source, flags, max_pixels));
+  try {
+    const cv::Mat tiff = decode_tiff(bytes, source, max_pixels);
+    return layout.is_plain_rgb() ? plain_rgb(tiff) : tiff;
+  } catch (const TiffUnsupported& unsupported) {
+    try {
+      return in_file_order(decode_image_flags(bytes, source, flags, max_pixels));
+    } catch (const Error&) {
+      throw Error(std::string(unsupported.what()) + ", nor by OpenCV");
+    }
+  }
 }
 
 // The full-scale value of an image of this depth: the declared one, or 255 for 8-bit images.
@@ -73,7 +110,7 @@ cv::Mat scaled_plane(const cv::Mat& plane, double full_scale) {
 
 cv::Mat scaled_bands(const cv::Mat& image, const BandLayout& layout, const std::string& source) {
   const double scale = full_scale(image.depth(), layout, source);
-  std::vector<cv::Mat> planes = selected_bands(in_file_order(image), layout, source);
+  std::vector<cv::Mat> planes = selected_bands(image, layout, source);
   for (cv::Mat& plane : planes) plane = scaled_plane(plane, scale);
   cv::Mat merged;
   cv::merge(planes, merged);
@@ -100,7 +137,7 @@ cv::Mat read_band_files(const std::string& labelled, const BandLayout& layout, i
   std::vector<cv::Mat> planes;
   for (const int band : layout.bands) {
     const std::string file = band_file(labelled, layout.band_files, band);
-    const cv::Mat plane = decode_image_flags(read_text_file(file), file, cv::IMREAD_UNCHANGED, max_pixels);
+    const cv::Mat plane = decoded_in_file_order(read_text_file(file), file, layout, max_pixels);
     if (plane.channels() != 1)
       throw Error(file + ": a band file holds one band, this one has " + std::to_string(plane.channels()) + " (" +
                   layout.set_key + ".band_files)");
@@ -137,14 +174,9 @@ cv::Mat decode_image_bands(std::string_view bytes, const std::string& source, co
                            int64_t max_pixels) {
   // The plain layout decodes as decode_image_rgb (EXIF orientation, gray and alpha to RGB), with
   // the depth kept so that a 16-bit file is not silently cut to its high byte.
-  const int flags = layout.is_plain_rgb() ? cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH : cv::IMREAD_UNCHANGED;
-  const cv::Mat decoded = decode_image_flags(bytes, source, flags, max_pixels);
   try {
-    if (layout.is_plain_rgb() && decoded.depth() == CV_8U) {
-      cv::Mat rgb;
-      cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
-      return rgb;
-    }
+    const cv::Mat decoded = decoded_in_file_order(bytes, source, layout, max_pixels);
+    if (layout.is_plain_rgb() && decoded.type() == CV_8UC3) return decoded;
     return scaled_bands(decoded, layout, source);
   } catch (const cv::Exception&) {  // a layout OpenCV cannot convert (its allocation)
     throw Error(source + ": cannot decode image: not a valid JPEG/PNG/BMP/TIFF/WebP file");

@@ -33,7 +33,7 @@ struct BandLayout {
 };
 
 // The image as the model takes it: for the plain RGB layout an 8-bit image stays CV_8UC3 RGB
-// (exactly decode_image_rgb); anything else becomes CV_32FC(channels), each selected band as
+// (exactly decode_image_rgb, but that TIFFs are read by io/tiff_file); anything else becomes CV_32FC(channels), each selected band as
 // value * 255 / pixel_max: on the 8-bit scale, so that the model divides every image by 255 the
 // same way (on any device), and a 16-bit v * 257 with pixel_max 65535 is exactly the 8-bit v.
 // Throws Error naming source (and the key to set) for an undecodable image, a 16-bit or float
