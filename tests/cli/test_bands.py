@@ -25,9 +25,9 @@ def tiny_config(workdir, name="bands.json", steps=2, model=None, **train_set):
     return name
 
 
-def convert_set(shapes, split, to_bands, suffix):
-    """Writes shapes/<split><suffix>/ with every PNG of the split as to_bands(rgb) in a TIFF, and
-    <split><suffix>.json naming them; returns the folder."""
+def convert_set(shapes, split, to_bands, suffix, encode=tiff_bytes):
+    """Writes shapes/<split><suffix>/ with every PNG of the split as to_bands(rgb) in a TIFF (made
+    by encode), and <split><suffix>.json naming them; returns the folder."""
     from PIL import Image
 
     doc = json.loads((shapes / f"{split}.json").read_text())
@@ -36,7 +36,7 @@ def convert_set(shapes, split, to_bands, suffix):
     for image in doc["images"]:
         rgb = np.asarray(Image.open(shapes / split / image["file_name"]).convert("RGB"))
         image["file_name"] = image["file_name"].replace(".png", ".tif")
-        (folder / image["file_name"]).write_bytes(tiff_bytes(to_bands(rgb)))
+        (folder / image["file_name"]).write_bytes(encode(to_bands(rgb)))
     (shapes / f"{split}{suffix}.json").write_text(json.dumps(doc))
     return folder
 
@@ -130,6 +130,37 @@ def test_rgb_weights_fine_tune_onto_four_bands(run, workdir, make_shapes, small_
     result = run("mrcnn-train", "--config", cfg, "--output-dir", "run", "--init-weights", weights)
     assert result.returncode == 0, result.stderr
     assert "adapted backbone.body.conv1.weight from 3 (RGB) to 4 input bands" in result.stderr
+
+
+def tifffile_planar_deflate(bands):
+    """H x W x C as tifffile writes it: planar, 16 x 16 tiles, Deflate with the predictor."""
+    import io
+
+    tifffile = pytest.importorskip("tifffile")
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.moveaxis(bands, 2, 0), photometric="minisblack", planarconfig="separate",
+                     tile=(16, 16), compression="zlib", predictor=True)
+    return buffer.getvalue()
+
+
+def test_five_band_tiffs_train_infer_and_refuse_a_broken_file(run, workdir, make_shapes):
+    shapes = make_shapes("shapes", train=4, val=2)
+    five = lambda rgb: np.dstack([rgb, 255 - rgb[:, :, 1], rgb.mean(axis=2)]).astype(np.uint8)
+    convert_set(shapes, "train", five, "5", tifffile_planar_deflate)
+    convert_set(shapes, "val", five, "5", tifffile_planar_deflate)
+    cfg = tiny_config(workdir, model={"input_channels": 5, "image_mean": [0.5] * 5, "image_std": [0.25] * 5},
+                      images="shapes/train5", annotations="shapes/train5.json")
+    result = run("mrcnn-train", "--config", cfg, "--output-dir", "run")
+    assert result.returncode == 0, result.stderr
+    result = run("mrcnn-infer", "--model", "run/model.safetensors", "-i", "shapes/val5", "-o", "dt.json",
+                 "--overlay-dir", "overlays")
+    assert result.returncode == 0, result.stderr
+    assert len(list((workdir / "overlays").iterdir())) == 2
+    assert isinstance(json.loads((workdir / "dt.json").read_text()), list)
+    victim = sorted((shapes / "val5").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:300])
+    result = run("mrcnn-infer", "--model", "run/model.safetensors", "-i", "shapes/val5", "-o", "dt.json")
+    assert_one_error(result, "mrcnn-infer", str(victim.name), ": TIFF ")
 
 
 def write_band_files(shapes, split, bands_of):
