@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The GPU benchmarks against torchvision on this machine's GPU (issue #8's figures): inference at
 # 800x1333 at batch 1 and 8 in fp32 and bf16 (scripts/bench_infer.py), then training at batch 8
-# with bf16 AMP, NCHW and NHWC (scripts/bench_gpu_train.py); each prints its table with the
-# ratio. Sets up and builds like the other scripts (a CUDA build when nvcc is present). Usage:
+# with bf16 AMP and in float32, each side's default layout, NCHW and NHWC
+# (scripts/bench_gpu_train.py); each prints its table with the ratio. Sets up and builds like the
+# other scripts (a CUDA build when nvcc is present). Usage:
 #   scripts/bench_gpu.sh [--runs N] [--train-steps S] [--profile DIR]
-# --profile DIR: then a short training run of each side under nsys, summaries per step in DIR.
+# --profile DIR: then a short training run of each side under the PyTorch profiler, Chrome traces in
+# DIR and their summary (scripts/trace_summary.py).
 # On a lent machine without apt or OpenCV use scripts/gpu-check.sh, which runs the same benchmarks.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 runs=10 train_steps=30 profile_dir=""
@@ -26,13 +28,15 @@ for batch in 1 8; do
       --precision "$precision"
   done
 done
-for layout in off on; do
-  say "training, batch 8, bf16 AMP, channels-last $layout"
-  "$MRCNN_VENV/bin/python" "$MRCNN_ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps "$train_steps" \
-    --channels-last "$layout"
+for amp in bf16 off; do
+  for layout in auto off on; do
+    say "training, batch 8, amp $amp, channels-last $layout"
+    "$MRCNN_VENV/bin/python" "$MRCNN_ROOT/scripts/bench_gpu_train.py" --batch 8 --amp "$amp" --steps "$train_steps" \
+      --channels-last "$layout"
+  done
 done
 if [ -n "$profile_dir" ]; then
-  say "training under nsys, both sides: summaries in $profile_dir"
-  "$MRCNN_VENV/bin/python" "$MRCNN_ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps 12 --warmup 4 \
-    --profile "$profile_dir"
+  say "training under the PyTorch profiler, both sides: traces in $profile_dir"
+  "$MRCNN_VENV/bin/python" "$MRCNN_ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps 12 --warmup 6 \
+    --trace "$profile_dir"
 fi

@@ -56,7 +56,8 @@ def make_polygons_set(folder, images, objects, seed):
     (folder / "annotations.json").write_text(json.dumps(coco))
 
 
-def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channels_last):
+def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channels_last, trace=None):
+    """trace: (first, last, path): a torch.profiler Chrome trace of steps first..last (from 1) to path."""
     import numpy as np
     import torch
     from PIL import Image, ImageDraw
@@ -93,7 +94,12 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channel
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
     batches, times = shuffled_batches(samples, batch, cfg["train"]["seed"]), []
     torch.cuda.reset_peak_memory_stats()
-    for _ in range(steps):
+    profiler = None
+    for step in range(1, steps + 1):
+        if trace and step == trace[0]:
+            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                          torch.profiler.ProfilerActivity.CUDA])
+            profiler.__enter__()
         start = time.perf_counter()
         chosen = next(batches)
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
@@ -104,64 +110,19 @@ def torchvision_worker(config_path, folder, steps, batch, amp, out_path, channel
         scaler.update()
         torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+        if profiler is not None and step == trace[1]:
+            profiler.__exit__(None, None, None)
+            profiler.export_chrome_trace(trace[2])
+            profiler = None
     Path(out_path).write_text(json.dumps({"times": times, "gpu_mb": torch.cuda.max_memory_allocated() / 2**20,
                                           "device": torch.cuda.get_device_name()}))
-
-
-def find_nsys():
-    """nsys on PATH or in the usual CUDA / Nsight Systems folders; None if absent."""
-    import glob
-    import shutil
-    found = shutil.which("nsys")
-    if found:
-        return found
-    for pattern in ("/usr/local/cuda*/bin/nsys", "/opt/nvidia/nsight-systems*/*/bin/nsys",
-                    "/opt/nvidia/nsight-systems*/bin/nsys", "/usr/local/cuda*/nsight-systems*/bin/nsys"):
-        hits = sorted(glob.glob(pattern))
-        if hits:
-            return hits[-1]
-    return None
-
-
-def profiled(nsys, out_dir, name, command):
-    """command under `nsys profile` (CUDA API and kernels), its report written to out_dir/name.*"""
-    return [nsys, "profile", "--trace=cuda", "--sample=none", "--cpuctxsw=none", "--force-overwrite=true",
-            "--output", str(out_dir / name)] + command
-
-
-def summarise_profile(nsys, out_dir, name, steps):
-    """The kernels and CUDA API calls of out_dir/name.nsys-rep as CSV next to it, the heaviest printed
-    per step; the report itself is deleted (too large to carry back)."""
-    import csv
-    import io
-    report = out_dir / f"{name}.nsys-rep"
-    if not report.exists():
-        print(f"profile {name}: no report written")
-        return
-    for kind in ("cuda_gpu_kern_sum", "cuda_api_sum", "cuda_gpu_mem_time_sum"):
-        result = subprocess.run([nsys, "stats", "--report", kind, "--format", "csv", str(report)],
-                                capture_output=True, text=True)
-        lines = result.stdout.splitlines()
-        header = next((i for i, line in enumerate(lines) if "Time (%)" in line), None)
-        text = "\n".join(lines[header:]) if header is not None else ""
-        (out_dir / f"{name}-{kind}.csv").write_text(text or result.stdout + result.stderr)
-        rows = list(csv.DictReader(io.StringIO(text))) if text else []
-        total_ns = sum(float(r.get("Total Time (ns)") or 0) for r in rows)
-        print(f"profile {name} {kind}: {len(rows)} entries, {total_ns / 1e6 / steps:.1f} ms per step in all")
-        for r in rows[:12]:
-            count = next((r[k] for k in ("Instances", "Num Calls", "Count") if r.get(k)), "0")
-            label = next((r[k] for k in ("Name", "Operation") if r.get(k)), "?")
-            print(f"  {float(r['Total Time (ns)']) / 1e6 / steps:8.2f} ms/step  {float(count) / steps:8.1f} "
-                  f"calls/step  {label[:110]}")
-    for leftover in out_dir.glob(f"{name}.*"):
-        if leftover.suffix in (".nsys-rep", ".sqlite", ".qdstrm"):
-            leftover.unlink()
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         a = sys.argv[2:]
-        torchvision_worker(Path(a[0]), Path(a[1]), int(a[2]), int(a[3]), a[4], a[5], a[6] == "on")
+        trace = (int(a[7]), int(a[8]), a[9]) if len(a) > 7 else None
+        torchvision_worker(Path(a[0]), Path(a[1]), int(a[2]), int(a[3]), a[4], a[5], a[6] == "on", trace)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
@@ -170,22 +131,20 @@ def main():
     parser.add_argument("--amp", default="bf16", choices=["off", "bf16", "fp16"])
     parser.add_argument("--images", type=int, default=32, help="synthetic training images")
     parser.add_argument("--objects", type=int, default=8, help="polygons per image")
-    parser.add_argument("--channels-last", choices=["on", "off"], default="off",
-                        help="NHWC convolutions on both sides (train.channels_last for ours, the model in "
-                             "torch.channels_last for torchvision)")
-    parser.add_argument("--profile", metavar="DIR",
-                        help="run both sides under nsys and write their kernel and CUDA API summaries "
-                             "(CSV, and the heaviest per step in the output) to DIR; timings then include "
-                             "the profiler's overhead")
+    parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                        help="on/off: NHWC/NCHW convolutions on both sides (train.channels_last for ours, the model "
+                             "in torch.channels_last for torchvision); auto: each side's default (ours NHWC, "
+                             "torchvision NCHW)")
+    parser.add_argument("--trace", metavar="DIR",
+                        help="profile steps warmup+1 .. warmup+5 of both sides with the PyTorch profiler (Kineto; "
+                             "mrcnn-train --profile-steps, torch.profiler for torchvision), write the Chrome traces "
+                             "to DIR and print their summary (scripts/trace_summary.py)")
     args = parser.parse_args()
-    nsys = None
-    if args.profile:
-        nsys = find_nsys()
-        if not nsys:
-            sys.exit("bench_gpu_train: --profile: nsys not found (on PATH, /usr/local/cuda*/bin, /opt/nvidia)")
-        profile_dir = Path(args.profile).resolve()
-        profile_dir.mkdir(parents=True, exist_ok=True)
-
+    traced = None
+    if args.trace:
+        trace_dir = Path(args.trace).resolve()
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        traced = (args.warmup + 1, min(args.steps, args.warmup + 5))
     with tempfile.TemporaryDirectory(prefix="mrcnn-bench-gpu-train-") as tmp:
         tmp = Path(tmp)
         make_polygons_set(tmp / "data", args.images, args.objects, seed=0)
@@ -206,8 +165,8 @@ def main():
 
         command = [str(BIN / "mrcnn-train"), "--config", str(config), "--output-dir", str(tmp / "run"),
                    "--device", "cuda"]
-        if nsys:
-            command = profiled(nsys, profile_dir, "mrcnn-train", command)
+        if traced:
+            command += ["--profile-steps", f"{traced[0]}:{traced[1]}"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(f"bench_gpu_train: {' '.join(command)} failed:\n{result.stderr[-4000:]}")
@@ -219,7 +178,12 @@ def main():
 
         worker = [sys.executable, __file__, "--worker", str(config), str(tmp / "data"), str(args.steps),
                   str(args.batch), args.amp, str(tmp / "reference.json"), args.channels_last]
-        subprocess.run(profiled(nsys, profile_dir, "torchvision", worker) if nsys else worker, check=True)
+        if traced:
+            worker += [str(traced[0]), str(traced[1]), str(trace_dir / "torchvision.json")]
+            ours_trace = tmp / "run" / "profile-trace.json"
+            if ours_trace.exists():
+                ours_trace.replace(trace_dir / "mrcnn-train.json")
+        subprocess.run(worker, check=True)
         reference = json.loads((tmp / "reference.json").read_text())
         theirs = {"time": statistics.median(reference["times"][args.warmup:]), "gpu_mb": reference["gpu_mb"]}
 
@@ -234,11 +198,12 @@ def main():
     print(f"speed-up: {theirs['time'] / ours['time']:.2f}x, memory ratio (ours/torchvision): "
           f"{ours['gpu_mb'] / theirs['gpu_mb']:.2f}" if ours["gpu_mb"] else
           f"speed-up: {theirs['time'] / ours['time']:.2f}x (this mrcnn-train records no GPU memory)")
-    if nsys:
-        print(f"(under nsys: both processes whole, start-up and all {args.steps} steps, divided by {args.steps})")
-        for name in ("mrcnn-train", "torchvision"):
-            summarise_profile(nsys, profile_dir, name, args.steps)
-
+    if traced:
+        summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "trace_summary.py"),
+                                  "--steps", str(traced[1] - traced[0] + 1),
+                                  str(trace_dir / "torchvision.json"), str(trace_dir / "mrcnn-train.json")],
+                                 capture_output=True, text=True)
+        print(summary.stdout + summary.stderr)
 
 if __name__ == "__main__":
     main()

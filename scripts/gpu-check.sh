@@ -12,8 +12,9 @@
 # .venv/bin/python), --prebuilt DIR: skip the build and use a bundle made elsewhere against the same
 # torch version (scripts/bundle.sh BUILD DIR --with-tests; saves the GPU machine's build minutes).
 # --bench LIST: which benchmarks (default dist,infer,train: NCCL data-parallel, inference at batch 1
-# and 8 in fp32 and bf16, training at batch 8 with bf16 AMP, NCHW and NHWC; also profile: a short
-# training run of each side under nsys, kernel and API summaries), --quick: fewer runs and steps.
+# and 8 in fp32 and bf16, training at batch 8 with bf16 AMP and in float32, NCHW and NHWC; also profile:
+# PyTorch profiler traces of a few training steps of each side, summarised by scripts/trace_summary.py),
+# --quick: fewer runs and steps.
 # Exit 0 when every check passed, 3 when no GPU is visible, else 1.
 set -uo pipefail
 
@@ -133,7 +134,7 @@ bench() {
   local rc=0
   MRCNN_BIN_DIR="$BIN" PYTHONUNBUFFERED=1 timeout "$limit" "$@" >"$OUT/bench-$name.log" 2>&1 || rc=$?
   if [ "$rc" = 0 ]; then
-    grep -E '^#|^\||speed-up|torchvision:|mrcnn:|mrcnn stages|device:|wait for data|^profile|^  .*ms/step|under nsys' "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
+    grep -E '^#|^\||speed-up|torchvision:|mrcnn:|mrcnn stages|device:|wait for data|^profile|heaviest|^ +[0-9.]+ +[0-9.]+  ' "$OUT/bench-$name.log" | tee -a "$REPORT" >&2
     say "bench $name: $((SECONDS - start)) s"
   else
     failed=1
@@ -143,8 +144,20 @@ bench() {
 }
 wants() { [[ ",$BENCHES," == *",$1,"* ]]; }
 if [ "$PART" = bench ] || [ "$PART" = all ]; then
-  if wants dist; then
-    bench dist 150 "$PY" "$ROOT/scripts/bench_dist.py" --device cuda --processes 1 --steps "$DIST_STEPS" --image-size 256
+  # The training goal first (issue #23): bf16 AMP and float32, each in NCHW and NHWC against
+  # torchvision in the same layout; then where the step's time goes (PyTorch profiler traces of
+  # both sides), then inference, then NCCL.
+  if wants train; then
+    for amp in bf16 off; do
+      for layout in auto off on; do
+        bench "train-$amp-$layout" 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" \
+          --batch 8 --amp "$amp" --steps "$TRAIN_STEPS" --channels-last "$layout"
+      done
+    done
+  fi
+  if wants profile; then
+    bench profile 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps 12 --warmup 6 \
+      --trace "$OUT/profile"
   fi
   precisions=fp32
   "$BIN/mrcnn-infer" --help 2>/dev/null | grep -q -- --precision && precisions="fp32 bf16"
@@ -154,16 +167,8 @@ if [ "$PART" = bench ] || [ "$PART" = all ]; then
         --batch "$batch" --runs "$INFER_RUNS" $([ "$precision" = fp32 ] || echo --precision "$precision")
     done
   done
-  if wants train; then
-    bench train 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps "$TRAIN_STEPS"
-    bench train-channels-last 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 \
-      --steps "$TRAIN_STEPS" --channels-last on
-  fi
-  # Where a training step's GPU time goes, both sides under nsys: kernel and CUDA API summaries
-  # (CSV) in $OUT/profile, the heaviest per step in the report.
-  if wants profile; then
-    bench profile 300 "$PY" "$ROOT/scripts/bench_gpu_train.py" --batch 8 --amp bf16 --steps 12 --warmup 4 \
-      --profile "$OUT/profile"
+  if wants dist; then
+    bench dist 150 "$PY" "$ROOT/scripts/bench_dist.py" --device cuda --processes 1 --steps "$DIST_STEPS" --image-size 256
   fi
 fi
 

@@ -252,8 +252,8 @@ std::vector<KeySpec> build_schema() {
                      "(data-parallel training equals one process to 1e-9 in float64, where float32 rounding "
                      "moves sampled proposals)"));
   k.push_back(choice("train.channels_last", "auto", {"auto", "on", "off"},
-                     "Convolutions on NHWC activations and weights; auto: on the CPU (oneDNN is faster so), "
-                     "off on CUDA until measured there (scripts/bench_gpu_train.py --channels-last on)"));
+                     "Convolutions on NHWC activations and weights; auto: on (faster on the CPU with oneDNN and on "
+                     "CUDA with cuDNN, docs/BENCHMARKS.md); off: NCHW"));
   k.push_back(boolean("train.cudnn_benchmark", false,
                       "CUDA: let cuDNN time its convolution algorithms for each new batch shape and keep the "
                       "fastest; pays off when the shapes repeat (one image size), not with multi-scale sizes"));

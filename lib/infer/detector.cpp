@@ -5,6 +5,8 @@
 
 #include <malloc.h>
 
+#include <chrono>
+
 #include <limits>
 #include <optional>
 
@@ -28,6 +30,20 @@ struct Detector::Impl {
 };
 
 namespace {
+
+// The images on the model's device, HWC 8-bit or float to CHW float. With --verbose, the time it
+// took (waiting for the GPU), as detect_instances reports its stages.
+std::vector<at::Tensor> upload_images(const std::vector<cv::Mat>& images, const torch::Device& device) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<at::Tensor> tensors;
+  for (const cv::Mat& image : images) tensors.push_back(model::image_to_tensor(image, device));
+  if (log::enabled(log::Level::Debug)) {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    log::debug("  upload: {} ms",
+               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+  }
+  return tensors;
+}
 
 // Autocast of the forward pass on one device type while alive, as torch.autocast: matrix products
 // and convolutions in the reduced type; our ROIAlign and NMS take float32 inputs (poolers.cpp,
@@ -123,8 +139,7 @@ void Detector::check_image_size(int64_t height, int64_t width) const {
 std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images, float score_threshold,
                                               double fixed_scale) {
   c10::InferenceMode guard;
-  std::vector<at::Tensor> tensors;
-  for (const cv::Mat& image : images) tensors.push_back(model::image_to_tensor(image, impl_->device));
+  const std::vector<at::Tensor> tensors = upload_images(images, impl_->device);
   const AutocastScope autocast(impl_->device.type(), impl_->autocast_dtype);
   const model::Transform resize = impl_->net->transform().at_fixed_scale(fixed_scale);
   std::vector<ImageDetections> detections =

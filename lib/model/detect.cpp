@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "core/log.h"
 #include "ops/paste_masks.h"
@@ -18,9 +19,15 @@ at::Tensor image_to_tensor(const cv::Mat& image, const torch::Device& device) {
   const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
   // HWC → CHW float in [0, 1] on the device (an 8-bit image is copied while still 8-bit; to a
   // GPU from pinned memory, without waiting for it).
-  const at::Tensor pixels =
-      torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, contiguous.channels()}, pixel_dtype(image));
-  return pixels_to_image(device.is_cuda() ? pixels.pin_memory() : pixels, device);
+  const std::vector<int64_t> shape = {contiguous.rows, contiguous.cols, contiguous.channels()};
+  const at::Tensor pixels = torch::from_blob(contiguous.data, shape, pixel_dtype(image));
+  if (!device.is_cuda()) return pixels_to_image(pixels, device);
+  // Into a page-locked block of the caching host allocator, as training stages its batches:
+  // Tensor::pin_memory() of the same bytes took 7.5 ms per 800x1333 image on an H200 machine
+  // (docs/BENCHMARKS.md), more than the whole model's share of a batch.
+  at::Tensor pinned = torch::empty(shape, pixels.options().pinned_memory(true));
+  std::memcpy(pinned.data_ptr(), contiguous.data, static_cast<size_t>(pinned.nbytes()));
+  return pixels_to_image(pinned, device);
 }
 
 at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device) {

@@ -18,6 +18,7 @@
 #include "train/distributed.h"
 #include "train/hooks.h"
 #include "train/optimizer.h"
+#include "train/profiler_hook.h"
 #include "train/step.h"
 #include "train/stop.h"
 #include "train/training_data.h"
@@ -152,7 +153,8 @@ model::MaskRcnn build_model(const Json& config, const model::ModelSettings& mode
     for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
   }
   net->to(device, settings.dtype == "float64" ? at::kDouble : at::kFloat);
-  if (settings.channels_last == "on" || (settings.channels_last == "auto" && device.is_cpu())) net->use_channels_last();
+  // NHWC is the faster layout on both devices (measured: docs/BENCHMARKS.md); "off" keeps NCHW.
+  if (settings.channels_last != "off") net->use_channels_last();
   if (device.is_cuda()) {
     // Worth it when the batch shapes repeat (one image size); multi-scale training would have
     // cuDNN time its algorithms again for every new shape.
@@ -259,6 +261,10 @@ void prepare_model(Run& run) {
 std::vector<std::unique_ptr<Hook>> make_hooks(Run& run, RunLog* log, BestModel* best, int64_t total_steps) {
   const int64_t steps_per_epoch = run.loader->steps_per_epoch();
   std::vector<std::unique_ptr<Hook>> hooks;
+  const ProfileSteps profile = parse_profile_steps(run.options.profile_steps);
+  if (profile.enabled() && run.lead())
+    hooks.push_back(std::make_unique<ProfilerHook>(profile, run.run_dir / "profile-trace.json", run.device.is_cuda(),
+                                                   run.start));
   hooks.push_back(std::make_unique<MetricsHook>(log, run.settings.log_period, steps_per_epoch,
                                                 total_steps - run.start, run.group.get(), run.device));
   if (run.lead()) {
@@ -337,6 +343,7 @@ int64_t train(Run& run) {
 
 int64_t run_training_unguarded(const Json& config, const TrainOptions& options) {
   // Before any tensor exists: steady-state steps then reuse cached blocks (see cpu_allocator.cpp).
+  parse_profile_steps(options.profile_steps);  // a bad value fails before any data is read
   if (!core::install_caching_cpu_allocator()) log::info("MRCNN_CPU_ALLOCATOR=system: libtorch's default CPU allocator");
   // Data-parallel when started by torchrun, srun or --nproc.
   Run run(config, options);

@@ -16,6 +16,7 @@ struct TrainOptions {
   bool resume = false;
   bool tensorboard = false;  // or train.tensorboard
   double time_limit_seconds = 0;  // > 0: stop (validate, checkpoint) once training has run this long
+  std::string profile_steps;  // "FIRST:LAST": a profiler trace of those steps in RUN/profile-trace.json
   DeviceSpec device;  // resolved
 };
 

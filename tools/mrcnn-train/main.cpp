@@ -34,8 +34,9 @@ int main(int argc, char** argv) {
                    "  mrcnn-train --config run.json --output-dir runs/peds --time-limit 30   # a batch job's slot\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --init-weights maskrcnn_coco.pth\n"
                    "  mrcnn-train --config run.json --output-dir runs/peds --nproc 2   # data-parallel, this machine\n"
+                   "  mrcnn-train --config run.json --output-dir runs/prof --profile-steps 11:15   # where time goes\n"
                    "  torchrun --nproc-per-node 8 --no-python mrcnn-train --config run.json --output-dir runs/peds\n");
-  std::string config_path, output_dir, init_weights, device = "auto", shapes_dir;
+  std::string config_path, output_dir, init_weights, device = "auto", shapes_dir, profile_steps;
   bool resume = false, tensorboard = false, small_shapes = false;
   double time_limit_minutes = 0;
   int nproc = 1;
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
                  "Train data-parallel with this many processes on this machine (one GPU each on CUDA), as "
                  "torchrun --nproc-per-node N would start them; train.batch_size stays the global batch")
       ->check(CLI::Range(1, 1024));
+  app.add_option("--profile-steps", profile_steps,
+                 "Profile steps FIRST:LAST (CPU operators; CUDA kernels, copies and runtime calls on a GPU) into "
+                 "OUTPUT_DIR/profile-trace.json, a Chrome trace; scripts/trace_summary.py summarises it");
   app.add_option("--device", device, "auto (CUDA when present), cpu, cuda or cuda:N")->capture_default_str();
   auto* shapes_opt = app.add_option("--make-shapes", shapes_dir, "Write the synthetic shapes data set here and exit");
   shapes_opt->excludes(config_opt);
@@ -86,6 +90,7 @@ int main(int argc, char** argv) {
     options.resume = resume;
     options.tensorboard = tensorboard;
     options.time_limit_seconds = time_limit_minutes * 60;
+    options.profile_steps = profile_steps;
     const mrcnn::Json config = mrcnn::config::load_resolved(config_path);  // checked once, before any spawn
     if (nproc > 1) {
       if (std::getenv("WORLD_SIZE") != nullptr)
