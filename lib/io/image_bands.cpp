@@ -1,5 +1,6 @@
 #include "io/image_bands.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -39,7 +40,8 @@ cv::Mat plain_rgb(const cv::Mat& tiff) {
   if (tiff.channels() == 3 || tiff.channels() > 4) return tiff;
   std::vector<cv::Mat> planes;
   cv::split(tiff, planes);
-  planes = tiff.channels() <= 2 ? std::vector<cv::Mat>(3, planes[0]) : std::vector<cv::Mat>(planes.begin(), planes.begin() + 3);
+  planes.resize(std::min(tiff.channels(), 3));
+  if (tiff.channels() <= 2) planes = {planes[0], planes[0], planes[0]};
   cv::Mat merged;
   cv::merge(planes, merged);
   return merged;

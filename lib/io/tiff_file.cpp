@@ -197,7 +197,8 @@ void read_blocks(const TiffDirectory& dir, const TiffBytes& file, TiffLayout& la
   layout.blocks_across = (layout.width + layout.block_width - 1) / layout.block_width;
   layout.blocks_down = (layout.height + layout.block_height - 1) / layout.block_height;
   const uint64_t expected = layout.block_count();
-  for (const auto& [list, what] : {std::pair{&layout.offsets, " offsets"}, std::pair{&layout.byte_counts, " byte counts"}})
+  for (const auto& [list, what] :
+       {std::pair{&layout.offsets, " offsets"}, std::pair{&layout.byte_counts, " byte counts"}})
     if (list->size() < expected)
       file.fail("has " + std::to_string(list->size()) + " " + name + what + ", " + std::to_string(expected) +
                 " expected for " + std::to_string(layout.width) + "x" + std::to_string(layout.height) + " pixels");
@@ -215,8 +216,8 @@ void check_pixels(const TiffLayout& layout, const TiffBytes& file, int64_t max_p
 void check_bytes(const TiffLayout& layout, const TiffBytes& file, int64_t max_pixels) {
   const int64_t budget = max_pixels * kMaxTiffBytesPerLimitPixel;
   const int64_t pixel_bytes = int64_t{layout.samples} * layout.sample_bytes;
-  const int64_t block_pixels = layout.block_width > budget / layout.block_height ? budget + 1
-                                                                                  : layout.block_width * layout.block_height;
+  const bool block_fits = layout.block_width <= budget / layout.block_height;  // the product cannot overflow
+  const int64_t block_pixels = block_fits ? layout.block_width * layout.block_height : budget + 1;
   if (layout.width * layout.height <= budget / pixel_bytes && block_pixels <= budget / pixel_bytes) return;
   throw Error(file.source() + ": TIFF of " + std::to_string(layout.width) + "x" + std::to_string(layout.height) +
               " pixels x " + std::to_string(layout.samples) + " bands (" + layout.block_name() + "s of " +

@@ -480,5 +480,6 @@ TEST_CASE("corrupt compressed strips name the strip", "[io][tiff]") {
                     Catch::StartsWith("l.tif: TIFF strip 0: LZW data has code"));
   CHECK_THROWS_WITH(decode_tiff(gray_tiff(4, 4, "\x05" "ab", 32773), "p.tif", 1 << 20),
                     "p.tif: TIFF strip 0: PackBits data ends inside a literal run (truncated?)");
-  CHECK_THROWS_WITH(decode_tiff(gray_tiff(4, 4, "xy", 8), "z.tif", 1 << 20), "z.tif: TIFF strip 0: Deflate data has no zlib header");
+  CHECK_THROWS_WITH(decode_tiff(gray_tiff(4, 4, "xy", 8), "z.tif", 1 << 20),
+                    "z.tif: TIFF strip 0: Deflate data has no zlib header");
 }
