@@ -1,9 +1,13 @@
-// Fuzz target: the TIFF reader (io/tiff_file with its LZW, PackBits and Deflate decoders) under a
-// small pixel limit, then a decoded image through the band layout the model takes (io/image_bands).
+// Fuzz target: the TIFF reader (io/tiff_file) under a small pixel limit, a decoded image through the
+// band layout the model takes (io/image_bands), and the same bytes as a raw LZW, PackBits and zlib
+// stream (the decoders reach deeper than through a file's structure).
+#include <cstdlib>
 #include <string_view>
 
 #include "fuzzing.h"
 #include "io/image_bands.h"
+#include "io/inflate.h"
+#include "io/tiff_codecs.h"
 #include "io/tiff_file.h"
 
 namespace {
@@ -15,6 +19,16 @@ constexpr int64_t kMaxPixels = int64_t{1} << 20;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  const size_t limit = size % 4096 + 1;  // varied output sizes, each a bound the decoders must keep
+  mrcnn::fuzz::expect_clean_errors([&] {
+    if (mrcnn::decode_tiff_lzw(bytes, limit, "lzw").size() > limit) std::abort();
+  });
+  mrcnn::fuzz::expect_clean_errors([&] {
+    if (mrcnn::decode_packbits(bytes, limit, "packbits").size() > limit) std::abort();
+  });
+  mrcnn::fuzz::expect_clean_errors([&] {
+    if (mrcnn::inflate_zlib(bytes, limit, "zlib").size() > limit) std::abort();
+  });
   bool decoded = false;
   mrcnn::fuzz::expect_clean_errors([&] {
     const cv::Mat image = mrcnn::decode_tiff(bytes, "fuzz.tif", kMaxPixels);
