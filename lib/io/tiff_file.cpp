@@ -170,8 +170,11 @@ void read_coding(const TiffDirectory& dir, const TiffBytes& file, TiffLayout& la
   if (c != 1 && c != 5 && c != 8 && c != 32946 && c != 32773)
     unsupported(file, "Compression " + std::to_string(c), "1 none, 5 LZW, 8 and 32946 Deflate, 32773 PackBits");
   layout.predictor = dir.value(kTagPredictor, "Predictor", 1);
-  if (layout.predictor != 1 && layout.predictor != 2)
-    unsupported(file, "Predictor " + std::to_string(layout.predictor), "1 none and 2 horizontal differencing");
+  if (layout.predictor != 1 && layout.predictor != 2 && layout.predictor != 3)
+    unsupported(file, "Predictor " + std::to_string(layout.predictor),
+                "1 none, 2 horizontal differencing, 3 floating point");
+  if (layout.predictor == 3 && layout.cv_depth != CV_32F)
+    file.fail("has Predictor 3 (floating point) on integer samples, 1 or 2 expected");
 }
 
 // The block grid: tiles, or strips of RowsPerStrip rows.
@@ -289,6 +292,23 @@ void undo_predictor(std::string& block, const TiffLayout& layout) {
   if (layout.sample_bytes == 4) accumulate_rows<uint32_t>(block, row_bytes, stride);
 }
 
+// Predictor 3 (Adobe's floating-point predictor, as libtiff decodes it): each row holds the bytes
+// of its values as planes, most significant bytes first, each byte differenced from the byte
+// `stride` before it. Gives the values in the host's byte order, whatever the file's.
+void undo_float_predictor(std::string& block, const TiffLayout& layout) {
+  const size_t stride = layout.planar ? 1 : layout.samples, bytes = layout.sample_bytes;
+  const size_t row_bytes = layout.block_width * layout.block_pixel_bytes(), values = row_bytes / bytes;
+  std::string planes(row_bytes, '\0');
+  for (size_t row = 0; row + row_bytes <= block.size(); row += row_bytes) {
+    for (size_t at = row + stride; at < row + row_bytes; ++at)
+      block[at] = static_cast<char>(static_cast<uint8_t>(block[at]) + static_cast<uint8_t>(block[at - stride]));
+    planes.assign(block, row, row_bytes);
+    for (size_t k = 0; k < values; ++k)
+      for (size_t b = 0; b < bytes; ++b)  // byte b of the value in memory: plane bytes-1-b on little-endian hosts
+        block[row + k * bytes + b] = planes[(kHostBigEndian ? b : bytes - 1 - b) * values + k];
+  }
+}
+
 // Copies a decoded block into the image at (left, top); plane is the sample of a planar block, or -1.
 void place_block(cv::Mat& image, const TiffLayout& layout, const std::string& block, int64_t left, int64_t top,
                  int plane) {
@@ -314,8 +334,12 @@ void decode_block(const TiffBytes& file, const TiffLayout& layout, int64_t index
   const int64_t top = (index % per_plane) / layout.blocks_across * layout.block_height;
   std::string block = block_bytes(file, layout, index,
                                   layout.block_rows(top) * layout.block_width * layout.block_pixel_bytes());
-  if (file.big_endian() != kHostBigEndian) swap_sample_bytes(block, layout.sample_bytes);
-  if (layout.predictor == 2) undo_predictor(block, layout);
+  if (layout.predictor == 3) {
+    undo_float_predictor(block, layout);  // already in the host's byte order
+  } else {
+    if (file.big_endian() != kHostBigEndian) swap_sample_bytes(block, layout.sample_bytes);
+    if (layout.predictor == 2) undo_predictor(block, layout);
+  }
   place_block(image, layout, block, left, top, plane);
 }
 

@@ -32,7 +32,8 @@ bool is_tiff(std::string_view bytes);
 // The first image of a TIFF, one channel per sample in file order, with the samples' own type:
 // CV_8U, CV_16U, CV_8S, CV_16S, CV_32S or CV_32F (BitsPerSample 8/16/32, SampleFormat uint, int,
 // IEEE float). Reads classic TIFF in both byte orders; strips or tiles; chunky or planar samples;
-// no compression, Deflate (8, 32946), LZW (5) or PackBits (32773); Predictor 2. Throws Error
+// no compression, Deflate (8, 32946), LZW (5) or PackBits (32773); Predictor 2 (horizontal
+// differencing) and 3 (floating point). Throws Error
 // "<source>: TIFF ..." naming what is wrong for a malformed file (every offset and count is
 // checked against the bytes), for more than max_pixels pixels or more than
 // max_pixels * kMaxTiffBytesPerLimitPixel decoded bytes (before anything is allocated), and

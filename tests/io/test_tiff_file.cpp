@@ -104,12 +104,13 @@ struct Picture {
 
 // How the picture is cut and stored.
 struct Storage {
-  bool big_endian = false, planar = false, tiled = false, predictor = false;
+  bool big_endian = false, planar = false, tiled = false;
+  int predictor = 1;  // 2: horizontal differencing, 3: floating point
   int block_width = 0, block_height = 3;  // block_width 0: strips of the full width
   std::string (*compress)(const std::string&) = nullptr;
 };
 
-// One block's sample patterns (zero outside the picture), differenced for the predictor.
+// One block's sample patterns (zero outside the picture), differenced for predictor 2.
 std::vector<uint64_t> block_patterns(const Picture& p, const Storage& st, int left, int top, int plane) {
   const int width = st.tiled ? st.block_width : p.width;
   const int rows = st.tiled ? st.block_height : std::min(st.block_height, p.height - top);
@@ -120,7 +121,7 @@ std::vector<uint64_t> block_patterns(const Picture& p, const Storage& st, int le
       for (int k = 0; k < per_pixel; ++k)
         if (left + x < p.width && top + y < p.height)
           values[(size_t(y) * width + x) * per_pixel + k] = p.pattern(left + x, top + y, st.planar ? plane : k);
-  if (st.predictor) {
+  if (st.predictor == 2) {
     const uint64_t mask = (uint64_t{1} << (8 * p.sample_bytes())) - 1;
     for (int y = 0; y < rows; ++y)
       for (int i = width * per_pixel - 1; i >= per_pixel; --i) {
@@ -129,6 +130,21 @@ std::vector<uint64_t> block_patterns(const Picture& p, const Storage& st, int le
       }
   }
   return values;
+}
+
+// Predictor 3 from the TIFF Technical Note 3 text: each row's 32-bit values as four byte planes,
+// most significant first, then each byte minus the one `stride` bytes before it.
+std::string float_predicted(const std::vector<uint64_t>& values, size_t row_values, size_t stride) {
+  std::string out;
+  for (size_t row = 0; row < values.size(); row += row_values) {
+    std::string planes(4 * row_values, '\0');
+    for (size_t k = 0; k < row_values; ++k)
+      for (int b = 0; b < 4; ++b) planes[b * row_values + k] = static_cast<char>(values[row + k] >> (8 * (3 - b)));
+    for (size_t i = planes.size() - 1; i >= stride; --i)
+      planes[i] = static_cast<char>(static_cast<uint8_t>(planes[i]) - static_cast<uint8_t>(planes[i - stride]));
+    out += planes;
+  }
+  return out;
 }
 
 std::string tiff_of(const Picture& p, const Storage& st, int compression) {
@@ -143,7 +159,7 @@ std::string tiff_of(const Picture& p, const Storage& st, int compression) {
   w.set(277, {uint64_t(p.samples)}, 3);
   w.set(284, {st.planar ? 2u : 1u}, 3);
   w.set(339, std::vector<uint64_t>(p.samples, p.sample_format()), 3);
-  if (st.predictor) w.set(317, {2}, 3);
+  if (st.predictor != 1) w.set(317, {uint64_t(st.predictor)}, 3);
   const int bw = st.tiled ? st.block_width : p.width, bh = st.block_height;
   if (st.tiled) {
     w.set(322, {uint64_t(bw)});
@@ -154,8 +170,11 @@ std::string tiff_of(const Picture& p, const Storage& st, int compression) {
   for (int plane = 0; plane < (st.planar ? p.samples : 1); ++plane)
     for (int top = 0; top < p.height; top += bh)
       for (int left = 0; left < p.width; left += bw) {
+        const std::vector<uint64_t> values = block_patterns(p, st, left, top, plane);
         std::string raw;
-        for (const uint64_t v : block_patterns(p, st, left, top, plane)) raw += integer(v, p.sample_bytes(), st.big_endian);
+        for (const uint64_t v : values) raw += integer(v, p.sample_bytes(), st.big_endian);
+        const size_t per_pixel = st.planar ? 1 : p.samples;
+        if (st.predictor == 3) raw = float_predicted(values, bw * per_pixel, per_pixel);
         w.blocks.push_back(st.compress ? st.compress(raw) : raw);
       }
   return w.bytes();
@@ -320,7 +339,7 @@ TEST_CASE("TIFFs of every sample type, band count, layout, byte order and compre
           st.tiled = variant & 4;
           st.block_width = st.tiled ? 4 : 0;
           st.block_height = st.tiled ? 4 : 3;
-          st.predictor = depth != CV_32F && (variant % 3 == 0);
+          st.predictor = variant % 3 != 0 ? 1 : depth == CV_32F ? 3 : 2;
           st.compress = compress;
           INFO("depth " << depth << ", " << samples << " samples, " << name << ", variant " << variant);
           CHECK(same(decode_tiff(tiff_of(p, st, codes.at(name)), "a.tif", 1 << 20), p.expected()));
@@ -350,11 +369,12 @@ TEST_CASE("LZW crosses every code width and clears its table", "[io][tiff]") {
 }
 
 TEST_CASE("images OpenCV writes as TIFF decode to OpenCV's own pixels", "[io][tiff]") {
-  cv::Mat bgr(37, 29, CV_8UC3), wide, gray;
+  cv::Mat bgr(37, 29, CV_8UC3), wide, gray, real;
   cv::randu(bgr, 0, 256);
   bgr.convertTo(wide, CV_16U, 257);
   cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
-  for (const cv::Mat& image : {bgr, wide, gray}) {
+  gray.convertTo(real, CV_32F, 0.37, -20);  // one band: OpenCV writes 3-band floats as SGI LogLuv
+  for (const cv::Mat& image : {bgr, wide, gray, real}) {
     std::vector<uchar> bytes;
     if (!cv::imencode(".tiff", image, bytes)) {  // the portable kit's OpenCV writes no TIFF
       WARN("OpenCV has no TIFF encoder");
@@ -432,6 +452,10 @@ TEST_CASE("hostile TIFFs end in one error naming the file and what was expected"
   CHECK_THROWS_AS(decode_tiff(std::string("II+\0\x08\0\0\0", 8), "big.tif", 1 << 20), mrcnn::TiffUnsupported);
   Picture jpeg;
   CHECK_THROWS_AS(decode_tiff(tiff_of(jpeg, Storage{}, 7), "jpeg.tif", 1 << 20), mrcnn::TiffUnsupported);
+  Storage float_predictor;
+  float_predictor.predictor = 3;
+  CHECK_THROWS_WITH(decode_tiff(tiff_of(jpeg, float_predictor, 1), "p3.tif", 1 << 20),
+                    "p3.tif: TIFF has Predictor 3 (floating point) on integer samples, 1 or 2 expected");
 }
 
 TEST_CASE("a directory that points to itself is read once", "[io][tiff]") {
