@@ -2,9 +2,13 @@
 // run on inputs from a torch.save'd dict ("image": preprocessed NHWC, optional "crops": NHWC
 // block17_20_ac crops), its outputs written NHWC with torch::pickle_save (block17_20_ac,
 // box_classifier_features), for tests/reference/test_inception_parity.py and
-// scripts/bench_inception.py. --runs N times the first stage N times and prints one JSON line.
+// scripts/bench_inception.py. --runs N times the first stage N times, as inference runs it (batch
+// norms folded, NHWC), and prints one JSON line: seconds per run, resident memory before the first
+// forward and the process's peak.
 #include <torch/serialize.h>
 #include <torch/torch.h>
+
+#include <sys/resource.h>
 
 #include <chrono>
 #include <fstream>
@@ -33,6 +37,29 @@ std::vector<double> time_first_stage(model::InceptionResnetV2FirstStage& first, 
   return seconds;
 }
 
+// Resident set size now (VmRSS), in MiB.
+double resident_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0.0;
+}
+
+void print_timing(model::InceptionResnetV2FirstStage& first, const at::Tensor& image, int runs) {
+  first->fold_batch_norms();
+  for (auto& param : first->parameters())
+    if (param.dim() == 4) param.set_data(param.contiguous(at::MemoryFormat::ChannelsLast));
+  const at::Tensor input = image.contiguous(at::MemoryFormat::ChannelsLast);
+  const double before = resident_mb();
+  const auto seconds = time_first_stage(first, input, runs);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::cout << "{\"seconds\": [";
+  for (size_t i = 0; i < seconds.size(); ++i) std::cout << (i ? ", " : "") << seconds[i];
+  std::cout << "], \"rss_before_mb\": " << before << ", \"peak_mb\": " << usage.ru_maxrss / 1024.0 << "}\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,10 +79,8 @@ int main(int argc, char** argv) {
     c10::InferenceMode guard;
     const at::Tensor image = nchw(inputs.at("image"));
     if (argc == 6) {
-      const auto seconds = time_first_stage(first, image, std::stoi(argv[5]));
-      std::cout << "{\"seconds\": [";
-      for (size_t i = 0; i < seconds.size(); ++i) std::cout << (i ? ", " : "") << seconds[i];
-      std::cout << "]}\n";
+      print_timing(first, image, std::stoi(argv[5]));
+      return 0;
     }
     c10::Dict<std::string, at::Tensor> out;
     out.insert("block17_20_ac", nhwc(first(image)));
