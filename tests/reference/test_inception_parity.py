@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from cli.test_tf_checkpoint import IRV2_CONFIG
-from mrcnn_testing import TEST_BIN_DIR, TFOD_DIR, TFOD_SETUP, sample_images, tensorflow_python
+from mrcnn_testing import (TEST_BIN_DIR, TFOD_DIR, TFOD_SETUP, assert_one_error, run_tool, sample_images,
+                           tensorflow_python)
 
 torch = pytest.importorskip("torch")
 
@@ -95,3 +96,47 @@ def test_backbone_matches_tf_od_api(reference, index):
         assert max_error <= 4 * max(floor_max, ulp), key
         assert rms_error <= 4 * max(floor_rms, ulp / 10), key
 
+
+
+# A TF2 checkpoint shaped like the OD API's (a Keras model under _feature_extractor_for_proposal_features)
+# that is not Inception-ResNet-v2: one auto-named conv2d_bn and a residual projection of another name.
+NOT_IRV2 = """import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tensorflow as tf
+inputs = tf.keras.Input((8, 8, 3))
+x = tf.keras.layers.Conv2D(32, 3, use_bias=False)(inputs)
+x = tf.keras.layers.BatchNormalization(scale=False)(x)
+x = tf.keras.layers.Conv2D(5, 1, name="block99_1_conv")(x)
+extractor = tf.keras.Model(inputs, x)
+model = tf.Module()
+model._feature_extractor_for_proposal_features = extractor
+tf.train.Checkpoint(model=model).save(sys.argv[1])
+"""
+
+
+def test_other_networks_named_in_one_error(tmp_path):
+    """Every variable the map does not take and every one it lacks, named with our parameter."""
+    python = tensorflow_python()
+    run_python(python, ["-c", NOT_IRV2, "ckpt/ckpt"], tmp_path, TF_CPP_MIN_LOG_LEVEL="3")
+    torch.save({"image": torch.zeros(1, 33, 33, 3)}, tmp_path / "in.pt")
+    result = subprocess.run([str(TEST_BIN_DIR / "inception_dump"), "ckpt/ckpt-1", "in.pt", "out.pt"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    message = result.stderr
+    assert "not the TF OD API's Inception-ResNet-v2 feature extractor" in message
+    # conv2d/kernel [3,3,3,32] is the stem's first unit; its norm is Keras' batch_normalization.
+    assert "conv2d_1/kernel (for first_stage.conv2d_2a_3x3.weight)" in message
+    assert "batch_normalization_1/beta (for first_stage.conv2d_2a_3x3.beta)" in message
+    assert "conv2d/kernel (for" not in message and "batch_normalization/beta (for" not in message
+    assert "block35_1_conv/kernel (for first_stage.block35_1.conv_weight)" in message
+    assert "2 unmapped: [block99_1_conv/bias (model/_feature_extractor_for_proposal_features/" in message
+    # 896 extractor tensors: 203 conv2d_bn units and conv_7b (4 each), 40 residual projections (2 each);
+    # only the stem's first unit's 4 are there.
+    assert message.count(" (for ") == 204 * 4 + 40 * 2 - 4
+
+
+def test_inception_backbone_refused_by_the_detector_config(tmp_path):
+    """The backbone exists; the Mask R-CNN on it (issue 22) does not yet, so configurations refuse it."""
+    (tmp_path / "irv2.json").write_text('{"model": {"backbone": "inception_resnet_v2"}}')
+    assert_one_error(run_tool(tmp_path, "mrcnn-config", "validate", "irv2.json"), "mrcnn-config",
+                     "model.backbone", "inception_resnet_v2")
