@@ -64,7 +64,7 @@ TfConvBnImpl::TfConvBnImpl(int64_t in_channels, int64_t out_channels, int64_t ke
 }
 
 at::Tensor TfConvBnImpl::forward(const at::Tensor& x) {
-  if (folded_bias_.defined()) return at::relu(conv_same(x, weight_, folded_bias_, stride_));
+  if (folded_bias_.defined()) return conv_same(x, weight_, folded_bias_, stride_).relu_();
   // TF's frozen batch norm: y = x · rsqrt(var + eps) + (beta − mean · rsqrt(var + eps)).
   const at::Tensor scale = (moving_variance_ + kBatchNormEpsilon).rsqrt();
   const at::Tensor shift = beta_ - moving_mean_ * scale;
@@ -128,9 +128,9 @@ InceptionResnetBlockImpl::InceptionResnetBlockImpl(int64_t channels, std::vector
 }
 
 at::Tensor InceptionResnetBlockImpl::forward(const at::Tensor& x) {
-  // Keras' CustomScaleLayer: inputs[0] + inputs[1] * scale.
-  const at::Tensor y = x + at::conv2d(mixed_(x), up_weight_, up_bias_) * scale_;
-  return relu_ ? at::relu(y) : y;
+  // Keras' CustomScaleLayer: inputs[0] + inputs[1] * scale, here in one pass (add's alpha).
+  at::Tensor y = at::add(x, at::conv2d(mixed_(x), up_weight_, up_bias_), scale_);
+  return relu_ ? at::relu_(y) : y;
 }
 
 namespace {
