@@ -6,70 +6,90 @@
 #include <new>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/json_tape.h"
+
+// Every reader below is a template over the document type: nlohmann::json (documents built in
+// memory, such as training's held-out set) or JsonView (files, read onto a tape: most of the
+// time mrcnn-eval spends). Both have the same values, so the checks and messages are the same.
 
 namespace mrcnn::eval {
 namespace {
 
-// Large data files: nlohmann's plain json parses them faster than the order-keeping Json.
-using DataJson = nlohmann::json;
-
 // A value for error messages, short whatever the input: scalars as JSON, else their kind.
-std::string preview(const DataJson& v) {
+template <class J>
+std::string preview(const J& v) {
   if (v.is_array()) return "a list of " + std::to_string(v.size()) + " values";
   if (v.is_object()) return "an object";
-  if (v.is_string() && v.get_ref<const std::string&>().size() > 40)
-    return "a string of " + std::to_string(v.get_ref<const std::string&>().size()) + " characters";
-  return v.dump(-1, ' ', false, DataJson::error_handler_t::replace);
+  if (v.is_string() && v.template get<std::string>().size() > 40)
+    return "a string of " + std::to_string(v.template get<std::string>().size()) + " characters";
+  if constexpr (std::is_same_v<J, JsonView>) return preview(v.scalar());
+  else return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // An integer that fits int64_t (ids, sizes), also written as a whole float such as 3.0.
-std::optional<int64_t> as_int(const DataJson& v) {
+template <class J>
+std::optional<int64_t> as_int(const J& v) {
   if (v.is_number_unsigned()) {
-    const uint64_t u = v.get<uint64_t>();
+    const uint64_t u = v.template get<uint64_t>();
     if (u > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
     return static_cast<int64_t>(u);
   }
-  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_integer()) return v.template get<int64_t>();
   if (!v.is_number_float()) return std::nullopt;
-  const double d = v.get<double>();
+  const double d = v.template get<double>();
   if (!(d >= -9.2e18 && d <= 9.2e18) || d != std::floor(d)) return std::nullopt;  // inside int64, whole
   return static_cast<int64_t>(d);
 }
 
-int64_t require_int(const DataJson& record, const char* key, const std::string& where) {
+template <class J>
+int64_t require_int(const J& record, const char* key, const std::string& where) {
   if (!record.contains(key)) throw Error(where + ": missing \"" + key + "\"");
-  const DataJson& v = record[key];
+  const auto& v = record[key];
   if (const auto i = as_int(v)) return *i;
   throw Error(where + ": \"" + key + "\" must be an integer, found " + preview(v));
 }
 
-double require_number(const DataJson& record, const char* key, const std::string& where) {
+template <class J>
+double require_number(const J& record, const char* key, const std::string& where) {
   if (!record.contains(key)) throw Error(where + ": missing \"" + key + "\"");
-  if (!record[key].is_number()) throw Error(where + ": \"" + key + "\" must be a number, found " + preview(record[key]));
-  return record[key].get<double>();
+  const auto& v = record[key];
+  if (!v.is_number()) throw Error(where + ": \"" + key + "\" must be a number, found " + preview(v));
+  return v.template get<double>();
 }
 
-std::optional<Box> read_bbox(const DataJson& record, const std::string& where) {
-  if (!record.contains("bbox") || record["bbox"].is_null()) return std::nullopt;
-  const DataJson& b = record["bbox"];
-  if (b.is_array() && b.empty()) return std::nullopt;
-  if (!b.is_array() || b.size() != 4 || !std::all_of(b.begin(), b.end(), [](const DataJson& x) { return x.is_number(); }))
+template <class J>
+bool all_numbers(const J& list) {
+  return std::all_of(list.begin(), list.end(), [](const auto& x) { return x.is_number(); });
+}
+
+template <class J>
+std::optional<Box> read_bbox(const J& record, const std::string& where) {
+  if (!record.contains("bbox")) return std::nullopt;
+  const auto& b = record["bbox"];
+  if (b.is_null() || (b.is_array() && b.empty())) return std::nullopt;
+  if (!b.is_array() || b.size() != 4 || !all_numbers(b))
     throw Error(where + ": \"bbox\" must be [x, y, width, height], found " + preview(b));
-  return Box{b[0].get<double>(), b[1].get<double>(), b[2].get<double>(), b[3].get<double>()};
+  Box box;
+  size_t i = 0;
+  for (const auto& v : b) box[i++] = v.template get<double>();
+  return box;
 }
 
-std::vector<double> read_polygon(const DataJson& poly, size_t index, const std::string& where) {
+template <class J>
+std::vector<double> read_polygon(const J& poly, size_t index, const std::string& where) {
   const std::string name = where + ": polygon " + std::to_string(index);
-  if (!poly.is_array() || !std::all_of(poly.begin(), poly.end(), [](const DataJson& x) { return x.is_number(); }))
+  if (!poly.is_array() || !all_numbers(poly))
     throw Error(name + " must be a list of numbers");
   if (poly.size() < 6 || poly.size() % 2 != 0)
     throw Error(name + " has " + std::to_string(poly.size()) +
                 " coordinates; a polygon needs at least 3 points (x, y pairs)");
   std::vector<double> xy;
   xy.reserve(poly.size());
-  for (const auto& v : poly) xy.push_back(v.get<double>());
+  for (const auto& v : poly) xy.push_back(v.template get<double>());
   try {
     check_polygon(xy);
   } catch (const Error& e) {
@@ -79,13 +99,17 @@ std::vector<double> read_polygon(const DataJson& poly, size_t index, const std::
 }
 
 // The "size" [height, width] of an RLE, checked as masks need it.
-std::array<int64_t, 2> read_rle_size(const DataJson& segm, const std::string& where) {
-  const DataJson* size = segm.contains("size") ? &segm["size"] : nullptr;
+template <class J>
+std::array<int64_t, 2> read_rle_size(const J& segm, const std::string& where) {
+  const bool given = segm.contains("size");
   std::optional<int64_t> h, w;
-  if (size && size->is_array() && size->size() == 2) h = as_int((*size)[0]), w = as_int((*size)[1]);
+  if (given) {
+    const auto& size = segm["size"];
+    if (size.is_array() && size.size() == 2) h = as_int(size[0]), w = as_int(size[1]);
+  }
   if (!h || !w)
     throw Error(where + ": RLE \"segmentation\" needs \"size\": [height, width] (integers), found " +
-                (size ? preview(*size) : std::string("none")));
+                (given ? preview(segm["size"]) : std::string("none")));
   try {
     check_mask_size(*h, *w);
   } catch (const Error& e) {
@@ -95,21 +119,23 @@ std::array<int64_t, 2> read_rle_size(const DataJson& segm, const std::string& wh
 }
 
 // Uncompressed RLE counts: non-negative integers that sum exactly to height * width.
-std::vector<uint32_t> read_runs(const DataJson& counts, int64_t height, int64_t width, const std::string& where) {
+template <class J>
+std::vector<uint32_t> read_runs(const J& counts, int64_t height, int64_t width, const std::string& where) {
   std::vector<uint32_t> runs;
   runs.reserve(counts.size());
   const uint64_t pixels = static_cast<uint64_t>(height * width);
   uint64_t sum = 0;
-  for (size_t i = 0; i < counts.size(); ++i) {
-    const DataJson& c = counts[i];
-    if (!c.is_number_integer() || (!c.is_number_unsigned() && c.get<int64_t>() < 0))
+  size_t i = 0;
+  for (const auto& c : counts) {
+    if (!c.is_number_integer() || (!c.is_number_unsigned() && c.template get<int64_t>() < 0))
       throw Error(where + ": RLE counts must be non-negative integers, found " + preview(c) + " at " + std::to_string(i));
-    const uint64_t run = c.get<uint64_t>();
+    const uint64_t run = c.template get<uint64_t>();
     if (run > pixels - sum)
       throw Error(where + ": RLE counts sum to more than the " + std::to_string(pixels) + " pixels of \"size\" [" +
                   std::to_string(height) + ", " + std::to_string(width) + "] (at count " + std::to_string(i) + ")");
     sum += run;
     runs.push_back(static_cast<uint32_t>(run));
+    ++i;
   }
   if (sum != pixels)
     throw Error(where + ": RLE counts sum to " + std::to_string(sum) + " pixels, but \"size\" [" +
@@ -117,16 +143,17 @@ std::vector<uint32_t> read_runs(const DataJson& counts, int64_t height, int64_t 
   return runs;
 }
 
-Segmentation read_rle(const DataJson& segm, const std::string& where) {
+template <class J>
+Segmentation read_rle(const J& segm, const std::string& where) {
   Segmentation out;
   const auto [height, width] = read_rle_size(segm, where);
   out.height = height;
   out.width = width;
   if (!segm.contains("counts")) throw Error(where + ": RLE \"segmentation\" needs \"counts\"");
-  const DataJson& counts = segm["counts"];
+  const auto& counts = segm["counts"];
   if (counts.is_string()) {
     out.kind = Segmentation::Kind::CompressedRle;
-    out.counts = counts.get<std::string>();  // decoded, and its runs checked, when the mask is needed
+    out.counts = counts.template get<std::string>();  // decoded, and its runs checked, when the mask is needed
     return out;
   }
   if (counts.is_array()) {
@@ -137,19 +164,21 @@ Segmentation read_rle(const DataJson& segm, const std::string& where) {
   throw Error(where + ": RLE \"counts\" must be a string or a list of run lengths, found " + preview(counts));
 }
 
-Segmentation read_segmentation(const DataJson& segm, const std::string& where) {
+template <class J>
+Segmentation read_segmentation(const J& segm, const std::string& where) {
   if (segm.is_object()) return read_rle(segm, where);
   if (!segm.is_array()) throw Error(where + ": \"segmentation\" must be polygons or an RLE object, found " + preview(segm));
   if (segm.empty()) throw Error(where + ": \"segmentation\" is an empty polygon list");
   Segmentation out;
   out.kind = Segmentation::Kind::Polygons;
-  for (size_t i = 0; i < segm.size(); ++i) out.polygons.push_back(read_polygon(segm[i], i, where));
+  for (const auto& polygon : segm) out.polygons.push_back(read_polygon(polygon, out.polygons.size(), where));
   return out;
 }
 
 // An image's "height" and "width" where the record gives them (else -1): positive integers whose
 // product a mask can have, since polygons are rasterised at this size.
-void read_image_size(const DataJson& record, const std::string& where, CocoImage& image) {
+template <class J>
+void read_image_size(const J& record, const std::string& where, CocoImage& image) {
   for (const char* key : {"height", "width"}) {
     if (!record.contains(key)) continue;
     const int64_t v = require_int(record, key, where);
@@ -180,46 +209,61 @@ auto naming_source(const std::string& source, Fn fn) {
   }
 }
 
+// fn(document) of the JSON file at path: its tape, or nlohmann's document where the tape's scanner
+// leaves the file to nlohmann (which then gives the error of malformed JSON).
+template <typename Fn>
+auto with_data_file(const std::string& path, Fn fn) {
+  std::string text = read_text_file(path);
+  if (const auto tape = JsonTape::parse(text)) return fn(tape->root());
+  return fn(parse_json_data(text, path));
+}
+
 }  // namespace
 
-CocoGroundTruth CocoGroundTruth::read(const std::string& path) { return from_json(read_json_data_file(path), path); }
+CocoGroundTruth CocoGroundTruth::read(const std::string& path) {
+  return with_data_file(path, [&](const auto& doc) {
+    return naming_source(path, [&] { return from_json_unchecked(doc, path); });
+  });
+}
 
-CocoGroundTruth CocoGroundTruth::from_json(const DataJson& doc, const std::string& source) {
+CocoGroundTruth CocoGroundTruth::from_json(const nlohmann::json& doc, const std::string& source) {
   return naming_source(source, [&] { return from_json_unchecked(doc, source); });
 }
 
-CocoGroundTruth CocoGroundTruth::from_json_unchecked(const DataJson& doc, const std::string& source) {
+template <class J>
+CocoGroundTruth CocoGroundTruth::from_json_unchecked(const J& doc, const std::string& source) {
   CocoGroundTruth gt;
   gt.source_ = source;
   if (!doc.is_object()) throw Error(source + ": expected a COCO object with images, annotations and categories");
   for (const char* key : {"images", "annotations", "categories"})
     if (!doc.contains(key) || !doc[key].is_array()) throw Error(source + ": missing the \"" + key + "\" list");
-  for (size_t i = 0; i < doc["images"].size(); ++i) {
-    const DataJson& r = doc["images"][i];
-    const std::string where = source + ": images[" + std::to_string(i) + "]";
+  size_t i = 0;
+  for (const auto& r : doc["images"]) {
+    const std::string where = source + ": images[" + std::to_string(i++) + "]";
     if (!r.is_object()) throw Error(where + ": expected an object");
     CocoImage image;
     image.id = require_int(r, "id", where);
     read_image_size(r, where, image);
-    if (r.contains("file_name") && r["file_name"].is_string()) image.file_name = r["file_name"].get<std::string>();
+    if (r.contains("file_name") && r["file_name"].is_string()) image.file_name = r["file_name"].template get<std::string>();
     gt.images_[image.id] = image;
   }
   std::set<int64_t> category_ids;
-  for (size_t i = 0; i < doc["categories"].size(); ++i) {
-    const DataJson& r = doc["categories"][i];
-    const std::string where = source + ": categories[" + std::to_string(i) + "]";
+  i = 0;
+  for (const auto& r : doc["categories"]) {
+    const std::string where = source + ": categories[" + std::to_string(i++) + "]";
     if (!r.is_object()) throw Error(where + ": expected an object");
     // pycocotools does not look at names: one that is no string is shown as its value.
-    const std::string name = !r.contains("name") ? "" : r["name"].is_string() ? r["name"].get<std::string>()
-                                                                                : preview(r["name"]);
+    const std::string name = !r.contains("name")       ? ""
+                             : r["name"].is_string() ? r["name"].template get<std::string>()
+                                                     : preview(r["name"]);
     CocoCategory category{require_int(r, "id", where), name};
     if (!category_ids.insert(category.id).second) continue;
     gt.categories_.push_back(category);
   }
   std::sort(gt.categories_.begin(), gt.categories_.end(), [](auto& a, auto& b) { return a.id < b.id; });
-  for (size_t i = 0; i < doc["annotations"].size(); ++i) {
-    const DataJson& r = doc["annotations"][i];
-    std::string where = source + ": annotations[" + std::to_string(i) + "]";
+  i = 0;
+  for (const auto& r : doc["annotations"]) {
+    std::string where = source + ": annotations[" + std::to_string(i++) + "]";
     if (!r.is_object()) throw Error(where + ": expected an object");
     CocoObject a;
     a.id = require_int(r, "id", where);
@@ -228,9 +272,9 @@ CocoGroundTruth CocoGroundTruth::from_json_unchecked(const DataJson& doc, const 
     a.category_id = require_int(r, "category_id", where);
     a.area = require_number(r, "area", where);
     if (r.contains("iscrowd")) {
-      const DataJson& c = r["iscrowd"];
+      const auto& c = r["iscrowd"];
       if (!(c.is_number_integer() || c.is_boolean())) throw Error(where + ": \"iscrowd\" must be 0 or 1");
-      a.iscrowd = c.is_boolean() ? c.get<bool>() : c.get<int64_t>() != 0;
+      a.iscrowd = c.is_boolean() ? c.template get<bool>() : c.template get<int64_t>() != 0;
     }
     a.bbox = read_bbox(r, where);
     if (r.contains("segmentation") && !r["segmentation"].is_null())
@@ -247,13 +291,10 @@ std::string CocoGroundTruth::category_name(int64_t id) const {
   return std::to_string(id);
 }
 
-std::vector<CocoObject> read_detections(const std::string& path, const CocoGroundTruth& gt) {
-  return detections_from_json(read_json_data_file(path), path, gt);
-}
-
 namespace {
 
-std::vector<CocoObject> read_detection_records(const DataJson& doc, const std::string& source,
+template <class J>
+std::vector<CocoObject> read_detection_records(const J& doc, const std::string& source,
                                                const CocoGroundTruth& gt) {
   if (!doc.is_array()) throw Error(source + ": expected a list of detections (COCO results format)");
   std::set<int64_t> category_ids;
@@ -263,8 +304,8 @@ std::vector<CocoObject> read_detection_records(const DataJson& doc, const std::s
   // pycocotools' loadRes decides from the first record how areas are derived.
   const bool box_results = !doc.empty() && doc[0].is_object() && doc[0].contains("bbox") &&
                            !(doc[0]["bbox"].is_array() && doc[0]["bbox"].empty());
-  for (size_t i = 0; i < doc.size(); ++i) {
-    const DataJson& r = doc[i];
+  for (const auto& r : doc) {
+    const size_t i = dts.size();
     const std::string where = source + ": detection " + std::to_string(i);
     if (!r.is_object()) throw Error(where + ": expected an object");
     CocoObject d;
@@ -298,7 +339,14 @@ std::vector<CocoObject> read_detection_records(const DataJson& doc, const std::s
 
 }  // namespace
 
-std::vector<CocoObject> detections_from_json(const DataJson& doc, const std::string& source, const CocoGroundTruth& gt) {
+std::vector<CocoObject> read_detections(const std::string& path, const CocoGroundTruth& gt) {
+  return with_data_file(path, [&](const auto& doc) {
+    return naming_source(path, [&] { return read_detection_records(doc, path, gt); });
+  });
+}
+
+std::vector<CocoObject> detections_from_json(const nlohmann::json& doc, const std::string& source,
+                                             const CocoGroundTruth& gt) {
   return naming_source(source, [&] { return read_detection_records(doc, source, gt); });
 }
 

@@ -62,7 +62,8 @@ class CocoGroundTruth {
   const std::string& source() const { return source_; }
 
  private:
-  static CocoGroundTruth from_json_unchecked(const nlohmann::json& doc, const std::string& source);
+  template <class J>  // nlohmann::json or JsonView (io/json_tape.h)
+  static CocoGroundTruth from_json_unchecked(const J& doc, const std::string& source);
 
   std::string source_;
   std::map<int64_t, CocoImage> images_;

@@ -15,14 +15,15 @@
 //   evaluate_images     evaluate(): _prepare, computeIoU per (imgId, catId), evaluateImg per
 //                       (catId, areaRng, imgId) with maxDet = maxDets[-1]
 //   Cell                self._gts[imgId, catId], self._dts[imgId, catId], self.ious[imgId, catId]
-//   evaluate_image      evaluateImg; ImageEval is the dict it returns (present == false: None),
-//                       gt_order = gtind, gt_matches = gtm, dt_matches = dtm, dt_ignore = dtIg,
-//                       gt_ignore = gtIg, dt_scores = dtScores
+//   evaluate_image      evaluateImg; ImageEval is the part of the dict it returns that accumulate
+//                       reads (present == false: None): dt_scores = dtScores, dt_status holds
+//                       dtm != 0 (kMatched) and dtIg (kIgnored), counted_gts = how many gtIg are 0;
+//                       gt_order = gtind (its first counted_gts count), gt_taken = gtm > 0
 //   ImageEvals          self.evalImgs; at(k, a, i) is evalImgs[Nk + Na + i]
 //   accumulate          accumulate(); k, a, m index k_list, a_list, m_list (every category, area
 //                       range and maxDets: the parameters evaluated are the ones accumulated)
 //   Pool                one (k, a, m): E's detections sorted by inds (mergesort, so a stable
-//                       sort) with npig; PooledDetection::matched / ignored read dtm / dtIg
+//                       sort) with npig; Pool::status holds their dtm / dtIg rows
 //   accumulate_threshold  one row t of tp_sum / fp_sum: tp and fp are the running sums of tps
 //                       and fps, then rc, pr and q as there; ss (the scores array) is not kept,
 //                       nothing reads it
@@ -74,13 +75,16 @@ double mean_of_defined(const std::vector<double>& values) {
   return pairwise_sum(kept.data(), kept.size()) / static_cast<double>(kept.size());
 }
 
-// What evaluateImg returns for one (category, area range, image).
+// A detection's outcome at one IoU threshold (pycocotools' dtm != 0 and dtIg).
+enum : uint8_t { kMatched = 1, kIgnored = 2 };
+
+// What evaluateImg returns for one (category, area range, image), as much of it as accumulate
+// reads: the ground truths that count (gtIg == 0) and each detection's score and outcomes.
 struct ImageEval {
   bool present = false;
+  size_t counted_gts = 0;
   std::vector<double> dt_scores;  // D, by decreasing score
-  std::vector<double> dt_matches; // T x D: matched ground-truth id, 0 = none
-  std::vector<uint8_t> dt_ignore; // T x D
-  std::vector<uint8_t> gt_ignore; // G
+  std::vector<uint8_t> dt_status; // T x D: kMatched | kIgnored
 };
 
 // Ground truths and detections of one (image, category), with their IoUs.
@@ -93,58 +97,59 @@ void stable_sort_by_score(std::vector<const CocoObject*>& dts) {
   std::stable_sort(dts.begin(), dts.end(), [](const CocoObject* a, const CocoObject* b) { return -a->score < -b->score; });
 }
 
+// The cell's ground truths with those that count first, each part in file order (gtind: a stable
+// sort on the ignore flag); returns how many count.
+size_t order_ground_truth(const Cell& cell, const std::array<double, 2>& range, std::vector<size_t>& order) {
+  const auto ignored = [&](const CocoObject* g) { return g->iscrowd || g->area < range[0] || g->area > range[1]; };
+  order.clear();
+  for (size_t g = 0; g < cell.gts.size(); ++g)
+    if (!ignored(cell.gts[g])) order.push_back(g);
+  const size_t counted = order.size();
+  for (size_t g = 0; g < cell.gts.size(); ++g)
+    if (ignored(cell.gts[g])) order.push_back(g);
+  return counted;
+}
+
 // evaluateImg of one cell for one area range: each detection, highest score first, takes the
 // best still-free ground truth at each IoU threshold (crowd regions stay free; ignored ones last).
+// The scratch vectors are per thread, so that the 10^5-10^6 calls allocate only their result.
 ImageEval evaluate_image(const Cell& cell, const std::array<double, 2>& range, size_t max_det, const EvalParams& p) {
   ImageEval e;
-  const auto& gts_in = cell.gts;
-  if (gts_in.empty() && cell.dts.empty()) return e;
+  if (cell.gts.empty() && cell.dts.empty()) return e;
   e.present = true;
-  const size_t G = gts_in.size();
-  std::vector<uint8_t> ignore(G);
-  for (size_t g = 0; g < G; ++g)
-    ignore[g] = gts_in[g]->iscrowd || gts_in[g]->area < range[0] || gts_in[g]->area > range[1];
-  // Not-ignored ground truth first (a stable sort on the ignore flag).
-  std::vector<size_t> gt_order(G);
-  std::iota(gt_order.begin(), gt_order.end(), 0);
-  std::stable_sort(gt_order.begin(), gt_order.end(), [&](size_t a, size_t b) { return ignore[a] < ignore[b]; });
-  const size_t D = std::min(cell.dts.size(), max_det);
-  const size_t T = p.iou_thresholds.size();
-  e.gt_ignore.resize(G);
-  for (size_t g = 0; g < G; ++g) e.gt_ignore[g] = ignore[gt_order[g]];
+  thread_local std::vector<size_t> gt_order;
+  thread_local std::vector<uint8_t> gt_taken;  // T x G: gtm > 0
+  const size_t G = cell.gts.size(), D = std::min(cell.dts.size(), max_det), T = p.iou_thresholds.size();
+  const size_t counted = e.counted_gts = order_ground_truth(cell, range, gt_order);
   e.dt_scores.resize(D);
   for (size_t d = 0; d < D; ++d) e.dt_scores[d] = cell.dts[d]->score;
-  e.dt_matches.assign(T * D, 0.0);
-  e.dt_ignore.assign(T * D, 0);
-  std::vector<double> gt_matches(T * G, 0.0);
-  const size_t cols = G;  // cell.ious is D_all x G in the original ground-truth order
-  if (!cell.ious.empty()) {
-    for (size_t t = 0; t < T; ++t) {
-      for (size_t d = 0; d < D; ++d) {
-        double best = std::min(p.iou_thresholds[t], 1 - 1e-10);
-        long m = -1;
-        for (size_t g = 0; g < G; ++g) {
-          const size_t og = gt_order[g];
-          if (gt_matches[t * G + g] > 0 && !gts_in[og]->iscrowd) continue;
-          if (m > -1 && e.gt_ignore[m] == 0 && e.gt_ignore[g] == 1) break;
-          const double iou = cell.ious[d * cols + og];
-          if (iou < best) continue;
-          best = iou;
-          m = static_cast<long>(g);
-        }
-        if (m == -1) continue;
-        e.dt_ignore[t * D + d] = e.gt_ignore[m];
-        e.dt_matches[t * D + d] = static_cast<double>(gts_in[gt_order[m]]->id);
-        gt_matches[t * G + m] = static_cast<double>(cell.dts[d]->id);
+  e.dt_status.assign(T * D, 0);
+  gt_taken.assign(T * G, 0);
+  for (size_t t = 0; t < T && !cell.ious.empty(); ++t) {
+    for (size_t d = 0; d < D; ++d) {
+      double best = std::min(p.iou_thresholds[t], 1 - 1e-10);
+      long m = -1;
+      for (size_t g = 0; g < G; ++g) {
+        const size_t og = gt_order[g];
+        if (gt_taken[t * G + g] && !cell.gts[og]->iscrowd) continue;
+        if (m > -1 && static_cast<size_t>(m) < counted && g >= counted) break;
+        const double iou = cell.ious[d * G + og];  // cell.ious is in the original ground-truth order
+        if (iou < best) continue;
+        best = iou;
+        m = static_cast<long>(g);
       }
+      if (m == -1) continue;
+      e.dt_status[t * D + d] = (static_cast<size_t>(m) >= counted ? kIgnored : 0) |
+                               (cell.gts[gt_order[m]]->id != 0 ? kMatched : 0);
+      gt_taken[t * G + m] = cell.dts[d]->id > 0;
     }
   }
   // Unmatched detections outside the area range are ignored.
   for (size_t d = 0; d < D; ++d) {
     const double area = cell.dts[d]->area;
-    const bool outside = area < range[0] || area > range[1];
+    if (area >= range[0] && area <= range[1]) continue;
     for (size_t t = 0; t < T; ++t)
-      if (e.dt_matches[t * D + d] == 0 && outside) e.dt_ignore[t * D + d] = 1;
+      if (!(e.dt_status[t * D + d] & kMatched)) e.dt_status[t * D + d] |= kIgnored;
   }
   return e;
 }
@@ -300,50 +305,55 @@ ImageEvals evaluate_images(const CocoGroundTruth& gt, const std::vector<CocoObje
 }
 
 // A detection of one (category, area range, maxDet) pool: its score, and its column of its
-// image's T x D dtMatches / dtIgnore.
+// image's T x D outcomes.
 struct PooledDetection {
   double score;
   const ImageEval* image;
   size_t d, D;
-
-  bool matched(size_t t) const { return image->dt_matches[t * D + d] != 0; }
-  bool ignored(size_t t) const { return image->dt_ignore[t * D + d] != 0; }
 };
 
-// E's detections (each image's first maxDet) by decreasing score, and npig, how many of E's
-// ground truths count; nothing is sorted when none does (accumulate skips the pool).
+// E's detections (each image's first maxDet) by decreasing score, their outcomes gathered into
+// T rows (status[t * size + j]), and npig, how many of E's ground truths count; nothing is sorted
+// when none does (accumulate skips the pool).
 struct Pool {
-  std::vector<PooledDetection> detections;
-  size_t npig = 0;
+  size_t size = 0, npig = 0;
+  std::vector<uint8_t> status;
 };
 
-Pool pool_detections(const ImageEvals& evals, size_t k, size_t a, size_t max_det) {
+Pool pool_detections(const ImageEvals& evals, size_t k, size_t a, size_t max_det, size_t T) {
   Pool pool;
+  std::vector<PooledDetection> detections;
   for (size_t i = 0; i < evals.I; ++i) {
     const ImageEval& e = evals.at(k, a, i);
     if (!e.present) continue;
     const size_t D = e.dt_scores.size();
-    for (size_t d = 0; d < std::min(D, max_det); ++d) pool.detections.push_back({e.dt_scores[d], &e, d, D});
-    for (uint8_t ig : e.gt_ignore) pool.npig += ig == 0;
+    for (size_t d = 0; d < std::min(D, max_det); ++d) detections.push_back({e.dt_scores[d], &e, d, D});
+    pool.npig += e.counted_gts;
   }
   if (pool.npig == 0) return pool;
-  std::stable_sort(pool.detections.begin(), pool.detections.end(),
+  std::stable_sort(detections.begin(), detections.end(),
                    [](const PooledDetection& x, const PooledDetection& y) { return -x.score < -y.score; });
+  pool.size = detections.size();
+  pool.status.resize(T * pool.size);
+  for (size_t j = 0; j < pool.size; ++j) {
+    const PooledDetection& dt = detections[j];
+    for (size_t t = 0; t < T; ++t) pool.status[t * pool.size + j] = dt.image->dt_status[t * dt.D + dt.d];
+  }
   return pool;
 }
 
 // One IoU threshold t of a pool: recall reached, and precision at each recall threshold (made
 // non-increasing from the right first; 0 from the first threshold the detections do not reach,
-// which is what pycocotools' try/except leaves in q).
-void accumulate_threshold(const Pool& pool, size_t t, size_t k, size_t a, size_t m, EvalResult& result) {
+// which is what pycocotools' try/except leaves in q). rc and pr: scratch of the pool's size.
+void accumulate_threshold(const Pool& pool, size_t t, size_t k, size_t a, size_t m, EvalResult& result,
+                          std::vector<double>& rc, std::vector<double>& pr) {
   const Layout at(result);
   const double eps = std::numeric_limits<double>::epsilon();  // np.spacing(1)
-  const size_t nd = pool.detections.size();
-  std::vector<double> rc(nd), pr(nd);
+  const size_t nd = pool.size;
+  const uint8_t* status = pool.status.data() + t * nd;
   double tp = 0, fp = 0;
   for (size_t j = 0; j < nd; ++j) {
-    const PooledDetection& dt = pool.detections[j];
-    const bool matched = dt.matched(t), ignored = dt.ignored(t);
+    const bool matched = status[j] & kMatched, ignored = status[j] & kIgnored;
     if (matched && !ignored) tp += 1;
     if (!matched && !ignored) fp += 1;
     rc[j] = tp / static_cast<double>(pool.npig);
@@ -353,9 +363,10 @@ void accumulate_threshold(const Pool& pool, size_t t, size_t k, size_t a, size_t
   for (size_t j = nd; j-- > 1;)
     if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
   const std::vector<double>& rec_thrs = result.params.recall_thresholds;
+  const auto rc_end = rc.begin() + static_cast<long>(nd);
   for (size_t r = 0; r < at.R; ++r) {
     // np.searchsorted(rc, recThrs, side='left')
-    const size_t pi = static_cast<size_t>(std::lower_bound(rc.begin(), rc.end(), rec_thrs[r]) - rc.begin());
+    const size_t pi = static_cast<size_t>(std::lower_bound(rc.begin(), rc_end, rec_thrs[r]) - rc.begin());
     result.precision[at.precision(t, r, k, a, m)] = pi < nd ? pr[pi] : 0;
   }
 }
@@ -368,9 +379,10 @@ void accumulate(const ImageEvals& evals, EvalResult& result, int threads) {
   result.recall.assign(at.recall_size(), -1.0);
   parallel_for(at.K * at.A * at.M, threads, [&](size_t kam) {
     const size_t k = kam / (at.A * at.M), a = (kam / at.M) % at.A, m = kam % at.M;
-    const Pool pool = pool_detections(evals, k, a, static_cast<size_t>(result.params.max_dets[m]));
+    const Pool pool = pool_detections(evals, k, a, static_cast<size_t>(result.params.max_dets[m]), at.T);
     if (pool.npig == 0) return;
-    for (size_t t = 0; t < at.T; ++t) accumulate_threshold(pool, t, k, a, m, result);
+    std::vector<double> rc(pool.size), pr(pool.size);
+    for (size_t t = 0; t < at.T; ++t) accumulate_threshold(pool, t, k, a, m, result, rc, pr);
   });
 }
 
