@@ -1,10 +1,14 @@
 """COCO evaluation benchmark: pycocotools against mrcnn-eval on one generated case (5000 images,
-about 50,000 detections with masks), bbox and segm, in the same run. pycocotools is timed on
-evaluate() + accumulate() only (its loading excluded); mrcnn-eval on the whole process (loading
-the JSON included). Prints both, the ratio and each process's peak memory."""
+about 50,000 detections with masks; --images for another size), bbox and segm, in the same run.
+Both run as whole processes, timed from start to exit: wall time and CPU time (user + sys of the
+process); pycocotools' process starts python, reads the JSON (COCO(), loadRes), evaluates,
+accumulates and summarizes. Also shown, as before: pycocotools' evaluate() + accumulate() alone
+and mrcnn-eval's evaluation stage (from its --verbose log). Each figure is the median of
+--repeats runs. Prints the ratios and each process's peak memory."""
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,46 +39,69 @@ def pycocotools_worker(gt_path, dt_path, iou_type):
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def timed(cmd, stdout):
+    """Runs cmd: wall seconds, CPU seconds (user + sys), peak MB, stdout, stderr."""
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    out = process.stdout.read() if stdout == subprocess.PIPE else ""
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{cmd[0]} failed:\n{err}")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out, err
+
+
+def run_pycocotools(gt_path, dt_path, iou_type):
+    seconds, cpu, peak, out, _ = timed([sys.executable, __file__, "--worker", gt_path, dt_path, iou_type],
+                                       subprocess.PIPE)
+    ref = json.loads(out)
+    return {"seconds": seconds, "cpu": cpu, "stage": ref["seconds"], "AP": ref["AP"], "peak_mb": peak}
+
+
 def run_ours(gt_path, dt_path, iou_type, threads):
     cmd = [str(ROOT / "build" / "tools" / "mrcnn-eval"), "--gt", gt_path, "--dt", dt_path, "--iou-type", iou_type,
            "--threads", str(threads), "--json", str(Path(dt_path).with_suffix(f".{iou_type}.{threads}.json")),
            "--verbose"]
-    start = time.perf_counter()
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if status != 0:
-        sys.exit(f"mrcnn-eval failed:\n{stderr}")
+    seconds, cpu, peak, _, stderr = timed(cmd, subprocess.DEVNULL)
     ap = json.loads(Path(cmd[-2]).read_text())[iou_type]["AP"]
     # The evaluation stage alone (what pycocotools' evaluate + accumulate do), from the debug log.
     marks = {line.split("debug] ")[1].split(" at ")[0]: float(line.split(" at ")[1].split(" s")[0])
              for line in stderr.splitlines() if "debug]" in line and " at " in line}
     stage = marks[f"{iou_type} evaluated"] - marks["detections read"]
-    return {"seconds": seconds, "stage": stage, "AP": ap, "peak_mb": usage.ru_maxrss / 1024}
+    return {"seconds": seconds, "cpu": cpu, "stage": stage, "AP": ap, "peak_mb": peak}
+
+
+def median_run(run, repeats):
+    """run() repeated: the median of each figure (the AP of the first run)."""
+    runs = [run() for _ in range(repeats)]
+    return {key: statistics.median(r[key] for r in runs) if key != "AP" else runs[0]["AP"] for key in runs[0]}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--images", type=int, default=5000, help="images in the generated case (default 5000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each process; figures are medians")
     args = parser.parse_args()
     from coco_cases import make_case, write_case
 
     tmp = Path(tempfile.mkdtemp(prefix="mrcnn_bench_eval_"))
     gt, dts = make_case(seed=0, images=args.images, categories=tuple(range(1, 21)), crowded_every=0, extra_max=11)
     gt_path, dt_path = write_case(tmp, gt, dts)
+    busy = subprocess.run(["pgrep", "-c", "cc1plus"], capture_output=True, text=True).stdout.strip() or "0"
     print(f"case: {len(gt['images'])} images, {len(gt['annotations'])} annotations, {len(dts)} detections with "
-          f"masks, {len(gt['categories'])} categories")
+          f"masks, {len(gt['categories'])} categories; medians of {args.repeats} runs; compilers running: {busy}")
     for iou_type in ("bbox", "segm"):
-        ref = json.loads(subprocess.run([sys.executable, __file__, "--worker", str(gt_path), str(dt_path), iou_type],
-                                        capture_output=True, text=True, check=True).stdout)
-        one = run_ours(str(gt_path), str(dt_path), iou_type, 1)
-        many = run_ours(str(gt_path), str(dt_path), iou_type, os.cpu_count())
+        ref = median_run(lambda: run_pycocotools(str(gt_path), str(dt_path), iou_type), args.repeats)
+        one = median_run(lambda: run_ours(str(gt_path), str(dt_path), iou_type, 1), args.repeats)
+        many = median_run(lambda: run_ours(str(gt_path), str(dt_path), iou_type, os.cpu_count()), args.repeats)
         assert abs(one["AP"] - ref["AP"]) < 1e-12 and abs(many["AP"] - ref["AP"]) < 1e-12, (one, many, ref)
-        print(f"{iou_type}: pycocotools evaluate+accumulate {ref['seconds']:.2f} s (peak {ref['peak_mb']:.0f} MB)")
-        for name, r in ((f"1 thread", one), (f"{os.cpu_count()} threads", many)):
-            print(f"  mrcnn-eval {name}: whole process {r['seconds']:.2f} s ({ref['seconds'] / r['seconds']:.1f}x), "
-                  f"evaluation stage {r['stage']:.2f} s ({ref['seconds'] / r['stage']:.1f}x), peak {r['peak_mb']:.0f} MB")
+        print(f"{iou_type}: pycocotools whole process {ref['seconds']:.2f} s wall, {ref['cpu']:.2f} s CPU; "
+              f"evaluate+accumulate {ref['stage']:.2f} s (peak {ref['peak_mb']:.0f} MB)")
+        for name, r in (("1 thread", one), (f"{os.cpu_count()} threads", many)):
+            print(f"  mrcnn-eval {name}: whole process {r['seconds']:.3f} s ({ref['seconds'] / r['seconds']:.1f}x), "
+                  f"CPU {r['cpu']:.3f} s ({ref['cpu'] / r['cpu']:.1f}x), evaluation stage {r['stage']:.3f} s "
+                  f"({ref['stage'] / r['stage']:.1f}x of evaluate+accumulate), peak {r['peak_mb']:.0f} MB")
         print(f"  AP {ref['AP']:.6f} (both)")
 
 
