@@ -361,6 +361,8 @@ Rle object_mask(const CocoObject& object, const CocoGroundTruth& gt) {
     if (image == gt.images().end() || image->second.height < 0 || image->second.width < 0)
       throw Error("polygons need the image's height and width, which " + gt.source() + " does not give for image " +
                   std::to_string(object.image_id));
+    if (segm.polygons.size() == 1)  // most objects: no merge, no copy
+      return rle_from_polygon(segm.polygons[0], image->second.height, image->second.width);
     std::vector<Rle> parts;
     for (const auto& poly : segm.polygons)
       parts.push_back(rle_from_polygon(poly, image->second.height, image->second.width));

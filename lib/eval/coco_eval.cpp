@@ -8,6 +8,7 @@
 #include <numeric>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -196,7 +197,7 @@ struct Layout {
 std::vector<Cell> make_cells(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections,
                              const std::vector<int64_t>& image_ids, const std::vector<int64_t>& category_ids) {
   const size_t K = category_ids.size();
-  std::map<int64_t, size_t> image_index, category_index;
+  std::unordered_map<int64_t, size_t> image_index, category_index;  // looked up once per object
   for (size_t i = 0; i < image_ids.size(); ++i) image_index[image_ids[i]] = i;
   for (size_t k = 0; k < K; ++k) category_index[category_ids[k]] = k;
   std::vector<Cell> cells(image_ids.size() * K);

@@ -23,7 +23,7 @@ std::array<double, 4> Rle::bbox() const {
   for (int64_t j = 0; j < m; ++j) {
     cc += counts[j];
     const int64_t t = cc - static_cast<int64_t>(j % 2);
-    const int64_t y = t % height, x = (t - y) / height;
+    const int64_t x = t / height, y = t - x * height;  // one division: this runs for every run of every mask
     if (j % 2 == 0) {
       xp = x;
     } else if (xp < x) {
