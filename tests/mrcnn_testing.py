@@ -27,11 +27,11 @@ class Runner:
     def __init__(self, cwd: Path):
         self.cwd = cwd
 
-    def __call__(self, tool, *args, check_clean_error=True):
+    def __call__(self, tool, *args, check_clean_error=True, timeout=600):
         exe = BIN_DIR / tool
         assert exe.exists(), f"{exe} is not built"
         result = subprocess.run([str(exe), *map(str, args)], cwd=self.cwd, capture_output=True, text=True,
-                                timeout=600)
+                                timeout=timeout)
         if check_clean_error and result.returncode == 2:
             # A logged warning may quote why it skipped something ("syntax error while parsing"); it
             # is not an error line.

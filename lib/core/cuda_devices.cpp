@@ -1,6 +1,7 @@
 // The parts of device selection that ask libtorch what this machine has (see core/device.h).
 #include <torch/cuda.h>
 #if MRCNN_WITH_CUDA_KERNELS  // a CUDA build of libtorch: its caching allocator's statistics
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -45,6 +46,16 @@ void reset_peak_gpu_memory(int device_index) {
     c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device_index));
 #else
   (void)device_index;
+#endif
+}
+
+bool cuda_has_native_bf16(int device_index) {
+#if MRCNN_WITH_CUDA_KERNELS
+  if (device_index < 0 || device_index >= cuda_device_count()) return false;
+  return at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(device_index))->major >= 8;
+#else
+  (void)device_index;
+  return false;
 #endif
 }
 

@@ -28,4 +28,7 @@ DeviceSpec resolve_device(const DeviceSpec& spec);
 double peak_gpu_memory_mb_of(int device_index);
 void reset_peak_gpu_memory(int device_index);
 
+// Whether a GPU multiplies bf16 natively (compute capability 8.0 or more); false without CUDA.
+bool cuda_has_native_bf16(int device_index);
+
 }  // namespace mrcnn

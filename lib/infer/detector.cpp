@@ -13,6 +13,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/precision.h"
 #include "model/detect.h"
 #include "model/mask_rcnn.h"
 #include "model/weights.h"
@@ -25,6 +26,7 @@ struct Detector::Impl {
   MaskRcnn net{nullptr};
   torch::Device device{torch::kCPU};
   std::optional<at::ScalarType> autocast_dtype;  // none: float32
+  std::string precision;  // fp32, bf16 or fp16 ("auto" resolved)
   int64_t batches = 0;
   BandLayout layout;
 };
@@ -78,7 +80,7 @@ std::optional<at::ScalarType> autocast_type(const std::string& precision) {
   if (precision == "fp32") return std::nullopt;
   if (precision == "bf16") return at::kBFloat16;
   if (precision == "fp16") return at::kHalf;
-  throw Error("precision '" + precision + "': expected fp32, bf16 or fp16");
+  throw Error("precision '" + precision + "': expected auto, fp32, bf16 or fp16");
 }
 
 }  // namespace
@@ -102,7 +104,11 @@ Detector::Detector(const Json& resolved_config, const DetectorOptions& options) 
               report.unexpected.size());
   impl_->device = options.device.kind == DeviceSpec::Kind::Cuda ? torch::Device(torch::kCUDA, options.device.index)
                                                                  : torch::Device(torch::kCPU);
-  impl_->autocast_dtype = autocast_type(options.precision);
+  const PrecisionChoice precision =
+      resolve_precision(options.precision, impl_->device.is_cuda() ? impl_->device.index() : -1);
+  if (!precision.reason.empty()) log::info("precision auto: {} ({})", precision.precision, precision.reason);
+  impl_->autocast_dtype = autocast_type(precision.precision);
+  impl_->precision = precision.precision;
   if (impl_->autocast_dtype == at::kHalf && !impl_->device.is_cuda())
     throw Error("precision fp16 needs a CUDA device (on the CPU use bf16 or fp32)");
   impl_->net->to(impl_->device);
@@ -115,6 +121,8 @@ Detector::Detector(const Json& resolved_config, const DetectorOptions& options) 
 Detector::~Detector() = default;
 
 std::string Detector::device_name() const { return impl_->device.str(); }
+
+std::string Detector::precision() const { return impl_->precision; }
 
 double Detector::peak_gpu_memory_mb() const {
   return impl_->device.is_cuda() ? peak_gpu_memory_mb_of(impl_->device.index()) : 0.0;

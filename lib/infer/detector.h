@@ -49,6 +49,8 @@ class Detector {
                                             double fixed_scale = 0);
 
   std::string device_name() const;
+  // The forward pass's precision: fp32, bf16 or fp16 (infer.precision "auto" resolved).
+  std::string precision() const;
   // Peak GPU memory since the first batch (MiB; 0 on the CPU).
   double peak_gpu_memory_mb() const;
   int64_t num_classes() const;

@@ -12,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -100,14 +101,16 @@ struct ProcessGroup::State {
   }
 
   // Waits for a collective; a Gloo timeout or a closed connection becomes one clear error.
-  void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
+  void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what,
+            std::chrono::milliseconds longer = std::chrono::milliseconds(0)) {
     const auto start = std::chrono::steady_clock::now();
+    const std::chrono::milliseconds limit = std::max(timeout, longer);
     try {
-      work->wait(timeout);
+      work->wait(limit);
     } catch (const std::exception& e) {
       throw Error("rank " + std::to_string(env.rank) + ": " + what + " failed after " +
                   seconds_text(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()) +
-                  " s (timeout " + seconds_text(timeout.count() / 1000.0) +
+                  " s (timeout " + seconds_text(limit.count() / 1000.0) +
                   " s): another rank died or hangs; stopping. (" + brief(e) + ")");
     }
     communication_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -155,13 +158,13 @@ int ProcessGroup::size() const { return state_->env.world_size; }
 
 std::string ProcessGroup::backend() const { return state_->nccl ? "nccl" : "gloo"; }
 
-void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root) {
+void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root, std::chrono::milliseconds timeout) {
   torch::NoGradGuard no_grad;
   for (const at::Tensor& t : tensors) {
     std::vector<at::Tensor> one = {state_->staged(t.contiguous())};
     c10d::BroadcastOptions options;
     options.rootRank = root;
-    state_->wait(state_->group->broadcast(one, options), "broadcast");
+    state_->wait(state_->group->broadcast(one, options), "broadcast", timeout);
     if (!one[0].is_same(t)) t.copy_(one[0]);
   }
 }
@@ -358,7 +361,7 @@ ProcessGroup::ProcessGroup(const DistributedEnv& env, std::chrono::milliseconds,
 ProcessGroup::~ProcessGroup() = default;
 int ProcessGroup::rank() const { return 0; }
 int ProcessGroup::size() const { return 1; }
-void ProcessGroup::broadcast(const std::vector<at::Tensor>&, int) {}
+void ProcessGroup::broadcast(const std::vector<at::Tensor>&, int, std::chrono::milliseconds) {}
 void ProcessGroup::all_reduce_sum(const std::vector<at::Tensor>&) {}
 void ProcessGroup::all_reduce_max(const std::vector<at::Tensor>&) {}
 std::string ProcessGroup::backend() const { return "none"; }

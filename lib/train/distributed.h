@@ -47,8 +47,10 @@ class ProcessGroup {
   int rank() const;
   int size() const;
 
-  // Copies root's tensors into everyone's (identical initial weights).
-  void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
+  // Copies root's tensors into everyone's (identical initial weights). timeout: this call's wait
+  // when longer than the group's (the start, where ranks read their data at different speeds).
+  void broadcast(const std::vector<at::Tensor>& tensors, int root = 0,
+                 std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Sums (or takes the maximum) in place across ranks.
   void all_reduce_sum(const std::vector<at::Tensor>& tensors);
   void all_reduce_max(const std::vector<at::Tensor>& tensors);

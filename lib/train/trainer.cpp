@@ -172,12 +172,16 @@ std::vector<at::Tensor> trainable_parameters(model::MaskRcnnImpl& net) {
   return params;
 }
 
-// Every process starts from rank 0's weights (random init, loaded or resumed alike).
+// Every process starts from rank 0's weights (random init, loaded or resumed alike). The ranks
+// arrive here after reading their data sets, at different speeds on a busy machine, so this first
+// wait allows at least kStartAllowance whatever train.dist_timeout says (a short timeout is for
+// noticing a rank that dies or hangs while training).
 void broadcast_weights(ProcessGroup& group, model::MaskRcnnImpl& net) {
+  constexpr std::chrono::seconds kStartAllowance{300};
   std::vector<at::Tensor> state;
   for (auto& p : net.parameters()) state.push_back(p);
   for (auto& b : net.buffers()) state.push_back(b);
-  group.broadcast(state, 0);
+  group.broadcast(state, 0, kStartAllowance);
 }
 
 // Rank 0's files, once training can start: the checkpoints folder, train.log, config.json.

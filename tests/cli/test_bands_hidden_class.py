@@ -30,7 +30,10 @@ def configs(workdir):
 
 def hidden_class_ap50(run, workdir, name):
     """Trains the named config, detects the val set and returns the hidden class's segm AP50."""
-    assert run("mrcnn-train", "--config", f"{name}.json", "--output-dir", f"run_{name}").returncode == 0
+    # 60-70 s each on 2 idle AVX-512 cores; over 600 s on the same cores capped at AVX2 beside four
+    # compilers, hence the wide limit: a slow machine is not a failure.
+    training = run("mrcnn-train", "--config", f"{name}.json", "--output-dir", f"run_{name}", timeout=1800)
+    assert training.returncode == 0, training.stderr[-2000:]
     result = run("mrcnn-infer", "--config", f"{name}.json", "--weights", f"run_{name}/model.safetensors",
                  "--coco", "hs/val.json", "--image-root", "hs/val", "-o", f"dt_{name}.json")
     assert result.returncode == 0, result.stderr

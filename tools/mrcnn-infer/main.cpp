@@ -50,8 +50,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   app.add_option("--threads", request.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 4096));
   app.add_option("--precision", request.precision,
-                 "fp32, or the forward pass under bf16/fp16 autocast (fp16 on CUDA only; default: infer.precision)")
-      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+                 "auto (bf16 where the GPU or CPU computes bf16 natively, else fp32), fp32, or the forward pass "
+                 "under bf16/fp16 autocast (fp16 on CUDA only; default: infer.precision)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}));
   app.add_option("--overlay-dir", request.overlay_dir, "Also draw the detections on each image into this folder (PNG)");
   app.add_option("--label-map", request.label_map,
                  "label_map.pbtxt or JSON naming the classes (default: data.train.label_map)");
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
     const mrcnn::infer::InferenceJob job = mrcnn::infer::inference_job(config, request);
     mrcnn::infer::Detector detector(config, options);
     mrcnn::log::info("{} images on {} ({}), score threshold {}", job.images.size(), detector.device_name(),
-                     options.precision, job.score_threshold);
+                     detector.precision(), job.score_threshold);
     const auto summary = mrcnn::infer::run_batch_inference(detector, job);
     mrcnn::write_json_file(request.output, summary.results);
     mrcnn::infer::log_summary(summary, job, detector, request.output);
