@@ -38,6 +38,16 @@ install_apt_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Stops with one line when the file system holding $1 has less than $2 GiB free.
+require_free_space() {
+  local free_kb
+  free_kb=$(df -Pk "$1" | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt $(( $2 * 1024 * 1024 )) ]; then
+    echo "error: $1: $(( free_kb / 1024 )) MiB free, $3 needs at least $2 GiB" >&2
+    exit 2
+  fi
+}
+
 install_python_env() {
   local req="$MRCNN_ROOT/scripts/requirements.txt"
   local stamp="$MRCNN_VENV/.mrcnn-requirements"
@@ -46,8 +56,10 @@ install_python_env() {
     return
   fi
   [ -x "$MRCNN_VENV/bin/python" ] || { say "python env: creating $MRCNN_VENV"; python3 -m venv "$MRCNN_VENV"; }
+  require_free_space "$MRCNN_VENV" 7 "the Python environment (torch with CUDA is about 5 GB installed)"
   say "python env: installing scripts/requirements.txt (the torch wheel is large; this runs once)"
-  "$MRCNN_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  # No wheel cache: it would hold a second copy of the ~3 GB of CUDA wheels for no later use.
+  "$MRCNN_VENV/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check -r "$req"
   cp "$req" "$stamp"
 }
 
