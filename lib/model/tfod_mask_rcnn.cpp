@@ -1,0 +1,142 @@
+#include "model/tfod_mask_rcnn.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <utility>
+
+#include "core/error.h"
+#include "model/tfod_ops.h"
+
+namespace mrcnn::model {
+
+namespace {
+
+// A stride-1 convolution with TF's SAME padding (the odd extra pixel after) and a bias.
+at::Tensor conv_same(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t dilation = 1) {
+  const int64_t total_h = dilation * (weight.size(2) - 1), total_w = dilation * (weight.size(3) - 1);
+  if (total_h % 2 == 0 && total_w % 2 == 0)
+    return at::conv2d(x, weight, bias, at::IntArrayRef{1, 1}, at::IntArrayRef{total_h / 2, total_w / 2},
+                      at::IntArrayRef{dilation, dilation});
+  const at::Tensor padded = at::constant_pad_nd(x, {total_w / 2, total_w - total_w / 2, total_h / 2, total_h - total_h / 2});
+  return at::conv2d(padded, weight, bias, at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0},
+                    at::IntArrayRef{dilation, dilation});
+}
+
+// A 1x1 prediction conv's NCHW output (1, A * code, h, w) as (h * w * A, code): the OD API reshapes
+// NHWC, so anchors run over the grid row by row, then over the A anchors of a location.
+at::Tensor per_anchor(const at::Tensor& prediction, int64_t code_size) {
+  return prediction.permute({0, 2, 3, 1}).reshape({-1, code_size});
+}
+
+at::Tensor new_parameter(torch::nn::Module& module, const std::string& name, std::vector<int64_t> shape) {
+  return module.register_parameter(name, torch::zeros(shape));
+}
+
+}  // namespace
+
+int64_t tfod_mask_conv_depth(const TfodSettings& settings, int64_t feature_channels) {
+  if (settings.mask_conv_depth > 0) return settings.mask_conv_depth;
+  const double weighted = 2.0 * std::log2(static_cast<double>(feature_channels)) +
+                          3.0 * std::log2(static_cast<double>(settings.num_classes));
+  return static_cast<int64_t>(std::pow(2.0, std::nearbyint(weighted / 5.0)));
+}
+
+TfodMaskRcnnImpl::TfodMaskRcnnImpl(TfodSettings settings) : settings_(std::move(settings)) {
+  if (settings_.num_classes < 1) throw Error("TF OD API model: num_classes must be at least 1");
+  extractor_ = register_module("extractor", InceptionResnetV2FirstStage());
+  box_extractor_ = register_module("box_extractor", InceptionResnetV2SecondStage());
+  const int64_t features = InceptionResnetV2FirstStageImpl::kOutChannels;
+  const int64_t anchors = settings_.anchors.per_location(), k = settings_.rpn_kernel_size, depth = settings_.rpn_depth;
+  rpn_conv_weight_ = new_parameter(*this, "rpn_conv_weight", {depth, features, k, k});
+  rpn_conv_bias_ = new_parameter(*this, "rpn_conv_bias", {depth});
+  rpn_box_weight_ = new_parameter(*this, "rpn_box_weight", {anchors * 4, depth, 1, 1});
+  rpn_box_bias_ = new_parameter(*this, "rpn_box_bias", {anchors * 4});
+  rpn_class_weight_ = new_parameter(*this, "rpn_class_weight", {anchors * 2, depth, 1, 1});
+  rpn_class_bias_ = new_parameter(*this, "rpn_class_bias", {anchors * 2});
+  const int64_t box_features = InceptionResnetV2SecondStageImpl::kOutChannels, classes = settings_.num_classes;
+  const int64_t boxes = settings_.share_box_across_classes ? 1 : classes;
+  box_weight_ = new_parameter(*this, "box_weight", {boxes * 4, box_features});
+  box_bias_ = new_parameter(*this, "box_bias", {boxes * 4});
+  class_weight_ = new_parameter(*this, "class_weight", {classes + 1, box_features});
+  class_bias_ = new_parameter(*this, "class_bias", {classes + 1});
+  if (settings_.number_of_stages < 3 || !settings_.predict_instance_masks) return;
+  const int64_t mask_depth = tfod_mask_conv_depth(settings_, box_features);
+  int64_t in = box_features;
+  for (int64_t i = 0; i + 1 < settings_.mask_conv_layers; ++i, in = mask_depth) {
+    mask_weights_.push_back(new_parameter(*this, "mask_conv_" + std::to_string(i) + "_weight", {mask_depth, in, 3, 3}));
+    mask_biases_.push_back(new_parameter(*this, "mask_conv_" + std::to_string(i) + "_bias", {mask_depth}));
+  }
+  const int64_t masks = settings_.masks_are_class_agnostic ? 1 : classes;
+  mask_weights_.push_back(new_parameter(*this, "mask_last_weight", {masks, in, 3, 3}));
+  mask_biases_.push_back(new_parameter(*this, "mask_last_bias", {masks}));
+}
+
+TfodInput TfodMaskRcnnImpl::preprocess(const at::Tensor& image) const {
+  if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3)
+    throw Error("TF OD API model: expected one RGB image (1, 3, H, W)");
+  const ResizedShape resized = tfod_resized_shape(settings_.resizer, image.size(2), image.size(3));
+  const ResizedShape padded = tfod_padded_shape(settings_.resizer, resized);
+  at::Tensor pixels = tf_resize_bilinear(image.to(at::kFloat), resized.height, resized.width, false);
+  pixels = at::constant_pad_nd(pixels, {0, padded.width - resized.width, 0, padded.height - resized.height}, 0.0);
+  return {inception_preprocess(pixels.contiguous()),
+          {static_cast<float>(resized.height), static_cast<float>(resized.width)},
+          {static_cast<float>(padded.height), static_cast<float>(padded.width)}};
+}
+
+TfodRpnOutput TfodMaskRcnnImpl::rpn(const at::Tensor& pixels) {
+  const at::Tensor features = extractor_(pixels);
+  const at::Tensor hidden =
+      at::clamp(conv_same(features, rpn_conv_weight_, rpn_conv_bias_, settings_.rpn_atrous_rate), 0.0, 6.0);
+  const at::Tensor anchors = tfod_grid_anchors(settings_.anchors, features.size(2), features.size(3));
+  const std::array<float, 4> window = {0.0f, 0.0f, static_cast<float>(pixels.size(2)),
+                                       static_cast<float>(pixels.size(3))};
+  return {features, tfod_clip_to_window(anchors, window).to(features.device()),
+          per_anchor(at::conv2d(hidden, rpn_box_weight_, rpn_box_bias_), 4),
+          per_anchor(at::conv2d(hidden, rpn_class_weight_, rpn_class_bias_), 2)};
+}
+
+at::Tensor TfodMaskRcnnImpl::box_classifier_features(const at::Tensor& features, const at::Tensor& boxes) {
+  const at::Tensor image_index = at::zeros({boxes.size(0)}, boxes.options().dtype(at::kLong));
+  const int64_t crop = settings_.initial_crop_size;
+  const at::Tensor crops = tf_crop_and_resize(features, boxes, image_index, crop, crop);
+  return box_extractor_(tfod_maxpool(crops, settings_.maxpool_kernel_size, settings_.maxpool_stride));
+}
+
+TfodBoxClassifierOutput TfodMaskRcnnImpl::classify(const at::Tensor& features, const at::Tensor& boxes) {
+  const at::Tensor box_features = box_classifier_features(features, boxes);
+  const at::Tensor pooled = box_features.mean({2, 3});  // the heads' AvgPool (reduce_mean over h, w)
+  const at::Tensor refined = at::linear(pooled, box_weight_, box_bias_).view({boxes.size(0), -1, 4});
+  return {box_features, refined, at::linear(pooled, class_weight_, class_bias_)};
+}
+
+at::Tensor TfodMaskRcnnImpl::mask_logits(const at::Tensor& features, const at::Tensor& boxes) {
+  if (mask_weights_.empty()) throw Error("TF OD API model: this configuration predicts no masks");
+  at::Tensor x = tf_resize_bilinear(box_classifier_features(features, boxes), settings_.mask_height,
+                                    settings_.mask_width, /*align_corners=*/true);
+  for (size_t i = 0; i + 1 < mask_weights_.size(); ++i) x = at::relu(conv_same(x, mask_weights_[i], mask_biases_[i]));
+  return conv_same(x, mask_weights_.back(), mask_biases_.back());
+}
+
+TfodOutputs TfodMaskRcnnImpl::forward(const at::Tensor& image) {
+  TfodOutputs out;
+  out.input = preprocess(image);
+  out.rpn = rpn(out.input.pixels);
+  out.proposals = tfod_proposals(out.rpn.box_encodings, out.rpn.objectness, out.rpn.anchors, settings_,
+                                 out.input.true_shape, out.input.padded_shape);
+  if (settings_.number_of_stages < 2) return out;
+  out.box_classifier = classify(out.rpn.features, out.proposals.boxes);
+  out.detections = tfod_detections(out.box_classifier.refined_box_encodings, out.box_classifier.class_logits,
+                                   out.proposals.boxes, settings_, out.input.true_shape, out.input.padded_shape);
+  if (mask_weights_.empty()) return out;
+  // The OD API crops the detections' boxes, normalised to the true image, from the padded input's
+  // features as if they were normalised to it (the two differ only with pad_to_max_dimension).
+  out.mask_logits = mask_logits(out.rpn.features, out.detections.boxes);
+  const at::Tensor classes = settings_.masks_are_class_agnostic ? at::zeros_like(out.detections.classes)
+                                                                 : out.detections.classes;
+  const at::Tensor rows = at::arange(classes.size(0), classes.options());
+  out.masks = at::sigmoid(out.mask_logits.index({rows, classes}));
+  return out;
+}
+
+}  // namespace mrcnn::model

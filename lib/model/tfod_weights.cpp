@@ -1,0 +1,123 @@
+#include "model/tfod_weights.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "core/error.h"
+#include "io/tf_checkpoint.h"
+#include "io/tf_object_graph.h"
+#include "model/tf_weights.h"
+#include "model/tfod_mask_rcnn.h"
+
+namespace mrcnn::model {
+
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The model's variables outside the feature extractor: Keras full name -> checkpoint key.
+std::map<std::string, std::string> head_variables(const tf::Checkpoint& checkpoint) {
+  std::map<std::string, std::string> by_name;
+  for (const auto& [key, value] : tf::describe_checkpoint(checkpoint)) {
+    if (!ends_with(key, "/.ATTRIBUTES/VARIABLE_VALUE") || key.find("/.OPTIMIZER_SLOT/") != std::string::npos) continue;
+    if (value.object_path.rfind("model/", 0) != 0 || value.object_path.find("_feature_extractor_for_") != std::string::npos)
+      continue;
+    by_name[value.full_name.empty() ? value.object_path : value.full_name] = key;
+  }
+  return by_name;
+}
+
+// Our head parameters and the Keras layer each takes (the end of the variable's name; the layer
+// names are fixed in the OD API's code, the scopes above them may carry Keras' counters).
+std::vector<std::pair<std::string, std::string>> expected_layers(const TfodMaskRcnnImpl& model) {
+  std::vector<std::pair<std::string, std::string>> layers = {
+      {"rpn_conv", "RPNConv"},
+      {"rpn_box", "ConvolutionalBoxHead_0/BoxEncodingPredictor"},
+      {"rpn_class", "ConvolutionalClassHead_0/ClassPredictor"},
+      {"box", "BoxEncodingPredictor_dense"},
+      {"class", "ClassPredictor_dense"}};
+  const int64_t convs = model.mask_conv_layers();
+  for (int64_t i = 0; i + 1 < convs; ++i)
+    layers.push_back({"mask_conv_" + std::to_string(i), "MaskPredictor_conv2d_" + std::to_string(i)});
+  if (convs > 0) layers.push_back({"mask_last", "MaskPredictor_last_conv2d"});
+  return layers;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+std::string shape_text(at::IntArrayRef shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+// A Keras kernel in our layout: conv HWIO -> OIHW, dense (in, out) -> (out, in).
+at::Tensor to_our_layout(const at::Tensor& value) {
+  if (value.dim() == 4) return value.permute({3, 2, 0, 1});
+  if (value.dim() == 2) return value.t();
+  return value;
+}
+
+// The one variable whose name ends in /layer/weight (or is layer/weight).
+const std::string* find_variable(const std::map<std::string, std::string>& variables, const std::string& name) {
+  const std::string* found = nullptr;
+  for (const auto& [variable, key] : variables)
+    if (variable == name || ends_with(variable, "/" + name)) {
+      if (found) return nullptr;
+      found = &variable;
+    }
+  return found;
+}
+
+}  // namespace
+
+void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& model) {
+  load_inception_resnet_v2_from_tf(path, *model.extractor(), *model.box_extractor());
+  const tf::Checkpoint checkpoint = tf::open_checkpoint(path);
+  const auto variables = head_variables(checkpoint);
+  std::map<std::string, const tf::TensorEntry*> entries;
+  for (const auto& entry : checkpoint.entries) entries[entry.key] = &entry;
+  auto ours = model.named_parameters(/*recurse=*/false);
+  std::vector<std::string> missing, mismatched;
+  std::set<std::string> used;
+  torch::NoGradGuard no_grad;
+  for (const auto& [prefix, layer] : expected_layers(model))
+    for (const char* weight : {"weight", "bias"}) {
+      const std::string parameter = prefix + "_" + weight;
+      const std::string name = layer + (std::string(weight) == "weight" ? "/kernel" : "/bias");
+      const std::string* variable = find_variable(variables, name);
+      if (!variable) {
+        missing.push_back(name + " (for " + parameter + ")");
+        continue;
+      }
+      used.insert(*variable);
+      const std::string& key = variables.at(*variable);
+      const at::Tensor value = to_our_layout(tf_tensor_to_torch(tf::read_tensor(checkpoint, *entries.at(key)), key));
+      at::Tensor& target = ours[parameter];
+      if (value.sizes() != target.sizes())
+        mismatched.push_back(*variable + " " + shape_text(value.sizes()) + " for " + parameter + " " +
+                             shape_text(target.sizes()));
+      else
+        target.copy_(value);
+    }
+  std::vector<std::string> unmapped;
+  for (const auto& [name, key] : variables)
+    if (!used.count(name)) unmapped.push_back(name + " (" + key + ")");
+  if (!missing.empty() || !unmapped.empty() || !mismatched.empty())
+    throw Error(checkpoint.prefix + ": the heads do not match the configured TF OD API model: " +
+                std::to_string(missing.size()) + " variable(s) missing: [" + joined(missing) + "]; " +
+                std::to_string(unmapped.size()) + " unmapped: [" + joined(unmapped) + "]; " +
+                std::to_string(mismatched.size()) + " of the wrong shape (kernels in our layout): [" +
+                joined(mismatched) + "]");
+}
+
+}  // namespace mrcnn::model

@@ -1,0 +1,122 @@
+// Test helper: the TF OD API Mask R-CNN family (model/tfod_mask_rcnn) loaded from a TF OD API
+// checkpoint, run on a torch.save'd dict of inputs, every stage's outputs written with
+// torch::pickle_save for tests/reference/test_tfod_mask_rcnn_parity.py. Inputs: "image" (1, H, W,
+// 3) float pixels; optionally the reference's own intermediate tensors, so that each stage can
+// also be checked on exactly the reference's inputs ("tf/..." keys: rpn_box_encodings,
+// rpn_objectness, anchors -> proposals; proposals -> box classifier; refined_box_encodings,
+// class_logits, proposals -> detections; detection_boxes -> mask logits; detection_masks,
+// detection_boxes -> masks reframed into the image).
+// Usage: tfod_dump CHECKPOINT IN.pt OUT.pt --classes K --proposals P (--size S | --keep-aspect MIN MAX [--pad])
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "io/weights_file.h"
+#include "model/tfod_mask_rcnn.h"
+#include "model/tfod_weights.h"
+
+using namespace mrcnn;
+using model::TfodSettings;
+
+namespace {
+
+using Tensors = std::map<std::string, at::Tensor>;
+
+at::Tensor nhwc(const at::Tensor& nchw) { return nchw.permute({0, 2, 3, 1}).contiguous(); }
+
+TfodSettings parse_settings(int argc, char** argv) {
+  TfodSettings settings;
+  for (int i = 4; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto next = [&] { return std::stoll(argv[++i]); };
+    if (flag == "--classes") settings.num_classes = next();
+    else if (flag == "--proposals") settings.first_stage_max_proposals = next();
+    else if (flag == "--size") settings.resizer.height = settings.resizer.width = next();
+    else if (flag == "--pad") settings.resizer.pad_to_max_dimension = true;
+    else if (flag == "--keep-aspect") {
+      settings.resizer.keep_aspect = true;
+      settings.resizer.min_dimension = next();
+      settings.resizer.max_dimension = next();
+    } else {
+      throw std::runtime_error("unknown flag " + flag);
+    }
+  }
+  return settings;
+}
+
+void put_selection(c10::Dict<std::string, at::Tensor>& out, const std::string& prefix, const model::TfodSelection& s) {
+  out.insert(prefix + "boxes", s.boxes);
+  out.insert(prefix + "scores", s.scores);
+  out.insert(prefix + "classes", s.classes);
+  out.insert(prefix + "rows", s.rows);
+}
+
+// Our whole pipeline on the image.
+void run_own(model::TfodMaskRcnn& net, const at::Tensor& image, c10::Dict<std::string, at::Tensor>& out) {
+  const model::TfodOutputs o = net->forward(image);
+  out.insert("preprocessed", nhwc(o.input.pixels));
+  out.insert("block17_20_ac", nhwc(o.rpn.features));
+  out.insert("anchors", o.rpn.anchors);
+  out.insert("rpn_box_encodings", o.rpn.box_encodings);
+  out.insert("rpn_objectness", o.rpn.objectness);
+  put_selection(out, "proposals/", o.proposals);
+  out.insert("refined_box_encodings", o.box_classifier.refined_box_encodings);
+  out.insert("class_logits", o.box_classifier.class_logits);
+  put_selection(out, "detections/", o.detections);
+  out.insert("mask_logits", o.mask_logits);
+  out.insert("masks", o.masks);
+  out.insert("image_masks", model::tfod_reframe_masks(o.masks, o.detections.boxes, image.size(2), image.size(3)));
+}
+
+// Each stage on the reference's own inputs.
+void run_on_reference(model::TfodMaskRcnn& net, const Tensors& in, const at::Tensor& image,
+                      c10::Dict<std::string, at::Tensor>& out) {
+  const model::TfodInput input = net->preprocess(image);
+  const at::Tensor features = net->rpn(input.pixels).features;
+  const TfodSettings& s = net->settings();
+  put_selection(out, "tf/proposals/",
+                model::tfod_proposals(in.at("tf/rpn_box_encodings"), in.at("tf/rpn_objectness"), in.at("tf/anchors"), s,
+                                      input.true_shape, input.padded_shape));
+  const model::TfodBoxClassifierOutput classified = net->classify(features, in.at("tf/proposals"));
+  out.insert("tf/box_classifier_features", nhwc(classified.features));
+  out.insert("tf/refined_box_encodings", classified.refined_box_encodings);
+  out.insert("tf/class_logits", classified.class_logits);
+  put_selection(out, "tf/detections/",
+                model::tfod_detections(in.at("tf/refined_box_encodings"), in.at("tf/class_logits"),
+                                       in.at("tf/proposals"), s, input.true_shape, input.padded_shape));
+  out.insert("tf/mask_logits", net->mask_logits(features, in.at("tf/detection_boxes")));
+  out.insert("tf/image_masks", model::tfod_reframe_masks(in.at("tf/detection_masks"), in.at("tf/detection_boxes"),
+                                                         image.size(2), image.size(3)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::cerr << "usage: tfod_dump CHECKPOINT IN.pt OUT.pt --classes K --proposals P (--size S | --keep-aspect MIN MAX "
+                 "[--pad])\n";
+    return 2;
+  }
+  try {
+    model::TfodMaskRcnn net(parse_settings(argc, argv));
+    model::load_tfod_mask_rcnn_from_tf(argv[1], *net);
+    net->eval();
+    Tensors in;
+    for (const auto& [name, tensor] : read_weights_file(argv[2])) in[name] = tensor;
+    c10::InferenceMode guard;
+    const at::Tensor image = in.at("image").to(at::kFloat).permute({0, 3, 1, 2}).contiguous();
+    c10::Dict<std::string, at::Tensor> out;
+    run_own(net, image, out);
+    if (in.count("tf/proposals")) run_on_reference(net, in, image, out);
+    const std::vector<char> bytes = torch::pickle_save(c10::IValue(out));
+    std::ofstream(argv[3], std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  } catch (const std::exception& e) {
+    std::cerr << "tfod_dump: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
