@@ -6,7 +6,8 @@
 // rpn_objectness, anchors -> proposals; proposals -> box classifier; refined_box_encodings,
 // class_logits, proposals -> detections; detection_boxes -> mask logits; detection_masks,
 // detection_boxes -> masks reframed into the image).
-// Usage: tfod_dump CHECKPOINT IN.pt OUT.pt --classes K --proposals P (--size S | --keep-aspect MIN MAX [--pad])
+// Usage: tfod_dump CHECKPOINT IN.pt OUT.pt [--pipeline CONFIG] [--classes K] [--proposals P]
+//                  [--size S | --keep-aspect MIN MAX [--pad]]
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
@@ -17,6 +18,7 @@
 
 #include "io/weights_file.h"
 #include "model/tfod_mask_rcnn.h"
+#include "model/tfod_pipeline.h"
 #include "model/tfod_weights.h"
 
 using namespace mrcnn;
@@ -28,12 +30,17 @@ using Tensors = std::map<std::string, at::Tensor>;
 
 at::Tensor nhwc(const at::Tensor& nchw) { return nchw.permute({0, 2, 3, 1}).contiguous(); }
 
+// The model's settings: a pipeline.config's (--pipeline) or the defaults, then the flags' overrides
+// (as reference.py overrides the config's classes, proposals and resizer).
 TfodSettings parse_settings(int argc, char** argv) {
   TfodSettings settings;
+  for (int i = 4; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--pipeline") settings = model::read_tfod_pipeline(argv[i + 1]);
   for (int i = 4; i < argc; ++i) {
     const std::string flag = argv[i];
     auto next = [&] { return std::stoll(argv[++i]); };
-    if (flag == "--classes") settings.num_classes = next();
+    if (flag == "--pipeline") ++i;
+    else if (flag == "--classes") settings.num_classes = next();
     else if (flag == "--proposals") settings.first_stage_max_proposals = next();
     else if (flag == "--size") settings.resizer.height = settings.resizer.width = next();
     else if (flag == "--pad") settings.resizer.pad_to_max_dimension = true;
@@ -97,8 +104,8 @@ void run_on_reference(model::TfodMaskRcnn& net, const Tensors& in, const at::Ten
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: tfod_dump CHECKPOINT IN.pt OUT.pt --classes K --proposals P (--size S | --keep-aspect MIN MAX "
-                 "[--pad])\n";
+    std::cerr << "usage: tfod_dump CHECKPOINT IN.pt OUT.pt [--pipeline CONFIG] [--classes K] [--proposals P] "
+                 "[--size S | --keep-aspect MIN MAX [--pad]]\n";
     return 2;
   }
   try {
