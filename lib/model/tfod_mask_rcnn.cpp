@@ -72,6 +72,14 @@ TfodMaskRcnnImpl::TfodMaskRcnnImpl(TfodSettings settings) : settings_(std::move(
   mask_biases_.push_back(new_parameter(*this, "mask_last_bias", {masks}));
 }
 
+void TfodMaskRcnnImpl::prepare_for_inference() {
+  extractor_->fold_batch_norms();
+  box_extractor_->fold_batch_norms();
+  torch::NoGradGuard no_grad;
+  for (auto& param : parameters())
+    if (param.dim() == 4) param.set_data(param.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 TfodInput TfodMaskRcnnImpl::preprocess(const at::Tensor& image) const {
   if (image.dim() != 4 || image.size(0) != 1 || image.size(1) != 3)
     throw Error("TF OD API model: expected one RGB image (1, 3, H, W)");

@@ -66,6 +66,10 @@ class TfodMaskRcnnImpl : public torch::nn::Module {
   // All stages on one image (1, 3, H, W) in [0, 255], up to number_of_stages.
   TfodOutputs forward(const at::Tensor& image);
 
+  // For inference: the extractor's batch norms folded into its convolutions and every kernel
+  // channels-last (NHWC convolutions are faster on the CPU; the crops come channels-last).
+  void prepare_for_inference();
+
   const TfodSettings& settings() const { return settings_; }
   InceptionResnetV2FirstStage& extractor() { return extractor_; }
   InceptionResnetV2SecondStage& box_extractor() { return box_extractor_; }

@@ -7,16 +7,22 @@
 // class_logits, proposals -> detections; detection_boxes -> mask logits; detection_masks,
 // detection_boxes -> masks reframed into the image).
 // Usage: tfod_dump CHECKPOINT IN.pt OUT.pt [--pipeline CONFIG] [--classes K] [--proposals P]
-//                  [--size S | --keep-aspect MIN MAX [--pad]]
+//                  [--size S | --keep-aspect MIN MAX [--pad]] [--time RUNS]
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
 
+#include "eval/rle.h"
 #include "io/weights_file.h"
+#include "model/tfod_detect.h"
 #include "model/tfod_mask_rcnn.h"
 #include "model/tfod_pipeline.h"
 #include "model/tfod_weights.h"
@@ -39,7 +45,7 @@ TfodSettings parse_settings(int argc, char** argv) {
   for (int i = 4; i < argc; ++i) {
     const std::string flag = argv[i];
     auto next = [&] { return std::stoll(argv[++i]); };
-    if (flag == "--pipeline") ++i;
+    if (flag == "--pipeline" || flag == "--time") ++i;
     else if (flag == "--classes") settings.num_classes = next();
     else if (flag == "--proposals") settings.first_stage_max_proposals = next();
     else if (flag == "--size") settings.resizer.height = settings.resizer.width = next();
@@ -62,6 +68,26 @@ void put_selection(c10::Dict<std::string, at::Tensor>& out, const std::string& p
   out.insert(prefix + "rows", s.rows);
 }
 
+// What mrcnn-infer would report: boxes (x1, y1, x2, y2 pixels), scores, labels, masks decoded
+// from their RLE (M, H, W).
+void put_instances(c10::Dict<std::string, at::Tensor>& out, const eval::ImageDetections& detections) {
+  const auto count = static_cast<int64_t>(detections.instances.size());
+  at::Tensor boxes = torch::empty({count, 4}), scores = torch::empty({count}), labels = torch::empty({count}, torch::kLong);
+  at::Tensor masks = torch::empty({count, detections.height, detections.width}, torch::kByte);
+  for (int64_t i = 0; i < count; ++i) {
+    const eval::Instance& instance = detections.instances[i];
+    for (int k = 0; k < 4; ++k) boxes[i][k] = instance.box[k];
+    scores[i] = instance.score;
+    labels[i] = instance.label;
+    const std::vector<uint8_t> mask = eval::decode_rle(instance.mask);
+    std::memcpy(masks[i].data_ptr<uint8_t>(), mask.data(), mask.size());
+  }
+  out.insert("instances/boxes", boxes);
+  out.insert("instances/scores", scores);
+  out.insert("instances/labels", labels);
+  out.insert("instances/masks", masks);
+}
+
 // Our whole pipeline on the image.
 void run_own(model::TfodMaskRcnn& net, const at::Tensor& image, c10::Dict<std::string, at::Tensor>& out) {
   const model::TfodOutputs o = net->forward(image);
@@ -77,6 +103,7 @@ void run_own(model::TfodMaskRcnn& net, const at::Tensor& image, c10::Dict<std::s
   out.insert("mask_logits", o.mask_logits);
   out.insert("masks", o.masks);
   out.insert("image_masks", model::tfod_reframe_masks(o.masks, o.detections.boxes, image.size(2), image.size(3)));
+  put_instances(out, model::tfod_detect_instances(*net, image, 0.0f));
 }
 
 // Each stage on the reference's own inputs.
@@ -100,6 +127,27 @@ void run_on_reference(model::TfodMaskRcnn& net, const Tensors& in, const at::Ten
                                                          image.size(2), image.size(3)));
 }
 
+// Seconds per whole-model forward, `runs` times on the image, as inference runs it (batch norms
+// folded, channels-last), and the process's peak memory, as one JSON line.
+void print_timing(model::TfodMaskRcnn& net, const at::Tensor& image, int runs) {
+  net->prepare_for_inference();
+  std::cout << "{\"seconds\": [";
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const model::TfodOutputs o = net->forward(image);
+    std::cout << (i ? ", " : "") << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::cout << "], \"peak_mb\": " << usage.ru_maxrss / 1024.0 << "}\n";
+}
+
+int time_runs(int argc, char** argv) {
+  for (int i = 4; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--time") return std::stoi(argv[i + 1]);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +164,10 @@ int main(int argc, char** argv) {
     for (const auto& [name, tensor] : read_weights_file(argv[2])) in[name] = tensor;
     c10::InferenceMode guard;
     const at::Tensor image = in.at("image").to(at::kFloat).permute({0, 3, 1, 2}).contiguous();
+    if (const int runs = time_runs(argc, argv)) {
+      print_timing(net, image, runs);
+      return 0;
+    }
     c10::Dict<std::string, at::Tensor> out;
     run_own(net, image, out);
     if (in.count("tf/proposals")) run_on_reference(net, in, image, out);

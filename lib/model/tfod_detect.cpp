@@ -1,0 +1,37 @@
+#include "model/tfod_detect.h"
+
+#include <torch/torch.h>
+
+#include "eval/rle.h"
+#include "model/tfod_mask_rcnn.h"
+
+namespace mrcnn::model {
+
+eval::ImageDetections tfod_detect_instances(TfodMaskRcnnImpl& net, const at::Tensor& image, float score_threshold) {
+  const int64_t height = image.size(2), width = image.size(3);
+  const TfodOutputs out = net.forward(image);
+  eval::ImageDetections result{height, width, {}};
+  const at::Tensor boxes = out.detections.boxes.to(at::kCPU).contiguous();
+  const at::Tensor scores = out.detections.scores.to(at::kCPU), classes = out.detections.classes.to(at::kCPU);
+  for (int64_t i = 0; i < boxes.size(0); ++i) {
+    const float score = scores[i].item<float>();
+    if (score < score_threshold) break;  // by decreasing score
+    const float* b = boxes.data_ptr<float>() + 4 * i;  // normalised to the true image = the original image
+    eval::Instance instance;
+    instance.box = {b[1] * static_cast<float>(width), b[0] * static_cast<float>(height),
+                    b[3] * static_cast<float>(width), b[2] * static_cast<float>(height)};
+    instance.score = score;
+    instance.label = classes[i].item<int64_t>() + 1;
+    if (out.masks.defined()) {
+      // One mask at a time: a batch of image-sized masks would take M x H x W floats.
+      const at::Tensor pasted = tfod_reframe_masks(out.masks.slice(0, i, i + 1), out.detections.boxes.slice(0, i, i + 1),
+                                                   height, width);
+      const at::Tensor binary = pasted[0].gt(0.5).to(at::kCPU, at::kByte).contiguous();
+      instance.mask = eval::encode_rle(binary.data_ptr<uint8_t>(), height, width);
+    }
+    result.instances.push_back(std::move(instance));
+  }
+  return result;
+}
+
+}  // namespace mrcnn::model
