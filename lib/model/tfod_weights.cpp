@@ -20,12 +20,16 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The model's variables outside the feature extractor: Keras full name -> checkpoint key.
+// The meta-architecture's head variables (its attributes _first_stage_box_predictor*,
+// _mask_rcnn_box_predictor, whatever object holds the model: `model/` in a training checkpoint,
+// another name in an exported SavedModel): Keras full name -> checkpoint key.
 std::map<std::string, std::string> head_variables(const tf::Checkpoint& checkpoint) {
   std::map<std::string, std::string> by_name;
   for (const auto& [key, value] : tf::describe_checkpoint(checkpoint)) {
     if (!ends_with(key, "/.ATTRIBUTES/VARIABLE_VALUE") || key.find("/.OPTIMIZER_SLOT/") != std::string::npos) continue;
-    if (value.object_path.rfind("model/", 0) != 0 || value.object_path.find("_feature_extractor_for_") != std::string::npos)
+    const std::string& path = value.object_path;
+    if (path.find("/_first_stage_box_predictor") == std::string::npos &&
+        path.find("/_mask_rcnn_box_predictor/") == std::string::npos)
       continue;
     by_name[value.full_name.empty() ? value.object_path : value.full_name] = key;
   }
