@@ -4,6 +4,7 @@
 
 #include "eval/rle.h"
 #include "model/tfod_mask_rcnn.h"
+#include "model/tfod_postprocess.h"
 
 namespace mrcnn::model {
 
@@ -23,11 +24,11 @@ eval::ImageDetections tfod_detect_instances(TfodMaskRcnnImpl& net, const at::Ten
     instance.score = score;
     instance.label = classes[i].item<int64_t>() + 1;
     if (out.masks.defined()) {
-      // One mask at a time: a batch of image-sized masks would take M x H x W floats.
-      const at::Tensor pasted = tfod_reframe_masks(out.masks.slice(0, i, i + 1), out.detections.boxes.slice(0, i, i + 1),
-                                                   height, width);
-      const at::Tensor binary = pasted[0].gt(0.5).to(at::kCPU, at::kByte).contiguous();
-      instance.mask = eval::encode_rle(binary.data_ptr<uint8_t>(), height, width);
+      // One mask at a time and only over its box: image-sized masks would take M x H x W floats.
+      const CropBlock block = tfod_reframe_mask_block(out.masks[i], out.detections.boxes[i], height, width);
+      const at::Tensor binary = block.values.gt(0.5).to(at::kCPU, at::kByte).contiguous();
+      instance.mask = eval::encode_rle_block(height, width, block.x0, block.y0, binary.data_ptr<uint8_t>(),
+                                             binary.size(0), binary.size(1));
     }
     result.instances.push_back(std::move(instance));
   }

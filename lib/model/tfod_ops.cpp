@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -128,6 +129,35 @@ at::Tensor tf_crop_and_resize(const at::Tensor& features, const at::Tensor& boxe
   const AxisSampling xs = sampling_at(crop_positions(b.select(1, 1), b.select(1, 3), features.size(3), crop_width),
                                       features.size(3));
   return bilinear_sample(features, box_indices, ys, xs, extrapolation);
+}
+
+namespace {
+
+// The positions [begin, end) whose samples lie inside (contiguous: positions are monotonic).
+std::pair<int64_t, int64_t> inside_range(const at::Tensor& inside) {
+  const at::Tensor index = at::nonzero(inside.to(at::kCPU)).view(-1);
+  if (index.numel() == 0) return {0, 0};
+  return {index[0].item<int64_t>(), index[-1].item<int64_t>() + 1};
+}
+
+AxisSampling columns(const AxisSampling& s, std::pair<int64_t, int64_t> range) {
+  return {s.low.slice(1, range.first, range.second), s.high.slice(1, range.first, range.second),
+          s.lerp.slice(1, range.first, range.second), s.inside.slice(1, range.first, range.second)};
+}
+
+}  // namespace
+
+CropBlock tf_crop_and_resize_inside(const at::Tensor& image, const at::Tensor& box, int64_t crop_height,
+                                    int64_t crop_width) {
+  const at::Tensor b = box.to(image.scalar_type()).view({1, 4});
+  const int64_t height = image.size(1), width = image.size(2);
+  const AxisSampling ys = sampling_at(crop_positions(b.select(1, 0), b.select(1, 2), height, crop_height), height);
+  const AxisSampling xs = sampling_at(crop_positions(b.select(1, 1), b.select(1, 3), width, crop_width), width);
+  const auto rows = inside_range(ys.inside[0]), cols = inside_range(xs.inside[0]);
+  if (rows.first == rows.second || cols.first == cols.second) return {0, 0, image.new_empty({image.size(0), 0, 0})};
+  const at::Tensor index = at::zeros({1}, image.options().dtype(at::kLong));
+  return {rows.first, cols.first,
+          bilinear_sample(image.unsqueeze(0), index, columns(ys, rows), columns(xs, cols), 0.0)[0]};
 }
 
 at::Tensor tfod_maxpool(const at::Tensor& crops, int64_t kernel, int64_t stride) {

@@ -37,6 +37,19 @@ at::Tensor tf_resize_bilinear(const at::Tensor& images, int64_t height, int64_t 
 at::Tensor tf_crop_and_resize(const at::Tensor& features, const at::Tensor& boxes, const at::Tensor& box_indices,
                               int64_t crop_height, int64_t crop_width, double extrapolation = 0.0);
 
+// What crop_and_resize of one box gives inside the source image, the rest being the extrapolation
+// value: the block's top-left (y0, x0) in the crop and its values (C, rows, columns); empty when no
+// sample falls inside.
+struct CropBlock {
+  int64_t y0 = 0, x0 = 0;
+  at::Tensor values;
+};
+
+// tf_crop_and_resize of `image` (C, H, W) at one normalised box (4) to crop_height x crop_width,
+// computed only where samples fall inside the image (the same values there, bit for bit).
+CropBlock tf_crop_and_resize_inside(const at::Tensor& image, const at::Tensor& box, int64_t crop_height,
+                                    int64_t crop_width);
+
 // The meta-architecture's max pool after cropping (Keras MaxPooling2D, VALID); kernel 0 = none.
 at::Tensor tfod_maxpool(const at::Tensor& crops, int64_t kernel, int64_t stride);
 

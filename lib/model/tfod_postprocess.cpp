@@ -92,14 +92,31 @@ TfodSelection tfod_detections(const at::Tensor& refined_box_encodings, const at:
                              true);
 }
 
+namespace {
+
+// The unit square in each box's frame (the boxes' inverses), box sizes floored at 1e-4.
+at::Tensor inverse_boxes(const at::Tensor& boxes) {
+  const at::Tensor min_corner = boxes.slice(1, 0, 2), max_corner = boxes.slice(1, 2, 4);
+  const at::Tensor denom = at::clamp_min(max_corner - min_corner, 1e-4);
+  return at::cat({(0.0 - min_corner) / denom, (1.0 - min_corner) / denom}, 1);
+}
+
+}  // namespace
+
 at::Tensor tfod_reframe_masks(const at::Tensor& box_masks, const at::Tensor& boxes, int64_t height, int64_t width) {
   const int64_t count = box_masks.size(0);
   if (count == 0) return at::zeros({0, height, width}, box_masks.options());
-  const at::Tensor min_corner = boxes.slice(1, 0, 2), max_corner = boxes.slice(1, 2, 4);
-  const at::Tensor denom = at::clamp_min(max_corner - min_corner, 1e-4);
-  const at::Tensor inverse = at::cat({(0.0 - min_corner) / denom, (1.0 - min_corner) / denom}, 1);
   const at::Tensor index = at::arange(count, boxes.options().dtype(at::kLong));
-  return tf_crop_and_resize(box_masks.unsqueeze(1), inverse, index, height, width, 0.0).squeeze(1).contiguous();
+  return tf_crop_and_resize(box_masks.unsqueeze(1), inverse_boxes(boxes), index, height, width, 0.0)
+      .squeeze(1)
+      .contiguous();
+}
+
+CropBlock tfod_reframe_mask_block(const at::Tensor& box_mask, const at::Tensor& box, int64_t height, int64_t width) {
+  CropBlock block =
+      tf_crop_and_resize_inside(box_mask.unsqueeze(0), inverse_boxes(box.view({1, 4}))[0], height, width);
+  block.values = block.values.squeeze(0);
+  return block;
 }
 
 }  // namespace mrcnn::model

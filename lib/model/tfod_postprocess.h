@@ -8,6 +8,7 @@
 
 #include <array>
 
+#include "model/tfod_ops.h"
 #include "model/tfod_settings.h"
 
 namespace mrcnn::model {
@@ -48,5 +49,9 @@ TfodSelection tfod_detections(const at::Tensor& refined_box_encodings, const at:
 // through crop_and_resize of each mask on its box's inverse (normalised boxes (M, 4), their sizes
 // floored at 1e-4), zero outside. Returns (M, height, width) float.
 at::Tensor tfod_reframe_masks(const at::Tensor& box_masks, const at::Tensor& boxes, int64_t height, int64_t width);
+
+// One box mask (h, w) reframed as tfod_reframe_masks does, computed only over the image pixels its
+// box covers (its normalised box (4)): the block and its top-left pixel.
+CropBlock tfod_reframe_mask_block(const at::Tensor& box_mask, const at::Tensor& box, int64_t height, int64_t width);
 
 }  // namespace mrcnn::model

@@ -61,6 +61,22 @@ TEST_CASE("crop_and_resize samples as TF's kernel: (size - 1) spacing, extrapola
   }
 }
 
+TEST_CASE("crop_and_resize over the inside block only gives the same values there", "[model][tfod]") {
+  const at::Tensor image = torch::rand({2, 5, 7});
+  // Inside, partly outside on every side, flipped, wholly outside.
+  const at::Tensor boxes = torch::tensor({0.1f, 0.2f, 0.8f, 0.9f, -0.3f, -0.5f, 1.6f, 1.4f, 0.9f, 1.2f, 0.2f, 0.1f,
+                                          1.5f, 0.0f, 2.0f, 1.0f})
+                              .view({4, 4});
+  for (int64_t n = 0; n < 4; ++n) {
+    const at::Tensor full =
+        tf_crop_and_resize(image.unsqueeze(0), boxes.slice(0, n, n + 1), torch::zeros({1}, torch::kLong), 9, 11, -7.0)[0];
+    const CropBlock block = tf_crop_and_resize_inside(image, boxes[n], 9, 11);
+    const int64_t rows = block.values.size(1), cols = block.values.size(2);
+    CHECK(torch::equal(full.slice(1, block.y0, block.y0 + rows).slice(2, block.x0, block.x0 + cols), block.values));
+    CHECK(full.eq(-7.0).sum().item<int64_t>() == 2 * (9 * 11 - rows * cols));
+  }
+}
+
 TEST_CASE("the legacy bilinear resize takes source = destination * in / out", "[model][tfod]") {
   const at::Tensor image = torch::arange(12, torch::kFloat).view({1, 1, 3, 4});
   // 3x4 -> 2x8: rows 0 and 1.5 (between 1 and 2), columns x / 2.
