@@ -51,6 +51,8 @@ def summarise(path, steps):
         by_cat[e.get("cat", "")].append(e)
     gpu = by_cat["kernel"] + by_cat["gpu_memcpy"] + by_cat["gpu_memset"]
     window = [e for e in events if e.get("cat") in ("cpu_op", "cuda_runtime", "kernel", "gpu_memcpy", "gpu_memset")]
+    if not window:
+        sys.exit(f"trace_summary: error: {path}: no operator, CUDA runtime or GPU events in the trace")
     start = min(float(e["ts"]) for e in window)
     end = max(float(e["ts"]) + float(e["dur"]) for e in window)
     copies = collections.Counter()

@@ -258,6 +258,19 @@ void check_band_layouts(const Json& resolved, std::vector<Problem>& problems) {
   }
 }
 
+// Overlays draw three of the model's channels as RGB or one as gray.
+void check_overlay_bands(const Json& resolved, std::vector<Problem>& problems) {
+  const Json& view = resolved["infer"]["overlay_bands"];
+  const long long channels = resolved["model"]["input_channels"].get<long long>();
+  if (!view.empty() && view.size() != 1 && view.size() != 3)
+    problems.push_back({"infer.overlay_bands", "expected 3 channels (R, G, B) or 1 (gray), found " + shown(view)});
+  for (const auto& channel : view)
+    if (channel.get<long long>() < 0 || channel.get<long long>() >= channels)
+      problems.push_back({"infer.overlay_bands", "names channel " + shown(channel) + ", but model.input_channels is " +
+                                                     std::to_string(channels) + " (channels 0-" +
+                                                     std::to_string(channels - 1) + ")"});
+}
+
 // Checks between keys; resolved holds every key with a value of the right type.
 void check_consistency(const Json& resolved, std::vector<Problem>& problems) {
   const Json& model = resolved["model"];
@@ -297,6 +310,7 @@ void check_consistency(const Json& resolved, std::vector<Problem>& problems) {
 
   const Json& data = resolved["data"];
   check_band_layouts(resolved, problems);
+  check_overlay_bands(resolved, problems);
   if (data["val_fraction"].get<double>() > 0 && !data["val"]["annotations"].get<std::string>().empty())
     problems.push_back({"data.val_fraction", "set it to 0 or leave data.val.annotations empty: both name a "
                                              "validation set"});

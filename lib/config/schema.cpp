@@ -285,6 +285,11 @@ std::vector<KeySpec> build_schema() {
                       "fastest; pays off on long runs over one image size (the mask head's shape still "
                       "changes with the number of detections)"));
   k.push_back(key("infer.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
+  k.push_back(key("infer.overlay_bands", V::IntList, Json::array(),
+                  "Overlays: the model's input channels drawn as R, G, B (three numbers, e.g. [3, 0, 1] for "
+                  "false colour) or as gray (one); empty: channels 0-2, or 0 as gray below 3 channels")
+                  .may_be_empty()
+                  .range(0, kMaxBands - 1));
   k.push_back(integer("infer.tile.size", 0,
                       "Tiled inference: side of the square tiles cut from each image, in image pixels (0: off, "
                       "else at least 32); tiles keep their native scale (times infer.tile.scale) instead of the "

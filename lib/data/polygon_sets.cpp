@@ -8,8 +8,10 @@
 
 #include "core/error.h"
 #include "data/label_map.h"
+#include "io/atomic_file.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
+#include "io/tiff_file.h"
 
 namespace mrcnn::data {
 namespace fs = std::filesystem;
@@ -141,7 +143,15 @@ std::pair<int64_t, int64_t> image_file_size(const std::string& path, int64_t max
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<size_t>(in.gcount()));
   if (const auto dims = image_header_dimensions(head)) return {dims->width, dims->height};
-  const cv::Mat image = read_image_rgb(path, max_pixels);
+  // Else the whole file: TIFFs (whose directory often follows the pixels) through our own reader,
+  // which reads any band count and depth; what it leaves aside, and other formats, through OpenCV.
+  const std::string bytes = read_text_file(path);
+  if (is_tiff(bytes)) try {
+      const cv::Mat image = decode_tiff(bytes, path, max_pixels);
+      return {image.cols, image.rows};
+    } catch (const TiffUnsupported&) {
+    }
+  const cv::Mat image = decode_image_rgb(bytes, path, max_pixels);
   return {image.cols, image.rows};
 }
 

@@ -214,7 +214,9 @@ auto naming_source(const std::string& source, Fn fn) {
 template <typename Fn>
 auto with_data_file(const std::string& path, Fn fn) {
   std::string text = read_text_file(path);
-  if (const auto tape = JsonTape::parse(text)) return fn(tape->root());
+  // The tape holds about 3 bytes a byte of text: its allocation may fail on a huge file.
+  const auto tape = naming_source(path, [&] { return JsonTape::parse(text); });
+  if (tape) return fn(tape->root());
   return fn(parse_json_data(text, path));
 }
 

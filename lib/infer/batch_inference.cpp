@@ -122,7 +122,7 @@ InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job
       summary.detections += static_cast<int64_t>(detections[k].instances.size());
       if (!job.overlay_dir.empty()) {
         write_image_rgb((fs::path(job.overlay_dir) / overlay_names.claim(batch[k]->path, batch[k]->id)).string(),
-                        viz::draw_instances(display_rgb(pixels[k]), detections[k].instances, job.labels, job.overlay_style));
+                        viz::draw_instances(display_rgb(pixels[k], job.overlay_bands), detections[k].instances, job.labels, job.overlay_style));
       }
       ++summary.images;
       progress.advance();

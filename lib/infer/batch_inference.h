@@ -24,6 +24,7 @@ struct InferenceJob {
   bool skip_unreadable = false;
   int64_t max_image_pixels = kDefaultMaxImagePixels;
   std::string overlay_dir;       // empty: no overlays
+  std::vector<int> overlay_bands;  // the model's channels drawn as RGB (3) or gray (1); empty: 0-2
   data::LabelMap labels;
   viz::OverlayStyle overlay_style;
   TileOptions tiling;  // off unless tiling.size > 0

@@ -51,6 +51,19 @@ data::LabelMap class_names(const Json& config, const InferenceRequest& request) 
   return path.empty() ? data::LabelMap() : data::LabelMap::read(path);
 }
 
+// --overlay-bands, else infer.overlay_bands; each a channel the model takes.
+std::vector<int> overlay_bands(const Json& config, const InferenceRequest& request) {
+  if (request.overlay_bands.empty()) return config["infer"].value("overlay_bands", std::vector<int>{});
+  const int64_t channels = config["model"].value("input_channels", int64_t{3});
+  for (const int channel : request.overlay_bands)
+    if (channel < 0 || channel >= channels)
+      throw Error("--overlay-bands: names channel " + std::to_string(channel) + ", the model takes " +
+                  std::to_string(channels) + " (channels 0-" + std::to_string(channels - 1) + ")");
+  if (request.overlay_bands.size() == 2)
+    throw Error("--overlay-bands: expected 3 channels (R, G, B) or 1 (gray), found 2");
+  return request.overlay_bands;
+}
+
 }  // namespace
 
 TileOptions tile_options(const Json& config, const InferenceRequest& request) {
@@ -75,6 +88,7 @@ InferenceJob inference_job(const Json& config, const InferenceRequest& request) 
   job.skip_unreadable = request.skip_unreadable;
   job.max_image_pixels = request.max_image_pixels;
   job.overlay_dir = request.overlay_dir;
+  job.overlay_bands = overlay_bands(config, request);
   job.overlay_style.score_threshold = job.score_threshold;
   job.labels = class_names(config, request);
   job.tiling = tile_options(config, request);

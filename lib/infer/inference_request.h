@@ -21,6 +21,7 @@ struct InferenceRequest {
   std::string dataset;              // or the configuration's data.<dataset> set ("train", "val")
   std::string output;               // COCO results JSON
   std::string overlay_dir;          // empty: no overlays
+  std::vector<int> overlay_bands;   // empty: infer.overlay_bands
   std::string label_map;            // empty: the model's class names, else data.train.label_map
   std::optional<data::LabelMap> model_labels;  // the class names a self-contained model carries
   std::string device, precision;    // empty: infer.device, infer.precision

@@ -72,8 +72,8 @@ cv::Mat decoded_in_file_order(std::string_view bytes, const std::string& source,
 double full_scale(int depth, const BandLayout& layout, const std::string& source) {
   if (layout.pixel_max > 0) return layout.pixel_max;
   if (depth == CV_8U) return 255;
-  throw Error(source + ": " + depth_name(depth) + " image, but " + layout.set_key +
-              ".pixel_max is not set (the value that means full scale, e.g. 65535, or 4095 for 12-bit data)");
+  throw Error(source + ": " + depth_name(depth) + " image, but " + layout.key("pixel_max") +
+              " is not set (the value that means full scale, e.g. 65535, or 4095 for 12-bit data)");
 }
 
 // The layout's bands (all when it names none), checked against the image and the model.
@@ -83,14 +83,14 @@ std::vector<cv::Mat> selected_bands(const cv::Mat& image, const BandLayout& layo
   if (layout.bands.empty()) {
     if (static_cast<int64_t>(planes.size()) != layout.channels)
       throw Error(source + ": image has " + std::to_string(planes.size()) + " bands, the model takes " +
-                  std::to_string(layout.channels) + " (model.input_channels; " + layout.set_key +
-                  ".bands picks and orders them)");
+                  std::to_string(layout.channels) + " (model.input_channels; " + layout.key("bands") +
+                  " picks and orders them)");
     return planes;
   }
   std::vector<cv::Mat> picked;
   for (const int band : layout.bands) {
     if (band < 0 || band >= static_cast<int>(planes.size()))
-      throw Error(source + ": " + layout.set_key + ".bands names band " + std::to_string(band) + ", the image has " +
+      throw Error(source + ": " + layout.key("bands") + " names band " + std::to_string(band) + ", the image has " +
                   std::to_string(planes.size()) + " bands (0-" + std::to_string(planes.size() - 1) + ")");
     picked.push_back(planes[band]);
   }
@@ -142,7 +142,7 @@ cv::Mat read_band_files(const std::string& labelled, const BandLayout& layout, i
     const cv::Mat plane = decoded_in_file_order(read_text_file(file), file, layout, max_pixels);
     if (plane.channels() != 1)
       throw Error(file + ": a band file holds one band, this one has " + std::to_string(plane.channels()) + " (" +
-                  layout.set_key + ".band_files)");
+                  layout.key("band_files") + ")");
     if (!planes.empty() && plane.size() != planes.front().size())
       throw Error(file + ": band is " + std::to_string(plane.cols) + "x" + std::to_string(plane.rows) +
                   ", the image's first band " + std::to_string(planes.front().cols) + "x" +
@@ -195,16 +195,53 @@ std::string first_band_path(const std::string& path, const BandLayout& layout) {
   return band_file(path, layout.band_files, layout.bands.front());
 }
 
-cv::Mat display_rgb(const cv::Mat& image) {
-  if (image.type() == CV_8UC3) return image;
+std::string BandLayout::key(const std::string& name) const {
+  if (!set_key.empty()) return set_key + "." + name;
+  std::string flag = "--" + name;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+cv::Mat display_rgb(const cv::Mat& image, const std::vector<int>& view, const std::string& view_key) {
+  if (image.type() == CV_8UC3 && view.empty()) return image;
+  if (!view.empty() && view.size() != 1 && view.size() != 3)
+    throw Error(view_key + ": expected 3 channels (R, G, B) or 1 (gray), found " + std::to_string(view.size()));
   std::vector<cv::Mat> planes;
   cv::split(image, planes);
-  const std::vector<cv::Mat> rgb =
-      planes.size() >= 3 ? std::vector<cv::Mat>{planes[0], planes[1], planes[2]} : std::vector<cv::Mat>(3, planes[0]);
-  cv::Mat merged, view;
+  std::vector<int> shown = view;
+  if (shown.empty()) shown = planes.size() >= 3 ? std::vector<int>{0, 1, 2} : std::vector<int>{0};
+  std::vector<cv::Mat> rgb;
+  for (const int channel : shown) {
+    if (channel < 0 || channel >= static_cast<int>(planes.size()))
+      throw Error(view_key + ": names channel " + std::to_string(channel) + ", the model's images have " +
+                  std::to_string(planes.size()) + " (0-" + std::to_string(planes.size() - 1) + ")");
+    rgb.push_back(planes[channel]);
+  }
+  if (rgb.size() == 1) rgb = {rgb[0], rgb[0], rgb[0]};
+  cv::Mat merged, drawn;
   cv::merge(rgb, merged);
-  merged.convertTo(view, CV_8UC3);  // saturates
-  return view;
+  merged.convertTo(drawn, CV_8UC3);  // saturates
+  return drawn;
+}
+
+cv::Mat read_image_view(const std::string& path, const BandView& view, int64_t max_pixels) {
+  const std::string bytes = read_text_file(path);
+  if (view.bands.empty() && view.pixel_max == 0 && !is_tiff(bytes)) return decode_image_rgb(bytes, path, max_pixels);
+  if (!view.bands.empty() && view.bands.size() != 1 && view.bands.size() != 3)
+    throw Error("--bands: expected 3 bands (R, G, B) or 1 (gray), found " + std::to_string(view.bands.size()));
+  BandLayout layout;
+  layout.set_key.clear();
+  layout.pixel_max = view.pixel_max;
+  layout.bands = {0};  // any selection: the file's own bands and depth, not the plain RGB decoding
+  try {
+    const cv::Mat decoded = decoded_in_file_order(bytes, path, layout, max_pixels);
+    layout.bands = view.bands;
+    if (layout.bands.empty()) layout.bands = decoded.channels() >= 3 ? std::vector<int>{0, 1, 2} : std::vector<int>{0};
+    layout.channels = static_cast<int64_t>(layout.bands.size());
+    return display_rgb(scaled_bands(decoded, layout, path));
+  } catch (const cv::Exception&) {  // a layout OpenCV cannot convert (its allocation)
+    throw Error(path + ": cannot decode image: not a valid JPEG/PNG/BMP/TIFF/WebP file");
+  }
 }
 
 }  // namespace mrcnn

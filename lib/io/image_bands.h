@@ -19,7 +19,10 @@ struct BandLayout {
   std::vector<int> bands;  // 0-based channels of the decoded image in file order (R, G, B, A/extra); empty: all
   double pixel_max = 0;    // full scale; 0: 255 for 8-bit images, others refused
   std::string band_files;  // "{stem}_B{band}.tif": each band a file of its own; empty: channels of one file
-  std::string set_key = "data.train";  // names the keys in messages
+  std::string set_key = "data.train";  // names the keys in messages; empty: a tool's flags (--bands)
+
+  // How a message names one of the layout's keys: data.train.pixel_max, or --pixel-max.
+  std::string key(const std::string& name) const;
 
   // 8-bit RGB as before the layouts: decoded to CV_8UC3, the model divides by 255.
   bool is_plain_rgb() const {
@@ -51,8 +54,23 @@ cv::Mat read_image_bands(const std::string& path, const BandLayout& layout,
 // the first band's file (what a reader checks is there).
 std::string first_band_path(const std::string& path, const BandLayout& layout);
 
-// An 8-bit RGB view of a pipeline image for drawing: CV_8UC3 as it is; otherwise bands 0-2 as
-// RGB (the first band as gray for 1 or 2 bands), saturated to 0-255.
-cv::Mat display_rgb(const cv::Mat& image);
+// An 8-bit RGB view of a pipeline image for drawing: `view` names its channels to draw as R, G, B
+// (three) or as gray (one); empty: CV_8UC3 as it is, otherwise channels 0-2 as RGB (the first as
+// gray below 3 channels). Saturated to 0-255. Throws Error naming view_key for a channel the
+// image does not have or a view of another length.
+cv::Mat display_rgb(const cv::Mat& image, const std::vector<int>& view = {},
+                    const std::string& view_key = "infer.overlay_bands");
+
+// Which bands of an image file a drawing shows (mrcnn-visualize --bands, --pixel-max): bands in
+// file order, three as R, G, B or one as gray (empty: 0-2, or 0 as gray for 1-2 band images), and
+// the value that means full scale (0: 255 for 8-bit images, others refused).
+struct BandView {
+  std::vector<int> bands;
+  double pixel_max = 0;
+};
+
+// An image file drawn as 8-bit RGB through `view`. With the default view an 8-bit JPEG/PNG/...
+// reads exactly as read_image_rgb (EXIF orientation applied); TIFFs go to io/tiff_file.
+cv::Mat read_image_view(const std::string& path, const BandView& view, int64_t max_pixels = kDefaultMaxImagePixels);
 
 }  // namespace mrcnn

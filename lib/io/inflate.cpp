@@ -208,7 +208,8 @@ std::string inflate_zlib(std::string_view stream, size_t max_output, const std::
   if (flags & 0x20) fail(where, "needs a preset dictionary");
   BitReader in(stream.substr(2), where);
   Output out{std::string(), max_output};
-  out.bytes.reserve(max_output);
+  // Deflate expands at most 1032:1; a small stream cannot claim the whole budget up front.
+  out.bytes.reserve(std::min<size_t>(max_output, stream.size() * 1032));
   for (bool last = false; !last;) {
     last = in.bits(1) == 1;
     const uint32_t type = in.bits(2);
@@ -217,6 +218,7 @@ std::string inflate_zlib(std::string_view stream, size_t max_output, const std::
     if (!ended) return std::move(out.bytes);  // filled up: what follows is not needed
   }
   in.align();
+  if (in.left() > 0 && in.left() < 4) in.fail("ends early (truncated?) in its Adler-32 checksum");
   if (in.left() >= 4) {  // writers that leave the checksum out are tolerated
     const std::string_view sum = in.take(4);
     uint32_t expected = 0;

@@ -19,9 +19,11 @@ class JsonTape;
 // One value on a tape, read through the part of nlohmann::json's const interface that the data
 // readers use (so that one template reads either), with the same values: integers without a
 // fraction or exponent are number_integer / number_unsigned, a repeated key means its last value.
+// Unlike nlohmann, an object keeps every key in document order: iteration and size() see repeated
+// keys each time they occur (the readers look values up by key, where the last one wins).
 class JsonView {
  public:
-  class iterator;  // over an array's elements or an object's values, as nlohmann iterates
+  class iterator;  // over an array's elements or an object's values (in document order)
 
   JsonView(const JsonTape* tape, uint32_t index) : tape_(tape), index_(index) {}
 
@@ -36,7 +38,7 @@ class JsonView {
   bool is_object() const;
   bool is_structured() const { return is_array() || is_object(); }
 
-  size_t size() const;  // as nlohmann: 0 for null, 1 for a scalar
+  size_t size() const;  // 0 for null, 1 for a scalar; an object's keys as written, repeats included
   bool empty() const { return size() == 0; }
   bool contains(std::string_view key) const;
   JsonView operator[](std::string_view key) const;  // the key must be there (check contains first)

@@ -65,7 +65,8 @@ std::string decode_tiff_lzw(std::string_view data, size_t max_output, const std:
     throw Error(where + ": LZW data in the old-style (pre-TIFF 6.0) bit order is not read");
   LzwTable table;
   std::string out;
-  out.reserve(max_output);
+  // A 9-bit code yields at most 4096 bytes: a small block cannot claim the whole budget up front.
+  out.reserve(std::min<size_t>(max_output, data.size() * 3641 + 4096));
   CodeReader codes(data);
   int next = kFirstFreeCode, width = 9, previous = -1;
   for (int code = codes.next(width); code >= 0 && code != kEndCode; code = codes.next(width)) {
@@ -91,7 +92,7 @@ std::string decode_tiff_lzw(std::string_view data, size_t max_output, const std:
 
 std::string decode_packbits(std::string_view data, size_t max_output, const std::string& where) {
   std::string out;
-  out.reserve(max_output);
+  out.reserve(std::min<size_t>(max_output, data.size() * 64));  // 2 bytes give at most 128
   for (size_t i = 0; i < data.size() && out.size() < max_output;) {
     const int header = static_cast<int8_t>(data[i++]);
     const size_t room = max_output - out.size();

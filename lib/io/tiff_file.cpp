@@ -141,12 +141,15 @@ int sample_depth(uint64_t bits, uint64_t format, const TiffBytes& file) {
               "8- and 16-bit unsigned, 8-, 16- and 32-bit signed integers, 32-bit floats");
 }
 
-void read_samples(const TiffDirectory& dir, const TiffBytes& file, TiffLayout& layout) {
+void read_size(const TiffDirectory& dir, const TiffBytes& file, TiffLayout& layout) {
   layout.width = static_cast<int64_t>(dir.required(kTagWidth, "ImageWidth"));
   layout.height = static_cast<int64_t>(dir.required(kTagLength, "ImageLength"));
   if (layout.width == 0 || layout.height == 0 || layout.width > INT_MAX || layout.height > INT_MAX)
     file.fail("image is " + std::to_string(layout.width) + "x" + std::to_string(layout.height) +
               " pixels, 1 to 2^31-1 a side expected");
+}
+
+void read_samples(const TiffDirectory& dir, const TiffBytes& file, TiffLayout& layout) {
   const uint64_t samples = dir.value(kTagSamples, "SamplesPerPixel", 1);
   if (samples == 0 || samples > kMaxTiffSamples)
     file.fail("has " + std::to_string(samples) + " samples per pixel, 1 to " + std::to_string(kMaxTiffSamples) +
@@ -169,7 +172,9 @@ void read_coding(const TiffDirectory& dir, const TiffBytes& file, TiffLayout& la
   const uint64_t c = layout.compression;
   if (c != 1 && c != 5 && c != 8 && c != 32946 && c != 32773)
     unsupported(file, "Compression " + std::to_string(c), "1 none, 5 LZW, 8 and 32946 Deflate, 32773 PackBits");
-  layout.predictor = dir.value(kTagPredictor, "Predictor", 1);
+  // libtiff (so GDAL, Pillow, tifffile's readers) applies a predictor only with LZW and Deflate.
+  const bool predicted_codec = c == 5 || c == 8 || c == 32946;
+  layout.predictor = predicted_codec ? dir.value(kTagPredictor, "Predictor", 1) : 1;
   if (layout.predictor != 1 && layout.predictor != 2 && layout.predictor != 3)
     unsupported(file, "Predictor " + std::to_string(layout.predictor),
                 "1 none, 2 horizontal differencing, 3 floating point");
@@ -233,8 +238,9 @@ void check_bytes(const TiffLayout& layout, const TiffBytes& file, int64_t max_pi
 TiffLayout read_layout(const TiffBytes& file, int64_t max_pixels) {
   const TiffDirectory dir(file);
   TiffLayout layout;
+  read_size(dir, file, layout);
+  check_pixels(layout, file, max_pixels);  // first: a file left to OpenCV would hide the limit
   read_samples(dir, file, layout);
-  check_pixels(layout, file, max_pixels);
   read_coding(dir, file, layout);
   read_blocks(dir, file, layout);
   check_bytes(layout, file, max_pixels);

@@ -164,6 +164,8 @@ void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root, s
     std::vector<at::Tensor> one = {state_->staged(t.contiguous())};
     c10d::BroadcastOptions options;
     options.rootRank = root;
+    // The collective itself times out after options.timeout (unset: the group's), whatever wait allows.
+    options.timeout = std::max(state_->timeout, timeout);
     state_->wait(state_->group->broadcast(one, options), "broadcast", timeout);
     if (!one[0].is_same(t)) t.copy_(one[0]);
   }

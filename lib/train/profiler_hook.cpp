@@ -56,8 +56,20 @@ ProfilerHook::~ProfilerHook() {
   }
 }
 
+class ProfilerHook::StartHook : public Hook {
+ public:
+  explicit StartHook(ProfilerHook& profiler) : profiler_(profiler) {}
+  void after_step(const StepEvent& event) override {
+    if (event.step + 1 == profiler_.steps_.first && !event.stopping()) profiler_.start();
+  }
+
+ private:
+  ProfilerHook& profiler_;
+};
+
+std::unique_ptr<Hook> ProfilerHook::start_hook() { return std::make_unique<StartHook>(*this); }
+
 void ProfilerHook::after_step(const StepEvent& event) {
-  if (event.step + 1 == steps_.first) start();
   if (event.step == steps_.last || event.stopping()) stop();
 }
 
@@ -77,7 +89,12 @@ void ProfilerHook::stop() {
   running_ = false;
   if (cuda_) torch::cuda::synchronize();
   const std::unique_ptr<kineto::ProfilerResult> result = kineto::disableProfiler();
-  result->save(trace_path_.string());
+  try {
+    result->save(trace_path_.string());
+  } catch (const std::exception& e) {  // a full disk must not end the training
+    log::warn("profile trace not written to {}: {}", trace_path_.string(), e.what());
+    return;
+  }
   log::info("profile of steps {} to {}: {} ({} events; open in chrome://tracing or Perfetto, or summarise with "
             "scripts/trace_summary.py)", steps_.first, steps_.last, trace_path_.string(), result->events().size());
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "train/hooks.h"
@@ -21,8 +22,9 @@ struct ProfileSteps {
 // "FIRST:LAST" (e.g. "11:15"), or "" for none; any other text throws Error naming the flag.
 ProfileSteps parse_profile_steps(const std::string& text);
 
-// Starts the profiler when step first begins (at construction when that is the run's first step)
-// and writes the trace after step last, or when the run ends before it.
+// Writes the trace after step last, or when the run ends before it; the first of the hooks, so
+// that the trace ends with the step's own work. Its start_hook() starts the profiler when step
+// first begins (at construction when that is the run's first step).
 class ProfilerHook : public Hook {
  public:
   ProfilerHook(ProfileSteps steps, std::filesystem::path trace_path, bool cuda, int64_t start_step);
@@ -31,7 +33,12 @@ class ProfilerHook : public Hook {
   ProfilerHook& operator=(const ProfilerHook&) = delete;
   void after_step(const StepEvent& event) override;
 
+  // The hook that starts it: the last of the hooks, so that the work after the step before the
+  // first profiled one (its checkpoint, validation) stays out of the trace.
+  std::unique_ptr<Hook> start_hook();
+
  private:
+  class StartHook;
   void start();
   void stop();
 

@@ -266,9 +266,13 @@ std::vector<std::unique_ptr<Hook>> make_hooks(Run& run, RunLog* log, BestModel* 
   const int64_t steps_per_epoch = run.loader->steps_per_epoch();
   std::vector<std::unique_ptr<Hook>> hooks;
   const ProfileSteps profile = parse_profile_steps(run.options.profile_steps);
-  if (profile.enabled() && run.lead())
-    hooks.push_back(std::make_unique<ProfilerHook>(profile, run.run_dir / "profile-trace.json", run.device.is_cuda(),
-                                                   run.start));
+  ProfilerHook* profiler = nullptr;
+  if (profile.enabled() && run.lead()) {
+    auto hook = std::make_unique<ProfilerHook>(profile, run.run_dir / "profile-trace.json", run.device.is_cuda(),
+                                               run.start);
+    profiler = hook.get();
+    hooks.push_back(std::move(hook));
+  }
   hooks.push_back(std::make_unique<MetricsHook>(log, run.settings.log_period, steps_per_epoch,
                                                 total_steps - run.start, run.group.get(), run.device));
   if (run.lead()) {
@@ -279,6 +283,7 @@ std::vector<std::unique_ptr<Hook>> make_hooks(Run& run, RunLog* log, BestModel* 
   if (run.data.validator)
     hooks.push_back(std::make_unique<ValidationHook>(*run.data.validator, run.settings.eval_every(steps_per_epoch),
                                                      *run.net, run.device, run.group.get(), log, best));
+  if (profiler) hooks.push_back(profiler->start_hook());
   return hooks;
 }
 

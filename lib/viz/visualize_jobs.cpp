@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "io/atomic_file.h"
+#include "io/image_bands.h"
 #include "viz/plot.h"
 
 namespace fs = std::filesystem;
@@ -59,12 +60,12 @@ struct ImageToDraw {
 
 // Draws each image with `draw(image, index)` into the output folder, with a progress line.
 template <class Draw>
-void draw_each(const std::vector<ImageToDraw>& images, const std::string& output, int64_t max_image_pixels,
+void draw_each(const std::vector<ImageToDraw>& images, const std::string& output, const DrawOptions& options,
                const char* activity, Draw draw) {
   OutputNames names;
   Progress progress(activity, static_cast<int64_t>(images.size()), "img");
   for (size_t n = 0; n < images.size(); ++n) {
-    const cv::Mat image = read_image_rgb(images[n].path, max_image_pixels);
+    const cv::Mat image = read_image_view(images[n].path, options.view, options.max_image_pixels);
     write_image_rgb((fs::path(output) / names.claim(images[n].name, images[n].id)).string(), draw(image, n));
     progress.advance();
   }
@@ -126,7 +127,7 @@ DetectionsDrawn draw_detection_files(const DetectionFiles& files, const DrawOpti
   std::vector<ImageToDraw> images;
   for (size_t n = 0; n < paths.size(); ++n) images.push_back({paths[n], paths[n], static_cast<int64_t>(n) + 1});
   std::set<int64_t> drawn;
-  draw_each(images, files.output, options.max_image_pixels, "draw", [&](const cv::Mat& image, size_t n) {
+  draw_each(images, files.output, options, "draw", [&](const cv::Mat& image, size_t n) {
     const std::optional<int64_t> id = image_id_of(ids, paths[n]);
     if (id) drawn.insert(*id);
     return draw_instances(image, results_of(results, id), labels, options.style);
@@ -145,7 +146,7 @@ int64_t draw_coco_ground_truth(const CocoSetFiles& files, const DrawOptions& opt
       select_coco_images(eval::CocoGroundTruth::read(files.coco), nullptr, options.max_images, options.style.classes);
   const data::LabelMap labels = labels_of(options, &c.gt);
   prepare_output_folder(files.output);
-  draw_each(images_of(c, files.image_root), files.output, options.max_image_pixels, "draw",
+  draw_each(images_of(c, files.image_root), files.output, options, "draw",
             [&](const cv::Mat& image, size_t n) {
               return draw_ground_truth(image, objects_of(c.truth, c.ids[n]), c.gt, labels, options.style);
   });
@@ -161,7 +162,7 @@ ComparisonTotals draw_coco_comparisons(const CocoSetFiles& files, const DrawOpti
   const data::LabelMap labels = labels_of(options, &c.gt);
   prepare_output_folder(files.output);
   ComparisonTotals totals{static_cast<int64_t>(c.ids.size())};
-  draw_each(images_of(c, files.image_root), files.output, options.max_image_pixels, "compare",
+  draw_each(images_of(c, files.image_root), files.output, options, "compare",
             [&](const cv::Mat& image, size_t n) {
     const Comparison cmp = compare(image, objects_of(c.truth, c.ids[n]), objects_of(c.detections, c.ids[n]), c.gt,
                                    labels, options.style, iou_threshold);
@@ -183,7 +184,7 @@ void write_contact_sheet(const std::vector<std::string>& images, const std::stri
   std::vector<cv::Mat> thumbnails;
   std::vector<std::string> captions;
   for (const auto& p : paths) {
-    thumbnails.push_back(read_image_rgb(p, options.max_image_pixels));
+    thumbnails.push_back(read_image_view(p, options.view, options.max_image_pixels));
     captions.push_back(fs::path(p).filename().string());
   }
   write_image_rgb(output, contact_sheet(thumbnails, captions, layout.columns, layout.cell_width));

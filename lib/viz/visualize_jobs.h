@@ -12,6 +12,7 @@
 
 #include "eval/coco.h"
 #include "eval/coco_eval.h"
+#include "io/image_bands.h"
 #include "io/image_file.h"
 #include "viz/figures.h"
 #include "viz/overlay.h"
@@ -24,6 +25,7 @@ struct DrawOptions {
   std::string label_map;  // class names (label_map.pbtxt or JSON); empty: the COCO file's categories
   int max_images = 0;     // at most this many images (0: all)
   int64_t max_image_pixels = kDefaultMaxImagePixels;  // larger images are refused before decoding
+  BandView view;  // which bands of multi-band or 16-bit images are drawn, and their full scale
 };
 
 // `detections`: a COCO results file drawn on image files. Results are matched to the images by

@@ -202,3 +202,60 @@ def test_band_files_need_band_numbers(run, workdir):
     (workdir / "c.json").write_text(json.dumps({"data": {"train": {"band_files": "{stem}_B{band}.tif"}}}))
     assert_one_error(run("mrcnn-config", "validate", "c.json"), "mrcnn-config", "data.train.bands: is empty",
                      "data.train.band_files is set")
+
+
+def read_drawn(folder):
+    """The one image in folder, as an RGB array."""
+    from PIL import Image
+
+    (drawn,) = sorted(folder.iterdir())
+    return np.asarray(Image.open(drawn).convert("RGB"))
+
+
+def test_overlays_draw_the_chosen_channels(run, workdir, make_shapes):
+    shapes = make_shapes("shapes", train=2, val=1)
+    four = lambda rgb: np.dstack([rgb, 255 - rgb[:, :, 1]]).astype(np.uint8)
+    convert_set(shapes, "train", four, "4")
+    val = convert_set(shapes, "val", four, "4")
+    cfg = tiny_config(workdir, steps=1, model={"input_channels": 4, "image_mean": [0.5] * 4, "image_std": [0.25] * 4},
+                      images="shapes/train4", annotations="shapes/train4.json")
+    assert run("mrcnn-train", "--config", cfg, "--output-dir", "run").returncode == 0
+    from PIL import Image
+
+    (tif,) = sorted(val.iterdir())
+    bands = four(np.asarray(Image.open(shapes / "val" / tif.name.replace(".tif", ".png")).convert("RGB")))
+    # No detection clears score 1.0: the overlay is the view itself.
+    for view, expected in (("3,0,1", bands[:, :, [3, 0, 1]]), ("3", np.dstack([bands[:, :, 3]] * 3)),
+                           (None, bands[:, :, :3])):
+        out = workdir / f"overlays{view}"
+        flags = ["--overlay-bands", view] if view else []
+        result = run("mrcnn-infer", "--model", "run/model.safetensors", "-i", "shapes/val4", "-o", "dt.json",
+                     "--score-threshold", "1.0", "--overlay-dir", out.name, *flags)
+        assert result.returncode == 0, result.stderr
+        assert (read_drawn(out) == expected).all(), view
+    result = run("mrcnn-infer", "--model", "run/model.safetensors", "-i", "shapes/val4", "-o", "dt.json",
+                 "--overlay-dir", "o2", "--overlay-bands", "4,0,1")
+    assert_one_error(result, "mrcnn-infer", "--overlay-bands: names channel 4, the model takes 4")
+    bad = json.loads((workdir / cfg).read_text())
+    bad["infer"] = {"overlay_bands": [0, 1]}
+    (workdir / "bad.json").write_text(json.dumps(bad))
+    assert_one_error(run("mrcnn-config", "validate", "bad.json"), "mrcnn-config", "infer.overlay_bands",
+                     "expected 3 channels (R, G, B) or 1 (gray), found [0,1]")
+
+
+def test_visualize_draws_chosen_bands_of_16_bit_images(run, workdir):
+    rng = np.random.default_rng(5)
+    bands = rng.integers(0, 65536, size=(24, 40, 5), dtype=np.uint16)
+    (workdir / "images").mkdir()
+    (workdir / "images" / "a.tif").write_bytes(tiff_bytes(bands))
+    (workdir / "empty.json").write_text("[]")
+    args = ["mrcnn-visualize", "detections", "--images", "images", "--results", "empty.json"]
+    result = run(*args, "-o", "out", "--bands", "4,0,2", "--pixel-max", "65535")
+    assert result.returncode == 0, result.stderr
+    # v * 255 / 65535, rounded as OpenCV's saturating convertTo rounds (half to even).
+    expected = np.rint(bands[:, :, [4, 0, 2]].astype(np.float64) * 255 / 65535).astype(np.uint8)
+    assert (read_drawn(workdir / "out") == expected).all()
+    assert_one_error(run(*args, "-o", "o2", "--bands", "4,0,2"), "mrcnn-visualize", "a.tif: 16-bit image",
+                     "--pixel-max is not set")
+    assert_one_error(run(*args, "-o", "o3", "--bands", "5", "--pixel-max", "65535"), "mrcnn-visualize",
+                     "--bands names band 5, the image has 5 bands")

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from mrcnn_testing import assert_one_error, write_tiny_shapes_config
+from mrcnn_testing import assert_one_error, tiff_bytes, write_tiny_shapes_config
 
 np = pytest.importorskip("numpy")
 mask_utils = pytest.importorskip("pycocotools.mask")
@@ -465,3 +465,18 @@ def test_export_coco_refuses_an_existing_file_and_a_missing_set(run, workdir, dr
                      "taken.json", "already exists")
     assert_one_error(run("mrcnn-config", "export-coco", config, "--set", "val", "-o", "v.json"), "mrcnn-config",
                      "data.val.annotations is empty")
+
+
+def test_a_large_five_band_tiff_with_its_directory_last_is_read(run, workdir):
+    """libtiff, GDAL and Pillow write the image directory after the pixels: beyond the header
+    bytes read first, a 5-band TIFF (which OpenCV cannot decode) must still give its size."""
+    (workdir / "images").mkdir()
+    (workdir / "labels").mkdir()
+    bands = np.zeros((500, 520, 5), dtype=np.uint8)  # 1.3 MB of pixels before the directory
+    (workdir / "images" / "a.tif").write_bytes(tiff_bytes(bands))
+    (workdir / "labels" / "a.txt").write_text("0 0.1 0.1 0.5 0.1 0.5 0.6\n")
+    (workdir / "names.txt").write_text("circle\n")
+    set_ = {"format": "yolo_seg", "images": "images", "annotations": "labels", "names": "names.txt"}
+    coco, log = export(run, workdir, config_for(workdir, set_))
+    assert [(i["file_name"], i["width"], i["height"]) for i in coco.dataset["images"]] == [("a.tif", 520, 500)]
+    assert len(coco.dataset["annotations"]) == 1

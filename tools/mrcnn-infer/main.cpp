@@ -54,6 +54,11 @@ int main(int argc, char** argv) {
                  "under bf16/fp16 autocast (fp16 on CUDA only; default: infer.precision)")
       ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}));
   app.add_option("--overlay-dir", request.overlay_dir, "Also draw the detections on each image into this folder (PNG)");
+  app.add_option("--overlay-bands", request.overlay_bands,
+                 "The model's channels the overlays draw as R,G,B or as gray, e.g. 3,0,1 (false colour) or 3 "
+                 "(default: infer.overlay_bands, else 0,1,2)")
+      ->delimiter(',')
+      ->expected(1, 3);
   app.add_option("--label-map", request.label_map,
                  "label_map.pbtxt or JSON naming the classes (default: data.train.label_map)");
   app.add_option("--max-image-pixels", request.max_image_pixels,
