@@ -1,7 +1,8 @@
 // The TF OD API's building blocks (lib/model/tfod_ops, tfod_postprocess, tfod_mask_rcnn) against
 // slow, obvious references written from TensorFlow's kernels: crop_and_resize pixel by pixel, the
 // legacy bilinear resize, the keep-aspect resizer's rounding, grid anchors, the box coder, greedy
-// NMS, multiclass NMS with clipping and frames, mask reframing, the mask head's automatic depth.
+// NMS, multiclass NMS with clipping and frames, mask reframing, the mask head's automatic depth,
+// and the whole model's stages on random weights.
 // The numbers against TensorFlow itself: tests/reference/test_tfod_mask_rcnn_parity.py.
 #include <torch/torch.h>
 // c10's logging defines a CHECK macro (abort on failure); the test must use Catch's instead.
@@ -10,6 +11,7 @@
 
 #include <cmath>
 
+#include "model/tfod_detect.h"
 #include "model/tfod_mask_rcnn.h"
 #include "model/tfod_ops.h"
 #include "model/tfod_postprocess.h"
@@ -189,4 +191,49 @@ TEST_CASE("the mask head's automatic depth is the OD API's log-space weighted me
   CHECK(tfod_mask_conv_depth(settings, 1536) == 256);
   settings.mask_conv_depth = 64;
   CHECK(tfod_mask_conv_depth(settings, 1536) == 64);
+}
+
+TEST_CASE("the whole model on random weights: stage shapes, proposals and detections inside the image",
+          "[model][tfod]") {
+  TfodSettings settings;
+  settings.num_classes = 2;
+  settings.resizer.keep_aspect = true;
+  settings.resizer.min_dimension = 48;
+  settings.resizer.max_dimension = 64;
+  settings.resizer.pad_to_max_dimension = true;
+  settings.first_stage_max_proposals = 8;
+  settings.initial_crop_size = 9;  // small crops keep the second stage cheap (5x5 features)
+  settings.mask_height = settings.mask_width = 8;
+  settings.mask_conv_layers = 2;
+  settings.second_stage_nms.max_total = 5;
+  torch::manual_seed(0);
+  TfodMaskRcnn net(settings);
+  for (auto& p : net->parameters()) p.data().normal_(0.0, 0.02);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor image = torch::rand({1, 3, 30, 50}) * 255;
+  const TfodOutputs out = net->forward(image);
+  // 30x50 -> 38x64 (48 / 30 > 64 / 50), padded to 64x64: a 4x4 grid of 12 anchors.
+  CHECK(out.input.true_shape == std::array<float, 2>{38.0f, 64.0f});
+  CHECK(out.input.pixels.sizes() == at::IntArrayRef({1, 3, 64, 64}));
+  CHECK(out.rpn.box_encodings.sizes() == at::IntArrayRef({4 * 4 * 12, 4}));
+  const int64_t proposals = out.proposals.boxes.size(0);
+  REQUIRE(proposals > 0);
+  CHECK(proposals <= 8);
+  // Clipped to the true image: y within 38 / 64 of the padded input.
+  CHECK(out.proposals.boxes.select(1, 2).max().item<float>() <= 38.0f / 64.0f);
+  CHECK(out.box_classifier.class_logits.sizes() == at::IntArrayRef({proposals, 3}));
+  const int64_t detections = out.detections.boxes.size(0);
+  CHECK(detections <= 5);
+  CHECK(out.detections.boxes.min().item<float>() >= 0.0f);
+  CHECK(out.detections.boxes.max().item<float>() <= 1.0f);
+  CHECK(out.masks.sizes() == at::IntArrayRef({detections, 8, 8}));
+  const mrcnn::eval::ImageDetections found = tfod_detect_instances(*net, image, 0.0f);
+  REQUIRE(static_cast<int64_t>(found.instances.size()) == detections);
+  for (const auto& instance : found.instances) {
+    CHECK(instance.box[2] <= 50.0f);
+    CHECK(instance.box[3] <= 30.0f);
+    CHECK((instance.label == 1 || instance.label == 2));
+    CHECK(instance.mask.height == 30);
+  }
 }
