@@ -251,6 +251,13 @@ void check_band_layouts(const Json& resolved, std::vector<Problem>& problems) {
       problems.push_back({std::string("data.") + set + ".bands",
                           "is empty, but data." + std::string(set) + ".band_files is set: list the band numbers it "
                           "fills {band} with"});
+    const std::string format = resolved["data"][set]["format"].get<std::string>();
+    if (format != "coco" && format != "via" && format != "labelme" &&
+        !resolved["data"][set]["band_files"].get<std::string>().empty())
+      problems.push_back({std::string("data.") + set + ".band_files",
+                          "is set for a " + format + " set, which finds its images itself (by file name, or "
+                          "inside the records): store the bands in one multi-band TIFF, or list the images in "
+                          "a coco, via or labelme set"});
     if (!bands.empty() && bands.size() != channels.get<size_t>())
       problems.push_back({std::string("data.") + set + ".bands",
                           shown(bands) + " selects " + std::to_string(bands.size()) +

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "data/label_formats.h"
 #include "data/polygon_sets.h"
+#include "io/image_bands.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
 
@@ -71,7 +72,7 @@ bool locate_image(const json& doc, const std::string& json_path, const DatasetSp
   if (!image_path.empty()) candidates.push_back(fs::path(json_path).parent_path() / image_path);
   if (!image_path.empty() && !spec.images.empty()) candidates.push_back(fs::path(spec.images) / fs::path(image_path).filename());
   for (const auto& candidate : candidates)
-    if (fs::is_regular_file(candidate, ec)) {
+    if (fs::is_regular_file(first_band_path(candidate.string(), spec.layout), ec)) {  // band files: the first
       s.image_path = candidate.string();
       return true;
     }
@@ -91,7 +92,7 @@ void image_size(const json& doc, const std::string& where, const DatasetSpec& sp
     const cv::Mat image = labelme_embedded_image(s.embedded_image_json, spec.max_image_pixels, spec.layout);
     s.height = image.rows, s.width = image.cols;
   } else {
-    std::tie(s.width, s.height) = image_file_size(s.image_path, spec.max_image_pixels);
+    std::tie(s.width, s.height) = image_file_size(first_band_path(s.image_path, spec.layout), spec.max_image_pixels);
   }
 }
 

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "data/label_formats.h"
 #include "data/polygon_sets.h"
+#include "io/image_bands.h"
 #include "io/json_file.h"
 
 namespace mrcnn::data {
@@ -97,7 +98,7 @@ void read_entry(const std::string& key, const json& entry, const DatasetSpec& sp
   try {
     const std::string filename = json_text(entry, "filename", where);
     image.sample.image_path = (fs::path(spec.images) / filename).string();
-    std::tie(image.sample.width, image.sample.height) = image_file_size(image.sample.image_path, spec.max_image_pixels);
+    std::tie(image.sample.width, image.sample.height) = image_file_size(first_band_path(image.sample.image_path, spec.layout), spec.max_image_pixels);
     regions = regions_of(entry, where);
   } catch (const Error& e) {
     invalid_record(spec, report, e.what(), true);

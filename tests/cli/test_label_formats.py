@@ -480,3 +480,30 @@ def test_a_large_five_band_tiff_with_its_directory_last_is_read(run, workdir):
     coco, log = export(run, workdir, config_for(workdir, set_))
     assert [(i["file_name"], i["width"], i["height"]) for i in coco.dataset["images"]] == [("a.tif", 520, 500)]
     assert len(coco.dataset["annotations"]) == 1
+
+
+def split_into_band_files(folder):
+    """Each PNG in folder replaced by <stem>_B1.png .. _B3.png, one gray file a colour band."""
+    from PIL import Image
+
+    for png in sorted(folder.glob("*.png")):
+        rgb = np.asarray(Image.open(png).convert("RGB"))
+        for k in range(3):
+            Image.fromarray(rgb[:, :, k]).save(folder / f"{png.stem}_B{k + 1}.png")
+        png.unlink()
+
+
+def test_via_and_labelme_sets_of_band_files_read_and_train(run, workdir, drawn):
+    via = via_set(workdir, drawn)
+    labelme = labelme_set(workdir, drawn)
+    split_into_band_files(workdir / "images")
+    bands = {"bands": [1, 2, 3], "band_files": "{stem}_B{band}.png"}
+    for set_ in (via, labelme):
+        config = config_for(workdir, {**set_, **bands})
+        coco, _ = export(run, workdir, config)
+        assert_same_instances(coco, drawn)
+        result = run("mrcnn-train", "--config", config, "--output-dir", f"run-{set_['format']}")
+        assert result.returncode == 0, result.stderr
+    config = config_for(workdir, {**yolo_set(workdir, drawn), **bands})
+    assert_one_error(run("mrcnn-config", "validate", config), "mrcnn-config", "data.train.band_files",
+                     "yolo_seg set")
