@@ -15,7 +15,6 @@ on the same inputs. Detections near a decision (the score at the cut to max_tota
 score within the tolerance) may differ; every other one must be found."""
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,8 +67,8 @@ def ours(tmp, case, tf):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Per case: the reference's dumps with oneDNN on and off, its reframed masks and our outputs.
-    The first run perturbs, calibrates and saves the checkpoint; the others restore it (about 8
-    minutes on 2 cores in all)."""
+    The first run perturbs, calibrates and saves the checkpoint; the others restore it (18-21
+    minutes in all on 2 busy cores)."""
     python = tensorflow_python()
     tmp = tmp_path_factory.mktemp("tfod")
     (tmp / "irv2.config").write_text(IRV2_CONFIG)
