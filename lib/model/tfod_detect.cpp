@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "eval/rle.h"
 #include "model/tfod_mask_rcnn.h"
 #include "model/tfod_postprocess.h"
@@ -9,6 +10,8 @@
 namespace mrcnn::model {
 
 eval::ImageDetections tfod_detect_instances(TfodMaskRcnnImpl& net, const at::Tensor& image, float score_threshold) {
+  if (net.settings().number_of_stages < 2)
+    throw Error("TF OD API model: number_of_stages 1 (proposals only) gives no detections to report");
   const int64_t height = image.size(2), width = image.size(3);
   const TfodOutputs out = net.forward(image);
   eval::ImageDetections result{height, width, {}};
