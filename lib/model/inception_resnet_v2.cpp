@@ -64,7 +64,7 @@ TfConvBnImpl::TfConvBnImpl(int64_t in_channels, int64_t out_channels, int64_t ke
 }
 
 at::Tensor TfConvBnImpl::forward(const at::Tensor& x) {
-  if (folded_bias_.defined()) return conv_same(x, weight_, folded_bias_, stride_).relu_();
+  if (folded_) return conv_same(x, weight_, beta_, stride_).relu_();
   // TF's frozen batch norm: y = x · rsqrt(var + eps) + (beta − mean · rsqrt(var + eps)).
   const at::Tensor scale = (moving_variance_ + kBatchNormEpsilon).rsqrt();
   const at::Tensor shift = beta_ - moving_mean_ * scale;
@@ -74,10 +74,13 @@ at::Tensor TfConvBnImpl::forward(const at::Tensor& x) {
 
 void TfConvBnImpl::fold_batch_norm() {
   torch::NoGradGuard no_grad;
-  if (folded_bias_.defined()) return;
+  if (folded_) return;
   const at::Tensor scale = (moving_variance_ + kBatchNormEpsilon).rsqrt();
   weight_.mul_(scale.reshape({-1, 1, 1, 1}));
-  folded_bias_ = beta_ - moving_mean_ * scale;
+  beta_.sub_(moving_mean_ * scale);
+  moving_mean_.zero_();
+  moving_variance_.fill_(1.0 - kBatchNormEpsilon);
+  folded_ = true;
 }
 
 InceptionMixedImpl::InceptionMixedImpl(int64_t in_channels, std::vector<BranchSpec> branches)

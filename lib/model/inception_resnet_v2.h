@@ -24,12 +24,15 @@ class TfConvBnImpl : public torch::nn::Module {
  public:
   TfConvBnImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w, int64_t stride);
   at::Tensor forward(const at::Tensor& x);
-  // For inference: the norm folded into the convolution (weight · scale, bias = shift).
+  // For inference, after the weights are loaded: the norm folded into the convolution (weight ·
+  // scale; beta becomes the shift, mean 0 and variance 1 − epsilon, so that the unfolded formula
+  // still holds); the tensors stay registered, so .to() moves and casts them.
   void fold_batch_norm();
 
  private:
   int64_t stride_;
-  at::Tensor weight_, beta_, moving_mean_, moving_variance_, folded_bias_;
+  bool folded_ = false;
+  at::Tensor weight_, beta_, moving_mean_, moving_variance_;
 };
 TORCH_MODULE(TfConvBn);
 

@@ -75,12 +75,13 @@ std::map<std::string, std::string> extractor_variables(const tf::Checkpoint& che
   return by_name;
 }
 
-// The smallest counter of the layers of class `base` (the model's first such layer).
-int first_number(const std::map<std::string, std::string>& variables, const std::string& base) {
-  int first = INT_MAX;
+// The smallest counter of the layers of class `base` (the model's first such layer); none when the
+// checkpoint has no such layer (another network: every variable is then reported missing).
+std::optional<int> first_number(const std::map<std::string, std::string>& variables, const std::string& base) {
+  std::optional<int> first;
   for (const auto& [name, key] : variables) {
     const auto layer = counted_layer(name.substr(0, name.find('/')));
-    if (layer && layer->base == base) first = std::min(first, layer->number);
+    if (layer && layer->base == base) first = std::min(first.value_or(layer->number), layer->number);
   }
   return first;
 }
@@ -133,9 +134,10 @@ std::vector<TfVariableMapping> inception_resnet_v2_variable_map(const tf::Checkp
                                                                 const InceptionResnetV2SecondStageImpl& second_stage) {
   const auto variables = extractor_variables(checkpoint);
   const std::string norm_base =
-      first_number(variables, "freezable_batch_norm") != INT_MAX ? "freezable_batch_norm" : "batch_normalization";
-  const auto rows = expected_variables(first_stage, second_stage, norm_base, first_number(variables, "conv2d"),
-                                       first_number(variables, norm_base));
+      first_number(variables, "freezable_batch_norm") ? "freezable_batch_norm" : "batch_normalization";
+  const auto rows = expected_variables(first_stage, second_stage, norm_base,
+                                       first_number(variables, "conv2d").value_or(0),
+                                       first_number(variables, norm_base).value_or(0));
   std::vector<TfVariableMapping> map;
   std::vector<std::string> missing;
   std::set<std::string> used;
@@ -186,7 +188,14 @@ void load_inception_resnet_v2_from_tf(const std::string& path, InceptionResnetV2
   std::vector<std::string> mismatched;
   torch::NoGradGuard no_grad;
   for (const auto& row : inception_resnet_v2_variable_map(checkpoint, first_stage, second_stage)) {
-    at::Tensor value = tf_tensor_to_torch(tf::read_tensor(checkpoint, *entries.at(row.key)), row.key);
+    const auto entry = entries.find(row.key);
+    if (entry == entries.end())
+      throw Error(checkpoint.prefix + ".index: the object graph names '" + row.key + "' (" + row.variable +
+                  "), which the checkpoint does not hold");
+    at::Tensor value = tf_tensor_to_torch(tf::read_tensor(checkpoint, *entry->second), row.key);
+    if (!value.is_floating_point())
+      throw Error(checkpoint.prefix + ": " + row.variable + " holds " + std::string(c10::toString(value.scalar_type())) +
+                  " values, floating point expected");
     if (value.dim() == 4) value = value.permute({3, 2, 0, 1});  // Keras kernels are HWIO, ours OIHW
     at::Tensor& target = ours.at(row.parameter);
     if (value.sizes() != target.sizes()) {

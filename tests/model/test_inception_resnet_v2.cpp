@@ -79,6 +79,9 @@ TEST_CASE("folding the norms keeps the first stage's output", "[model][inception
   const at::Tensor after = first(x);
   CHECK(torch::allclose(after, before, 1e-9, 1e-9));
   CHECK(before.abs().max().item<double>() > 0.1);  // not a comparison of zeros
+  // The folded module still moves and casts as a whole.
+  first->to(torch::kFloat);
+  CHECK(first(x.to(torch::kFloat)).scalar_type() == torch::kFloat);
 }
 
 TEST_CASE("inception preprocessing maps [0, 255] to [-1, 1]", "[model][inception]") {
