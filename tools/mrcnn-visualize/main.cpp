@@ -32,13 +32,10 @@ void add_limit_flags(CLI::App* sub, Flags& f, const std::string& max_images_help
                   "Refuse images with more pixels than this, before decoding them (decompression bombs)")
       ->check(CLI::Range(int64_t{1}, kLargestMaxImagePixels))
       ->capture_default_str();
-  sub->add_option("--bands", f.draw.view.bands,
-                  "Multi-band images: the bands (0-based, file order) drawn as R,G,B or as gray, e.g. 3,0,1 for "
-                  "false colour (default: 0,1,2, or 0 below 3 bands)")
+  sub->add_option("--bands", f.draw.view.bands, "Bands (0-based) drawn as R,G,B or gray, e.g. 3,0,1 (default 0,1,2)")
       ->delimiter(',')
       ->expected(1, 3);
-  sub->add_option("--pixel-max", f.draw.view.pixel_max,
-                  "16-bit or float images: the value drawn as full white, e.g. 65535 or 4095 (8-bit: 255)")
+  sub->add_option("--pixel-max", f.draw.view.pixel_max, "16-bit/float images: the value drawn as white, e.g. 4095")
       ->check(CLI::PositiveNumber);
 }
 
