@@ -1,4 +1,5 @@
-// Fuzz target: a COCO ground-truth file as mrcnn-eval reads it; every annotation's mask is made,
+// Fuzz target: a COCO ground-truth file as mrcnn-eval reads it (through the JSON tape, and through
+// nlohmann's DOM as the data readers do); every annotation's mask is made,
 // and the annotations, turned into a results list (score 1), are evaluated against the file.
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mrcnn;
   fuzz::expect_clean_errors([&] {
     const std::string path = fuzz::scratch_file(data, size, ".json");
+    // mrcnn-eval's own path: the JSON tape, then the same checks.
+    fuzz::expect_clean_errors([&] { (void)eval::CocoGroundTruth::read(path); });
     const nlohmann::json doc = read_json_data_file(path);
     const auto gt = eval::CocoGroundTruth::from_json(doc, path);
     for (const auto& annotation : gt.annotations())
