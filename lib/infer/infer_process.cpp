@@ -6,10 +6,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
-#include "core/log.h"
 #include "core/subprocess.h"
-#include "infer/image_lists.h"
-#include "io/atomic_file.h"
 #include "io/json_file.h"
 
 namespace mrcnn::infer {
@@ -17,16 +14,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The ground truth of a mask-PNG or TFRecord val set as a COCO document at path (the readers give
-// it and mrcnn-infer --dataset the same image ids).
-void write_val_ground_truth(const Json& config, const std::string& path) {
-  const data::DatasetSpec spec = inference_dataset(config, "val", config["data"]["max_image_pixels"].get<int64_t>());
-  data::ReadReport report;
-  const auto samples = data::read_dataset(spec, report);
-  log::info("{}", report.summary(spec.annotations));
-  const std::string label_map = config["data"]["train"]["label_map"].get<std::string>();
-  write_json_file(path, data::coco_document(samples, spec.num_classes,
-                                            label_map.empty() ? data::LabelMap() : data::LabelMap::read(label_map)));
+// A file this process writes for a child, removed when the scope ends whatever happens.
+struct TemporaryFileGuard {
+  std::string path;
+  ~TemporaryFileGuard() {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+};
+
+// The ground truth of a mask-PNG, TFRecord or label-tool val set as a COCO document at path, written
+// by `mrcnn-config export-coco` run as a child: the readers decode images, and mrcnn-eval links no
+// image codecs (it starts in milliseconds). The child reads a copy of the configuration with the
+// rules mrcnn-infer --dataset reads the set by: invalid records skipped, and the training set's
+// label map. It gives the images the ids mrcnn-infer --dataset gives them (the same readers).
+void write_val_ground_truth(const std::string& config_path, const Json& config, const std::string& path) {
+  Json doc = config::load_config_file(config_path);
+  doc["data"]["on_invalid"] = "skip";
+  doc["data"]["val"]["label_map"] = config["data"]["train"]["label_map"];
+  const std::string child_config = path + ".config.json";
+  const TemporaryFileGuard removed{child_config};
+  write_json_file(child_config, doc);
+  const int rc = run_program({sibling_executable("mrcnn-config"), "export-coco", child_config, "--set", "val",
+                              "--output", path, "--force"});
+  if (rc != 0)
+    throw Error("reading the validation set's ground truth failed (mrcnn-config export-coco exited with " +
+                std::to_string(rc) + ")");
 }
 
 }  // namespace
@@ -44,7 +57,7 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
   if (val["format"] != "coco") {
     out.ground_truth = out.detections + ".gt.json";
     out.temporary_files.push_back(out.ground_truth);
-    write_val_ground_truth(config, out.ground_truth);
+    write_val_ground_truth(config_path, config, out.ground_truth);
     images = {"--dataset", "val"};
   }
   // The same pixel limit as the ground truth was read with (and large images to tile, infer.tile.*,
@@ -58,8 +71,10 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
       "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
   argv.insert(argv.end(), rest.begin(), rest.end());
   const int rc = run_program(argv);
-  if (rc != 0)
+  if (rc != 0) {
+    remove_temporary_files(out);
     throw Error("inference on the validation set failed (mrcnn-infer exited with " + std::to_string(rc) + ")");
+  }
   return out;
 }
 

@@ -1,5 +1,5 @@
 // A model's results on a configuration's val set from mrcnn-infer run as a child process, for
-// mrcnn-eval --config: the evaluator never loads libtorch, and starts in milliseconds.
+// mrcnn-eval --config: the evaluator never loads libtorch nor OpenCV, and starts in milliseconds.
 #pragma once
 
 #include <string>
@@ -15,8 +15,9 @@ struct ValSetResults {
 
 // Runs mrcnn-infer (beside this executable) with the weights over the val set of the
 // configuration file (eval.batch_size; device: eval.device unless given), every detection kept.
-// Mask-PNG and TFRecord sets get their ground truth as a COCO document with the ids mrcnn-infer
-// --dataset gives their images. Throws Error when data.val names no annotations or mrcnn-infer fails.
+// Sets in other formats than COCO get their ground truth as a COCO document with the ids mrcnn-infer
+// --dataset gives their images, written by mrcnn-config export-coco (also a child, so that this
+// process links no image codecs). Throws Error when data.val names no annotations or a child fails.
 ValSetResults infer_val_set(const std::string& config_path, const std::string& weights, const std::string& device);
 
 // Removes the files an evaluation wrote for itself (missing ones are not an error).
