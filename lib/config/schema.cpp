@@ -92,12 +92,76 @@ void add_data_set(std::vector<KeySpec>& keys, const std::string& name, const std
                      .at_most(kMaxPixelValue));
 }
 
+// The TF OD API's Faster / Mask R-CNN on Inception-ResNet-v2 (model.arch tf_faster_rcnn): what a
+// pipeline.config's faster_rcnn { } block holds (lib/model/tfod_settings.h, docs/tfod-model.md).
+// Defaults are the published mask_rcnn_inception_resnet_v2_1024x1024_coco17_gpu-8.config's.
+void add_tf_model(std::vector<KeySpec>& k) {
+  using V = ValueType;
+  const std::string p = "model.tf.";
+  k.push_back(integer(p + "number_of_stages", 3, "1: proposals only, 2: + box classifier, 3: + masks").range(1, 3));
+  k.push_back(choice(p + "resizer.type", "fixed_shape", {"fixed_shape", "keep_aspect_ratio"},
+                     "image_resizer: fixed_shape_resizer (stretch) or keep_aspect_ratio_resizer"));
+  k.push_back(integer(p + "resizer.height", 1024, "fixed_shape: input height").at_least(1).at_most(kMaxImageSide));
+  k.push_back(integer(p + "resizer.width", 1024, "fixed_shape: input width").at_least(1).at_most(kMaxImageSide));
+  k.push_back(integer(p + "resizer.min_dimension", 600, "keep_aspect_ratio: the shorter side's target")
+                  .at_least(1).at_most(kMaxImageSide));
+  k.push_back(integer(p + "resizer.max_dimension", 1024, "keep_aspect_ratio: the longer side's largest size")
+                  .at_least(1).at_most(kMaxImageSide));
+  k.push_back(boolean(p + "resizer.pad_to_max_dimension", false,
+                      "keep_aspect_ratio: pad with zeros at the bottom/right to max_dimension square"));
+  k.push_back(key(p + "anchors.scales", V::FloatList, Json::array({0.25, 0.5, 1.0, 2.0}),
+                  "grid_anchor_generator scales (times the base size)").above(0).at_most(1e4));
+  k.push_back(key(p + "anchors.aspect_ratios", V::FloatList, Json::array({0.5, 1.0, 2.0}),
+                  "grid_anchor_generator aspect ratios, TF's width / height").above(0).at_most(1e4));
+  for (const char* side : {"height", "width"}) {
+    const std::string s = side;
+    k.push_back(number(p + "anchors." + s, 256, "Base anchor " + s + " in pixels").above(0).at_most(kMaxImageSide));
+    k.push_back(number(p + "anchors." + s + "_stride", 16, "Anchor grid stride along the " + s + ", pixels")
+                    .above(0).at_most(kMaxImageSide));
+    k.push_back(number(p + "anchors." + s + "_offset", 0, "Anchor grid offset along the " + s + ", pixels")
+                    .range(0, kMaxImageSide));
+  }
+  k.push_back(integer(p + "first_stage.kernel_size", 3, "RPNConv kernel size").range(1, 63));
+  k.push_back(integer(p + "first_stage.depth", 512, "RPNConv output channels").at_least(1).at_most(kMaxChannels));
+  k.push_back(integer(p + "first_stage.atrous_rate", 1, "RPNConv dilation").range(1, 64));
+  k.push_back(probability(p + "first_stage.nms_score_threshold", 0.0, "Proposals must score above this"));
+  k.push_back(probability(p + "first_stage.nms_iou_threshold", 0.7, "IoU above which the RPN's NMS drops a box"));
+  k.push_back(integer(p + "first_stage.max_proposals", 300, "Proposals kept per image")
+                  .at_least(1).at_most(kMaxBoxes));
+  k.push_back(integer(p + "initial_crop_size", 17, "Side of each proposal's crop_and_resize of block17_20_ac")
+                  .range(1, 1024));
+  k.push_back(integer(p + "maxpool_kernel_size", 1, "Max pool of the crops (0: none)").range(0, 64));
+  k.push_back(integer(p + "maxpool_stride", 1, "Stride of that max pool").range(0, 64));
+  k.push_back(boolean(p + "box_predictor.share_box_across_classes", false, "One box encoding for every class"));
+  k.push_back(boolean(p + "box_predictor.predict_instance_masks", true, "The mask head exists (masks at stage 3)"));
+  k.push_back(integer(p + "box_predictor.mask_height", 33, "Mask height the head predicts").range(1, 1024));
+  k.push_back(integer(p + "box_predictor.mask_width", 33, "Mask width the head predicts").range(1, 1024));
+  k.push_back(integer(p + "box_predictor.mask_conv_layers", 4, "mask_prediction_num_conv_layers (the last included)")
+                  .range(1, 64));
+  k.push_back(integer(p + "box_predictor.mask_conv_depth", 0,
+                      "Channels of the mask convolutions; 0: the OD API's automatic depth")
+                  .at_least(0).at_most(kMaxChannels));
+  k.push_back(boolean(p + "box_predictor.masks_are_class_agnostic", false, "One mask for every class"));
+  k.push_back(probability(p + "second_stage.score_threshold", 0.0, "Detections must score above this"));
+  k.push_back(probability(p + "second_stage.iou_threshold", 0.6, "IoU above which per-class NMS drops a detection"));
+  k.push_back(integer(p + "second_stage.max_detections_per_class", 100, "Most detections per class")
+                  .at_least(1).at_most(kMaxBoxes));
+  k.push_back(integer(p + "second_stage.max_total_detections", 100, "Most detections per image")
+                  .at_least(1).at_most(kMaxBoxes));
+  k.push_back(choice(p + "second_stage.score_converter", "SOFTMAX", {"IDENTITY", "SIGMOID", "SOFTMAX"},
+                     "Class logits to scores"));
+  k.push_back(number(p + "second_stage.logit_scale", 1.0, "Logits are divided by this before SOFTMAX").above(0).at_most(1e6));
+}
+
 std::vector<KeySpec> build_schema() {
   using V = ValueType;
   std::vector<KeySpec> k;
   k.push_back(text("description", "", "What this experiment is, in a line"));
 
   // model: defaults are torchvision's maskrcnn_resnet50_fpn.
+  k.push_back(choice("model.arch", "torchvision", {"torchvision", "tf_faster_rcnn"},
+                     "Model family: torchvision's Mask R-CNN (ResNet-FPN, model.* keys) or the TF OD API's Faster / "
+                     "Mask R-CNN on Inception-ResNet-v2 (model.tf.*, model.num_classes; docs/tfod-model.md)"));
   k.push_back(choice("model.backbone", "resnet50", {"resnet18", "resnet34", "resnet50", "resnet101"},
                      "ResNet backbone (with an FPN over C2-C5)"));
   k.push_back(integer("model.trainable_backbone_layers", 3,
@@ -192,6 +256,7 @@ std::vector<KeySpec> build_schema() {
                      "Weight of the Dice mask loss (0 with bce_weight 1 is torchvision's loss)")
                   .at_least(0));
   k.push_back(number("model.mask.dice_smooth", 1.0, "Smoothing term of the Dice loss").at_least(0));
+  add_tf_model(k);
 
   // data
   add_data_set(k, "train", "training");

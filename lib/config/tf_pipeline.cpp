@@ -7,6 +7,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "config/tf_faster_rcnn.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/label_map.h"
@@ -281,6 +282,24 @@ void map_model(Leaves& leaves, Mapper& map, TfImport& out) {
   leaves.take(box + "predict_instance_masks");
 }
 
+// A Faster R-CNN on the TF OD API's Keras Inception-ResNet-v2: mrcnn's TF family
+// (model.arch tf_faster_rcnn), every model field read by config/tf_faster_rcnn.h, so none is left
+// unmapped; the training-only fields are named as passed over.
+bool is_tf_family(Leaves& leaves) {
+  return leaves.text("model.faster_rcnn.feature_extractor.type").value_or("") == kTfFasterRcnnExtractor;
+}
+
+void map_tf_family(const Json& pipeline, Leaves& leaves, Mapper& map, TfImport& out) {
+  const Json model = tf_faster_rcnn_model(pipeline, leaves.source());
+  for (const auto& [key, value] : model.items()) map.set("model.faster_rcnn", "model." + key, value);
+  for (const auto& field : tf_faster_rcnn_training_fields())
+    if (const std::string path = "model.faster_rcnn." + field;
+        leaves.has(path) || leaves.any_under(path + ".") || leaves.any_under(path + "["))
+      out.mapped.push_back(path + ": training only, passed over (mrcnn infers with this "
+                           "family; it does not train it yet)");
+  leaves.use_all("model.");
+}
+
 void map_learning_rate(Leaves& leaves, Mapper& map, TfImport& out, const std::string& lr) {
   if (leaves.any_under(lr + "constant_learning_rate")) {
     map.number(lr + "constant_learning_rate.learning_rate", "train.optimizer.lr");
@@ -458,7 +477,8 @@ TfImport import_tf_pipeline(const Json& pipeline, const std::string& source, con
   out.config["description"] = "Imported from the TF OD API pipeline " + source;
   Leaves leaves(pipeline, source);
   Mapper map(leaves, out);
-  map_model(leaves, map, out);
+  if (is_tf_family(leaves)) map_tf_family(pipeline, leaves, map, out);
+  else map_model(leaves, map, out);
   map_training(leaves, map, out);
   // TF2 pipelines name the readers the same; TF1 may repeat eval_input_reader: the first is used.
   map_input(leaves, map, out, "train_input_reader", "train", label_map);

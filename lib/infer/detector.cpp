@@ -1,4 +1,5 @@
 #include "infer/detector.h"
+#include "infer/detector_weights.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -16,6 +17,10 @@
 #include "core/precision.h"
 #include "model/detect.h"
 #include "model/mask_rcnn.h"
+#include "model/tfod_detect.h"
+#include "model/tfod_mask_rcnn.h"
+#include "model/tfod_ops.h"
+#include "model/tfod_weights.h"
 #include "model/weights.h"
 
 namespace mrcnn::infer {
@@ -23,12 +28,20 @@ using eval::ImageDetections;
 using model::MaskRcnn;
 
 struct Detector::Impl {
-  MaskRcnn net{nullptr};
+  MaskRcnn net{nullptr};              // model.arch torchvision
+  model::TfodMaskRcnn tf_net{nullptr};  // model.arch tf_faster_rcnn
   torch::Device device{torch::kCPU};
   std::optional<at::ScalarType> autocast_dtype;  // none: float32
   std::string precision;  // fp32, bf16 or fp16 ("auto" resolved)
   int64_t batches = 0;
   BandLayout layout;
+
+  // The configured model with the weights loaded, on the CPU, as a state dict would give it.
+  void build(const Json& resolved_config, const DetectorOptions& options);
+  // Then on the device and prepared for inference (norms folded, channels-last).
+  void prepare_torchvision(const DetectorOptions& options);
+  void prepare_tf(const DetectorOptions& options);
+  std::vector<ImageDetections> detect_tf(const std::vector<cv::Mat>& images, float score_threshold);
 };
 
 namespace {
@@ -83,6 +96,27 @@ std::optional<at::ScalarType> autocast_type(const std::string& precision) {
   throw Error("precision '" + precision + "': expected auto, fp32, bf16 or fp16");
 }
 
+bool is_tf_family(const Json& resolved_config) { return resolved_config["model"].value("arch", "") == "tf_faster_rcnn"; }
+
+// The TF OD API family computes in float32 only (its parity with TF is measured there): auto is
+// fp32, and bf16/fp16 are refused by name.
+void check_tf_precision(const std::string& precision) {
+  if (precision != "auto" && precision != "fp32")
+    throw Error("--precision / infer.precision " + precision +
+                ": the TF OD API family (model.arch tf_faster_rcnn) runs in fp32 only");
+}
+
+// A decoded RGB image as the TF family takes it: (1, 3, H, W) float pixels in [0, 255], the 8-bit
+// values exactly (no division by 255 and back).
+at::Tensor tf_image_tensor(const cv::Mat& image, const torch::Device& device) {
+  if (image.channels() != 3 || (image.depth() != CV_8U && image.depth() != CV_32F))
+    throw Error("the TF OD API family takes RGB images (3 bands), found " + std::to_string(image.channels()));
+  const cv::Mat pixels = image.isContinuous() ? image : image.clone();
+  const at::Tensor hwc = torch::from_blob(pixels.data, {pixels.rows, pixels.cols, 3},
+                                          image.depth() == CV_8U ? torch::kByte : torch::kFloat);
+  return hwc.to(device, torch::kFloat).permute({2, 0, 1}).unsqueeze(0).contiguous();
+}
+
 }  // namespace
 
 Detector::Detector(const Json& resolved_config, const DetectorOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -92,33 +126,62 @@ Detector::Detector(const Json& resolved_config, const DetectorOptions& options) 
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   if (options.threads > 0) at::set_num_threads(options.threads);
-  const model::ModelSettings settings = model::ModelSettings::from_config(resolved_config);
-  impl_->net = MaskRcnn(settings);
   impl_->layout = BandLayout::from_config(resolved_config, "data.train");
-  const model::LoadReport report =
-      model::load_state_dict(*impl_->net, read_weights_file(options.weights), options.allow_partial, options.weights);
-  if (!report.complete())
-    log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "
-              "unexpected",
-              options.weights, report.loaded.size(), report.shape_mismatch.size(), report.missing.size(),
-              report.unexpected.size());
   impl_->device = options.device.kind == DeviceSpec::Kind::Cuda ? torch::Device(torch::kCUDA, options.device.index)
                                                                  : torch::Device(torch::kCPU);
-  const PrecisionChoice precision =
-      resolve_precision(options.precision, impl_->device.is_cuda() ? impl_->device.index() : -1);
-  if (!precision.reason.empty()) log::info("precision auto: {} ({})", precision.precision, precision.reason);
-  impl_->autocast_dtype = autocast_type(precision.precision);
-  impl_->precision = precision.precision;
-  if (impl_->autocast_dtype == at::kHalf && !impl_->device.is_cuda())
-    throw Error("precision fp16 needs a CUDA device (on the CPU use bf16 or fp32)");
-  impl_->net->to(impl_->device);
-  impl_->net->prepare_for_inference();
+  impl_->build(resolved_config, options);
+  if (impl_->tf_net) impl_->prepare_tf(options);
+  else impl_->prepare_torchvision(options);
   // Off by default: the mask head sees a new ROI count on almost every image, and each new shape
   // would be timed again.
   if (impl_->device.is_cuda()) at::globalContext().setBenchmarkCuDNN(options.cudnn_benchmark);
 }
 
+void Detector::Impl::build(const Json& resolved_config, const DetectorOptions& options) {
+  if (is_tf_family(resolved_config)) {
+    check_tf_precision(options.precision);
+    if (layout.channels != 3)
+      throw Error("model.input_channels: the TF OD API family (model.arch tf_faster_rcnn) takes RGB images (3)");
+    tf_net = model::TfodMaskRcnn(model::tfod_settings_from_config(resolved_config));
+    model::load_tfod_weights(*tf_net, options.weights, options.allow_partial);
+    return;
+  }
+  net = MaskRcnn(model::ModelSettings::from_config(resolved_config));
+  const model::LoadReport report =
+      model::load_state_dict(*net, read_weights_file(options.weights), options.allow_partial, options.weights);
+  if (!report.complete())
+    log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "
+              "unexpected",
+              options.weights, report.loaded.size(), report.shape_mismatch.size(), report.missing.size(),
+              report.unexpected.size());
+}
+
+void Detector::Impl::prepare_torchvision(const DetectorOptions& options) {
+  const PrecisionChoice choice = resolve_precision(options.precision, device.is_cuda() ? device.index() : -1);
+  if (!choice.reason.empty()) log::info("precision auto: {} ({})", choice.precision, choice.reason);
+  autocast_dtype = autocast_type(choice.precision);
+  precision = choice.precision;
+  if (autocast_dtype == at::kHalf && !device.is_cuda())
+    throw Error("precision fp16 needs a CUDA device (on the CPU use bf16 or fp32)");
+  net->to(device);
+  net->prepare_for_inference();
+}
+
+void Detector::Impl::prepare_tf(const DetectorOptions&) {
+  precision = "fp32";
+  tf_net->eval();
+  tf_net->to(device);
+  tf_net->prepare_for_inference();
+}
+
 Detector::~Detector() = default;
+
+StateDict loaded_model_weights(const Json& resolved_config, const DetectorOptions& options) {
+  Detector::Impl impl;
+  impl.layout = BandLayout::from_config(resolved_config, "data.train");
+  impl.build(resolved_config, options);
+  return impl.tf_net ? model::module_state_dict(*impl.tf_net) : model::module_state_dict(*impl.net);
+}
 
 std::string Detector::device_name() const { return impl_->device.str(); }
 
@@ -128,11 +191,22 @@ double Detector::peak_gpu_memory_mb() const {
   return impl_->device.is_cuda() ? peak_gpu_memory_mb_of(impl_->device.index()) : 0.0;
 }
 
-int64_t Detector::num_classes() const { return impl_->net->settings().num_classes; }
+int64_t Detector::num_classes() const {
+  return impl_->tf_net ? impl_->tf_net->settings().num_classes + 1 : impl_->net->settings().num_classes;
+}
 
-int64_t Detector::max_detections() const { return impl_->net->settings().roi.detections_per_img; }
+int64_t Detector::max_detections() const {
+  return impl_->tf_net ? impl_->tf_net->settings().second_stage_nms.max_total
+                       : impl_->net->settings().roi.detections_per_img;
+}
+
+bool Detector::takes_fixed_scale() const { return !impl_->tf_net; }
 
 std::pair<int64_t, int64_t> Detector::input_size(int64_t height, int64_t width) const {
+  if (impl_->tf_net) {
+    const model::ResizedShape resized = model::tfod_resized_shape(impl_->tf_net->settings().resizer, height, width);
+    return {resized.height, resized.width};
+  }
   const model::MaskRcnnImpl& net = *impl_->net;
   return net.transform().resized_size({height, width}, net.settings().min_size.back());
 }
@@ -140,12 +214,24 @@ std::pair<int64_t, int64_t> Detector::input_size(int64_t height, int64_t width) 
 const BandLayout& Detector::band_layout() const { return impl_->layout; }
 
 void Detector::check_image_size(int64_t height, int64_t width) const {
+  if (impl_->tf_net) {
+    const auto [h, w] = input_size(height, width);
+    if (h < 1 || w < 1)
+      throw Error("image of " + std::to_string(width) + "x" + std::to_string(height) +
+                  " pixels is too elongated for the model: model.tf.resizer leaves a side of 0 pixels");
+    return;
+  }
   const model::MaskRcnnImpl& net = *impl_->net;
   for (const int64_t min_size : net.settings().min_size) net.transform().resized_size({height, width}, min_size);
 }
 
 std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images, float score_threshold,
                                               double fixed_scale) {
+  if (impl_->tf_net) {
+    if (fixed_scale > 0) throw Error("--tile / infer.tile.size: the TF OD API family (model.arch tf_faster_rcnn) "
+                                     "does not run tiles at a fixed scale");
+    return impl_->detect_tf(images, score_threshold);
+  }
   c10::InferenceMode guard;
   const std::vector<at::Tensor> tensors = upload_images(images, impl_->device);
   const AutocastScope autocast(impl_->device.type(), impl_->autocast_dtype);
@@ -155,6 +241,16 @@ std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images
   // The peak reported is the steady state's: the first batch also holds one-time set-up (cuBLAS
   // and cuDNN workspaces; with cudnn_benchmark, the algorithm search's trial workspaces).
   if (impl_->device.is_cuda() && impl_->batches++ == 0) reset_peak_gpu_memory(impl_->device.index());
+  return detections;
+}
+
+// One image at a time: the TF OD API's model runs batches of one.
+std::vector<ImageDetections> Detector::Impl::detect_tf(const std::vector<cv::Mat>& images, float score_threshold) {
+  c10::InferenceMode guard;
+  std::vector<ImageDetections> detections;
+  for (const cv::Mat& image : images)
+    detections.push_back(model::tfod_detect_instances(*tf_net, tf_image_tensor(image, device), score_threshold));
+  if (device.is_cuda() && batches++ == 0) reset_peak_gpu_memory(device.index());
   return detections;
 }
 

@@ -28,8 +28,10 @@ struct DetectorOptions {
 
 class Detector {
  public:
-  // resolved_config: a resolved experiment configuration. Throws Error for weights that are
-  // missing, unreadable or do not fit the configured model.
+  // resolved_config: a resolved experiment configuration, either family (model.arch). Throws
+  // Error for weights that are missing, unreadable or do not fit the configured model. The TF OD
+  // API family also reads a TF checkpoint (options.weights: a prefix, a training folder, a
+  // SavedModel), runs in fp32 only and takes RGB images.
   Detector(const Json& resolved_config, const DetectorOptions& options);
   ~Detector();
   Detector(const Detector&) = delete;
@@ -56,11 +58,17 @@ class Detector {
   int64_t num_classes() const;
   // The most detections the model keeps per image (model.roi.detections_per_img).
   int64_t max_detections() const;
-  // The (height, width) the model resizes an image of this size to (min_size/max_size).
+  // Whether detect() takes fixed_scale (tiles): not the TF OD API family (model.arch tf_faster_rcnn).
+  bool takes_fixed_scale() const;
+  // The (height, width) the model resizes an image of this size to (min_size/max_size; the TF
+  // family: model.tf.resizer, before padding).
   std::pair<int64_t, int64_t> input_size(int64_t height, int64_t width) const;
 
- private:
+  // The model and its device, opaque outside detector.cpp (which also builds the model for
+  // detector_weights.h).
   struct Impl;
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 

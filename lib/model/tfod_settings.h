@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "io/json_file.h"
+
 namespace mrcnn::model {
 
 // image_resizer: fixed_shape_resizer (stretch to height x width) or keep_aspect_ratio_resizer
@@ -61,5 +63,11 @@ struct TfodSettings {
   TfodScoreConverter score_converter = TfodScoreConverter::kSoftmax;
   float logit_scale = 1.0f;
 };
+
+// The settings of a resolved configuration with model.arch tf_faster_rcnn (model.num_classes
+// counts the background; model.tf.* as config/tf_faster_rcnn.h writes them). Throws one Error
+// naming the key of a combination the model cannot run (a resizer's min above its max, a max pool
+// without a stride or larger than the crop).
+TfodSettings tfod_settings_from_config(const Json& resolved);
 
 }  // namespace mrcnn::model

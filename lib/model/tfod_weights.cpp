@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 #include <utility>
@@ -9,8 +10,11 @@
 #include "core/error.h"
 #include "io/tf_checkpoint.h"
 #include "io/tf_object_graph.h"
+#include "io/weights_file.h"
+#include "core/log.h"
 #include "model/tf_weights.h"
 #include "model/tfod_mask_rcnn.h"
+#include "model/weights.h"
 
 namespace mrcnn::model {
 
@@ -82,7 +86,23 @@ const std::string* find_variable(const std::map<std::string, std::string>& varia
   return found;
 }
 
+// A regular file that is neither a checkpoint's .index nor one of its data shards: our weights.
+bool is_weights_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  return !ends_with(path, ".index") && path.find(".data-") == std::string::npos;
+}
+
 }  // namespace
+
+void load_tfod_weights(TfodMaskRcnnImpl& model, const std::string& path, bool allow_partial) {
+  if (!is_weights_file(path)) return load_tfod_mask_rcnn_from_tf(path, model);
+  const LoadReport report = load_state_dict(model, read_weights_file(path), allow_partial, path);
+  if (!report.complete())
+    log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "
+              "unexpected",
+              path, report.loaded.size(), report.shape_mismatch.size(), report.missing.size(), report.unexpected.size());
+}
 
 void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& model) {
   load_inception_resnet_v2_from_tf(path, *model.extractor(), *model.box_extractor());

@@ -1,4 +1,5 @@
-// A pipeline.config's faster_rcnn block into TfodSettings (lib/model/tfod_pipeline): the published
+// A pipeline.config's faster_rcnn block into TfodSettings (lib/config/tf_faster_rcnn, then
+// model/tfod_settings' tfod_settings_from_config): the published
 // mask_rcnn_inception_resnet_v2_1024x1024 model block read field by field, training-only fields
 // passed over, and what would change the forward pass without mrcnn following refused by name.
 #include <catch2/catch.hpp>
@@ -7,7 +8,8 @@
 
 #include "core/error.h"
 #include "io/text_proto.h"
-#include "model/tfod_pipeline.h"
+#include "config/tf_faster_rcnn.h"
+#include "model/tfod_settings.h"
 
 using namespace mrcnn;
 using namespace mrcnn::model;
@@ -43,7 +45,9 @@ const std::string kPublished = R"(model { faster_rcnn {
 train_config { batch_size: 64 }
 )";
 
-TfodSettings read(const std::string& text) { return tfod_settings_from_pipeline(parse_text_proto(text, "p.config"), "p.config"); }
+TfodSettings read(const std::string& text) {
+  return tfod_settings_from_config(config::resolved_tf_faster_rcnn_config(parse_text_proto(text, "p.config"), "p.config"));
+}
 
 std::string replaced(std::string text, const std::string& from, const std::string& to) {
   const size_t at = text.find(from);

@@ -7,12 +7,13 @@
 // class_logits, proposals -> detections; detection_boxes -> mask logits; detection_masks,
 // detection_boxes -> masks reframed into the image).
 // Usage: tfod_dump CHECKPOINT IN.pt OUT.pt [--pipeline CONFIG] [--classes K] [--proposals P]
-//                  [--size S | --keep-aspect MIN MAX [--pad]] [--time RUNS]
+//                  [--size S | --keep-aspect MIN MAX [--pad]] [--time RUNS] [--prepare]
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -20,12 +21,13 @@
 #include <map>
 #include <string>
 
+#include "config/tf_faster_rcnn.h"
 #include "core/cpu_allocator.h"
 #include "eval/rle.h"
+#include "io/text_proto.h"
 #include "io/weights_file.h"
 #include "model/tfod_detect.h"
 #include "model/tfod_mask_rcnn.h"
-#include "model/tfod_pipeline.h"
 #include "model/tfod_weights.h"
 
 using namespace mrcnn;
@@ -42,11 +44,13 @@ at::Tensor nhwc(const at::Tensor& nchw) { return nchw.permute({0, 2, 3, 1}).cont
 TfodSettings parse_settings(int argc, char** argv) {
   TfodSettings settings;
   for (int i = 4; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--pipeline") settings = model::read_tfod_pipeline(argv[i + 1]);
+    if (std::string(argv[i]) == "--pipeline") settings = model::tfod_settings_from_config(
+        config::resolved_tf_faster_rcnn_config(read_text_proto_file(argv[i + 1]), argv[i + 1]));
   for (int i = 4; i < argc; ++i) {
     const std::string flag = argv[i];
     auto next = [&] { return std::stoll(argv[++i]); };
     if (flag == "--pipeline" || flag == "--time") ++i;
+    else if (flag == "--prepare") continue;  // main's
     else if (flag == "--classes") settings.num_classes = next();
     else if (flag == "--proposals") settings.first_stage_max_proposals = next();
     else if (flag == "--size") settings.resizer.height = settings.resizer.width = next();
@@ -170,6 +174,8 @@ int main(int argc, char** argv) {
       print_timing(net, image, runs);
       return 0;
     }
+    // As mrcnn-infer runs it (norms folded, channels-last): the same arithmetic, for its CLI test.
+    if (std::find(argv + 4, argv + argc, std::string("--prepare")) != argv + argc) net->prepare_for_inference();
     c10::Dict<std::string, at::Tensor> out;
     run_own(net, image, out);
     if (in.count("tf/proposals")) run_on_reference(net, in, image, out);

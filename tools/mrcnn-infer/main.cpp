@@ -3,9 +3,30 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tool.h"
+#include "infer/detector_weights.h"
 #include "infer/inference_request.h"
+#include "io/atomic_file.h"
 #include "io/json_file.h"
 #include "train/checkpoint.h"
+
+namespace {
+
+// --save-model: the loaded weights with the configuration and the class names (--label-map, the
+// model's own, else data.train.label_map) as one self-contained model, as mrcnn-train writes it.
+void save_model(const std::string& path, const mrcnn::Json& config, const mrcnn::infer::InferenceRequest& request,
+                const mrcnn::infer::DetectorOptions& options) {
+  mrcnn::check_output_file(path);
+  std::string label_map = request.label_map;
+  if (label_map.empty() && !request.model_labels) label_map = config["data"]["train"]["label_map"].get<std::string>();
+  const mrcnn::data::LabelMap labels = !label_map.empty()     ? mrcnn::data::LabelMap::read(label_map)
+                                       : request.model_labels ? *request.model_labels
+                                                              : mrcnn::data::LabelMap();
+  mrcnn::train::write_model_file(path, mrcnn::infer::loaded_model_weights(config, options), 0, config, labels);
+  mrcnn::log::info("wrote {}: the weights of {} with the configuration and {} class names", path, options.weights,
+                   labels.names().size());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   mrcnn::Tool tool("mrcnn-infer",
@@ -18,7 +39,9 @@ int main(int argc, char** argv) {
                    "  mrcnn-infer -c configs/maskrcnn_resnet50_fpn_coco.json -w maskrcnn_coco.pth \\\n"
                    "      --coco instances_val2017.json --image-root val2017/ -o dt.json --score-threshold 0\n"
                    "  mrcnn-infer --model runs/peds/model.safetensors -i photos/ -o results.json --overlay-dir ov/\n"
-                   "  mrcnn-infer --model runs/fruit/model.safetensors -i drone/ -o dt.json --tile 800 --tile-full-image\n");
+                   "  mrcnn-infer --model runs/fruit/model.safetensors -i drone/ -o dt.json --tile 800 --tile-full-image\n"
+                   "  mrcnn-config import-tf pipeline.config --label-map label_map.pbtxt -o tf_model.json\n"
+                   "  mrcnn-infer -c tf_model.json -w my_model/checkpoint/ckpt-25 --save-model tf_model.safetensors\n");
   mrcnn::infer::InferenceRequest request;
   std::string config_path, model_file, on_error = "fail";
   CLI::App& app = tool.app();
@@ -41,7 +64,11 @@ int main(int argc, char** argv) {
       ->excludes(input_opt)
       ->excludes(coco_opt);
   app.add_option("--image-root", request.image_root, "Folder the --coco file names are relative to")->needs(coco_opt);
-  app.add_option("-o,--output", request.output, "COCO results JSON to write")->required();
+  app.add_option("-o,--output", request.output, "COCO results JSON to write (required unless only --save-model)");
+  std::string save_model_file;
+  app.add_option("--save-model", save_model_file,
+                 "Also write the loaded weights with the configuration and class names as one self-contained model "
+                 "(for --model): e.g. a TF OD API checkpoint given as --weights, converted once");
   app.add_option("--score-threshold", request.score_threshold,
                  "Drop detections below this (default: infer.score_threshold)")
       ->check(CLI::Range(0.0, 1.0));
@@ -98,6 +125,11 @@ int main(int argc, char** argv) {
     }
     request.skip_unreadable = on_error == "skip";
     const mrcnn::infer::DetectorOptions options = mrcnn::infer::detector_options(config, request);
+    if (!save_model_file.empty()) {
+      save_model(save_model_file, config, request, options);
+      if (request.output.empty() && request.inputs.empty() && request.coco.empty() && request.dataset.empty()) return 0;
+    }
+    if (request.output.empty()) throw mrcnn::Error("give --output, the COCO results JSON to write");
     mrcnn::infer::check_request(request);
     const mrcnn::infer::InferenceJob job = mrcnn::infer::inference_job(config, request);
     mrcnn::infer::Detector detector(config, options);

@@ -1,14 +1,15 @@
-#include "model/tfod_pipeline.h"
+#include "config/tf_faster_rcnn.h"
 
 #include <memory>
 #include <set>
 #include <utility>
 #include <vector>
 
+#include "config/config.h"
 #include "core/error.h"
 #include "io/text_proto.h"
 
-namespace mrcnn::model {
+namespace mrcnn::config {
 
 namespace {
 
@@ -48,9 +49,9 @@ class Message {
   std::string name(const std::string& field, const std::string& fallback) {
     return get<std::string>(field, fallback, "a name");
   }
-  std::vector<float> floats(const std::string& field) {
-    std::vector<float> out;
-    for (const auto& v : values(field)) out.push_back(v.is_number() ? v.get<float>() : 0.0f);
+  std::vector<double> numbers(const std::string& field) {
+    std::vector<double> out;
+    for (const auto& v : values(field)) out.push_back(v.is_number() ? v.get<double>() : 0.0);
     return out;
   }
   void ignore(std::initializer_list<const char*> fields) {
@@ -90,45 +91,47 @@ void read_hyperparams(Message&& hyperparams, const std::string& activation) {
   hyperparams.finish();
 }
 
-void read_resizer(Message&& resizer, TfodResizer& out) {
+void read_resizer(Message&& resizer, Json& out) {
   for (const char* kind : {"fixed_shape_resizer", "keep_aspect_ratio_resizer"}) {
     if (!resizer.has(kind)) continue;
     Message r = resizer.child(kind);
-    out.keep_aspect = std::string(kind) == "keep_aspect_ratio_resizer";
-    if (out.keep_aspect) {
-      out.min_dimension = r.integer("min_dimension", out.min_dimension);
-      out.max_dimension = r.integer("max_dimension", out.max_dimension);
-      out.pad_to_max_dimension = r.boolean("pad_to_max_dimension", false);
+    const bool keep_aspect = std::string(kind) == "keep_aspect_ratio_resizer";
+    out["type"] = keep_aspect ? "keep_aspect_ratio" : "fixed_shape";
+    if (keep_aspect) {
+      out["min_dimension"] = r.integer("min_dimension", 600);
+      out["max_dimension"] = r.integer("max_dimension", 1024);
+      out["pad_to_max_dimension"] = r.boolean("pad_to_max_dimension", false);
       for (const auto& v : r.values("per_channel_pad_value"))
         if (!v.is_number() || v.get<double>() != 0.0) r.problem("per_channel_pad_value", "only 0 is supported");
     } else {
-      out.height = r.integer("height", out.height);
-      out.width = r.integer("width", out.width);
+      out["height"] = r.integer("height", 300);
+      out["width"] = r.integer("width", 300);
     }
     if (r.name("resize_method", "BILINEAR") != "BILINEAR") r.problem("resize_method", "only BILINEAR is supported");
     r.require("convert_to_grayscale", false, "is not supported");
     r.finish();
   }
+  if (!out.contains("type")) out = {{"type", "fixed_shape"}, {"height", 300}, {"width", 300}};  // TfodResizer's
   resizer.finish();
 }
 
-void read_anchors(Message&& generator, TfodGridAnchors& out) {
+void read_anchors(Message&& generator, Json& out) {
   Message grid = generator.child("grid_anchor_generator");
   if (!generator.has("grid_anchor_generator")) generator.problem("grid_anchor_generator", "required (the only one supported)");
   generator.finish();
-  if (grid.has("scales")) out.scales = grid.floats("scales");
-  if (grid.has("aspect_ratios")) out.aspect_ratios = grid.floats("aspect_ratios");
-  out.base_height = static_cast<float>(grid.number("height", 256));
-  out.base_width = static_cast<float>(grid.number("width", 256));
-  out.stride_height = static_cast<float>(grid.number("height_stride", 16));
-  out.stride_width = static_cast<float>(grid.number("width_stride", 16));
-  out.offset_height = static_cast<float>(grid.number("height_offset", 0));
-  out.offset_width = static_cast<float>(grid.number("width_offset", 0));
-  if (out.scales.empty() || out.aspect_ratios.empty()) grid.problem("scales", "scales and aspect_ratios are required");
+  out["scales"] = grid.has("scales") ? grid.numbers("scales") : std::vector<double>{0.25, 0.5, 1.0, 2.0};
+  out["aspect_ratios"] = grid.has("aspect_ratios") ? grid.numbers("aspect_ratios") : std::vector<double>{0.5, 1.0, 2.0};
+  out["height"] = grid.number("height", 256);
+  out["width"] = grid.number("width", 256);
+  out["height_stride"] = grid.number("height_stride", 16);
+  out["width_stride"] = grid.number("width_stride", 16);
+  out["height_offset"] = grid.number("height_offset", 0);
+  out["width_offset"] = grid.number("width_offset", 0);
+  if (out["scales"].empty() || out["aspect_ratios"].empty()) grid.problem("scales", "scales and aspect_ratios are required");
   grid.finish();
 }
 
-void read_box_predictor(Message&& predictor, TfodSettings& out) {
+void read_box_predictor(Message&& predictor, Json& out) {
   Message box = predictor.child("mask_rcnn_box_predictor");
   if (!predictor.has("mask_rcnn_box_predictor")) predictor.problem("mask_rcnn_box_predictor", "required");
   predictor.finish();
@@ -136,25 +139,24 @@ void read_box_predictor(Message&& predictor, TfodSettings& out) {
   read_hyperparams(box.child("conv_hyperparams"), "RELU");
   box.ignore({"use_dropout", "dropout_keep_probability"});  // dropout only trains
   if (box.integer("box_code_size", 4) != 4) box.problem("box_code_size", "must be 4");
-  out.predict_instance_masks = box.boolean("predict_instance_masks", false);
-  out.mask_height = box.integer("mask_height", 15);
-  out.mask_width = box.integer("mask_width", 15);
-  out.mask_conv_depth = box.integer("mask_prediction_conv_depth", 256);
-  out.mask_conv_layers = box.integer("mask_prediction_num_conv_layers", 2);
-  out.masks_are_class_agnostic = box.boolean("masks_are_class_agnostic", false);
-  out.share_box_across_classes = box.boolean("share_box_across_classes", false);
+  out["predict_instance_masks"] = box.boolean("predict_instance_masks", false);
+  out["mask_height"] = box.integer("mask_height", 15);
+  out["mask_width"] = box.integer("mask_width", 15);
+  out["mask_conv_depth"] = box.integer("mask_prediction_conv_depth", 256);
+  out["mask_conv_layers"] = box.integer("mask_prediction_num_conv_layers", 2);
+  out["masks_are_class_agnostic"] = box.boolean("masks_are_class_agnostic", false);
+  out["share_box_across_classes"] = box.boolean("share_box_across_classes", false);
   box.require("predict_keypoints", false, "is not supported");
   box.require("convolve_then_upsample_masks", false, "is not supported yet");
   box.finish();
 }
 
-void read_post_processing(Message&& post, TfodSettings& out) {
+void read_post_processing(Message&& post, Json& out) {
   Message nms = post.child("batch_non_max_suppression");
-  TfodNms& n = out.second_stage_nms;
-  n.score_threshold = static_cast<float>(nms.number("score_threshold", 0.0));
-  n.iou_threshold = static_cast<float>(nms.number("iou_threshold", 0.6));
-  n.max_per_class = nms.integer("max_detections_per_class", 100);
-  n.max_total = nms.integer("max_total_detections", 100);
+  out["score_threshold"] = nms.number("score_threshold", 0.0);
+  out["iou_threshold"] = nms.number("iou_threshold", 0.6);
+  out["max_detections_per_class"] = nms.integer("max_detections_per_class", 100);
+  out["max_total_detections"] = nms.integer("max_total_detections", 100);
   nms.require("change_coordinate_frame", true, "is not supported");
   for (const char* flag : {"use_static_shapes", "use_class_agnostic_nms", "use_partitioned_nms", "use_combined_nms",
                            "use_hard_nms", "use_cpu_nms"})
@@ -163,11 +165,9 @@ void read_post_processing(Message&& post, TfodSettings& out) {
   nms.ignore({"max_classes_per_detection"});  // class-agnostic NMS only
   nms.finish();
   const std::string converter = post.name("score_converter", "IDENTITY");
-  if (converter == "SOFTMAX") out.score_converter = TfodScoreConverter::kSoftmax;
-  else if (converter == "SIGMOID") out.score_converter = TfodScoreConverter::kSigmoid;
-  else if (converter == "IDENTITY") out.score_converter = TfodScoreConverter::kIdentity;
+  if (converter == "SOFTMAX" || converter == "SIGMOID" || converter == "IDENTITY") out["score_converter"] = converter;
   else post.problem("score_converter", "expected IDENTITY, SIGMOID or SOFTMAX, found " + converter);
-  out.logit_scale = static_cast<float>(post.number("logit_scale", 1.0));
+  out["logit_scale"] = post.number("logit_scale", 1.0);
   post.finish();
 }
 
@@ -181,57 +181,73 @@ constexpr std::initializer_list<const char*> kTrainingFields = {
     "clip_anchors_to_image", "resize_masks", "use_static_shapes_for_eval", "use_partitioned_nms_in_first_stage",
     "return_raw_detections_during_predict", "output_final_box_features", "output_final_box_rpn_features"};
 
-void read_faster_rcnn(Message& f, TfodSettings& out) {
-  out.number_of_stages = static_cast<int>(f.integer("number_of_stages", 2));
-  out.num_classes = f.integer("num_classes", 0);
-  if (out.num_classes < 1) f.problem("num_classes", "must be at least 1");
-  read_resizer(f.child("image_resizer"), out.resizer);
-  Message extractor = f.child("feature_extractor");
-  if (extractor.name("type", "") != "faster_rcnn_inception_resnet_v2_keras")
-    extractor.problem("type", "only faster_rcnn_inception_resnet_v2_keras is supported");
+void read_extractor(Message&& extractor) {
+  if (extractor.name("type", "") != kTfFasterRcnnExtractor)
+    extractor.problem("type", std::string("only ") + kTfFasterRcnnExtractor + " is supported");
   if (extractor.integer("first_stage_features_stride", 16) != 16) extractor.problem("first_stage_features_stride", "must be 16");
   extractor.ignore({"batch_norm_trainable"});
   extractor.finish();
-  read_anchors(f.child("first_stage_anchor_generator"), out.anchors);
-  read_hyperparams(f.child("first_stage_box_predictor_conv_hyperparams"), "");  // RPNConv: always ReLU6
-  out.rpn_atrous_rate = f.integer("first_stage_atrous_rate", 1);
-  out.rpn_kernel_size = f.integer("first_stage_box_predictor_kernel_size", 3);
-  out.rpn_depth = f.integer("first_stage_box_predictor_depth", 512);
-  out.first_stage_score_threshold = static_cast<float>(f.number("first_stage_nms_score_threshold", 0.0));
-  out.first_stage_iou_threshold = static_cast<float>(f.number("first_stage_nms_iou_threshold", 0.7));
-  out.first_stage_max_proposals = f.integer("first_stage_max_proposals", 300);
-  out.initial_crop_size = f.integer("initial_crop_size", 0);
-  out.maxpool_kernel_size = f.integer("maxpool_kernel_size", 0);
-  out.maxpool_stride = f.integer("maxpool_stride", 0);
-  read_box_predictor(f.child("second_stage_box_predictor"), out);
-  read_post_processing(f.child("second_stage_post_processing"), out);
+}
+
+// The first stage: RPNConv (always ReLU6: its hyperparams take no activation) and the proposals' NMS.
+void read_first_stage(Message& f, Json& out) {
+  read_hyperparams(f.child("first_stage_box_predictor_conv_hyperparams"), "");
+  out["atrous_rate"] = f.integer("first_stage_atrous_rate", 1);
+  out["kernel_size"] = f.integer("first_stage_box_predictor_kernel_size", 3);
+  out["depth"] = f.integer("first_stage_box_predictor_depth", 512);
+  out["nms_score_threshold"] = f.number("first_stage_nms_score_threshold", 0.0);
+  out["nms_iou_threshold"] = f.number("first_stage_nms_iou_threshold", 0.7);
+  out["max_proposals"] = f.integer("first_stage_max_proposals", 300);
+}
+
+// faster_rcnn { } as the model section's keys: model.arch, model.num_classes (with the background),
+// model.tf.*. Absent fields take the proto's defaults.
+Json read_faster_rcnn(Message& f) {
+  Json tf = Json::object();  // filled before it goes into the model section (ordered_json moves its members)
+  tf["number_of_stages"] = f.integer("number_of_stages", 2);
+  const int64_t classes = f.integer("num_classes", 0);
+  if (classes < 1) f.problem("num_classes", "must be at least 1");
+  read_resizer(f.child("image_resizer"), tf["resizer"]);
+  read_extractor(f.child("feature_extractor"));
+  read_anchors(f.child("first_stage_anchor_generator"), tf["anchors"]);
+  read_first_stage(f, tf["first_stage"]);
+  tf["initial_crop_size"] = f.integer("initial_crop_size", 0);
+  if (tf["initial_crop_size"].get<int64_t>() < 1) f.problem("initial_crop_size", "must be at least 1");
+  tf["maxpool_kernel_size"] = f.integer("maxpool_kernel_size", 0);
+  tf["maxpool_stride"] = f.integer("maxpool_stride", 0);
+  read_box_predictor(f.child("second_stage_box_predictor"), tf["box_predictor"]);
+  read_post_processing(f.child("second_stage_post_processing"), tf["second_stage"]);
   for (const char* flag : {"use_matmul_crop_and_resize", "use_static_shapes", "use_combined_nms_in_first_stage"})
     f.require(flag, false, "is not supported yet");
   f.ignore(kTrainingFields);
   f.finish();
+  // mrcnn counts the background class, TF does not.
+  return {{"arch", kTfFasterRcnnArch}, {"num_classes", classes + 1}, {"tf", std::move(tf)}};
 }
 
 }  // namespace
 
-TfodSettings tfod_settings_from_pipeline(const Json& pipeline, const std::string& source) {
+Json tf_faster_rcnn_model(const Json& pipeline, const std::string& source) {
   std::vector<std::string> problems;
   Message root(&pipeline, "", &problems);
   Message model = root.child("model");
   if (!model.has("faster_rcnn")) throw Error(source + ": no model { faster_rcnn { ... } } block");
   Message faster_rcnn = model.child("faster_rcnn");
-  TfodSettings settings;
-  read_faster_rcnn(faster_rcnn, settings);
-  if (settings.initial_crop_size < 1) problems.push_back("model.faster_rcnn.initial_crop_size: must be at least 1");
+  Json section = read_faster_rcnn(faster_rcnn);
   if (!problems.empty()) {
     std::string message = source + ": " + std::to_string(problems.size()) + " field(s) the TF OD API model cannot take:";
     for (size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : " ") + problems[i];
     throw Error(message);
   }
-  return settings;
+  return section;
 }
 
-TfodSettings read_tfod_pipeline(const std::string& path) {
-  return tfod_settings_from_pipeline(read_text_proto_file(path), path);
+Json resolved_tf_faster_rcnn_config(const Json& pipeline, const std::string& source) {
+  const Json doc = {{"model", tf_faster_rcnn_model(pipeline, source)}};
+  require_valid(doc, source);
+  return resolve(doc);
 }
 
-}  // namespace mrcnn::model
+std::vector<std::string> tf_faster_rcnn_training_fields() { return {kTrainingFields.begin(), kTrainingFields.end()}; }
+
+}  // namespace mrcnn::config
