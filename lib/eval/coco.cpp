@@ -352,26 +352,52 @@ std::vector<CocoObject> detections_from_json(const nlohmann::json& doc, const st
   return naming_source(source, [&] { return read_detection_records(doc, source, gt); });
 }
 
-Rle object_mask(const CocoObject& object, const CocoGroundTruth& gt) {
-  const Segmentation& segm = object.segmentation;
-  if (segm.kind == Segmentation::Kind::None)
+namespace {
+
+// The image a polygon is rasterised in: the ground truth's height and width of the object's image.
+std::array<int64_t, 2> polygon_canvas(const CocoObject& object, const CocoGroundTruth& gt) {
+  const auto image = gt.images().find(object.image_id);
+  if (image == gt.images().end() || image->second.height < 0 || image->second.width < 0)
+    throw Error("polygons need the image's height and width, which " + gt.source() + " does not give for image " +
+                std::to_string(object.image_id));
+  return {image->second.height, image->second.width};
+}
+
+// fn() with the object's mask errors named by the object; an object without a mask is an error.
+template <typename Fn>
+auto with_mask_errors(const CocoObject& object, Fn fn) {
+  if (object.segmentation.kind == Segmentation::Kind::None)
     throw Error(object.where + ": has no \"segmentation\" (segm evaluation needs masks)");
   try {
-    if (segm.kind == Segmentation::Kind::CompressedRle) return rle_from_string(segm.counts, segm.height, segm.width);
-    if (segm.kind == Segmentation::Kind::UncompressedRle) return rle_from_counts(segm.runs, segm.height, segm.width);
-    const auto image = gt.images().find(object.image_id);
-    if (image == gt.images().end() || image->second.height < 0 || image->second.width < 0)
-      throw Error("polygons need the image's height and width, which " + gt.source() + " does not give for image " +
-                  std::to_string(object.image_id));
-    if (segm.polygons.size() == 1)  // most objects: no merge, no copy
-      return rle_from_polygon(segm.polygons[0], image->second.height, image->second.width);
-    std::vector<Rle> parts;
-    for (const auto& poly : segm.polygons)
-      parts.push_back(rle_from_polygon(poly, image->second.height, image->second.width));
-    return rle_merge(parts);
+    return fn(object.segmentation);
   } catch (const Error& e) {
     throw Error(object.where + ": " + e.what());
   }
+}
+
+}  // namespace
+
+Rle object_mask(const CocoObject& object, const CocoGroundTruth& gt) {
+  return with_mask_errors(object, [&](const Segmentation& segm) {
+    if (segm.kind == Segmentation::Kind::CompressedRle) return rle_from_string(segm.counts, segm.height, segm.width);
+    if (segm.kind == Segmentation::Kind::UncompressedRle) return rle_from_counts(segm.runs, segm.height, segm.width);
+    const auto [height, width] = polygon_canvas(object, gt);
+    if (segm.polygons.size() == 1)  // most objects: no merge, no copy
+      return rle_from_polygon(segm.polygons[0], height, width);
+    std::vector<Rle> parts;
+    for (const auto& poly : segm.polygons) parts.push_back(rle_from_polygon(poly, height, width));
+    return rle_merge(parts);
+  });
+}
+
+void check_object_mask(const CocoObject& object, const CocoGroundTruth& gt) {
+  with_mask_errors(object, [&](const Segmentation& segm) {
+    if (segm.kind == Segmentation::Kind::CompressedRle) return check_rle_string(segm.counts, segm.height, segm.width);
+    if (segm.kind == Segmentation::Kind::UncompressedRle) return check_rle_counts(segm.runs, segm.height, segm.width);
+    const auto [height, width] = polygon_canvas(object, gt);
+    check_mask_size(height, width);  // rle_from_polygon's checks, in its order
+    for (const auto& poly : segm.polygons) check_polygon(poly);
+  });
 }
 
 }  // namespace mrcnn::eval

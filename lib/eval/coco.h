@@ -82,4 +82,8 @@ std::vector<CocoObject> detections_from_json(const nlohmann::json& doc, const st
 // pycocotools' annToRLE. Throws Error naming the record when it has none or it is malformed.
 Rle object_mask(const CocoObject& object, const CocoGroundTruth& gt);
 
+// Throws the Error object_mask would throw, without making the mask (segm evaluation checks the
+// objects whose masks no IoU needs).
+void check_object_mask(const CocoObject& object, const CocoGroundTruth& gt);
+
 }  // namespace mrcnn::eval

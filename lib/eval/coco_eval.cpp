@@ -1,10 +1,13 @@
 #include "eval/coco_eval.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <thread>
@@ -13,18 +16,20 @@
 #include "core/error.h"
 
 // Reviewers read this file next to pycocotools' cocoeval.py (COCOeval); its names there:
-//   evaluate_images     evaluate(): _prepare, computeIoU per (imgId, catId), evaluateImg per
+//   evaluate_cells      evaluate(): _prepare, computeIoU per (imgId, catId), evaluateImg per
 //                       (catId, areaRng, imgId) with maxDet = maxDets[-1]
-//   Cell                self._gts[imgId, catId], self._dts[imgId, catId], self.ious[imgId, catId]
-//   evaluate_image      evaluateImg; ImageEval is the part of the dict it returns that accumulate
-//                       reads (present == false: None): dt_scores = dtScores, dt_status holds
-//                       dtm != 0 (kMatched) and dtIg (kIgnored), counted_gts = how many gtIg are 0;
-//                       gt_order = gtind (its first counted_gts count), gt_taken = gtm > 0
-//   ImageEvals          self.evalImgs; at(k, a, i) is evalImgs[Nk + Na + i]
+//   Cell                self._gts[imgId, catId], self._dts[imgId, catId], self.ious[imgId, catId],
+//                       and the part of evaluateImg's dicts for its image and category that
+//                       accumulate reads (present() == false: None): dtScores are the dts' scores,
+//                       dt_status holds dtm != 0 (kMatched) and dtIg (kIgnored) per area range,
+//                       counted_gts how many gtIg are 0
+//   evaluate_area_range evaluateImg of one cell and area range: gt_order = gtind (its first
+//                       counted_gts count), gt_taken = gtm > 0
 //   accumulate          accumulate(); k, a, m index k_list, a_list, m_list (every category, area
 //                       range and maxDets: the parameters evaluated are the ones accumulated)
-//   Pool                one (k, a, m): E's detections sorted by inds (mergesort, so a stable
-//                       sort) with npig; Pool::status holds their dtm / dtIg rows
+//   Pool                one category's detections sorted by inds (mergesort, so a stable sort)
+//                       once for every (a, m): the inds of maxDets m are the same order with the
+//                       detections past m's cut left out; npig per area range
 //   accumulate_threshold  one row t of tp_sum / fp_sum: tp and fp are the running sums of tps
 //                       and fps, then rc, pr and q as there; ss (the scores array) is not kept,
 //                       nothing reads it
@@ -79,19 +84,15 @@ double mean_of_defined(const std::vector<double>& values) {
 // A detection's outcome at one IoU threshold (pycocotools' dtm != 0 and dtIg).
 enum : uint8_t { kMatched = 1, kIgnored = 2 };
 
-// What evaluateImg returns for one (category, area range, image), as much of it as accumulate
-// reads: the ground truths that count (gtIg == 0) and each detection's score and outcomes.
-struct ImageEval {
-  bool present = false;
-  size_t counted_gts = 0;
-  std::vector<double> dt_scores;  // D, by decreasing score
-  std::vector<uint8_t> dt_status; // T x D: kMatched | kIgnored
-};
-
-// Ground truths and detections of one (image, category), with their IoUs.
+// Ground truths and detections of one (image, category), their IoUs, and what evaluateImg returns
+// for them in each area range, as much of it as accumulate reads.
 struct Cell {
   std::vector<const CocoObject*> gts, dts;  // dts sorted by score (stable), at most maxDets[-1]
   std::vector<double> ious;                 // D x G, empty when either side is
+  std::vector<size_t> counted_gts;          // per area range: the ground truths that count (gtIg == 0)
+  std::vector<uint8_t> dt_status;           // D x A x T: kMatched | kIgnored
+
+  bool present() const { return !gts.empty() || !dts.empty(); }
 };
 
 void stable_sort_by_score(std::vector<const CocoObject*>& dts) {
@@ -113,18 +114,15 @@ size_t order_ground_truth(const Cell& cell, const std::array<double, 2>& range, 
 
 // evaluateImg of one cell for one area range: each detection, highest score first, takes the
 // best still-free ground truth at each IoU threshold (crowd regions stay free; ignored ones last).
-// The scratch vectors are per thread, so that the 10^5-10^6 calls allocate only their result.
-ImageEval evaluate_image(const Cell& cell, const std::array<double, 2>& range, size_t max_det, const EvalParams& p) {
-  ImageEval e;
-  if (cell.gts.empty() && cell.dts.empty()) return e;
-  e.present = true;
+// Writes detection d's outcome at threshold t to status[d * stride + t] (zeros on entry); returns
+// how many ground truths count. The scratch vectors are per thread, so that the 10^5-10^6 calls
+// allocate nothing.
+size_t evaluate_area_range(const Cell& cell, const std::array<double, 2>& range, const EvalParams& p,
+                           uint8_t* status, size_t stride) {
   thread_local std::vector<size_t> gt_order;
   thread_local std::vector<uint8_t> gt_taken;  // T x G: gtm > 0
-  const size_t G = cell.gts.size(), D = std::min(cell.dts.size(), max_det), T = p.iou_thresholds.size();
-  const size_t counted = e.counted_gts = order_ground_truth(cell, range, gt_order);
-  e.dt_scores.resize(D);
-  for (size_t d = 0; d < D; ++d) e.dt_scores[d] = cell.dts[d]->score;
-  e.dt_status.assign(T * D, 0);
+  const size_t G = cell.gts.size(), D = cell.dts.size(), T = p.iou_thresholds.size();
+  const size_t counted = order_ground_truth(cell, range, gt_order);
   gt_taken.assign(T * G, 0);
   for (size_t t = 0; t < T && !cell.ious.empty(); ++t) {
     for (size_t d = 0; d < D; ++d) {
@@ -140,7 +138,7 @@ ImageEval evaluate_image(const Cell& cell, const std::array<double, 2>& range, s
         m = static_cast<long>(g);
       }
       if (m == -1) continue;
-      e.dt_status[t * D + d] = (static_cast<size_t>(m) >= counted ? kIgnored : 0) |
+      status[d * stride + t] = (static_cast<size_t>(m) >= counted ? kIgnored : 0) |
                                (cell.gts[gt_order[m]]->id != 0 ? kMatched : 0);
       gt_taken[t * G + m] = cell.dts[d]->id > 0;
     }
@@ -150,11 +148,23 @@ ImageEval evaluate_image(const Cell& cell, const std::array<double, 2>& range, s
     const double area = cell.dts[d]->area;
     if (area >= range[0] && area <= range[1]) continue;
     for (size_t t = 0; t < T; ++t)
-      if (!(e.dt_status[t * D + d] & kMatched)) e.dt_status[t * D + d] |= kIgnored;
+      if (!(status[d * stride + t] & kMatched)) status[d * stride + t] |= kIgnored;
   }
-  return e;
+  return counted;
 }
 
+// evaluateImg of one cell for every area range (nothing for a cell without objects: None).
+void evaluate_cell(Cell& cell, const EvalParams& p) {
+  if (!cell.present()) return;
+  const size_t A = p.area_ranges.size(), T = p.iou_thresholds.size(), D = cell.dts.size();
+  cell.counted_gts.resize(A);
+  cell.dt_status.assign(A * T * D, 0);
+  for (size_t a = 0; a < A; ++a)
+    cell.counted_gts[a] = evaluate_area_range(cell, p.area_ranges[a], p, cell.dt_status.data() + a * T, A * T);
+}
+
+// fn(i) for i in [0, n) on up to `threads` threads, which take the next chunk of indices as they
+// finish one (the work per index varies a lot: cells of one object and of hundreds).
 template <typename Fn>
 void parallel_for(size_t n, int threads, Fn fn) {
   const size_t workers = std::max<size_t>(1, std::min<size_t>(threads, n));
@@ -162,11 +172,15 @@ void parallel_for(size_t n, int threads, Fn fn) {
     for (size_t i = 0; i < n; ++i) fn(i);
     return;
   }
+  const size_t chunk = std::max<size_t>(1, n / (workers * 64));
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t begin; (begin = next.fetch_add(chunk)) < n;)
+      for (size_t i = begin; i < std::min(n, begin + chunk); ++i) fn(i);
+  };
   std::vector<std::thread> pool;
-  for (size_t w = 0; w < workers; ++w)
-    pool.emplace_back([&, w] {
-      for (size_t i = w; i < n; i += workers) fn(i);
-    });
+  for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
   for (auto& t : pool) t.join();
 }
 
@@ -229,26 +243,63 @@ void require_boxes(const std::vector<Cell>& cells) {
       if (!o->bbox) throw Error(o->where + ": has no \"bbox\" (bbox evaluation needs boxes)");
 }
 
-// segm evaluation: the mask of every object that takes part, made once, indexed by the object's
-// position in the ground truth or the detections. Made before any threads, so that a bad
-// object's error is raised, and raised first in cell order.
+// segm evaluation: the mask of every object an IoU needs (its cell has both ground truth and
+// detections), made once, indexed by the object's position in the ground truth or the detections;
+// the masks of the other objects that take part are checked, not made. In parallel, before the
+// IoUs; a bad object's error is raised as pycocotools raises it: the first in cell order.
 class ObjectMasks {
  public:
-  ObjectMasks(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, const std::vector<Cell>& cells)
+  ObjectMasks(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, const std::vector<Cell>& cells,
+              int threads)
       : gt_objects_(gt.annotations().data()), dt_objects_(detections.data()) {
     gt_masks_.resize(gt.annotations().size());
     dt_masks_.resize(detections.size());
+    std::vector<std::pair<const CocoObject*, bool>> objects;  // in cell order; true: its mask is needed
     for (const auto& cell : cells) {
-      for (const CocoObject* o : cell.gts) gt_masks_[o - gt_objects_] = object_mask(*o, gt);
-      for (const CocoObject* o : cell.dts) dt_masks_[o - dt_objects_] = object_mask(*o, gt);
+      const bool needed = !cell.gts.empty() && !cell.dts.empty();
+      for (const CocoObject* o : cell.gts) objects.emplace_back(o, needed);
+      for (const CocoObject* o : cell.dts) objects.emplace_back(o, needed);
     }
+    FirstError first;
+    parallel_for(objects.size(), threads, [&](size_t j) {
+      const auto [o, needed] = objects[j];
+      first.run(j, [&] {
+        if (needed) mask_of(o) = object_mask(*o, gt);
+        else check_object_mask(*o, gt);
+      });
+    });
+    first.rethrow();
   }
-  const Rle& of(const CocoObject* o) const {
+  const Rle& of(const CocoObject* o) const { return const_cast<ObjectMasks*>(this)->mask_of(o); }
+
+ private:
+  // Keeps the exception of the lowest-numbered task that fails, to raise it after the threads.
+  class FirstError {
+   public:
+    template <typename Fn>
+    void run(size_t task, Fn fn) {
+      try {
+        fn();
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (task < task_) task_ = task, error_ = std::current_exception();
+      }
+    }
+    void rethrow() const {
+      if (error_) std::rethrow_exception(error_);
+    }
+
+   private:
+    std::mutex mutex_;
+    size_t task_ = std::numeric_limits<size_t>::max();
+    std::exception_ptr error_;
+  };
+
+  Rle& mask_of(const CocoObject* o) {
     if (o >= gt_objects_ && o < gt_objects_ + gt_masks_.size()) return gt_masks_[o - gt_objects_];
     return dt_masks_[o - dt_objects_];
   }
 
- private:
   const CocoObject* gt_objects_;
   const CocoObject* dt_objects_;
   std::vector<Rle> gt_masks_, dt_masks_;
@@ -273,117 +324,119 @@ void compute_ious(Cell& cell, IouType type, const ObjectMasks* masks) {
   }
 }
 
-// self.evalImgs: one ImageEval per (category k, area range a, image i).
-struct ImageEvals {
-  size_t A = 0, I = 0;
-  std::vector<ImageEval> items;
-
-  const ImageEval& at(size_t k, size_t a, size_t i) const { return items[(k * A + a) * I + i]; }
-};
-
-// COCOeval.evaluate: the cells with their IoUs, then evaluateImg for every (category, area
-// range, image); both stages in parallel.
-ImageEvals evaluate_images(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, IouType type,
-                           const std::vector<int64_t>& category_ids, const EvalParams& p, int threads) {
+// COCOeval.evaluate: the cells, their masks (segm), then each cell's IoUs and evaluateImg for
+// every area range, in parallel.
+std::vector<Cell> evaluate_cells(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, IouType type,
+                                 const std::vector<int64_t>& category_ids, const EvalParams& p, int threads) {
   std::vector<int64_t> image_ids;
   for (const auto& [id, image] : gt.images()) image_ids.push_back(id);
-  const size_t K = category_ids.size(), A = p.area_ranges.size(), I = image_ids.size();
-  const size_t max_det = static_cast<size_t>(p.max_dets.back());
   std::vector<Cell> cells = make_cells(gt, detections, image_ids, category_ids);
-  keep_top_detections(cells, max_det);
+  keep_top_detections(cells, static_cast<size_t>(p.max_dets.back()));
   std::optional<ObjectMasks> masks;
-  if (type == IouType::Segm) masks.emplace(gt, detections, cells);
+  if (type == IouType::Segm) masks.emplace(gt, detections, cells, threads);
   else require_boxes(cells);
-  parallel_for(cells.size(), threads, [&](size_t c) { compute_ious(cells[c], type, masks ? &*masks : nullptr); });
-
-  ImageEvals evals{A, I, std::vector<ImageEval>(K * A * I)};
-  parallel_for(K * A, threads, [&](size_t ka) {
-    const size_t k = ka / A, a = ka % A;
-    for (size_t i = 0; i < I; ++i)
-      evals.items[ka * I + i] = evaluate_image(cells[i * K + k], p.area_ranges[a], max_det, p);
+  parallel_for(cells.size(), threads, [&](size_t c) {
+    compute_ious(cells[c], type, masks ? &*masks : nullptr);
+    evaluate_cell(cells[c], p);
   });
-  return evals;
+  return cells;
 }
 
-// A detection of one (category, area range, maxDet) pool: its score, and its column of its
-// image's T x D outcomes.
-struct PooledDetection {
-  double score;
-  const ImageEval* image;
-  size_t d, D;
-};
-
-// E's detections (each image's first maxDet) by decreasing score, their outcomes gathered into
-// T rows (status[t * size + j]), and npig, how many of E's ground truths count; nothing is sorted
-// when none does (accumulate skips the pool).
+// A category's detections (each image's first maxDets[-1]) in accumulate's order: by decreasing
+// score, a stable sort of them in image order (pycocotools' mergesort of the concatenated
+// dtScores). Each keeps its place in its image (for the cuts of the smaller maxDets) and its A x T
+// outcomes, gathered as status[(j * A + a) * T + t]; npig: per area range, how many ground truths
+// count.
 struct Pool {
-  size_t size = 0, npig = 0;
+  size_t size = 0;
+  std::vector<size_t> npig;
+  std::vector<uint32_t> place;
   std::vector<uint8_t> status;
 };
 
-Pool pool_detections(const ImageEvals& evals, size_t k, size_t a, size_t max_det, size_t T) {
+Pool pool_category(const std::vector<Cell>& cells, size_t k, size_t K, size_t A, size_t T) {
+  struct Entry {
+    double score;
+    uint32_t image, d;  // the cell is image * K + k
+  };
   Pool pool;
-  std::vector<PooledDetection> detections;
-  for (size_t i = 0; i < evals.I; ++i) {
-    const ImageEval& e = evals.at(k, a, i);
-    if (!e.present) continue;
-    const size_t D = e.dt_scores.size();
-    for (size_t d = 0; d < std::min(D, max_det); ++d) detections.push_back({e.dt_scores[d], &e, d, D});
-    pool.npig += e.counted_gts;
+  pool.npig.assign(A, 0);
+  std::vector<Entry> entries;
+  for (size_t c = k; c < cells.size(); c += K) {
+    if (!cells[c].present()) continue;
+    for (size_t d = 0; d < cells[c].dts.size(); ++d)
+      entries.push_back({cells[c].dts[d]->score, static_cast<uint32_t>(c / K), static_cast<uint32_t>(d)});
+    for (size_t a = 0; a < A; ++a) pool.npig[a] += cells[c].counted_gts[a];
   }
-  if (pool.npig == 0) return pool;
-  std::stable_sort(detections.begin(), detections.end(),
-                   [](const PooledDetection& x, const PooledDetection& y) { return -x.score < -y.score; });
-  pool.size = detections.size();
-  pool.status.resize(T * pool.size);
-  for (size_t j = 0; j < pool.size; ++j) {
-    const PooledDetection& dt = detections[j];
-    for (size_t t = 0; t < T; ++t) pool.status[t * pool.size + j] = dt.image->dt_status[t * dt.D + dt.d];
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& x, const Entry& y) { return -x.score < -y.score; });
+  const size_t n = pool.size = entries.size();
+  pool.place.resize(n);
+  pool.status.resize(n * A * T);
+  for (size_t j = 0; j < n; ++j) {
+    const Cell& cell = cells[entries[j].image * K + k];
+    pool.place[j] = entries[j].d;
+    std::copy_n(cell.dt_status.data() + entries[j].d * A * T, A * T, pool.status.data() + j * A * T);
   }
   return pool;
 }
 
-// One IoU threshold t of a pool: recall reached, and precision at each recall threshold (made
-// non-increasing from the right first; 0 from the first threshold the detections do not reach,
-// which is what pycocotools' try/except leaves in q). rc and pr: scratch of the pool's size.
-void accumulate_threshold(const Pool& pool, size_t t, size_t k, size_t a, size_t m, EvalResult& result,
-                          std::vector<double>& rc, std::vector<double>& pr) {
+// Where one (k, a, m) and IoU threshold t reads its pool and writes its results; recall_of[tp] is
+// tp / npig (one division per value, shared by every row of the pool and area range).
+struct Row {
+  size_t k, a, m, t, npig;
+  const std::vector<double>& recall_of;
+};
+
+// One row: recall reached, and precision at each recall threshold (made non-increasing from the
+// right first; 0 from the first threshold the detections do not reach, which is what
+// pycocotools' try/except leaves in q). rc and pr: scratch of the pool's size. The ignored
+// detections are left out: tp and fp do not move at one, so rc and pr there repeat the values
+// before it (0 before the first that counts). A repeat is never the first position reaching a
+// recall threshold (the one before it reaches it too), except leading zeros for threshold 0,
+// where the maximum to the right is the same; nor does it change the recall reached.
+void accumulate_row(const Pool& pool, const Row& row, EvalResult& result, std::vector<double>& rc,
+                    std::vector<double>& pr) {
   const Layout at(result);
   const double eps = std::numeric_limits<double>::epsilon();  // np.spacing(1)
-  const size_t nd = pool.size;
-  const uint8_t* status = pool.status.data() + t * nd;
-  double tp = 0, fp = 0;
-  for (size_t j = 0; j < nd; ++j) {
-    const bool matched = status[j] & kMatched, ignored = status[j] & kIgnored;
-    if (matched && !ignored) tp += 1;
-    if (!matched && !ignored) fp += 1;
-    rc[j] = tp / static_cast<double>(pool.npig);
-    pr[j] = tp / (fp + tp + eps);
+  const size_t max_det = static_cast<size_t>(result.params.max_dets[row.m]);
+  const uint8_t* status = pool.status.data() + row.a * at.T + row.t;
+  size_t nd = 0, tp = 0, fp = 0;
+  for (size_t j = 0; j < pool.size; ++j) {
+    const uint8_t s = status[j * at.A * at.T];
+    if ((s & kIgnored) || pool.place[j] >= max_det) continue;
+    (s & kMatched ? tp : fp) += 1;
+    rc[nd] = row.recall_of[tp];
+    pr[nd++] = static_cast<double>(tp) / (static_cast<double>(fp) + static_cast<double>(tp) + eps);
   }
-  result.recall[at.recall(t, k, a, m)] = nd ? rc[nd - 1] : 0;
-  for (size_t j = nd; j-- > 1;)
-    if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
+  result.recall[at.recall(row.t, row.k, row.a, row.m)] = nd ? rc[nd - 1] : 0;
+  for (size_t j = nd; j-- > 1;) pr[j - 1] = std::max(pr[j - 1], pr[j]);
   const std::vector<double>& rec_thrs = result.params.recall_thresholds;
   const auto rc_end = rc.begin() + static_cast<long>(nd);
   for (size_t r = 0; r < at.R; ++r) {
     // np.searchsorted(rc, recThrs, side='left')
     const size_t pi = static_cast<size_t>(std::lower_bound(rc.begin(), rc_end, rec_thrs[r]) - rc.begin());
-    result.precision[at.precision(t, r, k, a, m)] = pi < nd ? pr[pi] : 0;
+    result.precision[at.precision(row.t, r, row.k, row.a, row.m)] = pi < nd ? pr[pi] : 0;
   }
 }
 
 // COCOeval.accumulate: precision and recall of every (category, area range, maxDets), in
-// parallel; -1 where no image has the category or none of its ground truth counts.
-void accumulate(const ImageEvals& evals, EvalResult& result, int threads) {
+// parallel over the categories; -1 where no image has the category or none of its ground truth
+// counts.
+void accumulate(const std::vector<Cell>& cells, EvalResult& result, int threads) {
   const Layout at(result);
   result.precision.assign(at.precision_size(), -1.0);
   result.recall.assign(at.recall_size(), -1.0);
-  parallel_for(at.K * at.A * at.M, threads, [&](size_t kam) {
-    const size_t k = kam / (at.A * at.M), a = (kam / at.M) % at.A, m = kam % at.M;
-    const Pool pool = pool_detections(evals, k, a, static_cast<size_t>(result.params.max_dets[m]), at.T);
-    if (pool.npig == 0) return;
-    std::vector<double> rc(pool.size), pr(pool.size);
-    for (size_t t = 0; t < at.T; ++t) accumulate_threshold(pool, t, k, a, m, result, rc, pr);
+  parallel_for(at.K, threads, [&](size_t k) {
+    const Pool pool = pool_category(cells, k, at.K, at.A, at.T);
+    std::vector<double> rc(pool.size), pr(pool.size), recall_of;
+    for (size_t a = 0; a < at.A; ++a) {
+      const size_t npig = pool.npig[a];
+      if (npig == 0) continue;
+      recall_of.resize(npig + 1);
+      for (size_t tp = 0; tp <= npig; ++tp) recall_of[tp] = static_cast<double>(tp) / static_cast<double>(npig);
+      for (size_t m = 0; m < at.M; ++m)
+        for (size_t t = 0; t < at.T; ++t) accumulate_row(pool, {k, a, m, t, npig, recall_of}, result, rc, pr);
+    }
   });
 }
 
@@ -463,8 +516,8 @@ EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& de
   result.type = type;
   result.params.max_dets.back() = max_detections;
   for (const auto& c : gt.categories()) result.category_ids.push_back(c.id);
-  const ImageEvals evals = evaluate_images(gt, detections, type, result.category_ids, result.params, threads);
-  accumulate(evals, result, threads);
+  const std::vector<Cell> cells = evaluate_cells(gt, detections, type, result.category_ids, result.params, threads);
+  accumulate(cells, result, threads);
   result.stats = summarize(result);
   return result;
 }

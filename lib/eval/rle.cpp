@@ -58,11 +58,15 @@ void check_runs_cover(uint64_t sum, int64_t height, int64_t width, const char* w
 
 }  // namespace
 
-Rle rle_from_counts(std::vector<uint32_t> counts, int64_t height, int64_t width) {
+void check_rle_counts(const std::vector<uint32_t>& counts, int64_t height, int64_t width) {
   check_mask_size(height, width);
   uint64_t sum = 0;
   for (uint32_t c : counts) sum += c;
   check_runs_cover(sum, height, width, "RLE counts");
+}
+
+Rle rle_from_counts(std::vector<uint32_t> counts, int64_t height, int64_t width) {
+  check_rle_counts(counts, height, width);
   return Rle{height, width, std::move(counts)};
 }
 
@@ -222,14 +226,19 @@ std::string rle_to_string(const Rle& rle) {
   return s;
 }
 
-Rle rle_from_string(const std::string& s, int64_t height, int64_t width) {
+namespace {
+
+// maskApi.c rleFrString: each run of the compressed counts s, in order, to emit(run); checked as
+// rle_from_counts checks runs (Error saying what is wrong).
+template <typename Emit>
+void decode_rle_string(const std::string& s, int64_t height, int64_t width, Emit emit) {
   check_mask_size(height, width);
   // A run of a valid mask needs at most 7 characters; 12 keep every shift inside 64 bits.
   constexpr int kMaxCharacters = 12;
   const int64_t pixels = height * width;
   int64_t sum = 0;
-  Rle rle{height, width, {}};
-  size_t p = 0;
+  uint32_t last = 0, before_last = 0;  // the runs emitted last and the one before it
+  size_t emitted = 0, p = 0;
   while (p < s.size()) {
     int64_t x = 0;
     int k = 0;
@@ -245,16 +254,33 @@ Rle rle_from_string(const std::string& s, int64_t height, int64_t width) {
       ++k;
       if (!more && (c & 0x10)) x |= static_cast<int64_t>(~uint64_t{0} << (5 * k));
     }
-    if (rle.counts.size() > 2) x += rle.counts[rle.counts.size() - 2];
+    if (emitted > 2) x += before_last;
     if (x < 0) throw Error("compressed RLE counts decode to a negative run");
     if (x > pixels - sum)
       throw Error("compressed RLE counts sum to more than the " + std::to_string(pixels) + " pixels of size [" +
                   std::to_string(height) + ", " + std::to_string(width) + "]");
     sum += x;
-    rle.counts.push_back(static_cast<uint32_t>(x));
+    emit(static_cast<uint32_t>(x));
+    before_last = last;
+    last = static_cast<uint32_t>(x);
+    ++emitted;
   }
   check_runs_cover(static_cast<uint64_t>(sum), height, width, "compressed RLE counts");
+}
+
+}  // namespace
+
+Rle rle_from_string(const std::string& s, int64_t height, int64_t width) {
+  Rle rle{height, width, {}};
+  // One run per character without the continuation bit (0x20 above the offset of 48).
+  rle.counts.reserve(static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return ((static_cast<unsigned char>(c) - 48) & 0x20) == 0; })));
+  decode_rle_string(s, height, width, [&](uint32_t run) { rle.counts.push_back(run); });
   return rle;
+}
+
+void check_rle_string(const std::string& s, int64_t height, int64_t width) {
+  decode_rle_string(s, height, width, [](uint32_t) {});
 }
 
 namespace {
@@ -352,6 +378,12 @@ Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t widt
   for (size_t j = 0; j < k; ++j) y[j] = static_cast<int>(scale * xy[j * 2 + 1] + .5);
   y[k] = y[0];
   Crossings crossings{height, width, {}};
+  // An edge crosses a column centre at most once per 5 upsampled units of x, and only the
+  // image's columns count: room for all, so that the list grows once.
+  size_t most = 1;
+  for (size_t j = 0; j < k; ++j)
+    most += static_cast<size_t>(std::min<int64_t>(std::abs(static_cast<int64_t>(x[j + 1]) - x[j]) / 5, width) + 1);
+  crossings.at.reserve(most);
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);

@@ -32,6 +32,8 @@ void check_mask_size(int64_t height, int64_t width);
 // An RLE from run lengths a user gave (uncompressed COCO counts): throws Error unless the size
 // passes check_mask_size and the runs sum exactly to height * width, which the later steps rely on.
 Rle rle_from_counts(std::vector<uint32_t> counts, int64_t height, int64_t width);
+// The same checks without making the mask.
+void check_rle_counts(const std::vector<uint32_t>& counts, int64_t height, int64_t width);
 
 // mask: height x width bytes, row-major (as images are stored); nonzero = 1.
 Rle encode_rle(const uint8_t* mask, int64_t height, int64_t width);
@@ -60,6 +62,8 @@ std::vector<uint8_t> decode_rle_crop(const Rle& rle, int64_t x0, int64_t y0, int
 // checked as rle_from_counts checks runs (Error saying what is wrong).
 std::string rle_to_string(const Rle& rle);
 Rle rle_from_string(const std::string& counts, int64_t height, int64_t width);
+// rle_from_string's checks without making the mask.
+void check_rle_string(const std::string& counts, int64_t height, int64_t width);
 
 // Throws Error unless every coordinate of the polygon is finite and within kMaxPolygonCoordinate.
 void check_polygon(const std::vector<double>& xy);

@@ -54,6 +54,32 @@ def test_segm_needs_masks(run, files):
     assert "dt.json: detection 0: has no \"segmentation\" (segm evaluation needs masks)" in result.stderr
 
 
+def test_bad_masks_are_errors_wherever_they_are(run, files):
+    """A mask no IoU needs (a detection of a class its image has no ground truth of) is checked
+    too, and of several bad masks the first in pycocotools' order (image, class; ground truth
+    before detections) is named, whatever the thread count."""
+    dt = json.loads(json.dumps(DT))
+    dt[0]["segmentation"]["counts"] = "j<:n00000000000000000000000000000000000000VU1"  # annotation 1's box
+    dt[1]["segmentation"] = {"size": [40, 60], "counts": "0"}  # image 2, dog: there is one to match
+    dt.append({"image_id": 1, "category_id": 8, "bbox": [1, 1, 2, 2], "score": 0.5,
+               "segmentation": {"size": [40, 60], "counts": "!"}})  # image 1 has no dog
+    (files / "dt.json").write_text(json.dumps(dt))
+    for threads in ("1", "2", "4"):
+        result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "segm", "--threads", threads)
+        assert result.returncode == 2
+        assert "dt.json: detection 2: compressed RLE counts contain an invalid character" in result.stderr, result.stderr
+    del dt[2]
+    (files / "dt.json").write_text(json.dumps(dt))
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "segm", "--threads", "2")
+    assert result.returncode == 2
+    assert "dt.json: detection 1: compressed RLE counts sum to 0 pixels" in result.stderr, result.stderr
+    dt[1]["segmentation"]["counts"] = dt[0]["segmentation"]["counts"]
+    (files / "dt.json").write_text(json.dumps(dt))
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "segm", "--json", "m.json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((files / "m.json").read_text())["segm"]["AP"] == pytest.approx(0.5)  # cat found, dog missed
+
+
 @pytest.mark.parametrize("case", ["malformed", "unknown image", "unknown category", "missing score", "short polygon",
                                   "not a list", "gt missing area", "missing file"])
 def test_bad_inputs(run, files, case):

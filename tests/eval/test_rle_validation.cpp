@@ -155,3 +155,40 @@ TEST_CASE("COCO images and ids: sizes positive and bounded, ids within 64 bits",
   CHECK_THAT(error_of({{"id", 1e300}}), Catch::Contains("\"id\" must be an integer"));
   CHECK_THAT(error_of({{"id", nlohmann::json::array({1, 2, 3})}}), Catch::Contains("found a list of 3 values"));
 }
+
+TEST_CASE("checking a mask without making it raises what making it raises", "[rle]") {
+  // segm evaluation only checks the masks no IoU needs: the same errors, or none, as making them.
+  const auto error_of = [](const auto& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (const std::string counts : {"T3", "52", "0", "!", "P;:>0", "T2", "ooooooooooooo", "6", "0`0"}) {
+    INFO(counts);
+    CHECK(error_of([&] { check_rle_string(counts, 10, 10); }) == error_of([&] { rle_from_string(counts, 10, 10); }));
+  }
+  CHECK(error_of([] { check_rle_string("T3", 0, 10); }) == error_of([] { rle_from_string("T3", 0, 10); }));
+  CHECK(error_of([] { check_rle_counts({40, 60}, 10, 10); }) == "no error");
+  CHECK(error_of([] { check_rle_counts({40, 59}, 10, 10); }) == error_of([] { rle_from_counts({40, 59}, 10, 10); }));
+  for (const nlohmann::json& segmentation :
+       {nlohmann::json{{"size", {10, 10}}, {"counts", "T3"}}, nlohmann::json{{"size", {10, 10}}, {"counts", "0"}},
+        nlohmann::json{{"size", {10, 10}}, {"counts", {100}}}, nlohmann::json{{0, 0, 5, 0, 5, 5}},
+        nlohmann::json{{0, 0, 5, 0, 5, 5}, {1, 1, 8, 1, 8, 8}}}) {
+    INFO(segmentation.dump());
+    for (const bool sized : {true, false}) {
+      nlohmann::json doc = ground_truth(segmentation);
+      if (!sized) doc["images"][0].erase("height");
+      const CocoGroundTruth gt = CocoGroundTruth::from_json(doc, "gt.json");
+      const CocoObject& object = gt.annotations()[0];
+      CHECK(error_of([&] { check_object_mask(object, gt); }) == error_of([&] { object_mask(object, gt); }));
+    }
+  }
+  CocoObject none;
+  none.where = "dt.json: detection 0";
+  const CocoGroundTruth gt = CocoGroundTruth::from_json(ground_truth(nullptr), "gt.json");
+  CHECK(error_of([&] { check_object_mask(none, gt); }) == error_of([&] { object_mask(none, gt); }));
+  CHECK(error_of([&] { object_mask(none, gt); }) == "dt.json: detection 0: has no \"segmentation\" (segm evaluation needs masks)");
+}
