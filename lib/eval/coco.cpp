@@ -209,21 +209,20 @@ auto naming_source(const std::string& source, Fn fn) {
   }
 }
 
-// fn(document) of the JSON file at path: its tape, or nlohmann's document where the tape's scanner
-// leaves the file to nlohmann (which then gives the error of malformed JSON).
-template <typename Fn>
-auto with_data_file(const std::string& path, Fn fn) {
-  std::string text = read_text_file(path);
-  // The tape holds about 3 bytes a byte of text: its allocation may fail on a huge file.
-  const auto tape = naming_source(path, [&] { return JsonTape::parse(text); });
-  if (tape) return fn(tape->root());
-  return fn(parse_json_data(text, path));
-}
-
 }  // namespace
 
+CocoFile CocoFile::load(const std::string& path) {
+  CocoFile file;
+  file.path_ = path;
+  std::string text = read_text_file(path);
+  // The tape holds about 3 bytes a byte of text: its allocation may fail on a huge file.
+  file.tape_ = naming_source(path, [&] { return JsonTape::parse(text); });
+  if (!file.tape_) file.document_ = parse_json_data(text, path);
+  return file;
+}
+
 CocoGroundTruth CocoGroundTruth::read(const std::string& path) {
-  return with_data_file(path, [&](const auto& doc) {
+  return CocoFile::load(path).read([&](const auto& doc) {
     return naming_source(path, [&] { return from_json_unchecked(doc, path); });
   });
 }
@@ -342,8 +341,12 @@ std::vector<CocoObject> read_detection_records(const J& doc, const std::string& 
 }  // namespace
 
 std::vector<CocoObject> read_detections(const std::string& path, const CocoGroundTruth& gt) {
-  return with_data_file(path, [&](const auto& doc) {
-    return naming_source(path, [&] { return read_detection_records(doc, path, gt); });
+  return read_detections(CocoFile::load(path), gt);
+}
+
+std::vector<CocoObject> read_detections(const CocoFile& file, const CocoGroundTruth& gt) {
+  return file.read([&](const auto& doc) {
+    return naming_source(file.path(), [&] { return read_detection_records(doc, file.path(), gt); });
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include "eval/rle.h"
 #include "io/json_file.h"
+#include "io/json_tape.h"
 
 namespace mrcnn::eval {
 
@@ -48,6 +49,27 @@ struct CocoObject {
   std::string where;       // "gt.json: annotations[12] (id 7)", for error messages
 };
 
+// A COCO JSON file read and parsed, not yet checked: on a flat tape, or as nlohmann's document
+// where the tape leaves the file to it (which then gives the error of malformed JSON). Loading
+// apart from reading lets mrcnn-eval load the detections on a second thread while the ground
+// truth is read; the readers below take a path or a loaded file.
+class CocoFile {
+ public:
+  static CocoFile load(const std::string& path);  // Error when unreadable or not JSON
+
+  const std::string& path() const { return path_; }
+  template <typename Fn>  // fn(the document: JsonView or nlohmann::json)
+  auto read(Fn fn) const {
+    if (tape_) return fn(tape_->root());
+    return fn(document_);
+  }
+
+ private:
+  std::string path_;
+  std::optional<JsonTape> tape_;
+  nlohmann::json document_;  // where there is no tape
+};
+
 // Reading checks every value a later step relies on (ids, image sizes, polygons, RLE sizes and
 // counts) and throws Error naming the file, the record and the problem.
 class CocoGroundTruth {
@@ -75,6 +97,7 @@ class CocoGroundTruth {
 // pycocotools' loadRes does (the first record decides: a non-empty "bbox" means area = w*h,
 // else the mask area). Image and category ids must exist in the ground truth.
 std::vector<CocoObject> read_detections(const std::string& path, const CocoGroundTruth& gt);
+std::vector<CocoObject> read_detections(const CocoFile& file, const CocoGroundTruth& gt);
 std::vector<CocoObject> detections_from_json(const nlohmann::json& doc, const std::string& source,
                                              const CocoGroundTruth& gt);
 

@@ -243,6 +243,29 @@ void require_boxes(const std::vector<Cell>& cells) {
       if (!o->bbox) throw Error(o->where + ": has no \"bbox\" (bbox evaluation needs boxes)");
 }
 
+// Tasks run on several threads keep the exception of the lowest-numbered one that fails, raised
+// after the threads: the error a sequential run would have stopped at.
+class FirstError {
+ public:
+  template <typename Fn>
+  void run(size_t task, Fn fn) {
+    try {
+      fn();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (task < task_) task_ = task, error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::mutex mutex_;
+  size_t task_ = std::numeric_limits<size_t>::max();
+  std::exception_ptr error_;
+};
+
 // segm evaluation: the mask of every object an IoU needs (its cell has both ground truth and
 // detections), made once, indexed by the object's position in the ground truth or the detections;
 // the masks of the other objects that take part are checked, not made. In parallel, before the
@@ -251,9 +274,10 @@ class ObjectMasks {
  public:
   ObjectMasks(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, const std::vector<Cell>& cells,
               int threads)
-      : gt_objects_(gt.annotations().data()), dt_objects_(detections.data()) {
-    gt_masks_.resize(gt.annotations().size());
-    dt_masks_.resize(detections.size());
+      : gt_objects_(gt.annotations().data()),
+        dt_objects_(detections.data()),
+        gt_count_(gt.annotations().size()),
+        masks_(gt.annotations().size() + detections.size()) {
     std::vector<std::pair<const CocoObject*, bool>> objects;  // in cell order; true: its mask is needed
     for (const auto& cell : cells) {
       const bool needed = !cell.gts.empty() && !cell.dts.empty();
@@ -264,45 +288,25 @@ class ObjectMasks {
     parallel_for(objects.size(), threads, [&](size_t j) {
       const auto [o, needed] = objects[j];
       first.run(j, [&] {
-        if (needed) mask_of(o) = object_mask(*o, gt);
+        if (needed) masks_[index(o)] = object_mask(*o, gt);
         else check_object_mask(*o, gt);
       });
     });
     first.rethrow();
   }
-  const Rle& of(const CocoObject* o) const { return const_cast<ObjectMasks*>(this)->mask_of(o); }
+  const Rle& of(const CocoObject* o) const { return masks_[index(o)]; }
 
  private:
-  // Keeps the exception of the lowest-numbered task that fails, to raise it after the threads.
-  class FirstError {
-   public:
-    template <typename Fn>
-    void run(size_t task, Fn fn) {
-      try {
-        fn();
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (task < task_) task_ = task, error_ = std::current_exception();
-      }
-    }
-    void rethrow() const {
-      if (error_) std::rethrow_exception(error_);
-    }
-
-   private:
-    std::mutex mutex_;
-    size_t task_ = std::numeric_limits<size_t>::max();
-    std::exception_ptr error_;
-  };
-
-  Rle& mask_of(const CocoObject* o) {
-    if (o >= gt_objects_ && o < gt_objects_ + gt_masks_.size()) return gt_masks_[o - gt_objects_];
-    return dt_masks_[o - dt_objects_];
+  // The ground truth's masks first, then the detections'.
+  size_t index(const CocoObject* o) const {
+    if (o >= gt_objects_ && o < gt_objects_ + gt_count_) return static_cast<size_t>(o - gt_objects_);
+    return gt_count_ + static_cast<size_t>(o - dt_objects_);
   }
 
   const CocoObject* gt_objects_;
   const CocoObject* dt_objects_;
-  std::vector<Rle> gt_masks_, dt_masks_;
+  size_t gt_count_;
+  std::vector<Rle> masks_;
 };
 
 // computeIoU of one cell with both ground truth and detections: D x G, crowd ground truth by

@@ -80,6 +80,21 @@ def test_bad_masks_are_errors_wherever_they_are(run, files):
     assert json.loads((files / "m.json").read_text())["segm"]["AP"] == pytest.approx(0.5)  # cat found, dog missed
 
 
+def test_ground_truth_errors_come_first(run, files):
+    """The detections file is loaded on a second thread while the ground truth is read; with both
+    files bad, the error is the ground truth's, as when one is read after the other."""
+    (files / "gt.json").write_text('{"images": [}')
+    for dt_text in ("[{]", None):
+        if dt_text is None:
+            (files / "dt.json").unlink()
+        else:
+            (files / "dt.json").write_text(dt_text)
+        for threads in ("1", "2"):
+            result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--threads", threads)
+            assert result.returncode == 2
+            assert "mrcnn-eval: error: gt.json:1:13: malformed JSON" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("case", ["malformed", "unknown image", "unknown category", "missing score", "short polygon",
                                   "not a list", "gt missing area", "missing file"])
 def test_bad_inputs(run, files, case):
