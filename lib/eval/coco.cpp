@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "eval/parallel.h"
 #include "io/atomic_file.h"
 #include "io/json_tape.h"
 
@@ -264,9 +265,10 @@ CocoGroundTruth CocoGroundTruth::from_json_unchecked(const J& doc, const std::st
   std::sort(gt.categories_.begin(), gt.categories_.end(), [](auto& a, auto& b) { return a.id < b.id; });
   i = 0;
   for (const auto& r : doc["annotations"]) {
-    std::string where = source + ": annotations[" + std::to_string(i++) + "]";
-    if (!r.is_object()) throw Error(where + ": expected an object");
     CocoObject a;
+    std::string& where = a.where;  // made in place: the readers build one per object
+    where = source + ": annotations[" + std::to_string(i++) + "]";
+    if (!r.is_object()) throw Error(where + ": expected an object");
     a.id = require_int(r, "id", where);
     where += " (id " + std::to_string(a.id) + ")";
     a.image_id = require_int(r, "image_id", where);
@@ -280,7 +282,6 @@ CocoGroundTruth CocoGroundTruth::from_json_unchecked(const J& doc, const std::st
     a.bbox = read_bbox(r, where);
     if (r.contains("segmentation") && !r["segmentation"].is_null())
       a.segmentation = read_segmentation(r["segmentation"], where);
-    a.where = where;
     gt.annotations_.push_back(std::move(a));
   }
   return gt;
@@ -294,47 +295,79 @@ std::string CocoGroundTruth::category_name(int64_t id) const {
 
 namespace {
 
-template <class J>
-std::vector<CocoObject> read_detection_records(const J& doc, const std::string& source,
-                                               const CocoGroundTruth& gt) {
-  if (!doc.is_array()) throw Error(source + ": expected a list of detections (COCO results format)");
+// What every detection record is read by: its file, the ground truth it must refer to, and
+// whether areas are the boxes' (pycocotools' loadRes decides from the first record).
+struct DetectionRules {
+  const std::string& source;
+  const CocoGroundTruth& gt;
   std::set<int64_t> category_ids;
-  for (const auto& c : gt.categories()) category_ids.insert(c.id);
-  std::vector<CocoObject> dts;
-  dts.reserve(doc.size());
-  // pycocotools' loadRes decides from the first record how areas are derived.
-  const bool box_results = !doc.empty() && doc[0].is_object() && doc[0].contains("bbox") &&
-                           !(doc[0]["bbox"].is_array() && doc[0]["bbox"].empty());
-  for (const auto& r : doc) {
-    const size_t i = dts.size();
-    const std::string where = source + ": detection " + std::to_string(i);
-    if (!r.is_object()) throw Error(where + ": expected an object");
-    CocoObject d;
-    d.id = static_cast<int64_t>(i) + 1;
-    d.image_id = require_int(r, "image_id", where);
-    d.category_id = require_int(r, "category_id", where);
-    d.score = require_number(r, "score", where);
-    if (!gt.images().count(d.image_id))
-      throw Error(where + ": image_id " + std::to_string(d.image_id) + " is not in the ground truth " + gt.source());
-    if (!category_ids.count(d.category_id))
-      throw Error(where + ": category_id " + std::to_string(d.category_id) + " is not in the ground truth " +
-                  gt.source());
-    d.bbox = read_bbox(r, where);
-    if (r.contains("segmentation") && !r["segmentation"].is_null())
-      d.segmentation = read_segmentation(r["segmentation"], where);
-    d.where = where;
-    if (box_results) {
-      if (!d.bbox) throw Error(where + ": missing \"bbox\" (the first detection has one)");
-      d.area = (*d.bbox)[2] * (*d.bbox)[3];
-    } else {
-      if (d.segmentation.kind == Segmentation::Kind::None)
-        throw Error(where + ": has neither \"bbox\" nor \"segmentation\"");
-      const Rle mask = object_mask(d, gt);
-      d.area = static_cast<double>(mask.area());
-      if (!d.bbox) d.bbox = mask.bbox();
-    }
-    dts.push_back(std::move(d));
+  bool box_results;
+};
+
+// Detection i, checked, with id i + 1 and its area (and box, for mask results) as loadRes derives them.
+template <class J>
+CocoObject read_detection(const J& r, size_t i, const DetectionRules& rules) {
+  CocoObject d;
+  std::string& where = d.where;  // made in place: one per object
+  where = rules.source + ": detection " + std::to_string(i);
+  if (!r.is_object()) throw Error(where + ": expected an object");
+  d.id = static_cast<int64_t>(i) + 1;
+  d.image_id = require_int(r, "image_id", where);
+  d.category_id = require_int(r, "category_id", where);
+  d.score = require_number(r, "score", where);
+  if (!rules.gt.images().count(d.image_id))
+    throw Error(where + ": image_id " + std::to_string(d.image_id) + " is not in the ground truth " +
+                rules.gt.source());
+  if (!rules.category_ids.count(d.category_id))
+    throw Error(where + ": category_id " + std::to_string(d.category_id) + " is not in the ground truth " +
+                rules.gt.source());
+  d.bbox = read_bbox(r, where);
+  if (r.contains("segmentation") && !r["segmentation"].is_null())
+    d.segmentation = read_segmentation(r["segmentation"], where);
+  if (rules.box_results) {
+    if (!d.bbox) throw Error(where + ": missing \"bbox\" (the first detection has one)");
+    d.area = (*d.bbox)[2] * (*d.bbox)[3];
+  } else {
+    if (d.segmentation.kind == Segmentation::Kind::None)
+      throw Error(where + ": has neither \"bbox\" nor \"segmentation\"");
+    const Rle mask = object_mask(d, rules.gt);
+    d.area = static_cast<double>(mask.area());
+    if (!d.bbox) d.bbox = mask.bbox();
   }
+  return d;
+}
+
+// An array's elements as handles a thread can read them by: JsonViews, or pointers into
+// nlohmann's document (element(handle) gives the value).
+template <class J>
+auto element_handles(const J& array) {
+  if constexpr (std::is_same_v<J, JsonView>) {
+    return std::vector<JsonView>(array.begin(), array.end());
+  } else {
+    std::vector<const J*> handles;
+    for (const auto& e : array) handles.push_back(&e);
+    return handles;
+  }
+}
+inline const JsonView& element(const JsonView& v) { return v; }
+inline const nlohmann::json& element(const nlohmann::json* v) { return *v; }
+
+// The records, on up to `threads` threads; a bad one's error is the first in file order.
+template <class J>
+std::vector<CocoObject> read_detection_records(const J& doc, const std::string& source, const CocoGroundTruth& gt,
+                                               int threads) {
+  if (!doc.is_array()) throw Error(source + ": expected a list of detections (COCO results format)");
+  DetectionRules rules{source, gt, {},
+                       !doc.empty() && doc[0].is_object() && doc[0].contains("bbox") &&
+                           !(doc[0]["bbox"].is_array() && doc[0]["bbox"].empty())};
+  for (const auto& c : gt.categories()) rules.category_ids.insert(c.id);
+  const auto records = element_handles(doc);
+  std::vector<CocoObject> dts(records.size());
+  FirstError first;
+  parallel_for(records.size(), threads, [&](size_t i) {
+    first.run(i, [&] { dts[i] = read_detection(element(records[i]), i, rules); });
+  });
+  first.rethrow();
   return dts;
 }
 
@@ -344,15 +377,16 @@ std::vector<CocoObject> read_detections(const std::string& path, const CocoGroun
   return read_detections(CocoFile::load(path), gt);
 }
 
-std::vector<CocoObject> read_detections(const CocoFile& file, const CocoGroundTruth& gt) {
+std::vector<CocoObject> read_detections(const CocoFile& file, const CocoGroundTruth& gt, int threads) {
+  threads = all_cores_if_zero(threads);
   return file.read([&](const auto& doc) {
-    return naming_source(file.path(), [&] { return read_detection_records(doc, file.path(), gt); });
+    return naming_source(file.path(), [&] { return read_detection_records(doc, file.path(), gt, threads); });
   });
 }
 
 std::vector<CocoObject> detections_from_json(const nlohmann::json& doc, const std::string& source,
                                              const CocoGroundTruth& gt) {
-  return naming_source(source, [&] { return read_detection_records(doc, source, gt); });
+  return naming_source(source, [&] { return read_detection_records(doc, source, gt, 1); });
 }
 
 namespace {

@@ -96,8 +96,9 @@ class CocoGroundTruth {
 // Detections in COCO results format, with ids 1..N in file order and area/bbox derived as
 // pycocotools' loadRes does (the first record decides: a non-empty "bbox" means area = w*h,
 // else the mask area). Image and category ids must exist in the ground truth.
+// threads: how many read the records (0: all cores); a bad record's error is the first in the file.
 std::vector<CocoObject> read_detections(const std::string& path, const CocoGroundTruth& gt);
-std::vector<CocoObject> read_detections(const CocoFile& file, const CocoGroundTruth& gt);
+std::vector<CocoObject> read_detections(const CocoFile& file, const CocoGroundTruth& gt, int threads = 1);
 std::vector<CocoObject> detections_from_json(const nlohmann::json& doc, const std::string& source,
                                              const CocoGroundTruth& gt);
 

@@ -1,19 +1,17 @@
 #include "eval/coco_eval.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <exception>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <numeric>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "eval/parallel.h"
 
 // Reviewers read this file next to pycocotools' cocoeval.py (COCOeval); its names there:
 //   evaluate_cells      evaluate(): _prepare, computeIoU per (imgId, catId), evaluateImg per
@@ -163,27 +161,6 @@ void evaluate_cell(Cell& cell, const EvalParams& p) {
     cell.counted_gts[a] = evaluate_area_range(cell, p.area_ranges[a], p, cell.dt_status.data() + a * T, A * T);
 }
 
-// fn(i) for i in [0, n) on up to `threads` threads, which take the next chunk of indices as they
-// finish one (the work per index varies a lot: cells of one object and of hundreds).
-template <typename Fn>
-void parallel_for(size_t n, int threads, Fn fn) {
-  const size_t workers = std::max<size_t>(1, std::min<size_t>(threads, n));
-  if (workers == 1) {
-    for (size_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  const size_t chunk = std::max<size_t>(1, n / (workers * 64));
-  std::atomic<size_t> next{0};
-  const auto work = [&] {
-    for (size_t begin; (begin = next.fetch_add(chunk)) < n;)
-      for (size_t i = begin; i < std::min(n, begin + chunk); ++i) fn(i);
-  };
-  std::vector<std::thread> pool;
-  for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-}
-
 // Where (t, r, k, a, m) sits in the accumulated arrays, flattened in C order as numpy holds them:
 // precision [T][R][K][A][M] and recall [T][K][A][M] (the same shape without the recall levels).
 struct Layout {
@@ -242,29 +219,6 @@ void require_boxes(const std::vector<Cell>& cells) {
     for (const CocoObject* o : cell.gts)
       if (!o->bbox) throw Error(o->where + ": has no \"bbox\" (bbox evaluation needs boxes)");
 }
-
-// Tasks run on several threads keep the exception of the lowest-numbered one that fails, raised
-// after the threads: the error a sequential run would have stopped at.
-class FirstError {
- public:
-  template <typename Fn>
-  void run(size_t task, Fn fn) {
-    try {
-      fn();
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (task < task_) task_ = task, error_ = std::current_exception();
-    }
-  }
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  std::mutex mutex_;
-  size_t task_ = std::numeric_limits<size_t>::max();
-  std::exception_ptr error_;
-};
 
 // segm evaluation: the mask of every object an IoU needs (its cell has both ground truth and
 // detections), made once, indexed by the object's position in the ground truth or the detections;
@@ -515,7 +469,7 @@ double EvalResult::category_ap(size_t k) const {
 
 EvalResult evaluate(const CocoGroundTruth& gt, const std::vector<CocoObject>& detections, IouType type, int threads,
                     int64_t max_detections) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = all_cores_if_zero(threads);
   EvalResult result;
   result.type = type;
   result.params.max_dets.back() = max_detections;

@@ -80,6 +80,18 @@ def test_bad_masks_are_errors_wherever_they_are(run, files):
     assert json.loads((files / "m.json").read_text())["segm"]["AP"] == pytest.approx(0.5)  # cat found, dog missed
 
 
+def test_first_bad_detection_is_named_at_any_thread_count(run, files):
+    """The records are read on several threads; of several bad ones the first in the file is named."""
+    dt = [dict(DT[1], score=0.5) for _ in range(3000)]
+    dt[2500]["image_id"] = 99
+    dt[700]["score"] = "high"
+    (files / "dt.json").write_text(json.dumps(dt))
+    for threads in ("1", "2", "4"):
+        result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--threads", threads)
+        assert result.returncode == 2
+        assert "dt.json: detection 700: \"score\" must be a number, found \"high\"" in result.stderr, result.stderr
+
+
 def test_ground_truth_errors_come_first(run, files):
     """The detections file is loaded on a second thread while the ground truth is read; with both
     files bad, the error is the ground truth's, as when one is read after the other."""

@@ -1,4 +1,6 @@
 // mrcnn-eval: COCO mAP of detections against ground truth, the numbers pycocotools prints.
+#include <malloc.h>
+
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -13,7 +15,19 @@
 #include "io/atomic_file.h"
 #include "io/json_file.h"
 
+// Blocks up to 32 MiB (glibc's most) come from the heap and stay there when freed, instead of
+// being mapped for each: what the ground truth's text and tape free, the detections' reuse, where
+// the kernel would zero new pages for them (page faults 31.8k -> 18.3k on the 5000-image bench
+// case, a tenth of the run). Memory is given back at exit; the peak stays at a fifth of pycocotools'.
+static void reuse_freed_memory() {
+#ifdef M_MMAP_THRESHOLD
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 int main(int argc, char** argv) {
+  reuse_freed_memory();
   mrcnn::Tool tool("mrcnn-eval",
                    "Score detections against COCO ground truth: bbox and/or segm AP and AR with pycocotools' "
                    "parameters and rules (IoU .50:.05:.95, 101 recall points, maxDets 1/10/100, area ranges, crowd "
@@ -68,7 +82,7 @@ int main(int argc, char** argv) {
                               [&] { return mrcnn::eval::CocoFile::load(dt_path); });
     const auto gt = mrcnn::eval::CocoGroundTruth::read(gt_path);
     mrcnn::log::debug("ground truth read at {} s", seconds());
-    const auto detections = mrcnn::eval::read_detections(dt_file.get(), gt);
+    const auto detections = mrcnn::eval::read_detections(dt_file.get(), gt, threads);
     mrcnn::log::debug("detections read at {} s", seconds());
     if (model_results) mrcnn::infer::remove_temporary_files(*model_results);
     mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_path, gt.images().size(),
