@@ -379,6 +379,9 @@ void map_training(Leaves& leaves, Mapper& map, TfImport& out) {
     const auto ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
     if (ext == ".pth" || ext == ".pt" || ext == ".safetensors")
       map.set(t + "fine_tune_checkpoint", "train.init_weights", path);
+    else if (out.config.value("model", Json::object()).value("arch", "") == kTfFasterRcnnArch)
+      out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (mrcnn does not train this family "
+                             "yet; run a checkpoint with mrcnn-infer --weights, see docs/tfod-model.md)");
     else
       out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (a TensorFlow checkpoint; start "
                              "from torchvision's COCO weights with --init-weights maskrcnn_resnet50_fpn_coco-*.pth)");

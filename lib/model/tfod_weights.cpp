@@ -56,9 +56,12 @@ std::vector<std::pair<std::string, std::string>> expected_layers(const TfodMaskR
   return layers;
 }
 
+// The first few items, so that the error stays one readable line (each names a long variable).
 std::string joined(const std::vector<std::string>& items) {
+  constexpr size_t kShown = 4;
   std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  for (size_t i = 0; i < items.size() && i < kShown; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > kShown) out += ", ... (" + std::to_string(items.size()) + " in all)";
   return out;
 }
 
@@ -114,10 +117,13 @@ void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& mode
   std::vector<std::string> missing, mismatched;
   std::set<std::string> used;
   torch::NoGradGuard no_grad;
+  bool kernel_fits = true;
   for (const auto& [prefix, layer] : expected_layers(model))
     for (const char* weight : {"weight", "bias"}) {
+      const bool is_kernel = std::string(weight) == "weight";
+      if (is_kernel) kernel_fits = true;
       const std::string parameter = prefix + "_" + weight;
-      const std::string name = layer + (std::string(weight) == "weight" ? "/kernel" : "/bias");
+      const std::string name = layer + (is_kernel ? "/kernel" : "/bias");
       const std::string* variable = find_variable(variables, name);
       if (!variable) {
         missing.push_back(name + " (for " + parameter + ")");
@@ -127,11 +133,14 @@ void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& mode
       const std::string& key = variables.at(*variable);
       const at::Tensor value = to_our_layout(tf_tensor_to_torch(tf::read_tensor(checkpoint, *entries.at(key)), key));
       at::Tensor& target = ours[parameter];
-      if (value.sizes() != target.sizes())
+      if (value.sizes() == target.sizes()) {
+        target.copy_(value);
+        continue;
+      }
+      if (is_kernel || kernel_fits)  // a bias goes with its kernel's mismatch
         mismatched.push_back(*variable + " " + shape_text(value.sizes()) + " for " + parameter + " " +
                              shape_text(target.sizes()));
-      else
-        target.copy_(value);
+      if (is_kernel) kernel_fits = false;
     }
   std::vector<std::string> unmapped;
   for (const auto& [name, key] : variables)
@@ -140,7 +149,7 @@ void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& mode
     throw Error(checkpoint.prefix + ": the heads do not match the configured TF OD API model: " +
                 std::to_string(missing.size()) + " variable(s) missing: [" + joined(missing) + "]; " +
                 std::to_string(unmapped.size()) + " unmapped: [" + joined(unmapped) + "]; " +
-                std::to_string(mismatched.size()) + " of the wrong shape (kernels in our layout): [" +
+                std::to_string(mismatched.size()) + " of the wrong shape (kernels in our layout; biases with them): [" +
                 joined(mismatched) + "]");
 }
 

@@ -1,0 +1,161 @@
+"""The TF OD API family from a user's files to detections (issue 22): the commands of
+docs/migrating-from-tf-od-api.md's "Bring your trained model", run as written on the reference's
+seeded model (../shared/tfod-reference: its pipeline.config, cut to a 320 px fixed resizer, 16
+proposals and 3 classes, and its TF2 checkpoint) and a Penn-Fudan photo: import-tf, then
+mrcnn-infer on the checkpoint writing a self-contained model, then mrcnn-infer --model. The
+detections equal those of tests/tools/tfod_dump (the same checkpoint, pipeline and photo, prepared
+as for inference) up to the rounding of the results file, masks exactly. And what the family
+refuses, each with one error line: a pipeline field it does not support, settings it cannot run,
+bf16, tiles."""
+import json
+import re
+import shlex
+import subprocess
+
+import numpy as np
+import pytest
+
+from cli.test_tf_checkpoint import IRV2_CONFIG
+from mrcnn_testing import SOURCE_DIR, TEST_BIN_DIR, TFOD_SETUP, assert_one_error, sample_images, tensorflow_python
+from reference.test_inception_parity import run_python
+
+DOC = SOURCE_DIR / "docs" / "migrating-from-tf-od-api.md"
+SIZE, PROPOSALS, CLASSES = 320, 16, 3
+# The published model block made cheap through the pipeline itself, as a user's own would be.
+PIPELINE = (IRV2_CONFIG.replace("height: 1024 width: 1024", f"height: {SIZE} width: {SIZE}")
+            .replace("num_classes: 90", f"num_classes: {CLASSES}")
+            .replace("first_stage_max_proposals: 300", f"first_stage_max_proposals: {PROPOSALS}"))
+LABEL_MAP = "item { id: 1 name: 'person' } item { id: 2 name: 'bike' } item { id: 3 name: 'dog' }\n"
+
+
+def section_commands():
+    """The mrcnn-* lines of the page's "Bring your trained model" section, in order."""
+    text = DOC.read_text()
+    section = text[text.index("## 8. Bring your trained model"):]
+    section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
+    return [line for block in re.findall(r"```text\n(.*?)```", section, re.S)
+            for line in block.splitlines() if line.startswith("mrcnn-")]
+
+
+@pytest.fixture(scope="module")
+def user_files(tmp_path_factory):
+    """A user's folder: pipeline.config, label_map.pbtxt, photos/ and the TF2 checkpoint the
+    reference trains nothing into but seeds, perturbs and calibrates (my_model/checkpoint/ckpt-1)."""
+    python = tensorflow_python()
+    tmp = tmp_path_factory.mktemp("tfod_user")
+    (tmp / "pipeline.config").write_text(PIPELINE)
+    (tmp / "label_map.pbtxt").write_text(LABEL_MAP)
+    [image] = sample_images(tmp / "photos", 1)
+    run_python(python, [TFOD_SETUP.with_name("reference.py"), "--config", "pipeline.config", "--image", image,
+                        "--size", SIZE, "--num_classes", CLASSES, "--max_proposals", PROPOSALS, "--runs", "1",
+                        "--list_vars", "0", "--perturb", "--ckpt_dir", "my_model/checkpoint"], tmp)
+    return tmp, image
+
+
+def tfod_dump_instances(tmp, image):
+    """tests/tools/tfod_dump's instances (what mrcnn-infer reports) for the photo, at score 0."""
+    torch = pytest.importorskip("torch")
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(image).convert("RGB"), dtype=np.float32)[None]
+    torch.save({"image": torch.from_numpy(np.ascontiguousarray(pixels))}, tmp / "in.pt")
+    result = subprocess.run([str(TEST_BIN_DIR / "tfod_dump"), "my_model/checkpoint/ckpt-1", "in.pt", "out.pt",
+                             "--pipeline", "pipeline.config", "--prepare"],
+                            cwd=tmp, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    out = torch.load(tmp / "out.pt", weights_only=False)
+    return {k.split("/")[1]: v.numpy() for k, v in out.items() if k.startswith("instances/")}
+
+
+def assert_same_detections(results, expected, threshold):
+    """COCO results of one image against tfod_dump's instances scoring at least threshold: same
+    order, labels, masks; boxes and scores within the rounding of the results file."""
+    from pycocotools import mask as mask_utils
+
+    assert len(results) == int((expected["scores"] >= threshold).sum()), (len(results), expected["scores"][:5])
+    for i, r in enumerate(results):
+        x1, y1, x2, y2 = expected["boxes"][i]
+        assert r["category_id"] == expected["labels"][i], i
+        assert np.allclose(r["bbox"], [x1, y1, x2 - x1, y2 - y1], rtol=0, atol=0.01), (i, r["bbox"])
+        assert abs(r["score"] - expected["scores"][i]) <= 1e-5, i
+        assert np.array_equal(mask_utils.decode(r["segmentation"]), expected["masks"][i]), i
+
+
+def test_bring_your_trained_model_as_the_page_says(run, user_files):
+    tmp, image = user_files
+    commands = section_commands()
+    assert [c.split()[0:2] for c in commands] == [["mrcnn-config", "import-tf"], ["mrcnn-infer", "--config"],
+                                                  ["mrcnn-infer", "--model"]]
+    run.cwd = tmp
+    outputs = [run(*shlex.split(command), timeout=900) for command in commands]
+    for command, result in zip(commands, outputs):
+        assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
+    assert [line for line in outputs[0].stderr.splitlines() if "not mapped" in line] == []
+    config = json.loads((tmp / "my_model.json").read_text())
+    assert config["model"]["arch"] == "tf_faster_rcnn" and config["model"]["num_classes"] == CLASSES + 1
+    assert config["model"]["tf"]["resizer"] == {"type": "fixed_shape", "height": SIZE, "width": SIZE}
+
+    expected = tfod_dump_instances(tmp, image)
+    everything = run("mrcnn-infer", "--model", "my_model.safetensors", "-i", "photos/", "-o", "all.json",
+                     "--score-threshold", "0", timeout=900)
+    assert everything.returncode == 0, everything.stderr
+    assert len(expected["scores"]) > 0
+    assert_same_detections(json.loads((tmp / "all.json").read_text()), expected, 0.0)
+    threshold = float(run("mrcnn-config", "get", "my_model.json", "infer.score_threshold").stdout)
+    assert_same_detections(json.loads((tmp / "detections.json").read_text()), expected, threshold)
+    assert sorted(p.name for p in (tmp / "overlays").iterdir()) == ["img0.png"]
+    # The checkpoint itself and the converted model give the same results.
+    direct = run("mrcnn-infer", "--config", "my_model.json", "--weights", "my_model/checkpoint", "-i", "photos/",
+                 "-o", "direct.json", "--score-threshold", "0", timeout=900)
+    assert direct.returncode == 0, direct.stderr
+    assert (tmp / "direct.json").read_text() == (tmp / "all.json").read_text()
+
+    tiled = run("mrcnn-infer", "--model", "my_model.safetensors", "-i", "photos/", "-o", "t.json", "--tile", "256")
+    assert_one_error(tiled, "mrcnn-infer", "--tile", "tf_faster_rcnn")
+    wrong = run("mrcnn-config", "set", "my_model.json", "model.num_classes=6", "-o", "wrong.json")
+    assert wrong.returncode == 0
+    refused = run("mrcnn-infer", "-c", "wrong.json", "-w", "my_model/checkpoint/ckpt-1", "-i", "photos/", "-o", "w.json")
+    assert_one_error(refused, "mrcnn-infer", "ClassPredictor_dense", "[4, 1536] for class_weight [6, 1536]")
+
+
+def test_published_pipeline_leaves_no_model_field_unmapped(run, workdir):
+    (workdir / "pipeline.config").write_text(IRV2_CONFIG + "train_config { batch_size: 2 num_steps: 50000 }\n")
+    result = run("mrcnn-config", "-v", "import-tf", "pipeline.config", "-o", "tf.json")
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "not mapped" in line] == []
+    assert "second_stage_mask_prediction_loss_weight: training only, passed over" in result.stderr
+    model = json.loads((workdir / "tf.json").read_text())["model"]
+    assert model["arch"] == "tf_faster_rcnn" and model["num_classes"] == 91
+    tf = model["tf"]
+    assert tf["number_of_stages"] == 3 and tf["initial_crop_size"] == 17
+    assert tf["anchors"]["scales"] == [0.25, 0.5, 1.0, 2.0] and tf["anchors"]["height_stride"] == 16
+    assert tf["box_predictor"]["mask_height"] == 33 and tf["box_predictor"]["mask_conv_depth"] == 0
+    assert tf["second_stage"]["score_converter"] == "SOFTMAX" and tf["second_stage"]["iou_threshold"] == 0.6
+    assert run("mrcnn-config", "validate", "tf.json").returncode == 0
+
+
+def test_unsupported_pipeline_field_is_one_error(run, workdir):
+    (workdir / "pipeline.config").write_text(
+        IRV2_CONFIG.replace("predict_instance_masks: true", "predict_instance_masks: true convolve_then_upsample_masks: true"))
+    result = run("mrcnn-config", "import-tf", "pipeline.config", "-o", "tf.json")
+    assert_one_error(result, "mrcnn-config", "pipeline.config: 1 field(s)",
+                     "mask_rcnn_box_predictor.convolve_then_upsample_masks: true is not supported")
+    assert not (workdir / "tf.json").exists()
+
+
+def test_settings_the_family_cannot_run_name_the_key(run, workdir):
+    """Refused before any weights are read (there are none here)."""
+    sample_images(workdir / "photos", 1)
+    config = {"model": {"arch": "tf_faster_rcnn", "num_classes": 4, "tf": {"resizer": {
+        "type": "keep_aspect_ratio", "min_dimension": 800, "max_dimension": 600}}}}
+    (workdir / "c.json").write_text(json.dumps(config))
+    result = run("mrcnn-infer", "-c", "c.json", "-w", "none", "-i", "photos/", "-o", "dt.json")
+    assert_one_error(result, "mrcnn-infer", "model.tf.resizer.min_dimension: 800 is above model.tf.resizer.max_dimension")
+    config["model"]["tf"] = {"maxpool_kernel_size": 2, "maxpool_stride": 0}
+    (workdir / "c.json").write_text(json.dumps(config))
+    result = run("mrcnn-infer", "-c", "c.json", "-w", "none", "-i", "photos/", "-o", "dt.json")
+    assert_one_error(result, "mrcnn-infer", "model.tf.maxpool_stride: 0")
+    config["model"]["tf"] = {}
+    (workdir / "c.json").write_text(json.dumps(config))
+    result = run("mrcnn-infer", "-c", "c.json", "-w", "none", "-i", "photos/", "-o", "dt.json", "--precision", "bf16")
+    assert_one_error(result, "mrcnn-infer", "--precision / infer.precision bf16", "fp32 only")
