@@ -39,8 +39,19 @@ def pycocotools_worker(gt_path, dt_path, iou_type):
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def timed(cmd, stdout):
-    """Runs cmd: wall seconds, CPU seconds (user + sys), peak MB, stdout, stderr."""
+# A process started from this one reports this one's memory as its peak when that is larger
+# (Linux keeps the larger of the two across fork and exec), and this one holds the generated case:
+# both sides' peaks are measured by GNU time, whose child starts its count afresh.
+GNU_TIME = "/usr/bin/time"
+
+
+def timed(cmd, stdout, own_peak=False):
+    """Runs cmd: wall seconds, CPU seconds (user + sys), peak MB, stdout, stderr. own_peak: cmd's
+    peak alone (through GNU time, whose start adds about a millisecond to both times)."""
+    peak_file = None
+    if own_peak and os.path.exists(GNU_TIME):
+        peak_file = tempfile.NamedTemporaryFile(suffix=".peak", delete=False).name
+        cmd = [GNU_TIME, "-f", "%M", "-o", peak_file] + cmd
     start = time.perf_counter()
     process = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
     out = process.stdout.read() if stdout == subprocess.PIPE else ""
@@ -49,12 +60,16 @@ def timed(cmd, stdout):
     seconds = time.perf_counter() - start
     if status != 0:
         sys.exit(f"{cmd[0]} failed:\n{err}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out, err
+    peak = usage.ru_maxrss / 1024
+    if peak_file:
+        peak = int(Path(peak_file).read_text().split()[-1]) / 1024
+        os.unlink(peak_file)
+    return seconds, usage.ru_utime + usage.ru_stime, peak, out, err
 
 
 def run_pycocotools(gt_path, dt_path, iou_type):
     seconds, cpu, peak, out, _ = timed([sys.executable, __file__, "--worker", gt_path, dt_path, iou_type],
-                                       subprocess.PIPE)
+                                       subprocess.PIPE, own_peak=True)
     ref = json.loads(out)
     return {"seconds": seconds, "cpu": cpu, "stage": ref["seconds"], "AP": ref["AP"], "peak_mb": peak}
 
@@ -63,7 +78,7 @@ def run_ours(gt_path, dt_path, iou_type, threads):
     cmd = [str(ROOT / "build" / "tools" / "mrcnn-eval"), "--gt", gt_path, "--dt", dt_path, "--iou-type", iou_type,
            "--threads", str(threads), "--json", str(Path(dt_path).with_suffix(f".{iou_type}.{threads}.json")),
            "--verbose"]
-    seconds, cpu, peak, _, stderr = timed(cmd, subprocess.DEVNULL)
+    seconds, cpu, peak, _, stderr = timed(cmd, subprocess.DEVNULL, own_peak=True)
     ap = json.loads(Path(cmd[-2]).read_text())[iou_type]["AP"]
     # The evaluation stage alone (what pycocotools' evaluate + accumulate do), from the debug log.
     marks = {line.split("debug] ")[1].split(" at ")[0]: float(line.split(" at ")[1].split(" s")[0])

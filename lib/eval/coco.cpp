@@ -337,22 +337,15 @@ CocoObject read_detection(const J& r, size_t i, const DetectionRules& rules) {
   return d;
 }
 
-// An array's elements as handles a thread can read them by: JsonViews, or pointers into
-// nlohmann's document (element(handle) gives the value).
-template <class J>
-auto element_handles(const J& array) {
-  if constexpr (std::is_same_v<J, JsonView>) {
-    return std::vector<JsonView>(array.begin(), array.end());
-  } else {
-    std::vector<const J*> handles;
-    for (const auto& e : array) handles.push_back(&e);
-    return handles;
-  }
-}
+// An array element as a handle a thread can read it by: the JsonView itself, or a pointer into
+// nlohmann's document; element(handle) gives the value back.
+inline JsonView handle(const JsonView& v) { return v; }
+inline const nlohmann::json* handle(const nlohmann::json& v) { return &v; }
 inline const JsonView& element(const JsonView& v) { return v; }
 inline const nlohmann::json& element(const nlohmann::json* v) { return *v; }
 
-// The records, on up to `threads` threads; a bad one's error is the first in file order.
+// The records, a block at a time on up to `threads` threads; a bad one's error is the first in
+// file order, and memory grows with the records read (a huge list that is bad early costs little).
 template <class J>
 std::vector<CocoObject> read_detection_records(const J& doc, const std::string& source, const CocoGroundTruth& gt,
                                                int threads) {
@@ -361,13 +354,21 @@ std::vector<CocoObject> read_detection_records(const J& doc, const std::string& 
                        !doc.empty() && doc[0].is_object() && doc[0].contains("bbox") &&
                            !(doc[0]["bbox"].is_array() && doc[0]["bbox"].empty())};
   for (const auto& c : gt.categories()) rules.category_ids.insert(c.id);
-  const auto records = element_handles(doc);
-  std::vector<CocoObject> dts(records.size());
-  FirstError first;
-  parallel_for(records.size(), threads, [&](size_t i) {
-    first.run(i, [&] { dts[i] = read_detection(element(records[i]), i, rules); });
-  });
-  first.rethrow();
+  constexpr size_t kBlock = 4096;
+  std::vector<CocoObject> dts;
+  dts.reserve(doc.size());
+  std::vector<decltype(handle(*doc.begin()))> block;
+  for (auto it = doc.begin(); it != doc.end();) {
+    block.clear();
+    for (; it != doc.end() && block.size() < kBlock; ++it) block.push_back(handle(*it));
+    const size_t begin = dts.size();
+    dts.resize(begin + block.size());
+    FirstError first;
+    parallel_for(block.size(), threads, [&](size_t j) {
+      first.run(j, [&] { dts[begin + j] = read_detection(element(block[j]), begin + j, rules); });
+    });
+    first.rethrow();
+  }
   return dts;
 }
 
