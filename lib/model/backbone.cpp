@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "ops/winograd_conv.h"
 
 namespace mrcnn::model {
 namespace F = torch::nn::functional;
@@ -208,11 +209,16 @@ FeaturePyramidImpl::FeaturePyramidImpl(const std::vector<int64_t>& in_channels, 
   }
 }
 
+at::Tensor FeaturePyramidImpl::layer_output(size_t level, const at::Tensor& inner) {
+  const torch::nn::Conv2dImpl& layer = *layer_convs_[level];
+  return ops::conv3x3_same(inner, layer.weight, layer.bias);
+}
+
 std::vector<at::Tensor> FeaturePyramidImpl::forward(const std::vector<at::Tensor>& features) {
   const size_t levels = features.size();
   std::vector<at::Tensor> results(levels);
   at::Tensor last_inner = inner_convs_[levels - 1](features[levels - 1]);
-  results[levels - 1] = layer_convs_[levels - 1](last_inner);
+  results[levels - 1] = layer_output(levels - 1, last_inner);
   for (int64_t idx = static_cast<int64_t>(levels) - 2; idx >= 0; --idx) {
     const at::Tensor lateral = inner_convs_[idx](features[idx]);
     const at::Tensor top_down = F::interpolate(
@@ -220,7 +226,7 @@ std::vector<at::Tensor> FeaturePyramidImpl::forward(const std::vector<at::Tensor
                         .size(std::vector<int64_t>{lateral.size(-2), lateral.size(-1)})
                         .mode(torch::kNearest));
     last_inner = lateral + top_down;
-    results[idx] = layer_convs_[idx](last_inner);
+    results[idx] = layer_output(idx, last_inner);
   }
   results.push_back(torch::max_pool2d(results.back(), 1, 2, 0));  // P6 ("pool")
   return results;

@@ -90,6 +90,9 @@ class FeaturePyramidImpl : public torch::nn::Module {
 
  private:
   torch::nn::ModuleList inner_blocks_, layer_blocks_;
+  // A level's 3x3 output convolution (Winograd at inference on large CPU maps).
+  at::Tensor layer_output(size_t level, const at::Tensor& inner);
+
   std::vector<torch::nn::Conv2d> inner_convs_, layer_convs_;
 };
 TORCH_MODULE(FeaturePyramid);

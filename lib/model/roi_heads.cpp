@@ -8,6 +8,7 @@
 #include "ops/roi_align.h"
 #include "ops/boxes.h"
 #include "ops/nms.h"
+#include "ops/winograd_conv.h"
 
 namespace mrcnn::model {
 
@@ -167,8 +168,9 @@ MaskHeadImpl::MaskHeadImpl(int64_t in_channels, int64_t channels) {
 }
 
 at::Tensor MaskHeadImpl::forward(const at::Tensor& pooled) {
-  at::Tensor x = pooled;
-  for (auto& conv : convs_) x = conv(x).relu_();
+  // Winograd runs on NCHW maps: one layout change for the four layers rather than two per layer.
+  at::Tensor x = ops::winograd_applies(pooled, convs_.front()->weight) ? pooled.contiguous() : pooled;
+  for (auto& conv : convs_) x = ops::conv3x3_same(x, conv->weight, conv->bias).relu_();
   return x;
 }
 

@@ -5,6 +5,7 @@
 #include "losses/losses.h"
 #include "ops/boxes.h"
 #include "ops/nms.h"
+#include "ops/winograd_conv.h"
 
 namespace mrcnn::model {
 
@@ -25,7 +26,7 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> RpnHeadImpl::forward
     const std::vector<at::Tensor>& features) {
   std::vector<at::Tensor> logits, deltas;
   for (const auto& feature : features) {
-    const at::Tensor t = conv_(feature).relu_();
+    const at::Tensor t = ops::conv3x3_same(feature, conv_->weight, conv_->bias).relu_();
     logits.push_back(cls_logits_(t));
     deltas.push_back(bbox_pred_(t));
   }

@@ -1,0 +1,76 @@
+// The Winograd 3x3 convolution against float64 direct convolution: within a bound written from the
+// operands' magnitudes (CPU-independent), the input's memory format kept, and the direct path taken
+// wherever a gradient is needed.
+#include <torch/torch.h>
+// c10's logging defines a CHECK macro (abort on failure); the test must use Catch's instead.
+#undef CHECK
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+#include "ops/winograd_conv.h"
+
+namespace {
+
+struct Layer {
+  torch::Tensor input, weight, bias;
+};
+
+// A 64x80 map: above kWinogradMinPixels, so the Winograd path is the one tested where NNPACK exists.
+Layer random_layer(int64_t channels = 24) {
+  torch::manual_seed(3);
+  return {torch::randn({1, channels, 64, 80}), torch::randn({32, channels, 3, 3}) * 0.1, torch::randn({32})};
+}
+
+// |error| of a float32 3x3 convolution by any algorithm is at most a multiple of float32's epsilon
+// times the convolution of the magnitudes: direct kernels stay within ~2 epsilon, NNPACK's Winograd
+// F(6x6, 3x3) within ~40 (its transforms' constants grow the rounding); the bound leaves 5x of that.
+void check_close_to_float64(const torch::Tensor& ours, const Layer& l) {
+  const torch::Tensor exact = at::conv2d(l.input.to(torch::kDouble), l.weight.to(torch::kDouble),
+                                         l.bias.to(torch::kDouble), 1, 1);
+  const torch::Tensor magnitude = at::conv2d(l.input.abs().to(torch::kDouble), l.weight.abs().to(torch::kDouble),
+                                             l.bias.abs().to(torch::kDouble), 1, 1);
+  const double epsilon = std::numeric_limits<float>::epsilon();
+  const torch::Tensor excess = (ours.to(torch::kDouble) - exact).abs() - magnitude * (200 * epsilon);
+  CHECK(excess.max().item<double>() <= 0);
+}
+
+}  // namespace
+
+TEST_CASE("conv3x3_same equals a padded 3x3 convolution within float32 rounding", "[ops][winograd]") {
+  const Layer l = random_layer();
+  torch::NoGradGuard no_grad;
+  // Where NNPACK is missing (no AVX2) the direct path is what runs, and is what this checks.
+  if (!mrcnn::ops::winograd_applies(l.input, l.weight)) WARN("NNPACK unavailable: the Winograd path is not tested here");
+  const torch::Tensor out = mrcnn::ops::conv3x3_same(l.input, l.weight, l.bias);
+  REQUIRE(out.sizes() == torch::IntArrayRef({1, 32, 64, 80}));
+  check_close_to_float64(out, l);
+}
+
+TEST_CASE("conv3x3_same keeps a channels-last input channels-last", "[ops][winograd]") {
+  const Layer l = random_layer();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor input = l.input.contiguous(at::MemoryFormat::ChannelsLast);
+  const torch::Tensor out = mrcnn::ops::conv3x3_same(input, l.weight.contiguous(at::MemoryFormat::ChannelsLast), l.bias);
+  CHECK(out.is_contiguous(at::MemoryFormat::ChannelsLast));
+  check_close_to_float64(out, l);
+}
+
+TEST_CASE("conv3x3_same takes the direct convolution where a gradient is needed", "[ops][winograd]") {
+  Layer l = random_layer();
+  l.weight.requires_grad_(true);
+  CHECK_FALSE(mrcnn::ops::winograd_applies(l.input, l.weight));
+  const torch::Tensor out = mrcnn::ops::conv3x3_same(l.input, l.weight, l.bias);
+  CHECK(torch::equal(out, at::conv2d(l.input, l.weight, l.bias, 1, 1)));
+  out.sum().backward();
+  CHECK(l.weight.grad().defined());
+}
+
+TEST_CASE("conv3x3_same takes the direct convolution on small maps and other types", "[ops][winograd]") {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor small = torch::randn({1, 8, 16, 16});
+  const torch::Tensor weight = torch::randn({8, 8, 3, 3});
+  CHECK_FALSE(mrcnn::ops::winograd_applies(small, weight));
+  CHECK_FALSE(mrcnn::ops::winograd_applies(torch::randn({1, 8, 64, 80}, torch::kDouble), weight.to(torch::kDouble)));
+  CHECK(torch::equal(mrcnn::ops::conv3x3_same(small, weight, {}), at::conv2d(small, weight, {}, 1, 1)));
+}
