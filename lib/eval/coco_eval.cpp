@@ -363,7 +363,8 @@ void accumulate_row(const Pool& pool, const Row& row, EvalResult& result, std::v
     const uint8_t s = status[j * at.A * at.T];
     if ((s & kIgnored) || pool.place[j] >= max_det) continue;
     (s & kMatched ? tp : fp) += 1;
-    rc[nd] = row.recall_of[tp];
+    // tp <= npig unless detections share an id of 0 (pycocotools' gtm then leaves their match free)
+    rc[nd] = tp < row.recall_of.size() ? row.recall_of[tp] : static_cast<double>(tp) / static_cast<double>(row.npig);
     pr[nd++] = static_cast<double>(tp) / (static_cast<double>(fp) + static_cast<double>(tp) + eps);
   }
   result.recall[at.recall(row.t, row.k, row.a, row.m)] = nd ? rc[nd - 1] : 0;
