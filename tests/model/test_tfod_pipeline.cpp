@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/text_proto.h"
+#include "config/config.h"
 #include "config/tf_faster_rcnn.h"
 #include "model/tfod_settings.h"
 
@@ -113,4 +114,24 @@ TEST_CASE("fields that would change the forward pass are refused, all in one err
 
 TEST_CASE("a pipeline without a faster_rcnn block is refused", "[model][tfod]") {
   CHECK_THROWS_WITH(read("model { ssd { num_classes: 3 } }"), Catch::Contains("no model { faster_rcnn"));
+}
+
+TEST_CASE("the model.tf keys' defaults are the published model's block", "[model][tfod]") {
+  const Json imported = config::resolved_tf_faster_rcnn_config(parse_text_proto(kPublished, "p.config"), "p.config");
+  const Json defaults = config::resolve(Json{{"model", {{"arch", "tf_faster_rcnn"}}}});
+  CHECK(imported["model"]["tf"] == defaults["model"]["tf"]);
+  CHECK(imported["model"]["num_classes"] == defaults["model"]["num_classes"]);
+}
+
+TEST_CASE("settings the TF OD API model cannot run name their key", "[model][tfod]") {
+  Json doc = config::resolve(Json{{"model", {{"arch", "tf_faster_rcnn"}}}});
+  doc["model"]["tf"]["resizer"]["type"] = "keep_aspect_ratio";
+  doc["model"]["tf"]["resizer"]["min_dimension"] = 1200;
+  CHECK_THROWS_WITH(tfod_settings_from_config(doc), Catch::StartsWith("model.tf.resizer.min_dimension: 1200 is above"));
+  doc["model"]["tf"]["resizer"]["min_dimension"] = 600;
+  doc["model"]["tf"]["maxpool_kernel_size"] = 18;
+  CHECK_THROWS_WITH(tfod_settings_from_config(doc), Catch::StartsWith("model.tf.maxpool_kernel_size: 18 is larger"));
+  doc["model"]["tf"]["maxpool_kernel_size"] = 2;
+  doc["model"]["tf"]["maxpool_stride"] = 0;
+  CHECK_THROWS_WITH(tfod_settings_from_config(doc), Catch::StartsWith("model.tf.maxpool_stride: 0"));
 }
