@@ -351,6 +351,24 @@ void map_learning_rate(Leaves& leaves, Mapper& map, TfImport& out, const std::st
   }
 }
 
+// A PyTorch file becomes train.init_weights; a TensorFlow checkpoint is named as not carried over.
+void map_fine_tune_checkpoint(Leaves& leaves, Mapper& map, TfImport& out, const std::string& t) {
+  if (const auto checkpoint = leaves.text(t + "fine_tune_checkpoint")) {
+    const std::string& path = *checkpoint;
+    const auto ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
+    if (ext == ".pth" || ext == ".pt" || ext == ".safetensors")
+      map.set(t + "fine_tune_checkpoint", "train.init_weights", path);
+    else if (out.config.value("model", Json::object()).value("arch", "") == kTfFasterRcnnArch)
+      out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (mrcnn does not train this family "
+                             "yet; run a checkpoint with mrcnn-infer --weights, see docs/tfod-model.md)");
+    else
+      out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (a TensorFlow checkpoint; start "
+                             "from torchvision's COCO weights with --init-weights maskrcnn_resnet50_fpn_coco-*.pth)");
+  }
+  for (const char* key : {"fine_tune_checkpoint_type", "from_detection_checkpoint", "load_all_detection_checkpoint_vars"})
+    leaves.take(t + key);
+}
+
 void map_training(Leaves& leaves, Mapper& map, TfImport& out) {
   const std::string t = "train_config.";
   map.integer(t + "batch_size", "train.batch_size");
@@ -374,20 +392,7 @@ void map_training(Leaves& leaves, Mapper& map, TfImport& out) {
   }
   if (leaves.flag(t + "optimizer.use_moving_average").value_or(false))
     out.warnings.push_back(t + "optimizer.use_moving_average: not mapped (no weight averaging in mrcnn)");
-  if (const auto checkpoint = leaves.text(t + "fine_tune_checkpoint")) {
-    const std::string& path = *checkpoint;
-    const auto ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
-    if (ext == ".pth" || ext == ".pt" || ext == ".safetensors")
-      map.set(t + "fine_tune_checkpoint", "train.init_weights", path);
-    else if (out.config.value("model", Json::object()).value("arch", "") == kTfFasterRcnnArch)
-      out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (mrcnn does not train this family "
-                             "yet; run a checkpoint with mrcnn-infer --weights, see docs/tfod-model.md)");
-    else
-      out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (a TensorFlow checkpoint; start "
-                             "from torchvision's COCO weights with --init-weights maskrcnn_resnet50_fpn_coco-*.pth)");
-  }
-  for (const char* key : {"fine_tune_checkpoint_type", "from_detection_checkpoint", "load_all_detection_checkpoint_vars"})
-    leaves.take(t + key);
+  map_fine_tune_checkpoint(leaves, map, out, t);
 
   // data_augmentation_options, in order.
   Json augmentations = Json::array();
