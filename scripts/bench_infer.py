@@ -62,7 +62,7 @@ def run_mrcnn(bin_dir, args, tmp, images):
     """mrcnn-infer from bin_dir over the images: median s/img after the warm-up, peak RSS, stage times."""
     ours_cmd = [str(bin_dir / "mrcnn-infer"), "-c", str(tmp / "config.json"), "-w",
                 str(tmp / "weights.pth"), "-i", str(images), "-o", str(tmp / "dt.json"), "--device", args.device,
-                "--batch-size", str(args.batch)] + (["--precision", args.precision] if args.precision != "fp32" else []) + [
+                "--batch-size", str(args.batch), "--precision", args.ours_precision or args.precision] + [
                 "--threads", str(args.threads), "--score-threshold", "0.05", "--verbose"]
     process = subprocess.Popen(ours_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     stderr = process.stderr.read()
@@ -92,6 +92,9 @@ def main():
     parser.add_argument("--batch", type=int, default=1, help="images per forward pass, both sides")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="autocast precision, both sides (bf16/fp16 on CUDA)")
+    parser.add_argument("--ours-precision", choices=["fp32", "bf16", "fp16", "auto"],
+                        help="mrcnn-infer's precision when it differs from torchvision's (e.g. auto against "
+                        "torchvision fp32)")
     parser.add_argument("--baseline-bin", help="also run mrcnn-infer from this folder (another build) in the same "
                         "run and print this build's speed and memory against it")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
@@ -135,7 +138,8 @@ def main():
     ours, stages = run_mrcnn(BIN, args, tmp, images)
     baseline = run_mrcnn(Path(args.baseline_bin), args, tmp, images)[0] if args.baseline_bin else None
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    print(f"device: {device_name}, {args.precision}, batch {args.batch}, threads: {args.threads}, runs: {args.runs}, image 800x1333, "
+    ours_precision = f" (mrcnn: {args.ours_precision})" if args.ours_precision else ""
+    print(f"device: {device_name}, {args.precision}{ours_precision}, batch {args.batch}, threads: {args.threads}, runs: {args.runs}, image 800x1333, "
           f"torch {torch.__version__}")
     print(f"torchvision: {reference['seconds']:.3f} s/img, {reference['detections']} detections, "
           f"peak {reference['peak_mb']:.0f} MB" + (f", GPU peak {reference['gpu_mb']:.0f} MB" if reference["gpu_mb"] else ""))
