@@ -99,7 +99,10 @@ bool is_weights_file(const std::string& path) {
 }  // namespace
 
 void load_tfod_weights(TfodMaskRcnnImpl& model, const std::string& path, bool allow_partial) {
-  if (!is_weights_file(path)) return load_tfod_mask_rcnn_from_tf(path, model);
+  if (!is_weights_file(path)) {
+    if (allow_partial) log::warn("{}: --allow-partial does not apply to a TF checkpoint (it loads whole or not at all)", path);
+    return load_tfod_mask_rcnn_from_tf(path, model);
+  }
   const LoadReport report = load_state_dict(model, read_weights_file(path), allow_partial, path);
   if (!report.complete())
     log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "

@@ -24,7 +24,8 @@ void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& mode
 // Loads `model` from `path`: a weights file under our parameter names (.safetensors, such as a
 // self-contained model.safetensors, or torch.save), else a TF checkpoint as above (a prefix, its
 // .index or a data shard, a training folder or a SavedModel). A weights file that does not fit is
-// one Error, or with allow_partial a warning naming what was left at its initial value.
+// one Error, or with allow_partial a warning naming what was left at its initial value; a TF
+// checkpoint loads whole or not at all.
 void load_tfod_weights(TfodMaskRcnnImpl& model, const std::string& path, bool allow_partial);
 
 }  // namespace mrcnn::model
