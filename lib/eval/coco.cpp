@@ -354,7 +354,7 @@ std::vector<CocoObject> read_detection_records(const J& doc, const std::string& 
                        !doc.empty() && doc[0].is_object() && doc[0].contains("bbox") &&
                            !(doc[0]["bbox"].is_array() && doc[0]["bbox"].empty())};
   for (const auto& c : gt.categories()) rules.category_ids.insert(c.id);
-  constexpr size_t kBlock = 4096;
+  constexpr size_t kBlock = 65536;  // each block waits for its slowest thread: few of them
   std::vector<CocoObject> dts;
   dts.reserve(doc.size());
   std::vector<decltype(handle(*doc.begin()))> block;
