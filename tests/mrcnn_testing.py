@@ -241,6 +241,38 @@ def spread_head_outputs(model):
     return model
 
 
+def randomize_batch_norms(model):
+    """Non-trivial batch-norm statistics (random init leaves them at identity)."""
+    import torch
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm2d, FrozenBatchNorm2d)):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.2)
+                m.bias.uniform_(-0.2, 0.2)
+    return model
+
+
+def make_resnet50_torchvision_model(num_classes):
+    """torchvision's maskrcnn_resnet50_fpn with random weights (seed 0), random batch norms and spread
+    head outputs: the torchvision-parity tests' full-size reference model."""
+    import torch
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    torch.manual_seed(0)
+    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes).eval()
+    return spread_head_outputs(randomize_batch_norms(model))
+
+
+def parity_photos():
+    """The two Penn-Fudan photos of the torchvision-parity tests (two sizes), or [] without the shared data."""
+    files = sorted((PENNFUDAN / "PNGImages").glob("*.png"))
+    return [files[0], files[37]] if files else []
+
+
 def make_small_torchvision_model(num_classes=3, seed=0, fpn_channels=256):
     """torchvision's MaskRCNN with a ResNet-18 FPN backbone and random weights: a quick stand-in
     for trained weights. fpn_channels other than 256 builds the FPN by hand (the helper fixes 256);

@@ -9,28 +9,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from mrcnn_testing import (PENNFUDAN, SMALL_MODEL_CONFIG, TEST_BIN_DIR, make_small_torchvision_model,
-                           spread_head_outputs, write_safetensors)
+from mrcnn_testing import (SMALL_MODEL_CONFIG, TEST_BIN_DIR, make_resnet50_torchvision_model,
+                           make_small_torchvision_model, parity_photos, randomize_batch_norms, write_safetensors)
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
-from torchvision.models.detection import maskrcnn_resnet50_fpn  # noqa: E402
 from torchvision.ops import box_iou  # noqa: E402
 
 NUM_CLASSES = 3  # not COCO's 91, so that the predictors' shapes are exercised
-
-
-def randomize_batch_norms(model):
-    """Non-trivial batch-norm statistics (random init leaves them at identity)."""
-    from torchvision.ops.misc import FrozenBatchNorm2d
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm2d, FrozenBatchNorm2d)):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.2)
-                m.bias.uniform_(-0.2, 0.2)
-    return model
 
 
 def reference_model(kind):
@@ -40,16 +26,13 @@ def reference_model(kind):
         config = json.loads(json.dumps(SMALL_MODEL_CONFIG))
         config["model"]["fpn_channels"] = 128
         return randomize_batch_norms(make_small_torchvision_model(NUM_CLASSES, fpn_channels=128)), config
-    torch.manual_seed(0)
-    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES).eval()
-    return spread_head_outputs(randomize_batch_norms(model)), {"model": {"num_classes": NUM_CLASSES}}
+    return make_resnet50_torchvision_model(NUM_CLASSES), {"model": {"num_classes": NUM_CLASSES}}
 
 
 def load_images():
-    files = sorted((PENNFUDAN / "PNGImages").glob("*.png"))
-    if files:
+    picks = parity_photos()
+    if picks:
         from PIL import Image
-        picks = [files[0], files[37]]
         arrays = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255.0 for p in picks]
     else:  # no shared data: smooth synthetic images of two sizes
         rng = np.random.default_rng(0)
