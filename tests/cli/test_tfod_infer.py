@@ -2,7 +2,8 @@
 docs/migrating-from-tf-od-api.md's "Bring your trained model", run as written on the reference's
 seeded model (../shared/tfod-reference: its pipeline.config, cut to a 320 px fixed resizer, 16
 proposals and 3 classes, and its TF2 checkpoint) and a Penn-Fudan photo: import-tf, then
-mrcnn-infer on the checkpoint writing a self-contained model, then mrcnn-infer --model. The
+mrcnn-infer on the checkpoint writing a self-contained model, then mrcnn-infer --model (and the
+same through import-tf --checkpoint). The
 detections equal those of tests/tools/tfod_dump (the same checkpoint, pipeline and photo, prepared
 as for inference) up to the rounding of the results file, masks exactly. And what the family
 refuses, each with one error line: a pipeline field it does not support, settings it cannot run,
@@ -109,6 +110,14 @@ def test_bring_your_trained_model_as_the_page_says(run, user_files):
                  "-o", "direct.json", "--score-threshold", "0", timeout=900)
     assert direct.returncode == 0, direct.stderr
     assert (tmp / "direct.json").read_text() == (tmp / "all.json").read_text()
+    # Or in one command: import-tf converts the checkpoint through mrcnn-infer --save-model.
+    one = run("mrcnn-config", "import-tf", "pipeline.config", "--label-map", "label_map.pbtxt", "-o", "one.json",
+              "--checkpoint", "my_model/checkpoint", "--save-model", "one.safetensors", timeout=900)
+    assert one.returncode == 0, one.stderr
+    again = run("mrcnn-infer", "--model", "one.safetensors", "-i", "photos/", "-o", "one.json.dt", "--score-threshold",
+                "0", timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert (tmp / "one.json.dt").read_text() == (tmp / "all.json").read_text()
 
     tiled = run("mrcnn-infer", "--model", "my_model.safetensors", "-i", "photos/", "-o", "t.json", "--tile", "256")
     assert_one_error(tiled, "mrcnn-infer", "--tile", "tf_faster_rcnn")

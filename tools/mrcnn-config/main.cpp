@@ -7,13 +7,12 @@
 #include "config/coco_export_command.h"
 #include "config/config.h"
 #include "config/presets.h"
-#include "config/tf_pipeline.h"
+#include "config/import_tf_command.h"
 #include "config/tf_variables_command.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/tool.h"
 #include "io/atomic_file.h"
-#include "io/text_proto.h"
 
 namespace cfg = mrcnn::config;
 
@@ -29,13 +28,14 @@ const char* kExamples = R"(  mrcnn-config list-presets
   mrcnn-config diff configs/shapes_tiny_cpu.json run.json
   mrcnn-config keys --markdown
   mrcnn-config import-tf pipeline.config --label-map label_map.pbtxt -o run.json
+  mrcnn-config import-tf pipeline.config -o my.json --checkpoint ckpt/ --save-model my.safetensors
   mrcnn-config anchors run.json --json anchors.json   (then --apply, or the printed set line)
   mrcnn-config export-coco run.json --set val -o val_as_coco.json
 )";
 
 // The flags of every subcommand; each subcommand below reads the ones it declared.
 struct Flags {
-  std::string file, other, preset, key, output, label_map;
+  std::string file, other, preset, key, output;
   std::vector<std::string> assignments;
   bool force = false, markdown = false, exit_code = false;
   mrcnn::anchors::AnchorCommand anchors;
@@ -78,18 +78,6 @@ int diff_files(const Flags& f) {
   for (const auto& d : differences)
     std::cout << d.key << ": " << cfg::format_value(d.a) << " -> " << cfg::format_value(d.b) << "\n";
   return f.exit_code && !differences.empty() ? 1 : 0;
-}
-
-int import_tf(const Flags& f) {
-  refuse_existing(f.output, f.force);
-  const cfg::TfImport imported = cfg::import_tf_pipeline(mrcnn::read_text_proto_file(f.file), f.file, f.label_map);
-  cfg::require_valid(imported.config, f.file + " (imported)");
-  for (const auto& line : imported.mapped) mrcnn::log::debug("mapped {}", line);
-  cfg::log_not_carried_over(imported.warnings, f.file);
-  mrcnn::write_json_file(f.output, imported.config);
-  mrcnn::log::info("wrote {}: {} fields mapped, {} not carried over (listed above)", f.output, imported.mapped.size(),
-                   imported.warnings.size());
-  return 0;
 }
 
 }  // namespace
@@ -135,13 +123,7 @@ int main(int argc, char** argv) {
   diff->add_option("a", f.file, "First configuration file")->required();
   diff->add_option("b", f.other, "Second configuration file")->required();
   diff->add_flag("--exit-code", f.exit_code, "Exit 1 when the configurations differ (as git diff --exit-code)");
-  auto* tf = command("import-tf",
-                     "Convert a TF Object Detection API Mask R-CNN pipeline.config; lists every field not carried over",
-                     [&] { return import_tf(f); });
-  tf->add_option("pipeline", f.file, "pipeline.config (protobuf text format)")->required();
-  tf->add_option("--label-map", f.label_map, "label_map.pbtxt (default: the input readers' label_map_path)");
-  tf->add_option("-o,--output", f.output, "Configuration file to write")->required();
-  tf->add_flag("--force", f.force, "Overwrite the file if it exists");
+  commands.push_back(cfg::add_import_tf_command(app));
   command("keys", "List every key with its type, default and meaning", [&] {
     std::cout << cfg::key_reference(f.markdown);
     return 0;
