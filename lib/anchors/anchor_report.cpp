@@ -15,6 +15,10 @@ namespace {
 const double kQuantiles[] = {0.05, 0.25, 0.5, 0.75, 0.95};
 
 AnchorSet anchors_of(const Json& resolved) {
+  if (resolved.at("model").value("arch", "torchvision") != "torchvision")
+    throw Error("model.arch: " + resolved["model"]["arch"].get<std::string>() +
+                ": mrcnn-config anchors fits the torchvision family's model.anchor; the TF OD API family's grid "
+                "anchors are model.tf.anchors");
   const Json& anchor = resolved.at("model").at("anchor");
   return {anchor.at("sizes").get<std::vector<std::vector<int64_t>>>(),
           anchor.at("aspect_ratios").get<std::vector<double>>()};
@@ -150,8 +154,8 @@ AnchorReport make_anchor_report(const std::string& config_path, const SearchOpti
                 ": data.train.annotations is not set (the anchor report measures the training set's boxes)");
   AnchorReport r;
   r.config = config_path;
+  r.current = anchors_of(resolved);  // first: it refuses a family without these anchors
   r.set = read_training_boxes(resolved);
-  r.current = anchors_of(resolved);
   r.thresholds = {resolved["model"]["rpn"]["fg_iou_thresh"].get<double>(),
                   resolved["model"]["rpn"]["bg_iou_thresh"].get<double>()};
   warn_of_random_crop(resolved, config_path);
