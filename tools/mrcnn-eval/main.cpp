@@ -26,6 +26,19 @@ static void reuse_freed_memory() {
 #endif
 }
 
+// --per-class: each category's AP, named.
+static void print_per_class(const mrcnn::eval::EvalResult& result, const mrcnn::eval::CocoGroundTruth& gt,
+                            int64_t max_dets) {
+  std::cout << "Per-class AP (IoU .50:.95, all areas, " << max_dets << " detections):\n";
+  for (size_t k = 0; k < result.category_ids.size(); ++k) {
+    const double ap = result.category_ap(k);
+    char line[64];
+    std::snprintf(line, sizeof line, "%7.3f", ap);
+    std::cout << "  " << line << "  " << gt.category_name(result.category_ids[k]) << " (id "
+              << result.category_ids[k] << ")" << (ap < 0 ? "  [no ground truth]" : "") << "\n";
+  }
+}
+
 int main(int argc, char** argv) {
   reuse_freed_memory();
   mrcnn::Tool tool("mrcnn-eval",
@@ -95,16 +108,7 @@ int main(int argc, char** argv) {
       const auto result = mrcnn::eval::evaluate(gt, detections, type, threads, max_dets);
       mrcnn::log::debug("{} evaluated at {} s", mrcnn::eval::iou_type_name(type), seconds());
       std::cout << "IoU type: " << mrcnn::eval::iou_type_name(type) << "\n" << mrcnn::eval::summary_text(result);
-      if (per_class) {
-        std::cout << "Per-class AP (IoU .50:.95, all areas, " << max_dets << " detections):\n";
-        for (size_t k = 0; k < result.category_ids.size(); ++k) {
-          const double ap = result.category_ap(k);
-          char line[64];
-          std::snprintf(line, sizeof line, "%7.3f", ap);
-          std::cout << "  " << line << "  " << gt.category_name(result.category_ids[k]) << " (id "
-                    << result.category_ids[k] << ")" << (ap < 0 ? "  [no ground truth]" : "") << "\n";
-        }
-      }
+      if (per_class) print_per_class(result, gt, max_dets);
       metrics[mrcnn::eval::iou_type_name(type)] = mrcnn::eval::stats_json(result);
     }
     if (!json_out.empty()) mrcnn::write_json_file(json_out, metrics);
