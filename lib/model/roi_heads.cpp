@@ -169,7 +169,7 @@ MaskHeadImpl::MaskHeadImpl(int64_t in_channels, int64_t channels) {
 
 at::Tensor MaskHeadImpl::forward(const at::Tensor& pooled) {
   // Winograd runs on NCHW maps: one layout change for the four layers rather than two per layer.
-  at::Tensor x = ops::winograd_applies(pooled, convs_.front()->weight) ? pooled.contiguous() : pooled;
+  at::Tensor x = ops::winograd_applies(pooled, convs_.front()->weight) ? ops::winograd_layout(pooled) : pooled;
   for (auto& conv : convs_) x = ops::conv3x3_same(x, conv->weight, conv->bias).relu_();
   return x;
 }

@@ -18,6 +18,9 @@ at::Tensor conv3x3_same(const at::Tensor& input, const at::Tensor& weight, const
 // 256 channels, 2 threads).
 constexpr int64_t kWinogradMinPixels = 4096;
 
+// x in the layout the Winograd path computes in (NCHW), so that a chain of layers changes layout once.
+at::Tensor winograd_layout(const at::Tensor& x);
+
 // Whether conv3x3_same would take the Winograd path for this input and weight.
 bool winograd_applies(const at::Tensor& input, const at::Tensor& weight);
 
