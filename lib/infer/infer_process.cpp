@@ -26,12 +26,11 @@ struct TemporaryFileGuard {
 // The ground truth of a mask-PNG, TFRecord or label-tool val set as a COCO document at path, written
 // by `mrcnn-config export-coco` run as a child: the readers decode images, and mrcnn-eval links no
 // image codecs (it starts in milliseconds). The child reads a copy of the configuration with the
-// rules mrcnn-infer --dataset reads the set by: invalid records skipped, and the training set's
-// label map. It gives the images the ids mrcnn-infer --dataset gives them (the same readers).
-void write_val_ground_truth(const std::string& config_path, const Json& config, const std::string& path) {
+// rule mrcnn-infer --dataset reads the set by (invalid records skipped) and the val set's own
+// label map, as training's validation reads it: the same readers give the same image and class ids.
+void write_val_ground_truth(const std::string& config_path, const std::string& path) {
   Json doc = config::load_config_file(config_path);
   doc["data"]["on_invalid"] = "skip";
-  doc["data"]["val"]["label_map"] = config["data"]["train"]["label_map"];
   const std::string child_config = path + ".config.json";
   const TemporaryFileGuard removed{child_config};
   write_json_file(child_config, doc);
@@ -57,7 +56,7 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
   if (val["format"] != "coco") {
     out.ground_truth = out.detections + ".gt.json";
     out.temporary_files.push_back(out.ground_truth);
-    write_val_ground_truth(config_path, config, out.ground_truth);
+    write_val_ground_truth(config_path, out.ground_truth);
     images = {"--dataset", "val"};
   }
   // The same pixel limit as the ground truth was read with (and large images to tile, infer.tile.*,
