@@ -379,10 +379,15 @@ Rle rle_from_polygon(const std::vector<double>& xy, int64_t height, int64_t widt
   y[k] = y[0];
   Crossings crossings{height, width, {}};
   // An edge crosses a column centre at most once per 5 upsampled units of x, and only the
-  // image's columns count: room for all, so that the list grows once.
+  // image's columns count: room for all, so that the list grows once. The span is cut to the
+  // image first: an edge far outside it (hostile input) reserves nothing.
   size_t most = 1;
-  for (size_t j = 0; j < k; ++j)
-    most += static_cast<size_t>(std::min<int64_t>(std::abs(static_cast<int64_t>(x[j + 1]) - x[j]) / 5, width) + 1);
+  const int64_t image_left = -5, image_right = 5 * width + 5;
+  for (size_t j = 0; j < k; ++j) {
+    const int64_t lo = std::max<int64_t>(std::min(x[j], x[j + 1]), image_left);
+    const int64_t hi = std::min<int64_t>(std::max(x[j], x[j + 1]), image_right);
+    most += static_cast<size_t>(hi > lo ? (hi - lo) / 5 + 1 : 1);
+  }
   crossings.at.reserve(most);
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];

@@ -157,6 +157,21 @@ def test_polygon_far_outside_costs_the_image_not_the_coordinates(workdir):
     assert json.loads((workdir / "m.json").read_text())["segm"]["AP"] == pytest.approx(1.0)
 
 
+def test_zigzag_outside_the_image_reserves_nothing(workdir):
+    """A million edges between x = 2000 and x = 1e8 beside a 1000-pixel-wide image cross none of its
+    columns; each once reserved room for a crossing per image column (4 GB: out of memory, exit 3)."""
+    side = 1000
+    zigzag = [v for i in range(500_000) for v in ((2000.0, 10.0 + i % 900), (1e8, 10.0 + i % 900))[i % 2]]
+    gt = ground_truth([zigzag], image={"id": 1, "height": side, "width": side, "file_name": "a.png"}, area=1)
+    (workdir / "gt.json").write_text(json.dumps(gt))
+    full = {"size": [side, side], "counts": [0, side * side]}
+    (workdir / "dt.json").write_text(json.dumps(detections(full)))
+    result = run_tool(workdir, "mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "segm", "--json",
+                      "m.json", "--threads", "1", timeout=20, address_space=1 << 30)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((workdir / "m.json").read_text())["segm"]["AP"] >= 0
+
+
 def write_config(workdir, data):
     from mrcnn_testing import SOURCE_DIR
     cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
