@@ -157,8 +157,11 @@ void evaluate_cell(Cell& cell, const EvalParams& p) {
   const size_t A = p.area_ranges.size(), T = p.iou_thresholds.size(), D = cell.dts.size();
   cell.counted_gts.resize(A);
   cell.dt_status.assign(A * T * D, 0);
-  for (size_t a = 0; a < A; ++a)
-    cell.counted_gts[a] = evaluate_area_range(cell, p.area_ranges[a], p, cell.dt_status.data() + a * T, A * T);
+  for (size_t a = 0; a < A; ++a) {
+    // Without detections the status array is empty and its data() may be null: no offset then.
+    auto* statuses = D == 0 ? cell.dt_status.data() : cell.dt_status.data() + a * T;
+    cell.counted_gts[a] = evaluate_area_range(cell, p.area_ranges[a], p, statuses, A * T);
+  }
 }
 
 // Where (t, r, k, a, m) sits in the accumulated arrays, flattened in C order as numpy holds them:
@@ -357,7 +360,8 @@ void accumulate_row(const Pool& pool, const Row& row, EvalResult& result, std::v
   const Layout at(result);
   const double eps = std::numeric_limits<double>::epsilon();  // np.spacing(1)
   const size_t max_det = static_cast<size_t>(result.params.max_dets[row.m]);
-  const uint8_t* status = pool.status.data() + row.a * at.T + row.t;
+  // An empty pool's status may have a null data(): no offset then (nothing is read).
+  const uint8_t* status = pool.size == 0 ? pool.status.data() : pool.status.data() + row.a * at.T + row.t;
   size_t nd = 0, tp = 0, fp = 0;
   for (size_t j = 0; j < pool.size; ++j) {
     const uint8_t s = status[j * at.A * at.T];
