@@ -93,7 +93,8 @@ const std::string* find_variable(const std::map<std::string, std::string>& varia
 bool is_weights_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return false;
-  return !ends_with(path, ".index") && path.find(".data-") == std::string::npos;
+  const std::string name = std::filesystem::path(path).filename().string();  // folders may hold ".data-"
+  return !ends_with(name, ".index") && name.find(".data-") == std::string::npos;
 }
 
 }  // namespace
