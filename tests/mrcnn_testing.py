@@ -43,14 +43,16 @@ class Runner:
         return result
 
 
-def run_tool(cwd, tool, *args, timeout=30, address_space=None):
+def run_tool(cwd, tool, *args, timeout=30, address_space=None, env=None):
     """Runs a built tool in cwd and returns the CompletedProcess; the timeout makes a hang fail, and
-    address_space (bytes, RLIMIT_AS) bounds what a hostile input can make it allocate."""
+    address_space (bytes, RLIMIT_AS) bounds what a hostile input can make it allocate. env: variables
+    set for it on top of this process's environment (TMPDIR)."""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
     # BIN_DIR is absolute, so the tool is found from any cwd.
     return subprocess.run([str(BIN_DIR / tool), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=limit if address_space else None)
+                          timeout=timeout, preexec_fn=limit if address_space else None,
+                          env={**os.environ, **env} if env else None)
 
 
 def assert_one_error(result, tool, *fragments):

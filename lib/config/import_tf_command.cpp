@@ -15,13 +15,13 @@ namespace mrcnn::config {
 
 namespace {
 
-// The weights need libtorch, which mrcnn-config does not load: mrcnn-infer converts them.
+// The weights need libtorch, which mrcnn-config does not load: mrcnn-infer converts them, and
+// reports a checkpoint that does not fit as "mrcnn-config: error: mrcnn-infer: <why>".
 void convert_checkpoint(const ImportTfCommand& command) {
   std::vector<std::string> argv = {sibling_executable("mrcnn-infer"), "--config", command.output, "--weights",
                                    command.checkpoint, "--save-model", command.save_model};
   if (!command.label_map.empty()) argv.insert(argv.end(), {"--label-map", command.label_map});
-  if (const int rc = run_program(argv); rc != 0)
-    throw Error(command.checkpoint + ": not converted (mrcnn-infer exited with " + std::to_string(rc) + ", above)");
+  run_child_tool(argv);  // its error line, if any, is the user's one line
 }
 
 }  // namespace

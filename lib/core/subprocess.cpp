@@ -14,6 +14,29 @@ extern char** environ;
 
 namespace mrcnn {
 
+namespace {
+
+// This process's environment with kParentToolVariable naming this executable.
+std::vector<std::string> child_environment() {
+  const std::string prefix = std::string(kParentToolVariable) + "=";
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry)
+    if (std::strncmp(*entry, prefix.c_str(), prefix.size()) != 0) env.emplace_back(*entry);
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) env.push_back(prefix + self.filename().string());
+  return env;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
 std::string sibling_executable(const std::string& name) {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -23,17 +46,25 @@ std::string sibling_executable(const std::string& name) {
 }
 
 int run_program(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  std::vector<std::string> arg_strings = argv, env_strings = child_environment();
+  std::vector<char*> args = pointers(arg_strings), env = pointers(env_strings);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), environ);
+  const int rc = ::posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), env.data());
   if (rc != 0) throw Error(argv[0] + ": cannot start: " + std::strerror(rc));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw Error(argv[0] + ": lost track of the process: " + std::strerror(errno));
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+void run_child_tool(const std::vector<std::string>& argv) {
+  const int rc = run_program(argv);
+  if (rc == 0) return;
+  if (rc <= 128) throw ReportedFailure(rc);
+  const std::string name = std::filesystem::path(argv[0]).filename().string();
+  throw std::runtime_error(name + " was ended by signal " + std::to_string(rc - 128) + " (" +
+                           strsignal(rc - 128) + ")");
 }
 
 }  // namespace mrcnn

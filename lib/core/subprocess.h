@@ -7,11 +7,22 @@
 
 namespace mrcnn {
 
+// The environment variable naming the tool that runs this one: a child tool prints its error line
+// under that name ("mrcnn-eval: error: mrcnn-infer: <message>", core/tool.h), so the user reads
+// one line, and the parent prints nothing more.
+inline constexpr const char* kParentToolVariable = "MRCNN_PARENT_TOOL";
+
 // The path of a program installed next to the running executable ("mrcnn-infer").
 std::string sibling_executable(const std::string& name);
 
-// Runs argv[0] with the arguments, sharing stdout/stderr; returns its exit code. Throws Error
-// when it cannot be started.
+// Runs argv[0] with the arguments, sharing stdout/stderr, with kParentToolVariable set to this
+// executable's name; returns its exit code (128 + N when signal N ended it). Throws Error when it
+// cannot be started.
 int run_program(const std::vector<std::string>& argv);
+
+// Runs an mrcnn tool as run_program does, for a step of this tool's work. When it fails it has
+// printed its error line, and this throws ReportedFailure with its exit code; when a signal ended
+// it (nothing printed), std::runtime_error naming the tool and the signal.
+void run_child_tool(const std::vector<std::string>& argv);
 
 }  // namespace mrcnn

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <iostream>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/subprocess.h"
 #include "core/version.h"
 
 namespace mrcnn {
@@ -40,6 +42,15 @@ std::string first_unknown_option(const CLI::App& app, int argc, char** argv) {
   return "";
 }
 
+// "mrcnn-infer: error: ", or run by another tool (mrcnn-eval --config runs mrcnn-infer) that tool's
+// line naming this one, "mrcnn-eval: error: mrcnn-infer: ": the user reads one line, under the name
+// of the command they typed, and the parent prints nothing more.
+std::string message_prefix(const std::string& name, const std::string& kind) {
+  const char* parent = std::getenv(kParentToolVariable);
+  if (parent == nullptr || *parent == '\0') return name + ": " + kind + ": ";
+  return std::string(parent) + ": " + kind + ": " + name + ": ";
+}
+
 }  // namespace
 
 Tool::Tool(std::string name, const std::string& description, const std::string& examples)
@@ -57,23 +68,25 @@ int Tool::run(int argc, char** argv, const std::function<int()>& body) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app_.exit(e);  // --help, --version
     const std::string unknown = first_unknown_option(app_, argc, argv);
     const std::string message = unknown.empty() ? e.what() : "unknown option '" + unknown + "'";
-    std::cerr << name_ << ": error: " << message << " (see " << name_ << " --help)\n";
+    std::cerr << message_prefix(name_, "error") << message << " (see " << name_ << " --help)\n";
     return kExitBadInput;
   }
   log::init(verbose_);
   try {
     return body();
+  } catch (const ReportedFailure& e) {
+    return e.exit_code();
   } catch (const Error& e) {
     // A message may list several problems, one per line: each gets the tool's prefix.
     std::string message = e.what();
     for (size_t start = 0; start <= message.size();) {
       const size_t end = std::min(message.find('\n', start), message.size());
-      std::cerr << name_ << ": error: " << message.substr(start, end - start) << "\n";
+      std::cerr << message_prefix(name_, "error") << message.substr(start, end - start) << "\n";
       start = end + 1;
     }
     return kExitBadInput;
   } catch (const std::exception& e) {
-    std::cerr << name_ << ": internal error: " << first_line(e.what()) << "\n";
+    std::cerr << message_prefix(name_, "internal error") << first_line(e.what()) << "\n";
     log::debug("full message: {}", e.what());
     return kExitInternalError;
   }

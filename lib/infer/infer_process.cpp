@@ -34,11 +34,8 @@ void write_val_ground_truth(const std::string& config_path, const std::string& p
   const std::string child_config = path + ".config.json";
   const TemporaryFileGuard removed{child_config};
   write_json_file(child_config, doc);
-  const int rc = run_program({sibling_executable("mrcnn-config"), "export-coco", child_config, "--set", "val",
-                              "--output", path, "--force"});
-  if (rc != 0)
-    throw Error("reading the validation set's ground truth failed (mrcnn-config export-coco exited with " +
-                std::to_string(rc) + ")");
+  run_child_tool({sibling_executable("mrcnn-config"), "export-coco", child_config, "--set", "val", "--output", path,
+                  "--force"});
 }
 
 }  // namespace
@@ -69,10 +66,11 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
       "--batch-size", std::to_string(config["eval"]["batch_size"].get<int64_t>()),
       "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
   argv.insert(argv.end(), rest.begin(), rest.end());
-  const int rc = run_program(argv);
-  if (rc != 0) {
+  try {
+    run_child_tool(argv);
+  } catch (...) {
     remove_temporary_files(out);
-    throw Error("inference on the validation set failed (mrcnn-infer exited with " + std::to_string(rc) + ")");
+    throw;
   }
   return out;
 }

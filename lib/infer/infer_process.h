@@ -17,7 +17,8 @@ struct ValSetResults {
 // configuration file (eval.batch_size; device: eval.device unless given), every detection kept.
 // Sets in other formats than COCO get their ground truth as a COCO document with the ids mrcnn-infer
 // --dataset gives their images, written by mrcnn-config export-coco (also a child, so that this
-// process links no image codecs). Throws Error when data.val names no annotations or a child fails.
+// process links no image codecs). Throws Error when data.val names no annotations, ReportedFailure
+// when a child fails (it printed the error line).
 ValSetResults infer_val_set(const std::string& config_path, const std::string& weights, const std::string& device);
 
 // Removes the files an evaluation wrote for itself (missing ones are not an error).
