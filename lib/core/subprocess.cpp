@@ -1,5 +1,6 @@
 #include "core/subprocess.h"
 
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,9 @@ extern char** environ;
 namespace mrcnn {
 
 namespace {
+
+// The child being waited for, for end_running_child (0: none).
+volatile sig_atomic_t running_child = 0;
 
 // This process's environment with kParentToolVariable naming this executable.
 std::vector<std::string> child_environment() {
@@ -51,9 +55,14 @@ int run_program(const std::vector<std::string>& argv) {
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), env.data());
   if (rc != 0) throw Error(argv[0] + ": cannot start: " + std::strerror(rc));
+  running_child = pid;
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw Error(argv[0] + ": lost track of the process: " + std::strerror(errno));
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno == EINTR) continue;
+    running_child = 0;
+    throw Error(argv[0] + ": lost track of the process: " + std::strerror(errno));
+  }
+  running_child = 0;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
@@ -65,6 +74,15 @@ void run_child_tool(const std::vector<std::string>& argv) {
   const std::string name = std::filesystem::path(argv[0]).filename().string();
   throw std::runtime_error(name + " was ended by signal " + std::to_string(rc - 128) + " (" +
                            strsignal(rc - 128) + ")");
+}
+
+void end_running_child(int signal) {
+  const pid_t pid = running_child;
+  if (pid <= 0) return;
+  ::kill(pid, signal);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
 }
 
 }  // namespace mrcnn

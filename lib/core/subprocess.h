@@ -25,4 +25,8 @@ int run_program(const std::vector<std::string>& argv);
 // it (nothing printed), std::runtime_error naming the tool and the signal.
 void run_child_tool(const std::vector<std::string>& argv);
 
+// Sends signal to the child run_program is waiting for, if any, and waits until it has ended. For
+// signal handlers (async-signal-safe): a tool ended by a signal ends its child with it.
+void end_running_child(int signal);
+
 }  // namespace mrcnn

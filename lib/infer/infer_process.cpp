@@ -1,41 +1,27 @@
 #include "infer/infer_process.h"
 
-#include <unistd.h>
-
-#include <filesystem>
-
 #include "config/config.h"
 #include "core/error.h"
 #include "core/subprocess.h"
 #include "io/json_file.h"
 
 namespace mrcnn::infer {
-namespace fs = std::filesystem;
 
 namespace {
 
-// A file this process writes for a child, removed when the scope ends whatever happens.
-struct TemporaryFileGuard {
-  std::string path;
-  ~TemporaryFileGuard() {
-    std::error_code ec;
-    fs::remove(path, ec);
-  }
-};
-
-// The ground truth of a mask-PNG, TFRecord or label-tool val set as a COCO document at path, written
+// The ground truth of a mask-PNG, TFRecord or label-tool val set as a COCO document in folder, written
 // by `mrcnn-config export-coco` run as a child: the readers decode images, and mrcnn-eval links no
 // image codecs (it starts in milliseconds). The child reads a copy of the configuration with the
 // rule mrcnn-infer --dataset reads the set by (invalid records skipped) and the val set's own
 // label map, as training's validation reads it: the same readers give the same image and class ids.
-void write_val_ground_truth(const std::string& config_path, const std::string& path) {
+std::string write_val_ground_truth(const std::string& config_path, const TemporaryFolder& folder) {
   Json doc = config::load_config_file(config_path);
   doc["data"]["on_invalid"] = "skip";
-  const std::string child_config = path + ".config.json";
-  const TemporaryFileGuard removed{child_config};
+  const std::string child_config = folder.file("val_config.json"), path = folder.file("ground_truth.json");
   write_json_file(child_config, doc);
   run_child_tool({sibling_executable("mrcnn-config"), "export-coco", child_config, "--set", "val", "--output", path,
                   "--force"});
+  return path;
 }
 
 }  // namespace
@@ -47,13 +33,11 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
   out.ground_truth = val["annotations"].get<std::string>();
   if (out.ground_truth.empty())
     throw Error(config_path + ": data.val.annotations is empty: nothing to evaluate against");
-  out.detections = (fs::temp_directory_path() / ("mrcnn-eval-" + std::to_string(::getpid()) + ".json")).string();
-  out.temporary_files = {out.detections};
+  out.folder = std::make_unique<TemporaryFolder>("mrcnn-eval-");
+  out.detections = out.folder->file("detections.json");
   std::vector<std::string> images = {"--coco", out.ground_truth, "--image-root", val["images"].get<std::string>()};
   if (val["format"] != "coco") {
-    out.ground_truth = out.detections + ".gt.json";
-    out.temporary_files.push_back(out.ground_truth);
-    write_val_ground_truth(config_path, out.ground_truth);
+    out.ground_truth = write_val_ground_truth(config_path, *out.folder);
     images = {"--dataset", "val"};
   }
   // The same pixel limit as the ground truth was read with (and large images to tile, infer.tile.*,
@@ -66,18 +50,8 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
       "--batch-size", std::to_string(config["eval"]["batch_size"].get<int64_t>()),
       "--device", device.empty() ? config["eval"]["device"].get<std::string>() : device};
   argv.insert(argv.end(), rest.begin(), rest.end());
-  try {
-    run_child_tool(argv);
-  } catch (...) {
-    remove_temporary_files(out);
-    throw;
-  }
+  run_child_tool(argv);
   return out;
-}
-
-void remove_temporary_files(const ValSetResults& results) {
-  std::error_code ec;
-  for (const std::string& path : results.temporary_files) fs::remove(path, ec);
 }
 
 }  // namespace mrcnn::infer

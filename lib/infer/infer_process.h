@@ -2,15 +2,18 @@
 // mrcnn-eval --config: the evaluator never loads libtorch nor OpenCV, and starts in milliseconds.
 #pragma once
 
+#include <memory>
 #include <string>
-#include <vector>
+
+#include "core/temp_folder.h"
 
 namespace mrcnn::infer {
 
 struct ValSetResults {
   std::string ground_truth;  // data.val's COCO file, or a COCO document written from its samples
   std::string detections;    // mrcnn-infer's COCO results
-  std::vector<std::string> temporary_files;  // written for this evaluation: remove once read
+  // Holds what this evaluation wrote for itself (in $TMPDIR); gone with it, or on a fatal signal.
+  std::unique_ptr<TemporaryFolder> folder;
 };
 
 // Runs mrcnn-infer (beside this executable) with the weights over the val set of the
@@ -18,10 +21,7 @@ struct ValSetResults {
 // Sets in other formats than COCO get their ground truth as a COCO document with the ids mrcnn-infer
 // --dataset gives their images, written by mrcnn-config export-coco (also a child, so that this
 // process links no image codecs). Throws Error when data.val names no annotations, ReportedFailure
-// when a child fails (it printed the error line).
+// when a child fails (it printed the error line); nothing it wrote is left behind then.
 ValSetResults infer_val_set(const std::string& config_path, const std::string& weights, const std::string& device);
-
-// Removes the files an evaluation wrote for itself (missing ones are not an error).
-void remove_temporary_files(const ValSetResults& results);
 
 }  // namespace mrcnn::infer

@@ -1,10 +1,16 @@
 """Tools that run other tools as child processes (mrcnn-eval --config runs mrcnn-config export-coco
 and mrcnn-infer; mrcnn-config import-tf --checkpoint runs mrcnn-infer --save-model): a child's
-failure reaches the user as one error line under the command they typed, naming the child."""
+failure reaches the user as one error line under the command they typed, naming the child, and
+the files mrcnn-eval writes for its children (in $TMPDIR) are gone on every way out: a child's
+failure, an error after the children, a signal."""
 import json
+import os
+import signal
+import subprocess
+import time
 
 from cli.test_tf_checkpoint import IRV2_CONFIG
-from mrcnn_testing import assert_one_error, run_tool, sample_images, write_mask_pngs
+from mrcnn_testing import BIN_DIR, assert_one_error, run_tool, sample_images, write_mask_pngs
 
 
 def coco_val_config(workdir, config, categories):
@@ -66,6 +72,62 @@ def test_failing_ground_truth_child_is_one_line(workdir, small_model):
                       env={"TMPDIR": str(tmp)})
     assert_one_error(result, "mrcnn-eval", "mrcnn-eval: error: mrcnn-config: ", "no_masks")
     assert list(tmp.iterdir()) == []
+
+
+def test_error_after_the_children_leaves_no_temporary_files(workdir, small_model):
+    """The model predicts classes 1 and 2, the ground truth knows 1 only: the detections the child
+    wrote are refused while mrcnn-eval reads them, and are removed all the same."""
+    weights, config = small_model
+    coco_val_config(workdir, config, [1])
+    tmp = temp_dir(workdir)
+    result = run_tool(workdir, "mrcnn-eval", "--config", "c.json", "--weights", weights, timeout=120,
+                      env={"TMPDIR": str(tmp)})
+    assert_one_error(result, "mrcnn-eval", "category_id 2 is not in the ground truth")
+    assert list(tmp.iterdir()) == []
+
+
+def processes_naming(text):
+    """Pids of the processes whose command line holds text."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and text.encode() in open(f"/proc/{entry}/cmdline", "rb").read():
+                pids.append(int(entry))
+        except OSError:
+            pass
+    return pids
+
+
+def test_signal_ends_the_child_and_leaves_no_temporary_files(workdir, small_model):
+    """SIGTERM while the mrcnn-infer child runs (the ground truth already written beside its
+    detections): the child ends too, the folder goes, and the exit says the signal."""
+    weights, config = small_model
+    mask_png_val_config(workdir, config, images=40)
+    tmp = temp_dir(workdir)
+    evaluation = subprocess.Popen([str(BIN_DIR / "mrcnn-eval"), "--config", "m.json", "--weights", str(weights)],
+                                  cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "TMPDIR": str(tmp)})
+    children = []
+    try:
+        deadline = time.monotonic() + 60
+        while not children and time.monotonic() < deadline and evaluation.poll() is None:
+            children = [p for p in processes_naming(str(tmp)) if p != evaluation.pid
+                        and b"mrcnn-infer" in open(f"/proc/{p}/cmdline", "rb").read()]
+            time.sleep(0.02)
+        assert children, f"no mrcnn-infer child seen: {evaluation.poll()} {evaluation.stderr.read()[-2000:]}"
+        assert any(f.name == "ground_truth.json" for d in tmp.iterdir() for f in d.iterdir())
+        evaluation.send_signal(signal.SIGTERM)
+        evaluation.wait(timeout=30)
+        assert evaluation.returncode == -signal.SIGTERM, evaluation.stderr.read()[-2000:]
+        assert list(tmp.iterdir()) == []
+        assert processes_naming(str(tmp)) == []
+    finally:
+        for pid in [evaluation.pid, *children]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        evaluation.wait(timeout=30)
 
 
 def test_failing_conversion_is_one_line(workdir):

@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     mrcnn::log::debug("ground truth read at {} s", seconds());
     const auto detections = mrcnn::eval::read_detections(dt_file.get(), gt, threads);
     mrcnn::log::debug("detections read at {} s", seconds());
-    if (model_results) mrcnn::infer::remove_temporary_files(*model_results);
+    model_results.reset();  // its files, read, are removed
     mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_path, gt.images().size(),
                      gt.annotations().size(), gt.categories().size(), dt_path, detections.size());
     std::vector<mrcnn::eval::IouType> types;
