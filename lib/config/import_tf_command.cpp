@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/subprocess.h"
+#include "io/atomic_file.h"
 #include "io/text_proto.h"
 
 namespace mrcnn::config {
@@ -27,8 +28,11 @@ void convert_checkpoint(const ImportTfCommand& command) {
 }  // namespace
 
 int run_import_tf_command(const ImportTfCommand& command) {
-  if (!command.force && std::filesystem::exists(command.output))
-    throw Error(command.output + ": already exists (use --force to overwrite)");
+  // Both outputs are checked before either is written.
+  for (const std::string& path : {command.output, command.save_model})
+    if (!path.empty() && !command.force && std::filesystem::exists(path))
+      throw Error(path + ": already exists (use --force to overwrite)");
+  if (!command.save_model.empty()) check_output_file(command.save_model);
   const TfImport imported = import_tf_pipeline(read_text_proto_file(command.pipeline), command.pipeline,
                                                command.label_map);
   require_valid(imported.config, command.pipeline + " (imported)");
@@ -48,7 +52,7 @@ std::pair<CLI::App*, std::function<int()>> add_import_tf_command(CLI::App& app) 
   sub->add_option("pipeline", command->pipeline, "pipeline.config (protobuf text format)")->required();
   sub->add_option("--label-map", command->label_map, "label_map.pbtxt (default: the input readers' label_map_path)");
   sub->add_option("-o,--output", command->output, "Configuration file to write")->required();
-  sub->add_flag("--force", command->force, "Overwrite the file if it exists");
+  sub->add_flag("--force", command->force, "Overwrite the configuration and the --save-model file if they exist");
   auto* save_model = sub->add_option("--save-model", command->save_model,
                                      "With --checkpoint: the self-contained model to write (weights, config, class names)");
   sub->add_option("--checkpoint", command->checkpoint,

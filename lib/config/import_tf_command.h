@@ -19,8 +19,8 @@ struct ImportTfCommand {
 // Adds the import-tf subcommand to app; returns it with the function that runs it.
 std::pair<CLI::App*, std::function<int()>> add_import_tf_command(CLI::App& app);
 
-// Writes the configuration (refusing an existing file without force), logs what was not carried
-// over, then converts the checkpoint when one is given. Error for a malformed pipeline, a field the
+// Writes the configuration, logs what was not carried over, then converts the checkpoint when one is
+// given; refuses an existing configuration or model file without force, before writing either. Error for a malformed pipeline, a field the
 // TF family cannot take, or a conversion that failed.
 int run_import_tf_command(const ImportTfCommand& command);
 

@@ -4,6 +4,9 @@ nested messages, repeated fields, lists, unknown fields; the mapping of each Mas
 a warning with its path for every field not carried over, and line:column errors."""
 import json
 
+from cli.test_tf_checkpoint import IRV2_CONFIG
+from mrcnn_testing import assert_one_error
+
 TF1_MASK_RCNN = r'''
 # Mask R-CNN with Inception Resnet v2, Atrous version
 # Configured for MSCOCO Dataset.
@@ -248,3 +251,18 @@ def test_bad_pipelines_fail_with_line_and_column(run, workdir):
     (workdir / "imported.json").write_text("{}")
     result = import_tf(run, workdir, TF2_COSINE)
     assert result.returncode == 2 and "already exists" in result.stderr
+
+
+def test_save_model_is_not_overwritten_without_force(run, workdir):
+    """An existing --save-model file is refused, as the configuration is, before either is written;
+    --force lets the run go on (here to the child mrcnn-infer, which finds no checkpoint)."""
+    (workdir / "pipeline.config").write_text(IRV2_CONFIG)
+    (workdir / "tf.safetensors").write_text("mine")
+    args = ("mrcnn-config", "import-tf", "pipeline.config", "-o", "tf.json", "--checkpoint", "no_ckpt",
+            "--save-model", "tf.safetensors")
+    result = run(*args)
+    assert_one_error(result, "mrcnn-config", "tf.safetensors: already exists (use --force to overwrite)")
+    assert not (workdir / "tf.json").exists()
+    result = run(*args, "--force", timeout=300)
+    assert_one_error(result, "mrcnn-config", "mrcnn-infer: ", "no_ckpt")
+    assert (workdir / "tf.json").exists() and (workdir / "tf.safetensors").read_text() == "mine"

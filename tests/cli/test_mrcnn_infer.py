@@ -157,3 +157,18 @@ def test_cuda_without_gpu(run, small_model, images):
     result = infer(run, small_model, "-i", images[0], "-o", "dt.json", "--device", "cuda")
     assert result.returncode == 2
     assert "device 'cuda:0': no CUDA GPU is available here" in result.stderr
+
+
+def test_save_model_waits_for_a_valid_request(run, workdir, small_model, images):
+    """--save-model with images to run: the request is checked whole before the model file is written."""
+    from mrcnn_testing import assert_one_error, read_safetensors_metadata
+
+    for args, message in (((), "give the images with --input, --coco or --dataset"),
+                          (("-i", images[0]), "nowhere/dt.json: cannot write: directory 'nowhere' does not exist")):
+        output = "dt.json" if not args else "nowhere/dt.json"
+        result = infer(run, small_model, *args, "-o", output, "--save-model", "m.safetensors")
+        assert_one_error(result, "mrcnn-infer", message)
+        assert not (workdir / "m.safetensors").exists()
+    result = infer(run, small_model, "--save-model", "m.safetensors")  # only --save-model: no images needed
+    assert result.returncode == 0, result.stderr
+    assert read_safetensors_metadata(workdir / "m.safetensors")["format"] == "mrcnn model"

@@ -125,12 +125,15 @@ int main(int argc, char** argv) {
     }
     request.skip_unreadable = on_error == "skip";
     const mrcnn::infer::DetectorOptions options = mrcnn::infer::detector_options(config, request);
-    if (!save_model_file.empty()) {
-      save_model(save_model_file, config, request, options);
-      if (request.output.empty() && request.inputs.empty() && request.coco.empty() && request.dataset.empty()) return 0;
+    // Only --save-model, or a request checked whole before anything is written.
+    const bool only_save = !save_model_file.empty() && request.output.empty() && request.inputs.empty() &&
+                           request.coco.empty() && request.dataset.empty();
+    if (!only_save) {
+      if (request.output.empty()) throw mrcnn::Error("give --output, the COCO results JSON to write");
+      mrcnn::infer::check_request(request);
     }
-    if (request.output.empty()) throw mrcnn::Error("give --output, the COCO results JSON to write");
-    mrcnn::infer::check_request(request);
+    if (!save_model_file.empty()) save_model(save_model_file, config, request, options);
+    if (only_save) return 0;
     const mrcnn::infer::InferenceJob job = mrcnn::infer::inference_job(config, request);
     mrcnn::infer::Detector detector(config, options);
     mrcnn::log::info("{} images on {} ({}), score threshold {}", job.images.size(), detector.device_name(),
