@@ -278,9 +278,35 @@ void check_overlay_bands(const Json& resolved, std::vector<Problem>& problems) {
                                                      std::to_string(channels - 1) + ")"});
 }
 
+// The TF OD API family's keys that only make a runnable model together (model.arch tf_faster_rcnn):
+// found at load, not when the model is built or the first image runs.
+void check_tf_family(const Json& model, std::vector<Problem>& problems) {
+  const Json& tf = model["tf"];
+  const std::string p = "model.tf.";
+  if (tf["number_of_stages"].get<long long>() < 2)
+    problems.push_back({p + "number_of_stages", "1 (proposals only) gives no detections: expected 2 (boxes) or 3 "
+                                                "(boxes and masks)"});
+  if (model["input_channels"].get<long long>() != 3)
+    problems.push_back({"model.input_channels", shown(model["input_channels"]) + ": the TF OD API family (model.arch "
+                                                "tf_faster_rcnn) takes RGB images (3)"});
+  const Json& resizer = tf["resizer"];
+  if (resizer["type"] == "keep_aspect_ratio" &&
+      resizer["min_dimension"].get<long long>() > resizer["max_dimension"].get<long long>())
+    problems.push_back({p + "resizer.min_dimension", shown(resizer["min_dimension"]) + " is above " + p +
+                                                         "resizer.max_dimension " + shown(resizer["max_dimension"])});
+  const long long kernel = tf["maxpool_kernel_size"].get<long long>();
+  if (kernel > 0 && tf["maxpool_stride"].get<long long>() < 1)
+    problems.push_back({p + "maxpool_stride", "0 with " + p + "maxpool_kernel_size " + std::to_string(kernel) +
+                                                  " (a max pool needs a stride of at least 1)"});
+  if (kernel > tf["initial_crop_size"].get<long long>())
+    problems.push_back({p + "maxpool_kernel_size", std::to_string(kernel) + " is larger than " + p +
+                                                       "initial_crop_size " + shown(tf["initial_crop_size"])});
+}
+
 // Checks between keys; resolved holds every key with a value of the right type.
 void check_consistency(const Json& resolved, std::vector<Problem>& problems) {
   const Json& model = resolved["model"];
+  if (model["arch"] == "tf_faster_rcnn") check_tf_family(model, problems);
   const Json& sizes = model["anchor"]["sizes"];
   if (sizes.size() != kFpnLevels) {
     problems.push_back({"model.anchor.sizes", "has " + std::to_string(sizes.size()) + " levels, expected " +

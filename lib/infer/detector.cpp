@@ -139,9 +139,7 @@ Detector::Detector(const Json& resolved_config, const DetectorOptions& options) 
 
 void Detector::Impl::build(const Json& resolved_config, const DetectorOptions& options) {
   if (is_tf_family(resolved_config)) {
-    check_tf_precision(options.precision);
-    if (layout.channels != 3)
-      throw Error("model.input_channels: the TF OD API family (model.arch tf_faster_rcnn) takes RGB images (3)");
+    check_tf_precision(options.precision);  // model.input_channels 3: the configuration's checks
     tf_net = model::TfodMaskRcnn(model::tfod_settings_from_config(resolved_config));
     model::load_tfod_weights(*tf_net, options.weights, options.allow_partial);
     return;

@@ -2,8 +2,6 @@
 
 #include <string>
 
-#include "core/error.h"
-
 namespace mrcnn::model {
 
 namespace {
@@ -16,9 +14,6 @@ TfodResizer read_resizer(const Json& r) {
   out.min_dimension = r["min_dimension"].get<int64_t>();
   out.max_dimension = r["max_dimension"].get<int64_t>();
   out.pad_to_max_dimension = r["pad_to_max_dimension"].get<bool>();
-  if (out.keep_aspect && out.min_dimension > out.max_dimension)
-    throw Error("model.tf.resizer.min_dimension: " + std::to_string(out.min_dimension) +
-                " is above model.tf.resizer.max_dimension " + std::to_string(out.max_dimension));
   return out;
 }
 
@@ -32,8 +27,6 @@ TfodGridAnchors read_anchors(const Json& a) {
   out.stride_width = a["width_stride"].get<float>();
   out.offset_height = a["height_offset"].get<float>();
   out.offset_width = a["width_offset"].get<float>();
-  for (const char* list : {"scales", "aspect_ratios"})
-    if (a[list].empty()) throw Error(std::string("model.tf.anchors.") + list + ": at least one value is needed");
   return out;
 }
 
@@ -59,16 +52,6 @@ void read_second_stage(const Json& s, TfodSettings& out) {
   out.logit_scale = s["logit_scale"].get<float>();
 }
 
-// The crops' max pool must fit the crop and move.
-void check_crops(const TfodSettings& s) {
-  if (s.maxpool_kernel_size > 0 && s.maxpool_stride < 1)
-    throw Error("model.tf.maxpool_stride: 0 with model.tf.maxpool_kernel_size " + std::to_string(s.maxpool_kernel_size) +
-                " (a max pool needs a stride of at least 1)");
-  if (s.maxpool_kernel_size > s.initial_crop_size)
-    throw Error("model.tf.maxpool_kernel_size: " + std::to_string(s.maxpool_kernel_size) +
-                " is larger than model.tf.initial_crop_size " + std::to_string(s.initial_crop_size));
-}
-
 }  // namespace
 
 TfodSettings tfod_settings_from_config(const Json& resolved) {
@@ -89,7 +72,6 @@ TfodSettings tfod_settings_from_config(const Json& resolved) {
   s.initial_crop_size = tf["initial_crop_size"].get<int64_t>();
   s.maxpool_kernel_size = tf["maxpool_kernel_size"].get<int64_t>();
   s.maxpool_stride = tf["maxpool_stride"].get<int64_t>();
-  check_crops(s);
   read_box_predictor(tf["box_predictor"], s);
   read_second_stage(tf["second_stage"], s);
   return s;

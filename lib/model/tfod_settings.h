@@ -65,9 +65,8 @@ struct TfodSettings {
 };
 
 // The settings of a resolved configuration with model.arch tf_faster_rcnn (model.num_classes
-// counts the background; model.tf.* as config/tf_faster_rcnn.h writes them). Throws one Error
-// naming the key of a combination the model cannot run (a resizer's min above its max, a max pool
-// without a stride or larger than the crop).
+// counts the background; model.tf.* as config/tf_faster_rcnn.h writes them), validated: the
+// combinations the model cannot run are refused at load, by the configuration's consistency checks.
 TfodSettings tfod_settings_from_config(const Json& resolved);
 
 }  // namespace mrcnn::model

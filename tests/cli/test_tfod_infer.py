@@ -153,7 +153,8 @@ def test_unsupported_pipeline_field_is_one_error(run, workdir):
 
 
 def test_settings_the_family_cannot_run_name_the_key(run, workdir):
-    """Refused before any weights are read (there are none here)."""
+    """Refused when the configuration is read (its checks name the key), before any weights are read
+    (there are none here)."""
     sample_images(workdir / "photos", 1)
     config = {"model": {"arch": "tf_faster_rcnn", "num_classes": 4, "tf": {"resizer": {
         "type": "keep_aspect_ratio", "min_dimension": 800, "max_dimension": 600}}}}
@@ -164,6 +165,12 @@ def test_settings_the_family_cannot_run_name_the_key(run, workdir):
     (workdir / "c.json").write_text(json.dumps(config))
     result = run("mrcnn-infer", "-c", "c.json", "-w", "none", "-i", "photos/", "-o", "dt.json")
     assert_one_error(result, "mrcnn-infer", "model.tf.maxpool_stride: 0")
+    config["model"]["tf"] = {"number_of_stages": 1}
+    (workdir / "c.json").write_text(json.dumps(config))
+    result = run("mrcnn-config", "validate", "c.json")
+    assert_one_error(result, "mrcnn-config", "c.json: model.tf.number_of_stages: 1 (proposals only) gives no detections")
+    result = run("mrcnn-infer", "-c", "c.json", "-w", "none", "-i", "photos/", "-o", "dt.json")
+    assert_one_error(result, "mrcnn-infer", "c.json: model.tf.number_of_stages: 1")
     config["model"]["tf"] = {}
     (workdir / "c.json").write_text(json.dumps(config))
     result = run("mrcnn-infer", "-c", "c.json", "-w", "none", "-i", "photos/", "-o", "dt.json", "--precision", "bf16")

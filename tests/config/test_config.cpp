@@ -136,6 +136,31 @@ TEST_CASE("anchor levels must hold the same number of sizes", "[config]") {
   CHECK(any_contains(texts, "found 2, 1, 1, 1, 1"));
 }
 
+TEST_CASE("TF OD API family settings the model cannot run are refused at load, each by its key", "[config][tfod]") {
+  const auto problems_of = [](const Json& tf, long long channels = 3) {
+    const Json per_band = std::vector<double>(static_cast<size_t>(channels), 0.5);
+    return problem_texts(Json{{"model", {{"arch", "tf_faster_rcnn"}, {"input_channels", channels}, {"tf", tf},
+                                         {"image_mean", per_band}, {"image_std", per_band}}}});
+  };
+  REQUIRE(problems_of(Json::object()).empty());
+  CHECK(problems_of({{"number_of_stages", 1}}) ==
+        std::vector<std::string>{"model.tf.number_of_stages: 1 (proposals only) gives no detections: expected 2 "
+                                 "(boxes) or 3 (boxes and masks)"});
+  CHECK(problems_of({{"resizer", {{"type", "keep_aspect_ratio"}, {"min_dimension", 1200}, {"max_dimension", 1000}}}}) ==
+        std::vector<std::string>{"model.tf.resizer.min_dimension: 1200 is above model.tf.resizer.max_dimension 1000"});
+  CHECK(problems_of({{"resizer", {{"type", "fixed_shape"}, {"min_dimension", 1200}, {"max_dimension", 1000}}}}).empty());
+  CHECK(problems_of({{"anchors", {{"scales", Json::array()}}}}) ==  // the key's own check
+        std::vector<std::string>{"model.tf.anchors.scales: expected a list of numbers > 0, found []"});
+  CHECK(problems_of({{"maxpool_kernel_size", 18}}) ==
+        std::vector<std::string>{"model.tf.maxpool_kernel_size: 18 is larger than model.tf.initial_crop_size 17"});
+  CHECK(problems_of({{"maxpool_kernel_size", 2}, {"maxpool_stride", 0}}) ==
+        std::vector<std::string>{"model.tf.maxpool_stride: 0 with model.tf.maxpool_kernel_size 2 (a max pool needs a "
+                                 "stride of at least 1)"});
+  CHECK(any_contains(problems_of(Json::object(), 4), "model.input_channels: 4: the TF OD API family"));
+  // The torchvision family does not read model.tf.*.
+  CHECK(problem_texts(Json{{"model", {{"tf", {{"number_of_stages", 1}}}}}}).empty());
+}
+
 TEST_CASE("milestones must increase and fall inside the run", "[config]") {
   CHECK(any_contains(problem_texts(Json::parse(R"({"train": {"lr_schedule": {"milestones": [10, 5]}}})")),
                      "expected increasing values"));

@@ -122,16 +122,3 @@ TEST_CASE("the model.tf keys' defaults are the published model's block", "[model
   CHECK(imported["model"]["tf"] == defaults["model"]["tf"]);
   CHECK(imported["model"]["num_classes"] == defaults["model"]["num_classes"]);
 }
-
-TEST_CASE("settings the TF OD API model cannot run name their key", "[model][tfod]") {
-  Json doc = config::resolve(Json{{"model", {{"arch", "tf_faster_rcnn"}}}});
-  doc["model"]["tf"]["resizer"]["type"] = "keep_aspect_ratio";
-  doc["model"]["tf"]["resizer"]["min_dimension"] = 1200;
-  CHECK_THROWS_WITH(tfod_settings_from_config(doc), Catch::StartsWith("model.tf.resizer.min_dimension: 1200 is above"));
-  doc["model"]["tf"]["resizer"]["min_dimension"] = 600;
-  doc["model"]["tf"]["maxpool_kernel_size"] = 18;
-  CHECK_THROWS_WITH(tfod_settings_from_config(doc), Catch::StartsWith("model.tf.maxpool_kernel_size: 18 is larger"));
-  doc["model"]["tf"]["maxpool_kernel_size"] = 2;
-  doc["model"]["tf"]["maxpool_stride"] = 0;
-  CHECK_THROWS_WITH(tfod_settings_from_config(doc), Catch::StartsWith("model.tf.maxpool_stride: 0"));
-}
