@@ -241,7 +241,8 @@ def run_mrcnn(bin_dir, config, shapes, run_dir, threads):
     subprocess.run([str(bin_dir / "mrcnn-infer"), "--config", str(config), "--weights",
                     str(run_dir / "model_final.safetensors"), "--coco", str(shapes / "val.json"),
                     "--image-root", str(shapes / "val"), "--output", str(detections),
-                    "--score-threshold", "0", "--device", "cpu"], check=True, capture_output=True)
+                    "--score-threshold", "0", "--device", "cpu", "--precision", "fp32"],  # as torchvision's is
+                   check=True, capture_output=True)
     ours["map"] = coco_map(shapes / "val.json", detections)
     return ours
 

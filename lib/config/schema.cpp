@@ -342,9 +342,12 @@ std::vector<KeySpec> build_schema() {
 
   k.push_back(probability("infer.score_threshold", 0.5, "Detections scoring below this are not written"));
   k.push_back(integer("infer.batch_size", 1, "Images per forward pass").at_least(1).at_most(kMaxBatch));
-  k.push_back(choice("infer.precision", "fp32", {"fp32", "bf16", "fp16"},
-                     "Forward pass in float32, or under bf16/fp16 autocast (fp16: CUDA only; bf16 on CPUs "
-                     "with bf16 units)"));
+  k.push_back(choice("infer.precision", "auto", {"auto", "fp32", "bf16", "fp16"},
+                     "Forward pass of mrcnn-infer, mrcnn-eval --config and training's validation: auto (bf16 "
+                     "where the hardware computes it natively: CUDA of compute capability 8 or more, a CPU "
+                     "with AMX or AVX-512 BF16 that ONEDNN_MAX_CPU_ISA leaves to oneDNN; fp32 elsewhere and "
+                     "for model.arch tf_faster_rcnn; the log says which and why), fp32, or bf16/fp16 autocast "
+                     "(fp16: CUDA only)"));
   k.push_back(boolean("infer.cudnn_benchmark", false,
                       "CUDA: let cuDNN time its convolution algorithms for each new input shape and keep the "
                       "fastest; pays off on long runs over one image size (the mask head's shape still "

@@ -1,7 +1,6 @@
 #include "infer/detector.h"
 #include "infer/detector_weights.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <malloc.h>
@@ -15,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/precision.h"
+#include "model/autocast.h"
 #include "model/detect.h"
 #include "model/mask_rcnn.h"
 #include "model/tfod_detect.h"
@@ -60,42 +60,6 @@ std::vector<at::Tensor> upload_images(const std::vector<cv::Mat>& images, const 
   return tensors;
 }
 
-// Autocast of the forward pass on one device type while alive, as torch.autocast: matrix products
-// and convolutions in the reduced type; our ROIAlign and NMS take float32 inputs (poolers.cpp,
-// ops/nms.cpp), and the outputs are cast back to float32 before post-processing.
-class AutocastScope {
- public:
-  AutocastScope(at::DeviceType type, std::optional<at::ScalarType> dtype) : type_(type), active_(dtype.has_value()) {
-    if (!active_) return;
-    was_enabled_ = at::autocast::is_autocast_enabled(type_);
-    previous_dtype_ = at::autocast::get_autocast_dtype(type_);
-    at::autocast::set_autocast_dtype(type_, *dtype);
-    at::autocast::set_autocast_enabled(type_, true);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!active_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(type_, was_enabled_);
-    at::autocast::set_autocast_dtype(type_, previous_dtype_);
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  at::DeviceType type_;
-  bool active_;
-  bool was_enabled_ = false;
-  at::ScalarType previous_dtype_ = at::kFloat;
-};
-
-std::optional<at::ScalarType> autocast_type(const std::string& precision) {
-  if (precision == "fp32") return std::nullopt;
-  if (precision == "bf16") return at::kBFloat16;
-  if (precision == "fp16") return at::kHalf;
-  throw Error("precision '" + precision + "': expected auto, fp32, bf16 or fp16");
-}
-
 bool is_tf_family(const Json& resolved_config) { return resolved_config["model"].value("arch", "") == "tf_faster_rcnn"; }
 
 // The TF OD API family computes in float32 only (its parity with TF is measured there): auto is
@@ -104,6 +68,14 @@ void check_tf_precision(const std::string& precision) {
   if (precision != "auto" && precision != "fp32")
     throw Error("--precision / infer.precision " + precision +
                 ": the TF OD API family (model.arch tf_faster_rcnn) runs in fp32 only");
+}
+
+// The precision the forward pass runs in, "auto" resolved, for a torchvision-family model on device;
+// logs what auto chose and why.
+std::string forward_precision(const std::string& configured, const torch::Device& device) {
+  const PrecisionChoice choice = resolve_precision(configured, device.is_cuda() ? device.index() : -1);
+  if (!choice.reason.empty()) log::info("precision auto: {} ({})", choice.precision, choice.reason);
+  return choice.precision;
 }
 
 // A decoded RGB image as the TF family takes it: (1, 3, H, W) float pixels in [0, 255], the 8-bit
@@ -155,17 +127,15 @@ void Detector::Impl::build(const Json& resolved_config, const DetectorOptions& o
 }
 
 void Detector::Impl::prepare_torchvision(const DetectorOptions& options) {
-  const PrecisionChoice choice = resolve_precision(options.precision, device.is_cuda() ? device.index() : -1);
-  if (!choice.reason.empty()) log::info("precision auto: {} ({})", choice.precision, choice.reason);
-  autocast_dtype = autocast_type(choice.precision);
-  precision = choice.precision;
-  if (autocast_dtype == at::kHalf && !device.is_cuda())
-    throw Error("precision fp16 needs a CUDA device (on the CPU use bf16 or fp32)");
+  precision = forward_precision(options.precision, device);
+  autocast_dtype = model::autocast_type(precision, device.type());
   net->to(device);
   net->prepare_for_inference();
 }
 
-void Detector::Impl::prepare_tf(const DetectorOptions&) {
+void Detector::Impl::prepare_tf(const DetectorOptions& options) {
+  if (options.precision == "auto")
+    log::info("precision auto: fp32 (the TF OD API family, model.arch tf_faster_rcnn, runs in fp32 only)");
   precision = "fp32";
   tf_net->eval();
   tf_net->to(device);
@@ -232,7 +202,7 @@ std::vector<ImageDetections> Detector::detect(const std::vector<cv::Mat>& images
   }
   c10::InferenceMode guard;
   const std::vector<at::Tensor> tensors = upload_images(images, impl_->device);
-  const AutocastScope autocast(impl_->device.type(), impl_->autocast_dtype);
+  const model::AutocastScope autocast(impl_->device.type(), impl_->autocast_dtype);
   const model::Transform resize = impl_->net->transform().at_fixed_scale(fixed_scale);
   std::vector<ImageDetections> detections =
       model::detect_instances(*impl_->net, tensors, score_threshold, fixed_scale > 0 ? &resize : nullptr);

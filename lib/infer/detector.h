@@ -22,7 +22,7 @@ struct DetectorOptions {
   DeviceSpec device;           // resolved (Cpu or Cuda)
   bool allow_partial = false;  // load what fits, report the rest
   int threads = 0;             // CPU threads for libtorch; 0: its default
-  std::string precision = "fp32";  // fp32, or bf16/fp16 autocast of the forward pass (infer.precision)
+  std::string precision = "auto";  // auto, fp32, or bf16/fp16 autocast of the forward pass (infer.precision)
   bool cudnn_benchmark = false;    // CUDA: cuDNN times its algorithms per new shape (infer.cudnn_benchmark)
 };
 

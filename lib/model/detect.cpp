@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "ops/boxes.h"
 #include "ops/paste_masks.h"
 
 namespace mrcnn::model {
@@ -71,7 +72,11 @@ std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std
     const at::Tensor masks = d.masks.index_select(0, keep).to(torch::kFloat);
     const std::vector<ops::MaskPlacement> placements = ops::mask_placements(boxes, masks.size(-1), height, width);
     const at::Tensor binary = ops::paste_masks_binary(masks, placements, 0.5);
-    const at::Tensor boxes_cpu = boxes.cpu().contiguous();
+    // The boxes written inside the image: under bf16 autocast they leave the ROI heads in bf16, whose
+    // steps (4 px between 512 and 1024) put a side clipped to the resized image up to a few pixels
+    // beyond the original one once scaled back (x2 560 on a 559-pixel-wide photo). The masks are
+    // placed with the boxes as they are, and cut at the image's edge there.
+    const at::Tensor boxes_cpu = ops::clip_boxes_to_image(boxes.cpu(), {height, width}).contiguous();
     const at::Tensor scores_cpu = d.scores.index_select(0, keep).to(torch::kFloat).cpu().contiguous();
     const at::Tensor labels_cpu = d.labels.index_select(0, keep).to(torch::kLong).cpu().contiguous();
     const auto box = boxes_cpu.accessor<float, 2>();

@@ -280,9 +280,12 @@ std::vector<std::unique_ptr<Hook>> make_hooks(Run& run, RunLog* log, BestModel* 
                                                      *run.trained, run.config));
     hooks.push_back(std::make_unique<FinalModelHook>(run.run_dir, *run.trained, run.config, run.data.labels));
   }
-  if (run.data.validator)
+  if (run.data.validator) {
+    run.data.validator->set_autocast(validation_autocast(run.config["infer"]["precision"].get<std::string>(),
+                                                         run.device, run.settings.dtype == "float64"));
     hooks.push_back(std::make_unique<ValidationHook>(*run.data.validator, run.settings.eval_every(steps_per_epoch),
                                                      *run.net, run.device, run.group.get(), log, best));
+  }
   if (profiler) hooks.push_back(profiler->start_hook());
   return hooks;
 }

@@ -5,8 +5,10 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "core/precision.h"
 #include "data/loader.h"
 #include "eval/coco_eval.h"
+#include "model/autocast.h"
 #include "model/detect.h"
 #include "eval/instances.h"
 #include "train/distributed.h"
@@ -42,6 +44,7 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
       ids.push_back(sample.image_id);
       pixels.push_back(sample.image);
     }
+    const model::AutocastScope autocast(device.type(), autocast_);
     const auto detections = model::detect_instances(net, images, 0.0f);
     for (size_t k = 0; k < detections.size(); ++k) {
       if (static_cast<int>(overlays_.size()) < overlay_count) {
@@ -70,6 +73,23 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
   out["images"] = samples_.size();
   out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
+}
+
+std::optional<at::ScalarType> validation_autocast(const std::string& precision, const torch::Device& device,
+                                                  bool float64_model) {
+  if (float64_model) {
+    log::info("validation precision: float64 (train.dtype float64; infer.precision {} applies to float32 models)",
+              precision);
+    return std::nullopt;
+  }
+  const PrecisionChoice choice = resolve_precision(precision, device.is_cuda() ? device.index() : -1);
+  if (choice.precision == "fp16" && !device.is_cuda()) {
+    log::warn("infer.precision fp16 needs a CUDA device: validation on {} runs in fp32", device.str());
+    return std::nullopt;
+  }
+  if (choice.reason.empty()) log::info("validation precision {} (infer.precision)", choice.precision);
+  else log::info("validation precision auto: {} ({})", choice.precision, choice.reason);
+  return model::autocast_type(choice.precision, device.type());
 }
 
 }  // namespace mrcnn::train

@@ -4,6 +4,7 @@
 
 #include <torch/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ class Validator {
   const data::LabelMap& labels() const { return labels_; }
   // data.max_image_pixels: a val image with more pixels (by its annotated size) is an error naming it.
   void set_max_image_pixels(int64_t max_pixels) { max_image_pixels_ = max_pixels; }
+  // The forward pass under autocast to this type (validation_autocast); none: the model's own type.
+  void set_autocast(std::optional<at::ScalarType> dtype) { autocast_ = dtype; }
 
  private:
   std::vector<data::Sample> samples_;
@@ -47,6 +50,14 @@ class Validator {
   std::vector<cv::Mat> overlays_;
   int64_t runs_ = 0;
   int64_t max_image_pixels_ = kDefaultMaxImagePixels;
+  std::optional<at::ScalarType> autocast_;
 };
+
+// The precision of validation as mrcnn-infer runs the model: infer.precision (precision), auto
+// resolved for device; a model in float64 (train.dtype) validates in float64, which autocast would
+// not touch; fp16 off CUDA validates in fp32 with a warning (training does not stop for an
+// inference setting). Logs the choice once.
+std::optional<at::ScalarType> validation_autocast(const std::string& precision, const torch::Device& device,
+                                                  bool float64_model);
 
 }  // namespace mrcnn::train

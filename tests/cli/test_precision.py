@@ -1,6 +1,8 @@
-"""infer.precision: auto picks bf16 only where the hardware computes bf16 natively, and bf16 costs
-no accuracy: a model trained here scores the same AP on its val set in fp32 and in bf16 (run
-in bf16 on every CPU, emulated where there are no bf16 units, so the claim is checked everywhere)."""
+"""infer.precision: auto, the default, picks bf16 only where the hardware computes bf16 natively
+(and says so once, with why, in mrcnn-infer, mrcnn-eval --config and training's validation), and
+bf16 costs no accuracy: a model trained here scores the same AP on its val set in fp32 and in bf16
+(run in bf16 on every CPU, emulated where there are no bf16 units, so the claim is checked
+everywhere). A CPU without bf16 units is emulated by ONEDNN_MAX_CPU_ISA=AVX2."""
 import json
 import os
 from pathlib import Path
@@ -19,10 +21,24 @@ def cpu_flags():
     return set()
 
 
+def bf16_units():
+    """Whether auto may choose bf16 here: avx512_bf16 or amx_bf16 in /proc/cpuinfo, and no
+    ONEDNN_MAX_CPU_ISA in the environment capping oneDNN below them (lib/core/precision.cpp's rule)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").lower()
+    capped = cap not in ("", "default", "all") and not any(isa in cap for isa in ("bf16", "fp16", "amx", "avx10"))
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"}) and not capped
+
+
+def auto_lines(log):
+    """The log lines saying what infer.precision auto chose."""
+    return [line for line in log.splitlines() if "precision auto:" in line]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """The shapes preset at 64 px trained for 300 steps (120 val images, so that AP moves little
-    with one detection), its config and weights."""
+    with one detection), its config and weights, and the training's log (run.json leaves
+    infer.precision at its default, auto)."""
     from mrcnn_testing import Runner
 
     workdir = tmp_path_factory.mktemp("precision")
@@ -37,7 +53,7 @@ def trained(tmp_path_factory):
     (workdir / "run.json").write_text(json.dumps(cfg))
     result = run("mrcnn-train", "--config", "run.json", "--output-dir", "run", timeout=1800)
     assert result.returncode == 0, result.stderr[-2000:]
-    return run, workdir
+    return run, workdir, result.stderr
 
 
 def evaluate(run, workdir, precision):
@@ -51,7 +67,7 @@ def evaluate(run, workdir, precision):
 
 
 def test_bf16_scores_the_same_ap_as_fp32(trained):
-    run, workdir = trained
+    run, workdir, _ = trained
     fp32, bf16 = evaluate(run, workdir, "fp32"), evaluate(run, workdir, "bf16")
     # A trained model, or the comparison says nothing: AP well above chance (0.18 / 0.18 measured
     # on an AVX-512 EPYC, where bf16 scored 0.1844 / 0.1806 against fp32's 0.1845 / 0.1810).
@@ -65,13 +81,14 @@ def test_bf16_scores_the_same_ap_as_fp32(trained):
 
 
 def infer_log(run, workdir, precision, env=None, output=None):
-    """mrcnn-infer's stderr over the val images with --precision as given (detections in
-    dt_<precision>.json, or output)."""
+    """mrcnn-infer's stderr over the val images with --precision as given (None: the configuration's,
+    auto), detections in dt_<precision>.json or output."""
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
+    flag = ["--precision", precision] if precision else []
     try:
         result = run("mrcnn-infer", "--config", "run.json", "--weights", "run/model.safetensors", "--input",
-                     "shapes/val", "-o", output or f"dt_{precision}.json", "--precision", precision)
+                     "shapes/val", "-o", output or f"dt_{precision}.json", *flag)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -82,23 +99,67 @@ def infer_log(run, workdir, precision, env=None, output=None):
     return result.stderr
 
 
-def test_auto_chooses_bf16_only_with_native_bf16_units(trained):
-    run, workdir = trained
-    native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
-    log = infer_log(run, workdir, "auto")
-    expected = "precision auto: bf16" if native else "precision auto: fp32"
-    assert expected in log, log[-2000:]
-    # With oneDNN capped below its bf16 kernels, auto stays in fp32 and says why.
-    capped = infer_log(run, workdir, "auto", {"ONEDNN_MAX_CPU_ISA": "AVX2"}, output="dt_capped.json")
-    assert ("precision auto: fp32 (ONEDNN_MAX_CPU_ISA=AVX2" if native else "precision auto: fp32") in capped, capped
-    # auto's detections are those of the precision it chose.
-    chosen = "bf16" if native else "fp32"
-    infer_log(run, workdir, chosen)
-    assert (workdir / "dt_auto.json").read_bytes() == (workdir / f"dt_{chosen}.json").read_bytes()
+def test_auto_is_the_default_and_each_tool_says_its_choice_once(trained):
+    """run.json sets no infer.precision: training's validation, mrcnn-infer and mrcnn-eval --config
+    each log auto's choice and why, once."""
+    run, workdir, train_log = trained
+    chosen = "bf16" if bf16_units() else "fp32"
+    [line] = auto_lines(train_log)
+    assert f"validation precision auto: {chosen} (" in line, line
+    log = infer_log(run, workdir, None, output="dt_default.json")
+    [line] = auto_lines(log)
+    assert f"precision auto: {chosen} (" in line, line
+    result = run("mrcnn-eval", "--config", "run.json", "--weights", "run/model.safetensors", "--json",
+                 "default.metrics.json", timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    [line] = auto_lines(result.stderr)
+    assert f"precision auto: {chosen} (" in line, line
+
+
+def test_explicit_fp32_stays_fp32(trained):
+    run, workdir, _ = trained
+    cfg = json.loads((workdir / "run.json").read_text())
+    cfg.setdefault("infer", {})["precision"] = "fp32"
+    (workdir / "pinned.json").write_text(json.dumps(cfg))
+    result = run("mrcnn-infer", "--config", "pinned.json", "--weights", "run/model.safetensors", "--input",
+                 "shapes/val", "-o", "dt_pinned.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert auto_lines(result.stderr) == [], result.stderr
+    infer_log(run, workdir, "fp32")
+    assert (workdir / "dt_pinned.json").read_bytes() == (workdir / "dt_fp32.json").read_bytes()
+
+
+def test_auto_is_fp32_where_onednn_has_no_bf16(trained):
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes any CPU one without bf16 units: auto runs fp32, says why, and
+    its detections are fp32's under the same cap."""
+    run, workdir, _ = trained
+    cap = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    log = infer_log(run, workdir, None, cap, output="dt_capped_auto.json")
+    [line] = auto_lines(log)
+    why = ("ONEDNN_MAX_CPU_ISA=AVX2 rules out oneDNN's bf16 kernels" if cpu_flags() & {"avx512_bf16", "amx_bf16"}
+           else "the CPU has neither AVX-512 BF16 nor AMX")
+    assert f"precision auto: fp32 ({why})" in line, line
+    infer_log(run, workdir, "fp32", cap, output="dt_capped_fp32.json")
+    assert (workdir / "dt_capped_auto.json").read_bytes() == (workdir / "dt_capped_fp32.json").read_bytes()
+
+
+def test_auto_is_bf16_where_the_cpu_has_bf16_units(trained):
+    if not bf16_units():
+        pytest.skip("this CPU has neither avx512_bf16 nor amx_bf16 (/proc/cpuinfo), or ONEDNN_MAX_CPU_ISA caps "
+                    "oneDNN below them: auto's bf16 choice is checked on CPUs that have them")
+    run, workdir, _ = trained
+    [line] = auto_lines(infer_log(run, workdir, "auto"))
+    unit = "AMX" if "amx_bf16" in cpu_flags() else "AVX-512 BF16"
+    assert f"precision auto: bf16 (the CPU has {unit})" in line, line
+    # auto's detections are bf16's, and not fp32's.
+    infer_log(run, workdir, "bf16")
+    infer_log(run, workdir, "fp32")
+    assert (workdir / "dt_auto.json").read_bytes() == (workdir / "dt_bf16.json").read_bytes()
+    assert (workdir / "dt_auto.json").read_bytes() != (workdir / "dt_fp32.json").read_bytes()
 
 
 def test_unknown_precision_is_one_error(trained):
-    run, workdir = trained
+    run, workdir, _ = trained
     cfg = json.loads((workdir / "run.json").read_text())
     cfg.setdefault("infer", {})["precision"] = "fp8"
     (workdir / "fp8.json").write_text(json.dumps(cfg))

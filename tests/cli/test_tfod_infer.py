@@ -7,7 +7,7 @@ same through import-tf --checkpoint). The
 detections equal those of tests/tools/tfod_dump (the same checkpoint, pipeline and photo, prepared
 as for inference) up to the rounding of the results file, masks exactly. And what the family
 refuses, each with one error line: a pipeline field it does not support, settings it cannot run,
-bf16, tiles."""
+bf16, tiles (infer.precision auto, the default, is fp32 for this family)."""
 import json
 import re
 import shlex
@@ -100,6 +100,9 @@ def test_bring_your_trained_model_as_the_page_says(run, user_files):
     everything = run("mrcnn-infer", "--model", "my_model.safetensors", "-i", "photos/", "-o", "all.json",
                      "--score-threshold", "0", timeout=900)
     assert everything.returncode == 0, everything.stderr
+    # infer.precision auto (the default) is fp32 for this family on every machine, and says why.
+    assert "precision auto: fp32 (the TF OD API family, model.arch tf_faster_rcnn, runs in fp32 only)" \
+        in everything.stderr, everything.stderr[-2000:]
     assert len(expected["scores"]) > 0
     assert_same_detections(json.loads((tmp / "all.json").read_text()), expected, 0.0)
     threshold = float(run("mrcnn-config", "get", "my_model.json", "infer.score_threshold").stdout)

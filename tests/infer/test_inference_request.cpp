@@ -86,6 +86,18 @@ TEST_CASE("inference request: the configuration's infer keys unless a flag is gi
   CHECK(job.max_image_pixels == 77);
 }
 
+TEST_CASE("inference request: infer.precision is auto unless the configuration or --precision says", "[infer][request]") {
+  const Files files;
+  InferenceRequest request = request_for(files);
+  request.device = "cpu";
+  const Json defaults = mrcnn::config::resolve(Json::object());
+  CHECK(defaults["infer"]["precision"] == "auto");
+  CHECK(mrcnn::infer::detector_options(defaults, request).precision == "auto");
+  CHECK(mrcnn::infer::detector_options(resolved_config(), request).precision == "bf16");
+  request.precision = "fp32";
+  CHECK(mrcnn::infer::detector_options(defaults, request).precision == "fp32");
+}
+
 TEST_CASE("inference request: --input images get ids 1..N in sorted path order", "[infer][request]") {
   const Files files;
   const auto job = mrcnn::infer::inference_job(resolved_config(), request_for(files));
