@@ -92,6 +92,31 @@ void add_data_set(std::vector<KeySpec>& keys, const std::string& name, const std
                      .at_most(kMaxPixelValue));
 }
 
+// The TF OD API family's training fields (losses/tfod_losses.h): each stage's minibatch sampler
+// and loss weights, under the stage's keys.
+void add_tf_first_stage_training(std::vector<KeySpec>& k, const std::string& p) {
+  k.push_back(integer(p + "first_stage.minibatch_size", 256, "Training: anchors per image in the RPN's loss (sampled)")
+                  .at_least(1).at_most(kMaxBoxes));
+  k.push_back(probability(p + "first_stage.positive_balance_fraction", 0.5,
+                          "Training: largest share of positives in that sample"));
+  k.push_back(number(p + "first_stage.localization_loss_weight", 2.0, "Training: weight of the RPN's box loss")
+                  .at_least(0).at_most(1e6));
+  k.push_back(number(p + "first_stage.objectness_loss_weight", 1.0, "Training: weight of the RPN's objectness loss")
+                  .at_least(0).at_most(1e6));
+}
+
+void add_tf_second_stage_training(std::vector<KeySpec>& k, const std::string& p) {
+  k.push_back(integer(p + "second_stage.batch_size", 64,
+                      "Training: proposals per image sampled for the box classifier (at most first_stage.max_proposals)")
+                  .at_least(1).at_most(kMaxBoxes));
+  k.push_back(probability(p + "second_stage.balance_fraction", 0.25, "Training: largest share of positives in that sample"));
+  k.push_back(number(p + "second_stage.localization_loss_weight", 2.0, "Training: weight of the box classifier's box loss")
+                  .at_least(0).at_most(1e6));
+  k.push_back(number(p + "second_stage.classification_loss_weight", 1.0,
+                     "Training: weight of the box classifier's class loss").at_least(0).at_most(1e6));
+  k.push_back(number(p + "second_stage.mask_loss_weight", 4.0, "Training: weight of the mask loss").at_least(0).at_most(1e6));
+}
+
 // The TF OD API's Faster / Mask R-CNN on Inception-ResNet-v2 (model.arch tf_faster_rcnn): what a
 // pipeline.config's faster_rcnn { } block holds (lib/model/tfod_settings.h, docs/tfod-model.md).
 // Defaults are the published mask_rcnn_inception_resnet_v2_1024x1024_coco17_gpu-8.config's.
@@ -128,6 +153,7 @@ void add_tf_model(std::vector<KeySpec>& k) {
   k.push_back(probability(p + "first_stage.nms_iou_threshold", 0.7, "IoU above which the RPN's NMS drops a box"));
   k.push_back(integer(p + "first_stage.max_proposals", 300, "Proposals kept per image")
                   .at_least(1).at_most(kMaxBoxes));
+  add_tf_first_stage_training(k, p);
   k.push_back(integer(p + "initial_crop_size", 17, "Side of each proposal's crop_and_resize of block17_20_ac")
                   .range(1, 1024));
   k.push_back(integer(p + "maxpool_kernel_size", 1, "Max pool of the crops (0: none)").range(0, 64));
@@ -151,6 +177,7 @@ void add_tf_model(std::vector<KeySpec>& k) {
   k.push_back(choice(p + "second_stage.score_converter", "SOFTMAX", {"IDENTITY", "SIGMOID", "SOFTMAX"},
                      "Class logits to scores"));
   k.push_back(number(p + "second_stage.logit_scale", 1.0, "Logits are divided by this before SOFTMAX").above(0).at_most(1e6));
+  add_tf_second_stage_training(k, p);
 }
 
 std::vector<KeySpec> build_schema() {

@@ -171,12 +171,10 @@ void read_post_processing(Message&& post, Json& out) {
   post.finish();
 }
 
-// The faster_rcnn fields that only training reads.
+// The faster_rcnn fields that only training reads and mrcnn does not take (the samplers' sizes and
+// the loss weights are keys).
 constexpr std::initializer_list<const char*> kTrainingFields = {
-    "first_stage_minibatch_size", "first_stage_positive_balance_fraction", "first_stage_localization_loss_weight",
-    "first_stage_objectness_loss_weight", "second_stage_batch_size", "second_stage_balance_fraction",
-    "second_stage_localization_loss_weight", "second_stage_classification_loss_weight",
-    "second_stage_mask_prediction_loss_weight", "second_stage_classification_loss", "hard_example_miner",
+    "second_stage_classification_loss", "hard_example_miner",
     "inplace_batchnorm_update", "use_matmul_gather_in_matcher", "use_static_balanced_label_sampler",
     "clip_anchors_to_image", "resize_masks", "use_static_shapes_for_eval", "use_partitioned_nms_in_first_stage",
     "return_raw_detections_during_predict", "output_final_box_features", "output_final_box_rpn_features"};
@@ -198,6 +196,19 @@ void read_first_stage(Message& f, Json& out) {
   out["nms_score_threshold"] = f.number("first_stage_nms_score_threshold", 0.0);
   out["nms_iou_threshold"] = f.number("first_stage_nms_iou_threshold", 0.7);
   out["max_proposals"] = f.integer("first_stage_max_proposals", 300);
+  out["minibatch_size"] = f.integer("first_stage_minibatch_size", 256);
+  out["positive_balance_fraction"] = f.number("first_stage_positive_balance_fraction", 0.5);
+  out["localization_loss_weight"] = f.number("first_stage_localization_loss_weight", 1.0);
+  out["objectness_loss_weight"] = f.number("first_stage_objectness_loss_weight", 1.0);
+}
+
+// The second stage's sampler and loss weights (training).
+void read_second_stage_training(Message& f, Json& out) {
+  out["batch_size"] = f.integer("second_stage_batch_size", 64);
+  out["balance_fraction"] = f.number("second_stage_balance_fraction", 0.25);
+  out["localization_loss_weight"] = f.number("second_stage_localization_loss_weight", 1.0);
+  out["classification_loss_weight"] = f.number("second_stage_classification_loss_weight", 1.0);
+  out["mask_loss_weight"] = f.number("second_stage_mask_prediction_loss_weight", 1.0);
 }
 
 // faster_rcnn { } as the model section's keys: model.arch, model.num_classes (with the background),
@@ -217,6 +228,7 @@ Json read_faster_rcnn(Message& f) {
   tf["maxpool_stride"] = f.integer("maxpool_stride", 0);
   read_box_predictor(f.child("second_stage_box_predictor"), tf["box_predictor"]);
   read_post_processing(f.child("second_stage_post_processing"), tf["second_stage"]);
+  read_second_stage_training(f, tf["second_stage"]);
   for (const char* flag : {"use_matmul_crop_and_resize", "use_static_shapes", "use_combined_nms_in_first_stage"})
     f.require(flag, false, "is not supported yet");
   f.ignore(kTrainingFields);

@@ -1,7 +1,8 @@
 // A TF OD API pipeline.config's `model { faster_rcnn { ... } }` block with the Inception-ResNet-v2
 // extractor as mrcnn's TF family keys (model.arch tf_faster_rcnn, model.num_classes, model.tf.*):
 // every field that changes what the model computes is taken or refused by name (with the reason),
-// the training-only fields (losses, samplers, initialisers) are passed over. The one place that
+// so are the samplers' sizes and the loss weights; the other training-only fields (initialisers,
+// hard example miner, the classification loss's kind) are passed over. The one place that
 // knows the block's fields; model/tfod_settings.h reads the keys back.
 #pragma once
 

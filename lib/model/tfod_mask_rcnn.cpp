@@ -120,8 +120,12 @@ TfodBoxClassifierOutput TfodMaskRcnnImpl::classify(const at::Tensor& features, c
 
 at::Tensor TfodMaskRcnnImpl::mask_logits(const at::Tensor& features, const at::Tensor& boxes) {
   if (mask_weights_.empty()) throw Error("TF OD API model: this configuration predicts no masks");
-  at::Tensor x = tf_resize_bilinear(box_classifier_features(features, boxes), settings_.mask_height,
-                                    settings_.mask_width, /*align_corners=*/true);
+  return mask_head(box_classifier_features(features, boxes));
+}
+
+at::Tensor TfodMaskRcnnImpl::mask_head(const at::Tensor& box_features) {
+  if (mask_weights_.empty()) throw Error("TF OD API model: this configuration predicts no masks");
+  at::Tensor x = tf_resize_bilinear(box_features, settings_.mask_height, settings_.mask_width, /*align_corners=*/true);
   for (size_t i = 0; i + 1 < mask_weights_.size(); ++i) x = at::relu(conv_same(x, mask_weights_[i], mask_biases_[i]));
   return conv_same(x, mask_weights_.back(), mask_biases_.back());
 }

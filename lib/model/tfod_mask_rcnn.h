@@ -63,6 +63,9 @@ class TfodMaskRcnnImpl : public torch::nn::Module {
   TfodBoxClassifierOutput classify(const at::Tensor& features, const at::Tensor& boxes);
   // Mask logits (M, K or 1, mask_h, mask_w) for normalised boxes (M, 4), from their own crops.
   at::Tensor mask_logits(const at::Tensor& features, const at::Tensor& boxes);
+  // The mask head alone on box classifier features (P, 1536, s, s): training predicts the masks
+  // of the sampled proposals from the features their box classification used.
+  at::Tensor mask_head(const at::Tensor& box_features);
   // All stages on one image (1, 3, H, W) in [0, 255], up to number_of_stages.
   TfodOutputs forward(const at::Tensor& image);
 

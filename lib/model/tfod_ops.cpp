@@ -202,6 +202,23 @@ at::Tensor tfod_decode_boxes(const at::Tensor& codes, const at::Tensor& anchors,
   return at::stack({cy - h / 2.0, cx - w / 2.0, cy + h / 2.0, cx + w / 2.0}, 1);
 }
 
+at::Tensor tfod_encode_boxes(const at::Tensor& boxes, const at::Tensor& anchors,
+                             const std::array<float, 4>& scale_factors) {
+  // BoxList.get_center_coordinates_and_sizes, in TF's float32 order.
+  auto centers_and_sizes = [](const at::Tensor& b) {
+    const auto c = b.unbind(1);
+    const at::Tensor h = c[2] - c[0], w = c[3] - c[1];
+    return std::array<at::Tensor, 4>{c[0] + h / 2.0, c[1] + w / 2.0, h + 1e-8, w + 1e-8};
+  };
+  const auto [anchor_cy, anchor_cx, anchor_h, anchor_w] = centers_and_sizes(anchors);
+  const auto [cy, cx, h, w] = centers_and_sizes(boxes);
+  const at::Tensor ty = (cy - anchor_cy) / anchor_h * static_cast<double>(scale_factors[0]);
+  const at::Tensor tx = (cx - anchor_cx) / anchor_w * static_cast<double>(scale_factors[1]);
+  const at::Tensor th = at::log(h / anchor_h) * static_cast<double>(scale_factors[2]);
+  const at::Tensor tw = at::log(w / anchor_w) * static_cast<double>(scale_factors[3]);
+  return at::stack({ty, tx, th, tw}, 1);
+}
+
 at::Tensor tfod_clip_to_window(const at::Tensor& boxes, const std::array<float, 4>& window) {
   const auto b = boxes.unbind(1);
   auto clip = [](const at::Tensor& v, float low, float high) {

@@ -62,6 +62,11 @@ at::Tensor tfod_grid_anchors(const TfodGridAnchors& spec, int64_t grid_height, i
 at::Tensor tfod_decode_boxes(const at::Tensor& codes, const at::Tensor& anchors,
                              const std::array<float, 4>& scale_factors = {10.0f, 10.0f, 5.0f, 5.0f});
 
+// FasterRcnnBoxCoder.encode: boxes (N, 4) as [ty, tx, th, tw] against anchors (N, 4), each size
+// plus 1e-8 (TF's EPSILON, so that empty boxes give finite codes), times the scale factors.
+at::Tensor tfod_encode_boxes(const at::Tensor& boxes, const at::Tensor& anchors,
+                             const std::array<float, 4>& scale_factors = {10.0f, 10.0f, 5.0f, 5.0f});
+
 // box_list_ops.clip_to_window: each coordinate into window [ymin, xmin, ymax, xmax].
 at::Tensor tfod_clip_to_window(const at::Tensor& boxes, const std::array<float, 4>& window);
 

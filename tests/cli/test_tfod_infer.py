@@ -135,7 +135,7 @@ def test_published_pipeline_leaves_no_model_field_unmapped(run, workdir):
     result = run("mrcnn-config", "-v", "import-tf", "pipeline.config", "-o", "tf.json")
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stderr.splitlines() if "not mapped" in line] == []
-    assert "second_stage_mask_prediction_loss_weight: training only, passed over" in result.stderr
+    assert "resize_masks: training only, passed over" in result.stderr
     model = json.loads((workdir / "tf.json").read_text())["model"]
     assert model["arch"] == "tf_faster_rcnn" and model["num_classes"] == 91
     tf = model["tf"]
@@ -143,6 +143,9 @@ def test_published_pipeline_leaves_no_model_field_unmapped(run, workdir):
     assert tf["anchors"]["scales"] == [0.25, 0.5, 1.0, 2.0] and tf["anchors"]["height_stride"] == 16
     assert tf["box_predictor"]["mask_height"] == 33 and tf["box_predictor"]["mask_conv_depth"] == 0
     assert tf["second_stage"]["score_converter"] == "SOFTMAX" and tf["second_stage"]["iou_threshold"] == 0.6
+    # The samplers and loss weights (training): the config's, else the OD API's proto defaults.
+    assert tf["first_stage"]["localization_loss_weight"] == 2.0 and tf["second_stage"]["mask_loss_weight"] == 4.0
+    assert tf["first_stage"]["minibatch_size"] == 256 and tf["second_stage"]["balance_fraction"] == 0.25
     assert run("mrcnn-config", "validate", "tf.json").returncode == 0
 
 
