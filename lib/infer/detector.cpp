@@ -117,13 +117,9 @@ void Detector::Impl::build(const Json& resolved_config, const DetectorOptions& o
     return;
   }
   net = MaskRcnn(model::ModelSettings::from_config(resolved_config));
-  const model::LoadReport report =
-      model::load_state_dict(*net, read_weights_file(options.weights), options.allow_partial, options.weights);
-  if (!report.complete())
-    log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "
-              "unexpected",
-              options.weights, report.loaded.size(), report.shape_mismatch.size(), report.missing.size(),
-              report.unexpected.size());
+  model::warn_if_partial(
+      model::load_state_dict(*net, read_weights_file(options.weights), options.allow_partial, options.weights),
+      options.weights);
 }
 
 void Detector::Impl::prepare_torchvision(const DetectorOptions& options) {

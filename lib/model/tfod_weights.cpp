@@ -104,11 +104,7 @@ void load_tfod_weights(TfodMaskRcnnImpl& model, const std::string& path, bool al
     if (allow_partial) log::warn("{}: --allow-partial does not apply to a TF checkpoint (it loads whole or not at all)", path);
     return load_tfod_mask_rcnn_from_tf(path, model);
   }
-  const LoadReport report = load_state_dict(model, read_weights_file(path), allow_partial, path);
-  if (!report.complete())
-    log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "
-              "unexpected",
-              path, report.loaded.size(), report.shape_mismatch.size(), report.missing.size(), report.unexpected.size());
+  warn_if_partial(load_state_dict(model, read_weights_file(path), allow_partial, path), path);
 }
 
 void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& model) {

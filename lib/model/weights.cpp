@@ -98,6 +98,13 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, 
   return report;
 }
 
+void warn_if_partial(const LoadReport& report, const std::string& source) {
+  if (report.complete()) return;
+  log::warn("{}: loaded {} tensors; skipped {} with other shapes, {} missing (left at their initial values), {} "
+            "unexpected",
+            source, report.loaded.size(), report.shape_mismatch.size(), report.missing.size(), report.unexpected.size());
+}
+
 at::Tensor rgb_filters_to_bands(const at::Tensor& rgb, int64_t bands) {
   TORCH_CHECK(rgb.dim() == 4 && rgb.size(1) == 3, "expected RGB filters (out, 3, kh, kw), got ", rgb.sizes());
   if (bands == 1) return rgb.sum(1, /*keepdim=*/true);

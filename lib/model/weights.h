@@ -33,6 +33,10 @@ struct LoadReport {
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& weights, bool allow_partial,
                            const std::string& source);
 
+// After a load with allow_partial: a warning naming source and counting what was loaded, skipped,
+// missing and unexpected, unless the load was complete (mrcnn-infer --allow-partial, either family).
+void warn_if_partial(const LoadReport& report, const std::string& source);
+
 // The state-dict name of the first convolution, the one tensor whose shape depends on the bands.
 inline constexpr const char* kFirstConvKey = "backbone.body.conv1.weight";
 

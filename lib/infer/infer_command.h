@@ -1,0 +1,28 @@
+// mrcnn-infer's command line: its flags, and the run they ask for (a model from --model or from
+// --config and --weights; with --save-model written once as a self-contained model; inference over
+// the images into COCO results).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "infer/inference_request.h"
+
+namespace mrcnn::infer {
+
+struct InferCommand {
+  InferenceRequest request;
+  std::string config_path;  // --config (with request.weights), or
+  std::string model_file;   // --model, a self-contained model
+  std::string save_model;   // --save-model: also write the loaded model here
+  std::string on_error = "fail";
+};
+
+// Declares mrcnn-infer's flags on app, each filling command.
+void add_infer_options(CLI::App& app, InferCommand& command);
+
+// Runs what the flags ask for. Throws Error for bad input, found before anything is written.
+int run_infer_command(InferCommand command);
+
+}  // namespace mrcnn::infer
