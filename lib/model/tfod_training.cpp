@@ -47,8 +47,8 @@ TfodTrainingPredictions tfod_training_forward(TfodMaskRcnnImpl& model, const at:
     anchors = rpn.anchors.index({inside});
     encodings.push_back(rpn.box_encodings.index({inside}));
     objectness.push_back(rpn.objectness.index({inside}));
-    const TfodSelection nms =
-        tfod_proposals(encodings.back(), objectness.back(), anchors, s, true_shapes[b], {height, width});
+    TfodSelection nms = tfod_proposals(encodings.back(), objectness.back(), anchors, s, true_shapes[b], {height, width});
+    nms.boxes = nms.boxes.detach();  // the OD API's stop_gradient: the box classifier's boxes are constants
     const at::Tensor absolute = tfod_scale_boxes(nms.boxes, height, width);
     const losses::TfodGroundtruth& gt = groundtruth[b];
     const at::Tensor rows = tfod_sample_proposals(absolute, absolute.size(0), gt.boxes, gt.classes, weights_or_ones(gt),

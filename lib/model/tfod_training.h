@@ -26,6 +26,8 @@ struct TfodTrainingPredictions {
 
 // pixels: preprocessed inputs (B, 3, H, W) of one padded size; true_shapes: each image's resized
 // (height, width) inside them; groundtruth as the losses take it (absolute in the padded input).
+// The model stays in eval mode: the OD API trains with the extractor's batch norms frozen
+// (batch_norm_trainable false). The sampled proposals carry no gradient (its stop_gradient).
 TfodTrainingPredictions tfod_training_forward(TfodMaskRcnnImpl& model, const at::Tensor& pixels,
                                               const std::vector<std::array<float, 2>>& true_shapes,
                                               const std::vector<losses::TfodGroundtruth>& groundtruth,
