@@ -92,7 +92,7 @@ void add_data_set(std::vector<KeySpec>& keys, const std::string& name, const std
                      .at_most(kMaxPixelValue));
 }
 
-// The TF OD API family's training fields (losses/tfod_losses.h): each stage's minibatch sampler
+// The TF OD API family's training fields (model/tfod_losses.h): each stage's minibatch sampler
 // and loss weights, under the stage's keys.
 void add_tf_first_stage_training(std::vector<KeySpec>& k, const std::string& p) {
   k.push_back(integer(p + "first_stage.minibatch_size", 256, "Training: anchors per image in the RPN's loss (sampled)")

@@ -1,12 +1,12 @@
 #include "infer/infer_command.h"
 
 #include "config/config.h"
+#include "config/model_file.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "infer/detector_weights.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
-#include "train/checkpoint.h"
 
 namespace mrcnn::infer {
 
@@ -75,7 +75,7 @@ void add_tile_options(CLI::App& app, InferenceRequest& request) {
 // --model's configuration and class names, else --config's.
 Json load_model_config(InferCommand& command) {
   if (!command.model_file.empty()) {
-    train::ModelFile model = train::read_model_file(command.model_file);
+    config::ModelFile model = config::read_model_file(command.model_file);
     command.request.model_labels = std::move(model.labels);
     command.request.weights = model.weights;
     return std::move(model.config);
@@ -95,7 +95,7 @@ void save_model(const std::string& path, const Json& config, const InferenceRequ
   const data::LabelMap labels = !label_map.empty()     ? data::LabelMap::read(label_map)
                                 : request.model_labels ? *request.model_labels
                                                        : data::LabelMap();
-  train::write_model_file(path, loaded_model_weights(config, options), 0, config, labels);
+  config::write_model_file(path, loaded_model_weights(config, options), 0, config, labels);
   log::info("wrote {}: the weights of {} with the configuration and {} class names", path, options.weights,
             labels.names().size());
 }

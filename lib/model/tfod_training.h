@@ -1,7 +1,7 @@
 // The TF OD API Faster / Mask R-CNN's forward pass as training runs it (FasterRCNNMetaArch.predict
 // with is_training): anchors that leave the input dropped with their RPN outputs, the proposals'
 // NMS, a balanced sample of them (second_stage_batch_size, zero-padded) for the box classifier,
-// and the mask head on the same sampled features: what losses/tfod_losses.h takes.
+// and the mask head on the same sampled features: what model/tfod_losses.h takes.
 #pragma once
 
 #include <ATen/core/Generator.h>
@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "losses/tfod_losses.h"
+#include "model/tfod_losses.h"
 
 namespace mrcnn::model {
 

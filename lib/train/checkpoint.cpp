@@ -104,33 +104,6 @@ void CheckpointFolder::write(const Checkpoint& checkpoint, const Json& config) c
     for (const char* ext : {".json", ".safetensors", ".optim.safetensors"}) fs::remove(dir_ / (names[i] + ext));
 }
 
-void write_model_file(const std::string& path, const StateDict& weights, int64_t step, const Json& config,
-                      const data::LabelMap& labels) {
-  Json label_json = Json::object();
-  for (const auto& [id, name] : labels.names()) label_json[std::to_string(id)] = name;
-  write_safetensors(path, weights,
-                    {{"format", "mrcnn model"}, {"step", std::to_string(step)}, {"config", config.dump()},
-                     {"label_map", label_json.dump()}});
-}
-
-ModelFile read_model_file(const std::string& path) {
-  const auto metadata = read_safetensors_metadata(path);
-  if (!metadata.count("config") || metadata.count("format") == 0 || metadata.at("format") != "mrcnn model")
-    throw Error(path + ": not a self-contained mrcnn model (no config in its metadata; give "
-                "--config and --weights for plain weight files)");
-  ModelFile model;
-  // Checked like a configuration file: the model file may come from anywhere.
-  const Json embedded = parse_json(metadata.at("config"), path + ": embedded config");
-  config::require_valid(embedded, path + ": embedded config");
-  model.config = config::resolve(embedded);
-  if (metadata.count("label_map")) {
-    const std::string source = path + ": embedded label_map";
-    model.labels = data::LabelMap::from_json(parse_json_data(metadata.at("label_map"), source), source);
-  }
-  model.weights = path;
-  return model;
-}
-
 BestModel::BestModel(fs::path dir, Json config, data::LabelMap labels)
     : dir_(std::move(dir)), config_(std::move(config)), labels_(std::move(labels)) {
   std::error_code ec;
@@ -145,7 +118,7 @@ bool BestModel::offer(int64_t step, double ap, const std::function<StateDict()>&
   if (ap <= value_) return false;
   value_ = ap;
   step_ = step;
-  write_model_file(file().string(), weights(), step, config_, labels_);
+  config::write_model_file(file().string(), weights(), step, config_, labels_);
   write_json_file((dir_ / "best.json").string(),
                   Json{{"step", step}, {"metric", "segm AP"}, {"value", ap}, {"config", config_}});
   return true;

@@ -127,7 +127,7 @@ void FinalModelHook::write(int64_t step, bool completed) const {
                       {{"step", std::to_string(step)}, {"format", "mrcnn weights"}});
   // The self-contained model: weights with the resolved config and the class names, all that
   // mrcnn-infer --model needs (the role of a TF SavedModel export).
-  write_model_file((run_dir_ / "model.safetensors").string(), weights, step, config_, labels_);
+  config::write_model_file((run_dir_ / "model.safetensors").string(), weights, step, config_, labels_);
 }
 
 ValidationHook::ValidationHook(Validator& validator, int64_t period, model::MaskRcnnImpl& net,

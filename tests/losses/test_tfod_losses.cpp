@@ -1,4 +1,4 @@
-// The TF OD API family's training losses (lib/losses/tfod_losses) on small hand-made batches whose
+// The TF OD API family's training losses (lib/model/tfod_losses) on small hand-made batches whose
 // matches are known, against the loss written out in double: the RPN's normalisation by the
 // sampled anchors and the batch mean, ignored anchors, an image without groundtruth; the box
 // classifier's per-image normalisation, the target class's encoding, padded proposals left out,
@@ -15,7 +15,7 @@
 #include "config/tf_faster_rcnn.h"
 #include "core/error.h"
 #include "io/text_proto.h"
-#include "losses/tfod_losses.h"
+#include "model/tfod_losses.h"
 
 using namespace mrcnn::losses;
 

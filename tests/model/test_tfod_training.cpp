@@ -11,7 +11,7 @@
 #include <cmath>
 #include <string>
 
-#include "losses/tfod_losses.h"
+#include "model/tfod_losses.h"
 #include "model/tfod_mask_rcnn.h"
 #include "model/tfod_training.h"
 

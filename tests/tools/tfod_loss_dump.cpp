@@ -1,4 +1,4 @@
-// Test helper: the TF OD API family's training losses (losses/tfod_losses) for
+// Test helper: the TF OD API family's training losses (model/tfod_losses) for
 // tests/reference/test_tfod_loss_parity.py, twice: on the reference's own prediction dict (so the
 // targets, samplers and loss functions are checked alone), and from our training forward pass
 // (model/tfod_training) with the weights of a TF OD API checkpoint on the reference's
@@ -20,7 +20,7 @@
 #include "config/tf_faster_rcnn.h"
 #include "io/text_proto.h"
 #include "io/weights_file.h"
-#include "losses/tfod_losses.h"
+#include "model/tfod_losses.h"
 #include "model/tfod_mask_rcnn.h"
 #include "model/tfod_ops.h"
 #include "model/tfod_training.h"

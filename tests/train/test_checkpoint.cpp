@@ -139,7 +139,7 @@ TEST_CASE("the best model keeps the highest AP, survives a resume and is self-co
   CHECK_FALSE(resumed.offer(6, 0.25, weights_at(6)));
   CHECK(resumed.offer(8, 0.45, weights_at(8)));
 
-  const mrcnn::train::ModelFile model = mrcnn::train::read_model_file(resumed.file().string());
+  const mrcnn::config::ModelFile model = mrcnn::config::read_model_file(resumed.file().string());
   CHECK(model.weights == resumed.file().string());
   CHECK(model.labels.name(1) == "square");
   CHECK(model.config["train"]["batch_size"] == resolved_config()["train"]["batch_size"]);
@@ -151,7 +151,7 @@ TEST_CASE("the best model keeps the highest AP, survives a resume and is self-co
 TEST_CASE("a checkpoint's weights are not a self-contained model", "[train]") {
   const fs::path dir = mrcnn::testing::fresh_temp_dir("ckpt_model_file");
   CheckpointFolder(dir).write(checkpoint_at(1), resolved_config());
-  CHECK_THROWS_WITH(mrcnn::train::read_model_file((dir / "step_00000001.safetensors").string()),
+  CHECK_THROWS_WITH(mrcnn::config::read_model_file((dir / "step_00000001.safetensors").string()),
                     Catch::Contains("not a self-contained mrcnn model"));
   fs::remove_all(dir);
 }

@@ -1,4 +1,4 @@
-#include "losses/tfod_losses.h"
+#include "model/tfod_losses.h"
 
 #include <torch/torch.h>
 
