@@ -1,6 +1,6 @@
-// The Winograd 3x3 convolution against float64 direct convolution: within a bound written from the
-// operands' magnitudes (CPU-independent), the input's memory format kept, and the direct path taken
-// wherever a gradient is needed.
+// The Winograd 3x3 convolutions (NNPACK's, the model's path; our F(4x4, 3x3)) against float64
+// direct convolution: within a bound written from the operands' magnitudes (CPU-independent), the
+// input's memory format kept, and the direct path taken wherever a gradient is needed.
 #include <torch/torch.h>
 // c10's logging defines a CHECK macro (abort on failure); the test must use Catch's instead.
 #undef CHECK
@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "ops/winograd_conv.h"
+#include "ops/winograd_f43.h"
 
 namespace {
 
@@ -22,9 +23,17 @@ Layer random_layer(int64_t channels = 24) {
   return {torch::randn({1, channels, 64, 80}), torch::randn({32, channels, 3, 3}) * 0.1, torch::randn({32})};
 }
 
+// For our F(4x4, 3x3): neither side of 61x83 is a multiple of the 4x4 output tile (the ragged last
+// row and column of tiles); 72 output channels are more than one 64-channel block of the transforms.
+Layer ragged_layer(int64_t images = 1, int64_t height = 61, int64_t width = 83) {
+  torch::manual_seed(3);
+  return {torch::randn({images, 24, height, width}), torch::randn({72, 24, 3, 3}) * 0.1, torch::randn({72})};
+}
+
 // |error| of a float32 3x3 convolution by any algorithm is at most a multiple of float32's epsilon
 // times the convolution of the magnitudes: direct kernels stay within ~2 epsilon, NNPACK's Winograd
-// F(6x6, 3x3) within ~40 (its transforms' constants grow the rounding); the bound leaves 5x of that.
+// F(6x6, 3x3) and our F(4x4, 3x3) within ~40 (their transforms' constants grow the rounding); the
+// bound leaves 5x of that.
 void check_close_to_float64(const torch::Tensor& ours, const Layer& l) {
   const torch::Tensor exact = at::conv2d(l.input.to(torch::kDouble), l.weight.to(torch::kDouble),
                                          l.bias.to(torch::kDouble), 1, 1);
@@ -73,4 +82,48 @@ TEST_CASE("conv3x3_same takes the direct convolution on small maps and other typ
   CHECK_FALSE(mrcnn::ops::winograd_applies(small, weight));
   CHECK_FALSE(mrcnn::ops::winograd_applies(torch::randn({1, 8, 64, 80}, torch::kDouble), weight.to(torch::kDouble)));
   CHECK(torch::equal(mrcnn::ops::conv3x3_same(small, weight, {}), at::conv2d(small, weight, {}, 1, 1)));
+}
+
+TEST_CASE("winograd_f43_conv3x3 equals a padded 3x3 convolution within float32 rounding", "[ops][winograd]") {
+  const Layer l = ragged_layer();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor out = mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias);
+  REQUIRE(out.sizes() == torch::IntArrayRef({1, 72, 61, 83}));
+  CHECK(out.is_contiguous(at::MemoryFormat::ChannelsLast));
+  check_close_to_float64(out, l);
+  check_close_to_float64(
+      mrcnn::ops::winograd_f43_conv3x3(l.input.contiguous(at::MemoryFormat::ChannelsLast), l.weight, l.bias), l);
+}
+
+TEST_CASE("winograd_f43_conv3x3 on a batch of small maps, as the mask head's ROIs", "[ops][winograd]") {
+  const Layer l = ragged_layer(9, 14, 14);
+  torch::NoGradGuard no_grad;
+  check_close_to_float64(mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias), l);
+}
+
+TEST_CASE("winograd_f43_conv3x3 with a ReLU equals the convolution's ReLU", "[ops][winograd]") {
+  const Layer l = ragged_layer();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor plain = mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias);
+  const torch::Tensor relu = mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias, true);
+  CHECK(torch::equal(relu, plain.relu()));
+  CHECK(relu.min().item<float>() == 0);
+}
+
+TEST_CASE("winograd_f43_conv3x3 follows a weight changed in place", "[ops][winograd]") {
+  // The kernel's transform is kept between calls; an optimiser step (in place, between two
+  // validations) must not leave the old one in use.
+  Layer l = ragged_layer();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor before = mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias);
+  l.weight.mul_(-2);
+  const torch::Tensor after = mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias);
+  check_close_to_float64(after, l);
+  CHECK_FALSE(torch::allclose(before, after));
+}
+
+TEST_CASE("winograd_f43_conv3x3 refuses a gradient", "[ops][winograd]") {
+  Layer l = ragged_layer();
+  l.weight.requires_grad_(true);
+  CHECK_THROWS(mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias));
 }

@@ -1,0 +1,59 @@
+// Benchmark: the model's 3x3 stride-1 convolutions (256 -> 256 channels at the FPN levels of an
+// 800x1333 image and at 14x14 for the mask head's ROIs) as oneDNN's direct kernel on channels-last
+// maps, NNPACK's Winograd as the model runs it (ops/winograd_conv.h, with its layout changes) and
+// our F(4x4, 3x3) (ops/winograd_f43.h): best of 5 in ms, and each one's largest error against
+// float64. Usage: conv3x3_bench [threads]   (scripts/bench_conv3x3.sh)
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
+#include "ops/winograd_conv.h"
+#include "ops/winograd_f43.h"
+
+namespace {
+
+double best_ms(const std::function<at::Tensor()>& run) {
+  run();  // warm-up: primitive creation, kernel transforms
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+double max_error(const at::Tensor& ours, const at::Tensor& exact) {
+  return (ours.to(at::kDouble) - exact).abs().max().item<double>();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  at::set_num_threads(argc > 1 ? std::atoi(argv[1]) : 2);
+  at::InferenceMode inference;
+  std::printf("| map (N x H x W, 256 -> 256) | oneDNN direct | NNPACK (model) | F(4x4,3x3) | error oneDNN / NNPACK / F43 |\n"
+              "|---|---|---|---|---|\n");
+  const std::vector<std::array<int64_t, 3>> maps = {{1, 200, 336}, {1, 100, 168}, {1, 50, 84}, {1, 25, 42},
+                                                    {100, 14, 14}, {20, 14, 14}};
+  for (const auto& [n, h, w] : maps) {
+    at::manual_seed(0);
+    const at::Tensor x = at::randn({n, 256, h, w}).contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor weight = (at::randn({256, 256, 3, 3}) * 0.02).contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor bias = at::randn({256});
+    const at::Tensor exact = at::conv2d(x.to(at::kDouble), weight.to(at::kDouble), bias.to(at::kDouble), 1, 1);
+    const auto direct = [&] { return at::conv2d(x, weight, bias, 1, 1); };
+    const auto nnpack = [&] { return mrcnn::ops::conv3x3_same(x, weight, bias); };
+    const auto f43 = [&] { return mrcnn::ops::winograd_f43_conv3x3(x, weight, bias); };
+    std::printf("| %lld x %lld x %lld | %.1f ms | %.1f ms | %.1f ms | %.1e / %.1e / %.1e |\n", (long long)n,
+                (long long)h, (long long)w, best_ms(direct), best_ms(nnpack), best_ms(f43),
+                max_error(direct(), exact), max_error(nnpack(), exact), max_error(f43(), exact));
+  }
+  return 0;
+}
