@@ -372,7 +372,7 @@ std::vector<KeySpec> build_schema() {
   k.push_back(choice("infer.precision", "auto", {"auto", "fp32", "bf16", "fp16"},
                      "Forward pass of mrcnn-infer, mrcnn-eval --config and training's validation: auto (bf16 "
                      "where the hardware computes it natively: CUDA of compute capability 8 or more, a CPU "
-                     "with AMX or AVX-512 BF16 that ONEDNN_MAX_CPU_ISA leaves to oneDNN; fp32 elsewhere and "
+                     "with AMX, or an AMD CPU with AVX-512 BF16, that ONEDNN_MAX_CPU_ISA leaves to oneDNN; fp32 elsewhere and "
                      "for model.arch tf_faster_rcnn; the log says which and why), fp32, or bf16/fp16 autocast "
                      "(fp16: CUDA only)"));
   k.push_back(boolean("infer.cudnn_benchmark", false,

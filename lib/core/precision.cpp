@@ -45,8 +45,14 @@ PrecisionChoice resolve_precision(const std::string& precision, int cuda_index) 
     return {native ? "bf16" : "fp32", native ? "a GPU of compute capability 8 or more multiplies bf16 natively"
                                              : "the GPU has no native bf16 (compute capability below 8)"};
   }
-  const bool native = cpu_has_native_bf16(&why);
-  return {native ? "bf16" : "fp32", why};
+  if (!cpu_has_native_bf16(&why)) return {"fp32", why};
+  // Measured (docs/BENCHMARKS.md): with AMX, or AVX-512 BF16 on AMD, bf16 is faster than our fp32
+  // path; an Intel CPU with AVX-512 BF16 but no AMX ran it 1.6x slower (fp32 has Winograd, bf16 not).
+  __builtin_cpu_init();
+  const bool amx = __builtin_cpu_supports("amx-bf16") != 0;
+  if (!amx && !__builtin_cpu_is("amd"))
+    return {"fp32", "the CPU has AVX-512 BF16 but no AMX, where bf16 runs slower than fp32"};
+  return {"bf16", amx ? why : "an AMD CPU with AVX-512 BF16"};
 }
 
 }  // namespace mrcnn

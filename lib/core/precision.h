@@ -1,6 +1,6 @@
 // The precision of a forward pass when the configuration says "auto": bf16 autocast where the
-// hardware multiplies in bf16 natively (a CUDA GPU of compute capability 8 or more; a CPU with
-// AVX-512 BF16 or AMX that oneDNN may use), float32 elsewhere.
+// hardware multiplies in bf16 natively and that is faster (a CUDA GPU of compute capability 8 or
+// more; a CPU with AMX, or an AMD CPU with AVX-512 BF16, that oneDNN may use), float32 elsewhere.
 #pragma once
 
 #include <string>
