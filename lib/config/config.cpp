@@ -303,10 +303,24 @@ void check_tf_family(const Json& model, std::vector<Problem>& problems) {
                                                        "initial_crop_size " + shown(tf["initial_crop_size"])});
 }
 
+// What the TF OD API family does not run, asked of inference in the same file: found at load.
+void check_tf_family_inference(const Json& infer, std::vector<Problem>& problems) {
+  const std::string precision = infer["precision"].get<std::string>();
+  if (precision == "bf16" || precision == "fp16")
+    problems.push_back({"infer.precision", precision + ": the TF OD API family (model.arch tf_faster_rcnn) runs in "
+                                           "fp32 only (auto chooses fp32 for it)"});
+  if (infer["tile"]["size"].get<long long>() > 0)
+    problems.push_back({"infer.tile.size", shown(infer["tile"]["size"]) + ": the TF OD API family (model.arch "
+                                           "tf_faster_rcnn) does not run tiles (expected 0)"});
+}
+
 // Checks between keys; resolved holds every key with a value of the right type.
 void check_consistency(const Json& resolved, std::vector<Problem>& problems) {
   const Json& model = resolved["model"];
-  if (model["arch"] == "tf_faster_rcnn") check_tf_family(model, problems);
+  if (model["arch"] == "tf_faster_rcnn") {
+    check_tf_family(model, problems);
+    check_tf_family_inference(resolved["infer"], problems);
+  }
   const Json& sizes = model["anchor"]["sizes"];
   if (sizes.size() != kFpnLevels) {
     problems.push_back({"model.anchor.sizes", "has " + std::to_string(sizes.size()) + " levels, expected " +

@@ -181,6 +181,13 @@ def test_settings_the_family_cannot_run_name_the_key(run, workdir):
     (workdir / "c.json").write_text(json.dumps(config))
     result = run("mrcnn-infer", "-c", "c.json", "-w", "none", "-i", "photos/", "-o", "dt.json", "--precision", "bf16")
     assert_one_error(result, "mrcnn-infer", "--precision / infer.precision bf16", "fp32 only")
+    # The same two refusals as configuration keys: at load, naming the key, before any model is built.
+    for infer, fragment in (({"precision": "bf16"}, "infer.precision: bf16"), ({"tile": {"size": 512}}, "infer.tile.size: 512")):
+        config["infer"] = infer
+        (workdir / "c.json").write_text(json.dumps(config))
+        result = run("mrcnn-config", "validate", "c.json")
+        assert_one_error(result, "mrcnn-config", f"c.json: {fragment}", "TF OD API family")
+    del config["infer"]
 
 
 def test_train_and_anchors_refuse_the_family_they_do_not_build(run, workdir):
