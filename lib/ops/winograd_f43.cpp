@@ -143,7 +143,7 @@ class KernelCache {
  public:
   at::Tensor get(const at::Tensor& weight) {
     std::lock_guard<std::mutex> lock(mutex_);
-    const uint32_t version = weight.is_inference() ? 0 : weight._version();
+    const uint32_t version = weight._version();
     const auto found = entries_.find(weight.unsafeGetTensorImpl());
     if (found != entries_.end() && found->second.weight.lock().get() == weight.unsafeGetTensorImpl() &&
         found->second.data == weight.data_ptr() && found->second.version == version)
@@ -207,7 +207,10 @@ at::Tensor winograd_f43_conv3x3(const at::Tensor& input, const at::Tensor& weigh
               "winograd_f43_conv3x3: a float32 (O, C, 3, 3) weight");
   TORCH_CHECK(!at::GradMode::is_enabled() || !(input.requires_grad() || weight.requires_grad()),
               "winograd_f43_conv3x3: inference only (no gradient)");
-  return winograd_f43_channels_last(input.contiguous(at::MemoryFormat::ChannelsLast), weight.contiguous(), bias, relu);
+  TORCH_CHECK(!bias.defined() || bias.numel() == weight.size(0), "winograd_f43_conv3x3: one bias per output channel");
+  // The kernel cache recognises a changed weight by its version counter, which inference tensors lack.
+  TORCH_CHECK(!weight.is_inference(), "winograd_f43_conv3x3: a weight made outside InferenceMode");
+  return winograd_f43_channels_last(input.contiguous(at::MemoryFormat::ChannelsLast), weight, bias, relu);
 }
 
 }  // namespace mrcnn::ops

@@ -122,8 +122,13 @@ TEST_CASE("winograd_f43_conv3x3 follows a weight changed in place", "[ops][winog
   CHECK_FALSE(torch::allclose(before, after));
 }
 
-TEST_CASE("winograd_f43_conv3x3 refuses a gradient", "[ops][winograd]") {
+TEST_CASE("winograd_f43_conv3x3 refuses a gradient, a weight without a version, a wrong bias", "[ops][winograd]") {
   Layer l = ragged_layer();
   l.weight.requires_grad_(true);
   CHECK_THROWS(mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight, l.bias));
+  torch::NoGradGuard no_grad;
+  CHECK_THROWS(mrcnn::ops::winograd_f43_conv3x3(l.input, l.weight.detach(), l.bias.narrow(0, 0, 8)));
+  c10::InferenceMode inference;
+  const torch::Tensor inference_weight = torch::randn({72, 24, 3, 3});  // no version counter to follow
+  CHECK_THROWS(mrcnn::ops::winograd_f43_conv3x3(l.input, inference_weight, l.bias));
 }

@@ -5,6 +5,7 @@
 // float64. Usage: conv3x3_bench [threads]   (scripts/bench_conv3x3.sh)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 
 #include <array>
 #include <chrono>
@@ -37,7 +38,7 @@ double max_error(const at::Tensor& ours, const at::Tensor& exact) {
 
 int main(int argc, char** argv) {
   at::set_num_threads(argc > 1 ? std::atoi(argv[1]) : 2);
-  at::InferenceMode inference;
+  c10::NoGradGuard no_grad;  // not InferenceMode: winograd_f43 follows its weights by their version counter
   std::printf("| map (N x H x W, 256 -> 256) | oneDNN direct | NNPACK (model) | F(4x4,3x3) | error oneDNN / NNPACK / F43 |\n"
               "|---|---|---|---|---|\n");
   const std::vector<std::array<int64_t, 3>> maps = {{1, 200, 336}, {1, 100, 168}, {1, 50, 84}, {1, 25, 42},
