@@ -14,9 +14,10 @@ namespace mrcnn::model {
 std::optional<at::ScalarType> autocast_type(const std::string& precision, c10::DeviceType device);
 
 // Autocast on one device type while alive, as torch.autocast: matrix products and convolutions in
-// the reduced type; our ROIAlign and NMS take float32 inputs (poolers.cpp, ops/nms.cpp), and the
-// outputs are cast back to float32 before post-processing. Leaving the outermost scope drops the
-// cached reduced copies of the weights (training's validation: the weights change between runs).
+// the reduced type; our ROIAlign and NMS take float32 inputs (poolers.cpp, ops/nms.cpp); the heads'
+// outputs (boxes included) may stay in the reduced type, and detect.cpp casts them to float32.
+// Leaving the outermost scope drops the cached reduced copies of the weights (training's
+// validation: the weights change between runs).
 class AutocastScope {
  public:
   AutocastScope(c10::DeviceType type, std::optional<at::ScalarType> dtype);
