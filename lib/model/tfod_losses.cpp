@@ -8,7 +8,7 @@
 #include "model/tfod_ops.h"
 #include "model/tfod_targets.h"
 
-namespace mrcnn::losses {
+namespace mrcnn::model {
 
 namespace {
 
@@ -83,11 +83,10 @@ std::array<at::Tensor, 2> tfod_rpn_loss(const at::Tensor& box_encodings, const a
   for (int64_t b = 0; b < box_encodings.size(0); ++b) {
     const TfodGroundtruth& gt = groundtruth[b];
     const at::Tensor labels = at::ones({gt.boxes.size(0)}, gt.boxes.options().dtype(at::kLong));
-    const model::TfodTargets t =
-        model::tfod_assign_targets(anchors, gt.boxes, labels, weights_or_ones(gt), model::kTfodProposalMatcher);
+    const TfodTargets t = tfod_assign_targets(anchors, gt.boxes, labels, weights_or_ones(gt), kTfodProposalMatcher);
     const at::Tensor sampled =
-        model::tfod_balanced_sample(t.label_weights != 0, t.labels > 0, settings.first_stage_minibatch_size,
-                                    settings.first_stage_positive_balance_fraction, generator)
+        tfod_balanced_sample(t.label_weights != 0, t.labels > 0, settings.first_stage_minibatch_size,
+                             settings.first_stage_positive_balance_fraction, generator)
             .to(at::kFloat);
     const at::Tensor normalizer = at::clamp_min(sampled.sum(), 1.0);
     localization.push_back(smooth_l1_rows(box_encodings[b], t.box_targets, sampled * t.box_weights).sum() / normalizer);
@@ -110,8 +109,8 @@ std::array<at::Tensor, 3> tfod_box_classifier_loss(const TfodBoxClassifierBatch&
   for (int64_t b = 0; b < images; ++b) {
     const TfodGroundtruth& gt = groundtruth[b];
     const at::Tensor proposals = batch.proposals[b];
-    const model::TfodTargets t = model::tfod_assign_targets(proposals, gt.boxes, gt.classes, weights_or_ones(gt),
-                                                            model::kTfodDetectionMatcher);
+    const TfodTargets t =
+        tfod_assign_targets(proposals, gt.boxes, gt.classes, weights_or_ones(gt), kTfodDetectionMatcher);
     const int64_t count = batch.num_proposals[b].item<int64_t>();
     const at::Tensor real = (at::arange(per_image, t.labels.options()) < count).to(at::kFloat);
     const at::Tensor normalizer = at::full({}, static_cast<float>(std::max<int64_t>(count, 1) * images));
@@ -125,9 +124,9 @@ std::array<at::Tensor, 3> tfod_box_classifier_loss(const TfodBoxClassifierBatch&
     at::Tensor targets = at::zeros_like(predicted);
     if (gt.boxes.size(0) > 0) {
       if (!gt.masks.defined()) throw Error("TF OD API loss: the mask head needs groundtruth masks");
-      const at::Tensor normalised = model::tfod_scale_boxes(proposals, inverse_height, inverse_width);
-      targets = model::tf_crop_and_resize(gt.masks.to(at::kFloat).unsqueeze(1), normalised, t.matches.clamp_min(0),
-                                          predicted.size(1), predicted.size(2))
+      const at::Tensor normalised = tfod_scale_boxes(proposals, inverse_height, inverse_width);
+      targets = tf_crop_and_resize(gt.masks.to(at::kFloat).unsqueeze(1), normalised, t.matches.clamp_min(0),
+                                   predicted.size(1), predicted.size(2))
                     .squeeze(1);
     }
     mask_total = mask_total + (sigmoid_cross_entropy(predicted, targets) * weights.view({-1, 1, 1})).sum();
@@ -149,4 +148,4 @@ TfodLossTerms tfod_losses(const at::Tensor& rpn_box_encodings, const at::Tensor&
   return {rpn_localization, rpn_objectness_loss, box_localization, box_classification, mask};
 }
 
-}  // namespace mrcnn::losses
+}  // namespace mrcnn::model

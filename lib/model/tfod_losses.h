@@ -16,7 +16,7 @@
 
 #include "io/json_file.h"
 
-namespace mrcnn::losses {
+namespace mrcnn::model {
 
 // The faster_rcnn { } fields training reads (the OD API's proto defaults).
 struct TfodLossSettings {
@@ -81,4 +81,4 @@ TfodLossTerms tfod_losses(const at::Tensor& rpn_box_encodings, const at::Tensor&
                           const std::vector<TfodGroundtruth>& groundtruth, const TfodLossSettings& settings,
                           std::optional<at::Generator> generator = std::nullopt);
 
-}  // namespace mrcnn::losses
+}  // namespace mrcnn::model

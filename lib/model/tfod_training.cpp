@@ -13,7 +13,7 @@ namespace mrcnn::model {
 
 namespace {
 
-at::Tensor weights_or_ones(const losses::TfodGroundtruth& gt) {
+at::Tensor weights_or_ones(const TfodGroundtruth& gt) {
   return gt.weights.defined() ? gt.weights.to(at::kFloat) : at::ones({gt.boxes.size(0)}, gt.boxes.options());
 }
 
@@ -27,8 +27,8 @@ at::Tensor padded_rows(const at::Tensor& boxes, const at::Tensor& rows, int64_t 
 
 TfodTrainingPredictions tfod_training_forward(TfodMaskRcnnImpl& model, const at::Tensor& pixels,
                                               const std::vector<std::array<float, 2>>& true_shapes,
-                                              const std::vector<losses::TfodGroundtruth>& groundtruth,
-                                              const losses::TfodLossSettings& settings,
+                                              const std::vector<TfodGroundtruth>& groundtruth,
+                                              const TfodLossSettings& settings,
                                               std::optional<at::Generator> generator) {
   const int64_t images = pixels.size(0), batch = settings.second_stage_batch_size;
   if (static_cast<int64_t>(true_shapes.size()) != images || static_cast<int64_t>(groundtruth.size()) != images)
@@ -50,7 +50,7 @@ TfodTrainingPredictions tfod_training_forward(TfodMaskRcnnImpl& model, const at:
     TfodSelection nms = tfod_proposals(encodings.back(), objectness.back(), anchors, s, true_shapes[b], {height, width});
     nms.boxes = nms.boxes.detach();  // the OD API's stop_gradient: the box classifier's boxes are constants
     const at::Tensor absolute = tfod_scale_boxes(nms.boxes, height, width);
-    const losses::TfodGroundtruth& gt = groundtruth[b];
+    const TfodGroundtruth& gt = groundtruth[b];
     const at::Tensor rows = tfod_sample_proposals(absolute, absolute.size(0), gt.boxes, gt.classes, weights_or_ones(gt),
                                                   batch, settings.second_stage_balance_fraction, generator);
     const at::Tensor sampled = padded_rows(nms.boxes, rows, batch);

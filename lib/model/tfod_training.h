@@ -21,7 +21,7 @@ class TfodMaskRcnnImpl;
 // classifier's on the sampled proposals.
 struct TfodTrainingPredictions {
   at::Tensor rpn_box_encodings, rpn_objectness, anchors;
-  losses::TfodBoxClassifierBatch box_classifier;
+  TfodBoxClassifierBatch box_classifier;
 };
 
 // pixels: preprocessed inputs (B, 3, H, W) of one padded size; true_shapes: each image's resized
@@ -30,8 +30,8 @@ struct TfodTrainingPredictions {
 // (batch_norm_trainable false). The sampled proposals carry no gradient (its stop_gradient).
 TfodTrainingPredictions tfod_training_forward(TfodMaskRcnnImpl& model, const at::Tensor& pixels,
                                               const std::vector<std::array<float, 2>>& true_shapes,
-                                              const std::vector<losses::TfodGroundtruth>& groundtruth,
-                                              const losses::TfodLossSettings& settings,
+                                              const std::vector<TfodGroundtruth>& groundtruth,
+                                              const TfodLossSettings& settings,
                                               std::optional<at::Generator> generator = std::nullopt);
 
 }  // namespace mrcnn::model

@@ -37,9 +37,9 @@ TfodSettings small_settings() {
   return s;
 }
 
-std::vector<losses::TfodGroundtruth> groundtruth() {
+std::vector<TfodGroundtruth> groundtruth() {
   // Each box is one of the 32-pixel anchors, so proposals near it are positives at both stages.
-  std::vector<losses::TfodGroundtruth> gt(2);
+  std::vector<TfodGroundtruth> gt(2);
   gt[0].boxes = torch::tensor({{0.0f, 0.0f, 32.0f, 32.0f}});
   gt[0].classes = torch::tensor({1L});
   gt[1].boxes = torch::tensor({{16.0f, 16.0f, 48.0f, 48.0f}});
@@ -67,8 +67,8 @@ TEST_CASE("tfod_training_forward and the losses: every term, gradients, no gradi
   for (auto& p : net->parameters()) p.data().normal_(0.0, 0.02);
   net->eval();  // frozen batch norms, as the OD API trains this extractor
   const at::Tensor pixels = torch::rand({2, 3, 64, 64}) * 2 - 1;
-  const std::vector<losses::TfodGroundtruth> gt = groundtruth();
-  losses::TfodLossSettings settings;
+  const std::vector<TfodGroundtruth> gt = groundtruth();
+  TfodLossSettings settings;
   settings.second_stage_batch_size = 18;
   settings.second_stage_balance_fraction = 1.0;
   const TfodTrainingPredictions p =
@@ -79,7 +79,7 @@ TEST_CASE("tfod_training_forward and the losses: every term, gradients, no gradi
   CHECK(p.box_classifier.class_logits.sizes() == at::IntArrayRef({36, 3}));
   CHECK(p.box_classifier.mask_logits.sizes() == at::IntArrayRef({36, 2, 8, 8}));
   CHECK_FALSE(p.box_classifier.proposals.requires_grad());
-  const losses::TfodLossTerms t = losses::tfod_losses(p.rpn_box_encodings, p.rpn_objectness, p.anchors,
+  const TfodLossTerms t = tfod_losses(p.rpn_box_encodings, p.rpn_objectness, p.anchors,
                                                       p.box_classifier, gt, settings);
   for (const at::Tensor& term :
        {t.rpn_localization, t.rpn_objectness, t.box_localization, t.box_classification, t.mask}) {

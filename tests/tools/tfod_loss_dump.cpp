@@ -34,7 +34,7 @@ using Tensors = std::map<std::string, at::Tensor>;
 
 struct Options {
   model::TfodSettings model;
-  losses::TfodLossSettings loss;
+  model::TfodLossSettings loss;
 };
 
 // The model and loss settings of the pipeline.config (--pipeline, first), then reference.py's
@@ -48,7 +48,7 @@ Options parse(int argc, char** argv) {
       const std::string path = next();
       const Json resolved = config::resolved_tf_faster_rcnn_config(read_text_proto_file(path), path);
       o.model = model::tfod_settings_from_config(resolved);
-      o.loss = losses::tfod_loss_settings_from_config(resolved);
+      o.loss = model::tfod_loss_settings_from_config(resolved);
     } else if (flag == "--classes") {
       o.model.num_classes = std::stoll(next());
     } else if (flag == "--proposals") {
@@ -63,8 +63,8 @@ Options parse(int argc, char** argv) {
 }
 
 // Each image's groundtruth, boxes made absolute in the padded input as _format_groundtruth_data.
-std::vector<losses::TfodGroundtruth> groundtruth(const Tensors& in, int64_t images, float height, float width) {
-  std::vector<losses::TfodGroundtruth> out;
+std::vector<model::TfodGroundtruth> groundtruth(const Tensors& in, int64_t images, float height, float width) {
+  std::vector<model::TfodGroundtruth> out;
   for (int64_t i = 0; i < images; ++i) {
     const std::string n = std::to_string(i);
     out.push_back({model::tfod_scale_boxes(in.at("boxes" + n).to(at::kFloat), height, width),
@@ -73,7 +73,7 @@ std::vector<losses::TfodGroundtruth> groundtruth(const Tensors& in, int64_t imag
   return out;
 }
 
-void put_terms(c10::Dict<std::string, at::Tensor>& out, const std::string& prefix, const losses::TfodLossTerms& t) {
+void put_terms(c10::Dict<std::string, at::Tensor>& out, const std::string& prefix, const model::TfodLossTerms& t) {
   out.insert(prefix + "rpn_localization", t.rpn_localization);
   out.insert(prefix + "rpn_objectness", t.rpn_objectness);
   out.insert(prefix + "box_localization", t.box_localization);
@@ -82,11 +82,11 @@ void put_terms(c10::Dict<std::string, at::Tensor>& out, const std::string& prefi
 }
 
 // The losses on the reference's own predictions.
-losses::TfodLossTerms on_reference(const Tensors& in, const std::vector<losses::TfodGroundtruth>& gt,
-                                   const losses::TfodLossSettings& settings, float height, float width) {
-  losses::TfodBoxClassifierBatch batch{in.at("refined_box_encodings"), in.at("class_logits"), in.at("proposal_boxes"),
+model::TfodLossTerms on_reference(const Tensors& in, const std::vector<model::TfodGroundtruth>& gt,
+                                   const model::TfodLossSettings& settings, float height, float width) {
+  model::TfodBoxClassifierBatch batch{in.at("refined_box_encodings"), in.at("class_logits"), in.at("proposal_boxes"),
                                        in.at("num_proposals").to(at::kLong), in.at("mask_logits"), {height, width}};
-  return losses::tfod_losses(in.at("rpn_box_encodings"), in.at("rpn_objectness"), in.at("anchors"), batch, gt, settings);
+  return model::tfod_losses(in.at("rpn_box_encodings"), in.at("rpn_objectness"), in.at("anchors"), batch, gt, settings);
 }
 
 }  // namespace
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     const at::Tensor pixels = in.at("preprocessed").to(at::kFloat).permute({0, 3, 1, 2}).contiguous();
     const int64_t images = pixels.size(0);
     const float height = static_cast<float>(pixels.size(2)), width = static_cast<float>(pixels.size(3));
-    const std::vector<losses::TfodGroundtruth> gt = groundtruth(in, images, height, width);
+    const std::vector<model::TfodGroundtruth> gt = groundtruth(in, images, height, width);
     c10::Dict<std::string, at::Tensor> out;
     put_terms(out, "tf/", on_reference(in, gt, options.loss, height, width));
     model::TfodMaskRcnn net(options.model);
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     const at::Tensor shapes = in.at("true_shapes").to(at::kFloat);
     for (int64_t i = 0; i < images; ++i) true_shapes.push_back({shapes[i][0].item<float>(), shapes[i][1].item<float>()});
     const model::TfodTrainingPredictions p = model::tfod_training_forward(*net, pixels, true_shapes, gt, options.loss);
-    put_terms(out, "ours/", losses::tfod_losses(p.rpn_box_encodings, p.rpn_objectness, p.anchors, p.box_classifier, gt,
+    put_terms(out, "ours/", model::tfod_losses(p.rpn_box_encodings, p.rpn_objectness, p.anchors, p.box_classifier, gt,
                                                 options.loss));
     out.insert("ours/anchors", p.anchors);
     out.insert("ours/rpn_box_encodings", p.rpn_box_encodings);

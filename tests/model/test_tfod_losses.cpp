@@ -17,7 +17,7 @@
 #include "io/text_proto.h"
 #include "model/tfod_losses.h"
 
-using namespace mrcnn::losses;
+using namespace mrcnn::model;
 
 namespace {
 
