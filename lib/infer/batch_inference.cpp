@@ -82,10 +82,14 @@ std::vector<eval::ImageDetections> detect_images(Detector& detector, const std::
 
 }  // namespace
 
-InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job) {
-  InferenceSummary summary;
+void check_job_fits_detector(const Detector& detector, const InferenceJob& job) {
   if (job.tiling.enabled() && !detector.takes_fixed_scale())
     throw Error("--tile / infer.tile.size: the TF OD API family (model.arch tf_faster_rcnn) does not run tiles");
+}
+
+InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job) {
+  InferenceSummary summary;
+  check_job_fits_detector(detector, job);
   if (!job.overlay_dir.empty()) prepare_output_folder(job.overlay_dir);
   viz::OutputNames overlay_names;
   if (job.tiling.enabled())

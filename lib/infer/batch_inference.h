@@ -36,5 +36,9 @@ struct InferenceSummary {
   Json results = Json::array();  // COCO results records
 };
 
+// Throws Error when the detector cannot run the job as asked (tiles on the TF OD API family):
+// callers check before they write anything (mrcnn-infer --save-model).
+void check_job_fits_detector(const Detector& detector, const InferenceJob& job);
+
 InferenceSummary run_batch_inference(Detector& detector, const InferenceJob& job);
 }  // namespace mrcnn::infer

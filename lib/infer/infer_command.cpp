@@ -1,9 +1,12 @@
 #include "infer/infer_command.h"
 
+#include <filesystem>
+
 #include "config/config.h"
 #include "config/model_file.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "infer/batch_inference.h"
 #include "infer/detector_weights.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
@@ -85,11 +88,18 @@ Json load_model_config(InferCommand& command) {
   return config::load_resolved(command.config_path);
 }
 
+// --save-model's file, checked before anything is built: an existing one is kept unless --force
+// (as import-tf keeps its outputs), and its folder must take a new file.
+void check_save_target(const std::string& path, bool force) {
+  std::error_code ec;
+  if (!force && std::filesystem::exists(path, ec)) throw Error(path + ": already exists (use --force to overwrite)");
+  check_output_file(path);
+}
+
 // --save-model: the loaded weights with the configuration and the class names (--label-map, the
 // model's own, else data.train.label_map) as one self-contained model, as mrcnn-train writes it.
 void save_model(const std::string& path, const Json& config, const InferenceRequest& request,
                 const DetectorOptions& options) {
-  check_output_file(path);
   std::string label_map = request.label_map;
   if (label_map.empty() && !request.model_labels) label_map = config["data"]["train"]["label_map"].get<std::string>();
   const data::LabelMap labels = !label_map.empty()     ? data::LabelMap::read(label_map)
@@ -101,14 +111,18 @@ void save_model(const std::string& path, const Json& config, const InferenceRequ
 }
 
 // The images through the detector into the results file.
-void run_inference(const Json& config, const InferenceRequest& request, const DetectorOptions& options) {
-  const InferenceJob job = inference_job(config, request);
-  Detector detector(config, options);
+void run_inference(Detector& detector, const InferenceJob& job, const std::string& output) {
   log::info("{} images on {} ({}), score threshold {}", job.images.size(), detector.device_name(),
             detector.precision(), job.score_threshold);
   const auto summary = run_batch_inference(detector, job);
-  write_json_file(request.output, summary.results);
-  log_summary(summary, job, detector, request.output);
+  write_json_file(output, summary.results);
+  log_summary(summary, job, detector, output);
+}
+
+// Only --save-model: no images, no results file.
+bool only_saves(const InferCommand& command) {
+  const InferenceRequest& r = command.request;
+  return !command.save_model.empty() && r.output.empty() && r.inputs.empty() && r.coco.empty() && r.dataset.empty();
 }
 
 }  // namespace
@@ -126,6 +140,7 @@ void add_infer_options(CLI::App& app, InferCommand& command) {
   app.add_option("--save-model", command.save_model,
                  "Also write the loaded weights with the configuration and class names as one self-contained model "
                  "(for --model): e.g. a TF OD API checkpoint given as --weights, converted once");
+  app.add_flag("--force", command.force, "Overwrite the --save-model file if it exists");
   add_run_options(app, command.request);
   app.add_option("--on-error", command.on_error,
                  "An image that cannot be used (unreadable, not a regular file, undecodable, too large, too "
@@ -141,15 +156,20 @@ int run_infer_command(InferCommand command) {
   InferenceRequest& request = command.request;
   request.skip_unreadable = command.on_error == "skip";
   const DetectorOptions options = detector_options(config, request);
-  // Only --save-model, or a request checked whole before anything is written.
-  const bool only_save = !command.save_model.empty() && request.output.empty() && request.inputs.empty() &&
-                         request.coco.empty() && request.dataset.empty();
-  if (!only_save) {
-    if (request.output.empty()) throw Error("give --output, the COCO results JSON to write");
-    check_request(request);
+  if (!command.save_model.empty()) check_save_target(command.save_model, command.force);
+  if (only_saves(command)) {
+    save_model(command.save_model, config, request, options);
+    return 0;
   }
+  if (request.output.empty()) throw Error("give --output, the COCO results JSON to write");
+  check_request(request);
+  // Everything a bad input can fail (the images, overlay bands, tiles, precision on this device, the
+  // weights) is built before --save-model writes: a refused run leaves no model file behind.
+  const InferenceJob job = inference_job(config, request);
+  Detector detector(config, options);
+  check_job_fits_detector(detector, job);
   if (!command.save_model.empty()) save_model(command.save_model, config, request, options);
-  if (!only_save) run_inference(config, request, options);
+  run_inference(detector, job, request.output);
   return 0;
 }
 

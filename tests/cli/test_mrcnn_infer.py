@@ -172,3 +172,31 @@ def test_save_model_waits_for_a_valid_request(run, workdir, small_model, images)
     result = infer(run, small_model, "--save-model", "m.safetensors")  # only --save-model: no images needed
     assert result.returncode == 0, result.stderr
     assert read_safetensors_metadata(workdir / "m.safetensors")["format"] == "mrcnn model"
+
+
+def test_save_model_waits_for_the_job_and_the_detector(run, workdir, small_model, images):
+    """What only building the job (the images, overlay bands) or the Detector (precision on this
+    device) finds wrong is found before --save-model writes: no model file is left behind."""
+    from mrcnn_testing import assert_one_error
+
+    for args, message in (
+            (("-i", "no_such_folder/*.png"), "no_such_folder/*.png"),
+            (("-i", images[0], "--overlay-dir", "o", "--overlay-bands", "7"), "--overlay-bands: names channel 7"),
+            (("-i", images[0], "--device", "cpu", "--precision", "fp16"), "precision fp16 needs a CUDA device")):
+        result = infer(run, small_model, *args, "-o", "dt.json", "--save-model", "m.safetensors")
+        assert_one_error(result, "mrcnn-infer", message)
+        assert not (workdir / "m.safetensors").exists(), args
+        assert not (workdir / "dt.json").exists(), args
+
+
+def test_save_model_keeps_an_existing_file_without_force(run, workdir, small_model):
+    """As import-tf: an existing --save-model file is refused, untouched, unless --force."""
+    from mrcnn_testing import assert_one_error
+
+    (workdir / "m.safetensors").write_bytes(b"the user's own file")
+    result = infer(run, small_model, "--save-model", "m.safetensors")
+    assert_one_error(result, "mrcnn-infer", "m.safetensors: already exists (use --force to overwrite)")
+    assert (workdir / "m.safetensors").read_bytes() == b"the user's own file"
+    result = infer(run, small_model, "--save-model", "m.safetensors", "--force")
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "m.safetensors").read_bytes() != b"the user's own file"

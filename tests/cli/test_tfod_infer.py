@@ -122,8 +122,10 @@ def test_bring_your_trained_model_as_the_page_says(run, user_files):
     assert again.returncode == 0, again.stderr
     assert (tmp / "one.json.dt").read_text() == (tmp / "all.json").read_text()
 
-    tiled = run("mrcnn-infer", "--model", "my_model.safetensors", "-i", "photos/", "-o", "t.json", "--tile", "256")
+    tiled = run("mrcnn-infer", "--model", "my_model.safetensors", "-i", "photos/", "-o", "t.json", "--tile", "256",
+                "--save-model", "tiled.safetensors")
     assert_one_error(tiled, "mrcnn-infer", "--tile", "tf_faster_rcnn")
+    assert not (tmp / "tiled.safetensors").exists()  # refused before --save-model wrote
     wrong = run("mrcnn-config", "set", "my_model.json", "model.num_classes=6", "-o", "wrong.json")
     assert wrong.returncode == 0
     refused = run("mrcnn-infer", "-c", "wrong.json", "-w", "my_model/checkpoint/ckpt-1", "-i", "photos/", "-o", "w.json")
