@@ -9,18 +9,37 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/subprocess.h"
+#include "core/temp_folder.h"
 #include "io/atomic_file.h"
 #include "io/text_proto.h"
+#include "io/tf_checkpoint.h"
 
 namespace mrcnn::config {
 
 namespace {
 
-// The weights need libtorch, which mrcnn-config does not load: mrcnn-infer converts them, and
-// reports a checkpoint that does not fit as "mrcnn-config: error: mrcnn-infer: <why>".
-void convert_checkpoint(const ImportTfCommand& command) {
-  std::vector<std::string> argv = {sibling_executable("mrcnn-infer"), "--config", command.output, "--weights",
-                                   command.checkpoint, "--save-model", command.save_model};
+// Everything the command reads or writes, checked before anything is written: both outputs (an
+// existing one only with --force, a folder that takes a new file) and the checkpoint's files.
+void check_inputs_and_outputs(const ImportTfCommand& command) {
+  for (const std::string& path : {command.output, command.save_model}) {
+    if (path.empty()) continue;
+    if (!command.force && std::filesystem::exists(path)) throw Error(path + ": already exists (use --force to overwrite)");
+    check_output_file(path);
+  }
+  if (!command.checkpoint.empty()) tf::resolve_checkpoint_prefix(command.checkpoint);  // Error naming it if absent
+}
+
+// The weights need libtorch, which mrcnn-config does not load: mrcnn-infer converts them from a
+// private copy of the configuration, and reports a checkpoint that does not fit as
+// "mrcnn-config: error: mrcnn-infer: <why>". The folder also installs the handler that ends the
+// child with this process on SIGINT/SIGTERM/SIGHUP (core/temp_folder.h). Its --force: the outputs
+// were checked above, with this command's --force.
+void convert_checkpoint(const ImportTfCommand& command, const Json& config) {
+  TemporaryFolder folder("mrcnn-import-tf-");
+  const std::string staged = folder.file(std::filesystem::path(command.output).filename().string());
+  write_json_file(staged, config);
+  std::vector<std::string> argv = {sibling_executable("mrcnn-infer"), "--config", staged, "--weights",
+                                   command.checkpoint, "--save-model", command.save_model, "--force"};
   if (!command.label_map.empty()) argv.insert(argv.end(), {"--label-map", command.label_map});
   run_child_tool(argv);  // its error line, if any, is the user's one line
 }
@@ -28,20 +47,17 @@ void convert_checkpoint(const ImportTfCommand& command) {
 }  // namespace
 
 int run_import_tf_command(const ImportTfCommand& command) {
-  // Both outputs are checked before either is written.
-  for (const std::string& path : {command.output, command.save_model})
-    if (!path.empty() && !command.force && std::filesystem::exists(path))
-      throw Error(path + ": already exists (use --force to overwrite)");
-  if (!command.save_model.empty()) check_output_file(command.save_model);
+  check_inputs_and_outputs(command);
   const TfImport imported = import_tf_pipeline(read_text_proto_file(command.pipeline), command.pipeline,
                                                command.label_map);
   require_valid(imported.config, command.pipeline + " (imported)");
   for (const auto& line : imported.mapped) log::debug("mapped {}", line);
   log_not_carried_over(imported.warnings, command.pipeline);
+  // The configuration last: a conversion that fails leaves nothing half done behind.
+  if (!command.checkpoint.empty()) convert_checkpoint(command, imported.config);
   write_json_file(command.output, imported.config);
   log::info("wrote {}: {} fields mapped, {} not carried over (listed above)", command.output, imported.mapped.size(),
             imported.warnings.size());
-  if (!command.checkpoint.empty()) convert_checkpoint(command);
   return 0;
 }
 

@@ -19,9 +19,10 @@ struct ImportTfCommand {
 // Adds the import-tf subcommand to app; returns it with the function that runs it.
 std::pair<CLI::App*, std::function<int()>> add_import_tf_command(CLI::App& app);
 
-// Writes the configuration, logs what was not carried over, then converts the checkpoint when one is
-// given; refuses an existing configuration or model file without force, before writing either. Error for a malformed pipeline, a field the
-// TF family cannot take, or a conversion that failed.
+// Checks the outputs (an existing configuration or model file refused without force) and the
+// checkpoint, logs what was not carried over, converts the checkpoint when one is given, and
+// writes the configuration last: a failure leaves neither file written. Error for a malformed
+// pipeline, a field the TF family cannot take, a missing checkpoint, or a conversion that failed.
 int run_import_tf_command(const ImportTfCommand& command);
 
 }  // namespace mrcnn::config

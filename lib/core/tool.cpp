@@ -51,6 +51,15 @@ std::string message_prefix(const std::string& name, const std::string& kind) {
   return std::string(parent) + ": " + kind + ": " + name + ": ";
 }
 
+// Error's message, one line per problem, each with the tool's prefix.
+void print_error_lines(const std::string& name, const std::string& message) {
+  for (size_t start = 0; start <= message.size();) {
+    const size_t end = std::min(message.find('\n', start), message.size());
+    std::cerr << message_prefix(name, "error") << message.substr(start, end - start) << "\n";
+    start = end + 1;
+  }
+}
+
 }  // namespace
 
 Tool::Tool(std::string name, const std::string& description, const std::string& examples)
@@ -76,14 +85,11 @@ int Tool::run(int argc, char** argv, const std::function<int()>& body) {
     return body();
   } catch (const ReportedFailure& e) {
     return e.exit_code();
+  } catch (const ChildKilled& e) {
+    print_error_lines(name_, e.what());
+    return e.exit_code();
   } catch (const Error& e) {
-    // A message may list several problems, one per line: each gets the tool's prefix.
-    std::string message = e.what();
-    for (size_t start = 0; start <= message.size();) {
-      const size_t end = std::min(message.find('\n', start), message.size());
-      std::cerr << message_prefix(name_, "error") << message.substr(start, end - start) << "\n";
-      start = end + 1;
-    }
+    print_error_lines(name_, e.what());
     return kExitBadInput;
   } catch (const std::exception& e) {
     std::cerr << message_prefix(name_, "internal error") << first_line(e.what()) << "\n";

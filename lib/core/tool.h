@@ -18,7 +18,8 @@ class Tool {
   const std::string& name() const { return name_; }
 
   // Parses argv, initialises logging, runs body and returns the process exit code: body's
-  // result, 2 for bad usage or an mrcnn::Error, 1 for an unexpected internal failure.
+  // result, 2 for bad usage or an mrcnn::Error, 128 + N when a child tool was killed by signal N
+  // (ChildKilled, core/subprocess.h), 1 for an unexpected internal failure.
   int run(int argc, char** argv, const std::function<int()>& body);
 
  private:

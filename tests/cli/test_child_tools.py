@@ -5,9 +5,12 @@ the files mrcnn-eval writes for its children (in $TMPDIR) are gone on every way 
 failure, an error after the children, a signal."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+
+import pytest
 
 from cli.test_tf_checkpoint import IRV2_CONFIG
 from mrcnn_testing import BIN_DIR, assert_one_error, run_tool, sample_images, write_mask_pngs
@@ -135,10 +138,92 @@ def test_signal_ends_the_child_and_leaves_no_temporary_files(workdir, small_mode
 
 
 def test_failing_conversion_is_one_line(workdir):
-    """import-tf --checkpoint: the child mrcnn-infer's reason is the one line; the configuration
-    written before stays."""
+    """import-tf --checkpoint: the child mrcnn-infer's reason is the one line; the configuration is
+    written only after the conversion succeeded, so neither file is."""
     (workdir / "pipeline.config").write_text(IRV2_CONFIG)
+    (workdir / "ckpt.index").write_bytes(b"not a checkpoint index")
+    tmp = temp_dir(workdir)
     result = run_tool(workdir, "mrcnn-config", "import-tf", "pipeline.config", "-o", "tf.json", "--checkpoint",
-                      "no_such_checkpoint", "--save-model", "tf.safetensors", timeout=300)
-    assert_one_error(result, "mrcnn-config", "mrcnn-config: error: mrcnn-infer: ", "no_such_checkpoint")
-    assert (workdir / "tf.json").exists() and not (workdir / "tf.safetensors").exists()
+                      "ckpt", "--save-model", "tf.safetensors", timeout=300, env={"TMPDIR": str(tmp)})
+    line = assert_one_error(result, "mrcnn-config", "mrcnn-config: error: mrcnn-infer: ", "ckpt.index")
+    assert str(tmp) not in line  # the user's files are named, not the staged copy
+    assert not (workdir / "tf.json").exists() and not (workdir / "tf.safetensors").exists()
+    assert list(tmp.iterdir()) == []
+
+
+def test_missing_checkpoint_is_found_before_anything_is_written(workdir):
+    (workdir / "pipeline.config").write_text(IRV2_CONFIG)
+    started = time.monotonic()
+    result = run_tool(workdir, "mrcnn-config", "import-tf", "pipeline.config", "-o", "tf.json", "--checkpoint",
+                      "no_such_checkpoint", "--save-model", "tf.safetensors")
+    line = assert_one_error(result, "mrcnn-config", "no_such_checkpoint")
+    assert "mrcnn-infer" not in line and time.monotonic() - started < 5  # no child was started for it
+    assert not (workdir / "tf.json").exists() and not (workdir / "tf.safetensors").exists()
+
+
+def config_with_stand_in_infer(workdir, script):
+    """workdir/bin/mrcnn-config, a copy of the real one, beside a shell script standing in for
+    mrcnn-infer (found next to the running executable): a child that dies or hangs on demand."""
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    shutil.copy2(BIN_DIR / "mrcnn-config", bin_dir / "mrcnn-config")
+    (bin_dir / "mrcnn-infer").write_text("#!/bin/sh\n" + script)
+    (bin_dir / "mrcnn-infer").chmod(0o755)
+    (workdir / "pipeline.config").write_text(IRV2_CONFIG)
+    (workdir / "ckpt.index").write_bytes(b"")  # the parent checks that the checkpoint is there
+    return [str(bin_dir / "mrcnn-config"), "import-tf", "pipeline.config", "-o", "tf.json", "--checkpoint", "ckpt",
+            "--save-model", "tf.safetensors"]
+
+
+def test_child_killed_by_a_signal_is_one_error_line_not_a_bug(workdir):
+    """A child killed by SIGKILL (the OOM killer, a user) printed nothing: the parent's one line says
+    so, with the shell's exit code 128 + 9, and no "internal error"."""
+    tmp = temp_dir(workdir)
+    argv = config_with_stand_in_infer(workdir, "kill -KILL $$\n")
+    result = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    assert result.returncode == 128 + signal.SIGKILL, (result.returncode, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == ["mrcnn-config: error: mrcnn-infer was killed by signal 9 (SIGKILL)"], result.stderr
+    assert not (workdir / "tf.json").exists() and list(tmp.iterdir()) == []
+
+
+def pid_alive(pid):
+    """Whether pid is a live process (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("trap, most_seconds", [("", 2.0), ("trap '' TERM\n", 10.0)])
+def test_signal_ends_the_import_child_within_seconds(workdir, trap, most_seconds):
+    """SIGTERM to import-tf while its child converts: the child is ended with it (forwarded; one
+    that ignores SIGTERM is killed after a bounded wait), the staged configuration goes, nothing
+    is written, and the exit says the signal."""
+    tmp = temp_dir(workdir)
+    argv = config_with_stand_in_infer(workdir, trap + "echo $$ > child.pid\nexec sleep 120\n")
+    parent = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(tmp)})
+    child = None
+    try:
+        deadline = time.monotonic() + 30
+        while child is None and time.monotonic() < deadline:
+            text = (workdir / "child.pid").read_text() if (workdir / "child.pid").exists() else ""
+            child = int(text) if text.endswith("\n") else None
+            time.sleep(0.02)
+        assert child is not None, parent.stderr.read() if parent.poll() is not None else "no child started"
+        time.sleep(0.2)  # past the script's exec
+        started = time.monotonic()
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+        assert time.monotonic() - started < most_seconds
+        assert parent.returncode == -signal.SIGTERM, parent.stderr.read()[-2000:]
+        assert not pid_alive(child)
+        assert list(tmp.iterdir()) == [] and not (workdir / "tf.json").exists()
+    finally:
+        if child is not None and pid_alive(child) and b"sleep" in open(f"/proc/{child}/cmdline", "rb").read():
+            os.kill(child, signal.SIGKILL)
+        parent.kill()
+        parent.wait(timeout=30)
