@@ -1,5 +1,7 @@
 #include "infer/infer_process.h"
 
+#include <utility>
+
 #include "config/config.h"
 #include "core/error.h"
 #include "core/subprocess.h"
@@ -35,8 +37,11 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
     throw Error(config_path + ": data.val.annotations is empty: nothing to evaluate against");
   out.folder = std::make_unique<TemporaryFolder>("mrcnn-eval-");
   out.detections = out.folder->file("detections.json");
+  out.detections_name = "the detections of " + weights + " on " + config_path + "'s data.val";
+  out.ground_truth_name = out.ground_truth;
   std::vector<std::string> images = {"--coco", out.ground_truth, "--image-root", val["images"].get<std::string>()};
   if (val["format"] != "coco") {
+    out.ground_truth_name = config_path + "'s data.val (" + out.ground_truth + ") as COCO";
     out.ground_truth = write_val_ground_truth(config_path, *out.folder);
     images = {"--dataset", "val"};
   }
@@ -52,6 +57,16 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
   argv.insert(argv.end(), rest.begin(), rest.end());
   run_child_tool(argv);
   return out;
+}
+
+std::string with_user_names(std::string message, const ValSetResults& results) {
+  for (const auto& [path, name] : {std::pair{results.detections, results.detections_name},
+                                   std::pair{results.ground_truth, results.ground_truth_name}}) {
+    if (path.empty() || path == name) continue;
+    for (size_t at = message.find(path); at != std::string::npos; at = message.find(path, at + name.size()))
+      message.replace(at, path.size(), name);
+  }
+  return message;
 }
 
 }  // namespace mrcnn::infer

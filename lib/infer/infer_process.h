@@ -14,7 +14,13 @@ struct ValSetResults {
   std::string detections;    // mrcnn-infer's COCO results
   // Holds what this evaluation wrote for itself (in $TMPDIR); gone with it, or on a fatal signal.
   std::unique_ptr<TemporaryFolder> folder;
+  // The two files as messages name them: by the user's inputs, not by temporary paths that are gone
+  // by the time the user reads the message ("the detections of W on C's data.val").
+  std::string ground_truth_name, detections_name;
 };
+
+// message with the temporary files' paths replaced by their names above.
+std::string with_user_names(std::string message, const ValSetResults& results);
 
 // Runs mrcnn-infer (beside this executable) with the weights over the val set of the
 // configuration file (eval.batch_size; device: eval.device unless given), every detection kept.

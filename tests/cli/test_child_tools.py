@@ -60,7 +60,8 @@ def test_failing_inference_child_is_one_line(workdir, small_model):
     tmp = temp_dir(workdir)
     result = run_tool(workdir, "mrcnn-eval", "--config", "c.json", "--weights", "bad.pth", timeout=120,
                       env={"TMPDIR": str(tmp)})
-    assert_one_error(result, "mrcnn-eval", "mrcnn-eval: error: mrcnn-infer: ", "bad.pth")
+    line = assert_one_error(result, "mrcnn-eval", "mrcnn-eval: error: mrcnn-infer: ", "bad.pth")
+    assert str(tmp) not in line, line
     assert list(tmp.iterdir()) == []
 
 
@@ -73,7 +74,8 @@ def test_failing_ground_truth_child_is_one_line(workdir, small_model):
     tmp = temp_dir(workdir)
     result = run_tool(workdir, "mrcnn-eval", "--config", "m.json", "--weights", weights, timeout=120,
                       env={"TMPDIR": str(tmp)})
-    assert_one_error(result, "mrcnn-eval", "mrcnn-eval: error: mrcnn-config: ", "no_masks")
+    line = assert_one_error(result, "mrcnn-eval", "mrcnn-eval: error: mrcnn-config: ", "no_masks")
+    assert str(tmp) not in line, line  # the files it names are the user's, not gone temporary ones
     assert list(tmp.iterdir()) == []
 
 
@@ -85,7 +87,9 @@ def test_error_after_the_children_leaves_no_temporary_files(workdir, small_model
     tmp = temp_dir(workdir)
     result = run_tool(workdir, "mrcnn-eval", "--config", "c.json", "--weights", weights, timeout=120,
                       env={"TMPDIR": str(tmp)})
-    assert_one_error(result, "mrcnn-eval", "category_id 2 is not in the ground truth")
+    line = assert_one_error(result, "mrcnn-eval", "category_id 2 is not in the ground truth",
+                            f"the detections of {weights} on c.json's data.val: detection ")
+    assert str(tmp) not in line, line  # the detections file is gone: the line names what made them
     assert list(tmp.iterdir()) == []
 
 

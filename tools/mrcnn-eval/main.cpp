@@ -80,10 +80,13 @@ int main(int argc, char** argv) {
     if (!config_path.empty() && weights.empty()) throw mrcnn::Error("--config needs --weights");
     if (!json_out.empty()) mrcnn::check_output_file(json_out);
     std::optional<mrcnn::infer::ValSetResults> model_results;
+    std::string gt_name = gt_path, dt_name = dt_path;  // as messages name them
     if (!config_path.empty()) {
       model_results = mrcnn::infer::infer_val_set(config_path, weights, device);
       gt_path = model_results->ground_truth;
       dt_path = model_results->detections;
+      gt_name = model_results->ground_truth_name;
+      dt_name = model_results->detections_name;
     }
     const auto started = std::chrono::steady_clock::now();
     const auto seconds = [&] {
@@ -93,13 +96,22 @@ int main(int argc, char** argv) {
     // read; its errors, if any, come after the ground truth's, as they would one after the other.
     auto dt_file = std::async(threads == 1 ? std::launch::deferred : std::launch::async,
                               [&] { return mrcnn::eval::CocoFile::load(dt_path); });
-    const auto gt = mrcnn::eval::CocoGroundTruth::read(gt_path);
+    // With --config, errors name the user's inputs: the temporary files are gone when the line is read.
+    const auto named = [&](const auto& read) {
+      try {
+        return read();
+      } catch (const mrcnn::Error& e) {
+        if (!model_results) throw;
+        throw mrcnn::Error(mrcnn::infer::with_user_names(e.what(), *model_results));
+      }
+    };
+    const auto gt = named([&] { return mrcnn::eval::CocoGroundTruth::read(gt_path); });
     mrcnn::log::debug("ground truth read at {} s", seconds());
-    const auto detections = mrcnn::eval::read_detections(dt_file.get(), gt, threads);
+    const auto detections = named([&] { return mrcnn::eval::read_detections(dt_file.get(), gt, threads); });
     mrcnn::log::debug("detections read at {} s", seconds());
     model_results.reset();  // its files, read, are removed
-    mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_path, gt.images().size(),
-                     gt.annotations().size(), gt.categories().size(), dt_path, detections.size());
+    mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_name, gt.images().size(),
+                     gt.annotations().size(), gt.categories().size(), dt_name, detections.size());
     std::vector<mrcnn::eval::IouType> types;
     if (iou_type != "segm") types.push_back(mrcnn::eval::IouType::Bbox);
     if (iou_type != "bbox") types.push_back(mrcnn::eval::IouType::Segm);
