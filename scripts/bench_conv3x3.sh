@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The model's 3x3 convolutions as oneDNN, NNPACK (the model's path) and our Winograd F(4x4, 3x3):
+# The model's 3x3 convolutions as oneDNN, NNPACK and our Winograd F(4x4, 3x3) (the model's path):
 # best-of-5 milliseconds and errors against float64 (tests/tools/conv3x3_bench.cpp). Usage:
 #   scripts/bench_conv3x3.sh [threads]      e.g. scripts/bench_conv3x3.sh 2
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

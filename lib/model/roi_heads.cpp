@@ -168,9 +168,9 @@ MaskHeadImpl::MaskHeadImpl(int64_t in_channels, int64_t channels) {
 }
 
 at::Tensor MaskHeadImpl::forward(const at::Tensor& pooled) {
-  // Winograd runs on NCHW maps: one layout change for the four layers rather than two per layer.
+  // Winograd runs on channels-last maps: one layout change for the four layers, not two per layer.
   at::Tensor x = ops::winograd_applies(pooled, convs_.front()->weight) ? ops::winograd_layout(pooled) : pooled;
-  for (auto& conv : convs_) x = ops::conv3x3_same(x, conv->weight, conv->bias).relu_();
+  for (auto& conv : convs_) x = ops::conv3x3_same(x, conv->weight, conv->bias, ops::Activation::kRelu);
   return x;
 }
 

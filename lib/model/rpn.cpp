@@ -26,7 +26,7 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> RpnHeadImpl::forward
     const std::vector<at::Tensor>& features) {
   std::vector<at::Tensor> logits, deltas;
   for (const auto& feature : features) {
-    const at::Tensor t = ops::conv3x3_same(feature, conv_->weight, conv_->bias).relu_();
+    const at::Tensor t = ops::conv3x3_same(feature, conv_->weight, conv_->bias, ops::Activation::kRelu);
     logits.push_back(cls_logits_(t));
     deltas.push_back(bbox_pred_(t));
   }

@@ -6,15 +6,11 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
+#include "ops/winograd_f43.h"
+
 namespace mrcnn::ops {
 
 namespace {
-
-// NNPACK initialises itself on the first availability query, not on the first convolution.
-bool nnpack_ready() {
-  static const bool ready = at::_nnpack_available();
-  return ready;
-}
 
 // A (rows, cols) float matrix into dst as (cols, rows), in 32x32 tiles on the intra-op threads:
 // ATen's strided copy for a memory-format change runs at a fifth of this on large feature maps.
@@ -53,22 +49,29 @@ at::Tensor in_format(const at::Tensor& x, at::MemoryFormat format) {
 
 }  // namespace
 
-at::Tensor winograd_layout(const at::Tensor& x) { return in_format(x, at::MemoryFormat::Contiguous); }
+at::Tensor winograd_layout(const at::Tensor& x) {
+  return x.scalar_type() == at::kFloat && x.dim() == 4 ? in_format(x, at::MemoryFormat::ChannelsLast) : x;
+}
 
 bool winograd_applies(const at::Tensor& input, const at::Tensor& weight) {
   const bool needs_grad = at::GradMode::is_enabled() && (input.requires_grad() || weight.requires_grad());
-  // Under CPU autocast the convolution belongs to bf16; NNPACK would run it in float32.
-  return !needs_grad && input.device().is_cpu() && !at::autocast::is_autocast_enabled(at::kCPU) && input.scalar_type() == at::kFloat &&
-         weight.scalar_type() == at::kFloat && input.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 &&
-         input.size(0) * input.size(2) * input.size(3) >= kWinogradMinPixels && nnpack_ready();
+  // Under CPU autocast the convolution belongs to bf16; this path computes in float32. A weight
+  // made in InferenceMode has no version counter, by which the kernel cache sees a changed weight.
+  return !needs_grad && input.device().is_cpu() && !at::autocast::is_autocast_enabled(at::kCPU) &&
+         input.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat && input.dim() == 4 &&
+         weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && !weight.is_inference() &&
+         input.size(0) * input.size(2) * input.size(3) >= kWinogradMinPixels;
 }
 
-at::Tensor conv3x3_same(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
-  if (!winograd_applies(input, weight)) return at::conv2d(input, weight, bias, 1, 1);
+at::Tensor conv3x3_same(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+                        Activation activation) {
+  if (!winograd_applies(input, weight)) {
+    at::Tensor out = at::conv2d(input, weight, bias, 1, 1);
+    return activation == Activation::kRelu ? out.relu_() : out;
+  }
   const at::MemoryFormat format = input.suggest_memory_format();
-  const at::Tensor output =
-      at::_nnpack_spatial_convolution(in_format(input, at::MemoryFormat::Contiguous), weight.contiguous(), bias,
-                                      /*padding=*/{1, 1}, /*stride=*/{1, 1});
+  const at::Tensor output = winograd_f43_conv3x3(in_format(input, at::MemoryFormat::ChannelsLast), weight, bias,
+                                                 activation == Activation::kRelu);
   return in_format(output, format);
 }
 

@@ -22,8 +22,16 @@ constexpr int64_t kPoints = kInTile * kInTile;
 constexpr int64_t kTilesPerBlock = 96;  // 128 and 512 measured the same on P2; small maps want less
 constexpr int64_t kChannelBlock = 64;   // channels transformed together: the inner, vectorised loop
 
+// The transforms' loops vectorise; built for the CPU's widest vectors where it has them (the
+// library itself targets baseline x86-64, whose 4-float vectors would leave them at a quarter).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MRCNN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MRCNN_VECTOR_CLONES
+#endif
+
 // Bᵀ applied to six vectors d[0..5] (stride ds apart, n floats each) into r[0..5] (stride rs).
-void input_rows(const float* d, int64_t ds, float* r, int64_t rs, int64_t n) {
+MRCNN_VECTOR_CLONES void input_rows(const float* d, int64_t ds, float* r, int64_t rs, int64_t n) {
   const float *d0 = d, *d1 = d + ds, *d2 = d + 2 * ds, *d3 = d + 3 * ds, *d4 = d + 4 * ds, *d5 = d + 5 * ds;
   float *r0 = r, *r1 = r + rs, *r2 = r + 2 * rs, *r3 = r + 3 * rs, *r4 = r + 4 * rs, *r5 = r + 5 * rs;
   for (int64_t c = 0; c < n; ++c) {
@@ -38,7 +46,7 @@ void input_rows(const float* d, int64_t ds, float* r, int64_t rs, int64_t n) {
 }
 
 // Aᵀ applied to six vectors m[0..5] (stride ms apart) into r[0..3] (stride rs).
-void output_rows(const float* m, int64_t ms, float* r, int64_t rs, int64_t n) {
+MRCNN_VECTOR_CLONES void output_rows(const float* m, int64_t ms, float* r, int64_t rs, int64_t n) {
   const float *m0 = m, *m1 = m + ms, *m2 = m + 2 * ms, *m3 = m + 3 * ms, *m4 = m + 4 * ms, *m5 = m + 5 * ms;
   float *r0 = r, *r1 = r + rs, *r2 = r + 2 * rs, *r3 = r + 3 * rs;
   for (int64_t c = 0; c < n; ++c) {

@@ -1,7 +1,7 @@
 // 3x3 stride-1 convolutions for inference on the CPU as a Winograd F(4x4, 3x3) of our own:
 // channels-last tiles, the 36 products per tile as MKL batched GEMMs, kernel transforms kept per
-// weight. A quarter of the direct convolution's multiplications; not yet the model's path
-// (ops/winograd_conv.h, NNPACK's F(6x6, 3x3), is) — see docs/BENCHMARKS.md.
+// weight. A quarter of the direct convolution's multiplications; the model reaches it through
+// ops/winograd_conv.h, which decides where it applies (docs/BENCHMARKS.md has the measurements).
 #pragma once
 
 #include <ATen/core/Tensor.h>

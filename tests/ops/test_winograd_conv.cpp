@@ -1,5 +1,5 @@
-// The Winograd 3x3 convolutions (NNPACK's, the model's path; our F(4x4, 3x3)) against float64
-// direct convolution: within a bound written from the operands' magnitudes (CPU-independent), the
+// The Winograd 3x3 convolution (our F(4x4, 3x3), directly and as the model reaches it through
+// conv3x3_same) against float64 direct convolution: within a bound written from the operands' magnitudes (CPU-independent), the
 // input's memory format kept, and the direct path taken wherever a gradient is needed.
 #include <torch/torch.h>
 // c10's logging defines a CHECK macro (abort on failure); the test must use Catch's instead.
@@ -17,7 +17,7 @@ struct Layer {
   torch::Tensor input, weight, bias;
 };
 
-// A 64x80 map: above kWinogradMinPixels, so the Winograd path is the one tested where NNPACK exists.
+// A 64x80 map: above kWinogradMinPixels, so conv3x3_same takes the Winograd path.
 Layer random_layer(int64_t channels = 24) {
   torch::manual_seed(3);
   return {torch::randn({1, channels, 64, 80}), torch::randn({32, channels, 3, 3}) * 0.1, torch::randn({32})};
@@ -31,9 +31,8 @@ Layer ragged_layer(int64_t images = 1, int64_t height = 61, int64_t width = 83) 
 }
 
 // |error| of a float32 3x3 convolution by any algorithm is at most a multiple of float32's epsilon
-// times the convolution of the magnitudes: direct kernels stay within ~2 epsilon, NNPACK's Winograd
-// F(6x6, 3x3) and our F(4x4, 3x3) within ~40 (their transforms' constants grow the rounding); the
-// bound leaves 5x of that.
+// times the convolution of the magnitudes: direct kernels stay within ~2 epsilon, Winograd
+// F(4x4, 3x3) within ~40 (its transforms' constants grow the rounding); the bound leaves 5x of that.
 void check_close_to_float64(const torch::Tensor& ours, const Layer& l) {
   const torch::Tensor exact = at::conv2d(l.input.to(torch::kDouble), l.weight.to(torch::kDouble),
                                          l.bias.to(torch::kDouble), 1, 1);
@@ -49,8 +48,7 @@ void check_close_to_float64(const torch::Tensor& ours, const Layer& l) {
 TEST_CASE("conv3x3_same equals a padded 3x3 convolution within float32 rounding", "[ops][winograd]") {
   const Layer l = random_layer();
   torch::NoGradGuard no_grad;
-  // Where NNPACK is missing (no AVX2) the direct path is what runs, and is what this checks.
-  if (!mrcnn::ops::winograd_applies(l.input, l.weight)) WARN("NNPACK unavailable: the Winograd path is not tested here");
+  REQUIRE(mrcnn::ops::winograd_applies(l.input, l.weight));
   const torch::Tensor out = mrcnn::ops::conv3x3_same(l.input, l.weight, l.bias);
   REQUIRE(out.sizes() == torch::IntArrayRef({1, 32, 64, 80}));
   check_close_to_float64(out, l);
@@ -63,6 +61,29 @@ TEST_CASE("conv3x3_same keeps a channels-last input channels-last", "[ops][winog
   const torch::Tensor out = mrcnn::ops::conv3x3_same(input, l.weight.contiguous(at::MemoryFormat::ChannelsLast), l.bias);
   CHECK(out.is_contiguous(at::MemoryFormat::ChannelsLast));
   check_close_to_float64(out, l);
+}
+
+TEST_CASE("conv3x3_same with a ReLU is the convolution's ReLU, in both memory formats", "[ops][winograd]") {
+  const Layer l = random_layer();
+  torch::NoGradGuard no_grad;
+  for (const auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    const torch::Tensor input = l.input.contiguous(format);
+    const torch::Tensor plain = mrcnn::ops::conv3x3_same(input, l.weight, l.bias);
+    const torch::Tensor relu = mrcnn::ops::conv3x3_same(input, l.weight, l.bias, mrcnn::ops::Activation::kRelu);
+    CHECK(relu.is_contiguous(format));
+    CHECK(torch::equal(relu, plain.relu()));
+    CHECK(relu.lt(0).sum().item<int64_t>() == 0);
+    CHECK(plain.lt(0).sum().item<int64_t>() > 0);  // the ReLU had something to do
+  }
+}
+
+TEST_CASE("conv3x3_same takes the direct convolution for a weight made in InferenceMode", "[ops][winograd]") {
+  const Layer l = random_layer();
+  c10::InferenceMode inference;
+  const torch::Tensor weight = l.weight.clone();  // an inference tensor: no version counter
+  REQUIRE(weight.is_inference());
+  CHECK_FALSE(mrcnn::ops::winograd_applies(l.input, weight));
+  CHECK(torch::equal(mrcnn::ops::conv3x3_same(l.input, weight, l.bias), at::conv2d(l.input, weight, l.bias, 1, 1)));
 }
 
 TEST_CASE("conv3x3_same takes the direct convolution where a gradient is needed", "[ops][winograd]") {

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
     const auto features = net->backbone()(batch.tensor);
     for (size_t i = 0; i < features.size(); ++i) out.insert("features_" + std::to_string(i), features[i]);
     const auto rpn = net->rpn()(batch, features);
+    out.insert("rpn_objectness", rpn.objectness);  // the RPN head's outputs, before any selection
+    out.insert("rpn_deltas", rpn.deltas);
     auto detections = net->roi_heads()->detect(features, rpn.proposals, batch.image_sizes);
     net->transform().to_original(detections, batch);
     for (size_t i = 0; i < images.size(); ++i) {
