@@ -255,7 +255,7 @@ def test_bad_pipelines_fail_with_line_and_column(run, workdir):
 
 def test_save_model_is_not_overwritten_without_force(run, workdir):
     """An existing --save-model file is refused, as the configuration is, before either is written;
-    --force lets the run go on (here to the child mrcnn-infer, which finds no checkpoint)."""
+    --force lets the run go on (here to the checkpoint, which is missing: nothing is written)."""
     (workdir / "pipeline.config").write_text(IRV2_CONFIG)
     (workdir / "tf.safetensors").write_text("mine")
     args = ("mrcnn-config", "import-tf", "pipeline.config", "-o", "tf.json", "--checkpoint", "no_ckpt",
@@ -264,5 +264,5 @@ def test_save_model_is_not_overwritten_without_force(run, workdir):
     assert_one_error(result, "mrcnn-config", "tf.safetensors: already exists (use --force to overwrite)")
     assert not (workdir / "tf.json").exists()
     result = run(*args, "--force", timeout=300)
-    assert_one_error(result, "mrcnn-config", "mrcnn-infer: ", "no_ckpt")
-    assert (workdir / "tf.json").exists() and (workdir / "tf.safetensors").read_text() == "mine"
+    assert_one_error(result, "mrcnn-config", "no_ckpt: no TF checkpoint here")
+    assert not (workdir / "tf.json").exists() and (workdir / "tf.safetensors").read_text() == "mine"
