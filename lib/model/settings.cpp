@@ -6,12 +6,12 @@ namespace mrcnn::model {
 
 ModelSettings ModelSettings::from_config(const Json& resolved) {
   const Json& m = resolved.contains("model") ? resolved["model"] : resolved;
-  // The TF OD API family has its own settings (tfod_settings_from_config) and, so far, inference
-  // only: building this family's model from its config would silently train something else.
+  // The TF OD API family has its own settings (tfod_settings_from_config): reading its config as
+  // this family's would silently build another model.
   if (m.value("arch", "torchvision") != "torchvision")
     throw Error("model.arch: " + m["arch"].get<std::string>() +
-                ": this command runs the torchvision family only; the TF OD API family runs in mrcnn-infer "
-                "and mrcnn-eval --config (training it is not built yet)");
+                ": this command runs the torchvision family only; the TF OD API family runs in mrcnn-infer, "
+                "mrcnn-eval --config and mrcnn-train");
   ModelSettings s;
   s.backbone = m["backbone"].get<std::string>();
   s.trainable_backbone_layers = m["trainable_backbone_layers"].get<int64_t>();

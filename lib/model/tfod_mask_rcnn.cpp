@@ -33,6 +33,20 @@ at::Tensor new_parameter(torch::nn::Module& module, const std::string& name, std
   return module.register_parameter(name, torch::zeros(shape));
 }
 
+// The initial values training starts from where no checkpoint gives them (from scratch, or the
+// layers fine-tuning renews), as the published config's hyperparams: the dense layers
+// variance_scaling (factor 1, uniform, FAN_AVG), the convolutions truncated_normal stddev 0.01
+// (here normal clipped at 2 stddev), biases zero. Loading weights replaces them.
+void init_head(at::Tensor& weight) {
+  torch::NoGradGuard no_grad;
+  if (weight.dim() == 2) {
+    const double limit = std::sqrt(3.0 / ((weight.size(0) + weight.size(1)) / 2.0));
+    weight.uniform_(-limit, limit);
+  } else {
+    weight.normal_(0.0, 0.01).clamp_(-0.02, 0.02);
+  }
+}
+
 }  // namespace
 
 int64_t tfod_mask_conv_depth(const TfodSettings& settings, int64_t feature_channels) {
@@ -60,7 +74,12 @@ TfodMaskRcnnImpl::TfodMaskRcnnImpl(TfodSettings settings) : settings_(std::move(
   box_bias_ = new_parameter(*this, "box_bias", {boxes * 4});
   class_weight_ = new_parameter(*this, "class_weight", {classes + 1, box_features});
   class_bias_ = new_parameter(*this, "class_bias", {classes + 1});
-  if (settings_.number_of_stages < 3 || !settings_.predict_instance_masks) return;
+  if (settings_.number_of_stages >= 3 && settings_.predict_instance_masks) add_mask_head(box_features);
+  init_heads();
+}
+
+void TfodMaskRcnnImpl::add_mask_head(int64_t box_features) {
+  const int64_t classes = settings_.num_classes;
   const int64_t mask_depth = tfod_mask_conv_depth(settings_, box_features);
   int64_t in = box_features;
   for (int64_t i = 0; i + 1 < settings_.mask_conv_layers; ++i, in = mask_depth) {
@@ -70,6 +89,12 @@ TfodMaskRcnnImpl::TfodMaskRcnnImpl(TfodSettings settings) : settings_(std::move(
   const int64_t masks = settings_.masks_are_class_agnostic ? 1 : classes;
   mask_weights_.push_back(new_parameter(*this, "mask_last_weight", {masks, in, 3, 3}));
   mask_biases_.push_back(new_parameter(*this, "mask_last_bias", {masks}));
+}
+
+void TfodMaskRcnnImpl::init_heads() {
+  for (at::Tensor* weight : {&rpn_conv_weight_, &rpn_box_weight_, &rpn_class_weight_, &box_weight_, &class_weight_})
+    init_head(*weight);
+  for (at::Tensor& weight : mask_weights_) init_head(weight);
 }
 
 void TfodMaskRcnnImpl::prepare_for_inference() {

@@ -80,6 +80,8 @@ class TfodMaskRcnnImpl : public torch::nn::Module {
   int64_t mask_conv_layers() const { return static_cast<int64_t>(mask_weights_.size()); }
 
  private:
+  void add_mask_head(int64_t box_features);
+  void init_heads();
   at::Tensor box_classifier_features(const at::Tensor& features, const at::Tensor& boxes);
 
   TfodSettings settings_;

@@ -107,14 +107,21 @@ void load_tfod_weights(TfodMaskRcnnImpl& model, const std::string& path, bool al
   warn_if_partial(load_state_dict(model, read_weights_file(path), allow_partial, path), path);
 }
 
-void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& model) {
-  load_inception_resnet_v2_from_tf(path, *model.extractor(), *model.box_extractor());
-  const tf::Checkpoint checkpoint = tf::open_checkpoint(path);
+namespace {
+
+// What loading the heads found: the Keras variables missing or of another shape, those no head
+// took, and our parameters left at their values (missing or of another shape).
+struct HeadLoad {
+  std::vector<std::string> missing, unmapped, mismatched, left;
+};
+
+// Copies every head variable of the checkpoint whose shape fits into `model`.
+HeadLoad load_heads(const tf::Checkpoint& checkpoint, TfodMaskRcnnImpl& model) {
   const auto variables = head_variables(checkpoint);
   std::map<std::string, const tf::TensorEntry*> entries;
   for (const auto& entry : checkpoint.entries) entries[entry.key] = &entry;
   auto ours = model.named_parameters(/*recurse=*/false);
-  std::vector<std::string> missing, mismatched;
+  HeadLoad out;
   std::set<std::string> used;
   torch::NoGradGuard no_grad;
   bool kernel_fits = true;
@@ -126,7 +133,8 @@ void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& mode
       const std::string name = layer + (is_kernel ? "/kernel" : "/bias");
       const std::string* variable = find_variable(variables, name);
       if (!variable) {
-        missing.push_back(name + " (for " + parameter + ")");
+        out.missing.push_back(name + " (for " + parameter + ")");
+        out.left.push_back(parameter);
         continue;
       }
       used.insert(*variable);
@@ -137,20 +145,36 @@ void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& mode
         target.copy_(value);
         continue;
       }
+      out.left.push_back(parameter);
       if (is_kernel || kernel_fits)  // a bias goes with its kernel's mismatch
-        mismatched.push_back(*variable + " " + shape_text(value.sizes()) + " for " + parameter + " " +
-                             shape_text(target.sizes()));
+        out.mismatched.push_back(*variable + " " + shape_text(value.sizes()) + " for " + parameter + " " +
+                                 shape_text(target.sizes()));
       if (is_kernel) kernel_fits = false;
     }
-  std::vector<std::string> unmapped;
   for (const auto& [name, key] : variables)
-    if (!used.count(name)) unmapped.push_back(name + " (" + key + ")");
-  if (!missing.empty() || !unmapped.empty() || !mismatched.empty())
+    if (!used.count(name)) out.unmapped.push_back(name + " (" + key + ")");
+  return out;
+}
+
+}  // namespace
+
+void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& model) {
+  load_inception_resnet_v2_from_tf(path, *model.extractor(), *model.box_extractor());
+  const tf::Checkpoint checkpoint = tf::open_checkpoint(path);
+  const HeadLoad heads = load_heads(checkpoint, model);
+  if (!heads.missing.empty() || !heads.unmapped.empty() || !heads.mismatched.empty())
     throw Error(checkpoint.prefix + ": the heads do not match the configured TF OD API model: " +
-                std::to_string(missing.size()) + " variable(s) missing: [" + joined(missing) + "]; " +
-                std::to_string(unmapped.size()) + " unmapped: [" + joined(unmapped) + "]; " +
-                std::to_string(mismatched.size()) + " of the wrong shape (kernels in our layout; biases with them): [" +
-                joined(mismatched) + "]");
+                std::to_string(heads.missing.size()) + " variable(s) missing: [" + joined(heads.missing) + "]; " +
+                std::to_string(heads.unmapped.size()) + " unmapped: [" + joined(heads.unmapped) + "]; " +
+                std::to_string(heads.mismatched.size()) +
+                " of the wrong shape (kernels in our layout; biases with them): [" + joined(heads.mismatched) + "]");
+}
+
+bool tfod_is_weights_file(const std::string& path) { return is_weights_file(path); }
+
+std::vector<std::string> load_tfod_heads_that_fit(const std::string& path, TfodMaskRcnnImpl& model) {
+  const tf::Checkpoint checkpoint = tf::open_checkpoint(path);
+  return load_heads(checkpoint, model).left;
 }
 
 }  // namespace mrcnn::model

@@ -21,6 +21,15 @@ struct TfodHeadMapping {
 // the wrong shape.
 void load_tfod_mask_rcnn_from_tf(const std::string& path, TfodMaskRcnnImpl& model);
 
+// `path` names a weights file under our parameter names (safetensors, torch.save), not a TF
+// checkpoint (its prefix, .index or a data shard, a training folder, a SavedModel).
+bool tfod_is_weights_file(const std::string& path);
+
+// Fine-tuning from a TF checkpoint: each head variable whose shape fits is copied into `model`
+// (not the extractor: load_inception_resnet_v2_from_tf); returns our head parameters left as they
+// were, missing from the checkpoint or of another shape (another num_classes).
+std::vector<std::string> load_tfod_heads_that_fit(const std::string& path, TfodMaskRcnnImpl& model);
+
 // Loads `model` from `path`: a weights file under our parameter names (.safetensors, such as a
 // self-contained model.safetensors, or torch.save), else a TF checkpoint as above (a prefix, its
 // .index or a data shard, a training folder or a SavedModel). A weights file that does not fit is

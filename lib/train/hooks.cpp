@@ -29,7 +29,7 @@ double max_rss_megabytes() {
 
 }  // namespace
 
-StateDict TrainedModel::weights() const { return model::module_state_dict(net); }
+StateDict TrainedModel::weights() const { return model::module_state_dict(net.module()); }
 
 Checkpoint TrainedModel::checkpoint(int64_t step) const {
   Checkpoint out;
@@ -42,7 +42,7 @@ Checkpoint TrainedModel::checkpoint(int64_t step) const {
 
 void TrainedModel::restore(const Checkpoint& checkpoint, const OptimizerSettings& optimizer_settings,
                            const torch::Device& device) const {
-  model::load_state_dict(net, checkpoint.weights, false, checkpoint.source);
+  model::load_state_dict(net.module(), checkpoint.weights, false, checkpoint.source);
   restore_optimizer(optimizer, params, checkpoint.optimizer, optimizer_settings, device);
   if (amp.scales_loss() && checkpoint.loss_scale)
     amp.restore(checkpoint.loss_scale->scale, checkpoint.loss_scale->clean_steps);
@@ -130,7 +130,7 @@ void FinalModelHook::write(int64_t step, bool completed) const {
   config::write_model_file((run_dir_ / "model.safetensors").string(), weights, step, config_, labels_);
 }
 
-ValidationHook::ValidationHook(Validator& validator, int64_t period, model::MaskRcnnImpl& net,
+ValidationHook::ValidationHook(Validator& validator, int64_t period, TrainableModel& net,
                                const torch::Device& device, ProcessGroup* group, RunLog* log, BestModel* best)
     : validator_(validator), period_(period), net_(net), device_(device), group_(group), log_(log), best_(best) {}
 
@@ -158,7 +158,7 @@ void ValidationHook::report(int64_t step, const Json& result) {
       tensorboard->add_image("val/image_" + std::to_string(i), validator_.overlays()[i], step);
     tensorboard->flush();
   }
-  if (best_ && best_->offer(step, segm_ap, [&] { return model::module_state_dict(net_); }))
+  if (best_ && best_->offer(step, segm_ap, [&] { return model::module_state_dict(net_.module()); }))
     log::info("step {}: best val segm AP so far, written to {}", step, best_->file().string());
 }
 

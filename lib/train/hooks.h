@@ -41,7 +41,7 @@ class Hook {
 
 // The model being trained and what a checkpoint holds besides its weights.
 struct TrainedModel {
-  model::MaskRcnnImpl& net;
+  TrainableModel& net;
   torch::optim::Optimizer& optimizer;
   const std::vector<at::Tensor>& params;
   MixedPrecision& amp;
@@ -119,7 +119,7 @@ class FinalModelHook : public Hook {
 // val images); log and best: null on the other ranks.
 class ValidationHook : public Hook {
  public:
-  ValidationHook(Validator& validator, int64_t period, model::MaskRcnnImpl& net, const torch::Device& device,
+  ValidationHook(Validator& validator, int64_t period, TrainableModel& net, const torch::Device& device,
                  ProcessGroup* group, RunLog* log, BestModel* best);
   void after_step(const StepEvent& event) override;
 
@@ -128,7 +128,7 @@ class ValidationHook : public Hook {
 
   Validator& validator_;
   int64_t period_;
-  model::MaskRcnnImpl& net_;
+  TrainableModel& net_;
   torch::Device device_;
   ProcessGroup* group_;
   RunLog* log_;

@@ -96,7 +96,7 @@ struct TrainStep::Inputs {
   std::vector<model::ImageSize> sizes;
 };
 
-TrainStep::TrainStep(model::MaskRcnnImpl& net, torch::optim::Optimizer& optimizer, std::vector<at::Tensor> params,
+TrainStep::TrainStep(TrainableModel& net, torch::optim::Optimizer& optimizer, std::vector<at::Tensor> params,
                      MixedPrecision& amp, ProcessGroup* group, StepOptions options)
     : net_(net), optimizer_(optimizer), params_(std::move(params)), amp_(amp), group_(group), options_(options) {
   if (group_) averager_ = std::make_unique<GradientAverager>(*group_, params_);
@@ -110,7 +110,7 @@ TrainStep::Inputs TrainStep::upload(const StagedBatch& staged, int64_t step) con
   Inputs in;
   for (size_t k = 0; k < staged.samples.size(); ++k) {
     const data::Sample& s = staged.samples[k];
-    in.images.push_back(model::pixels_to_image(staged.pixels[k], device).to(options_.dtype).contiguous());
+    in.images.push_back(net_.image(staged.pixels[k], device, options_.dtype));
     const model::Target& t = staged.targets[k];
     // Every random choice for an image (multi-scale size, sampling) comes from (seed, step, its
     // place in the global batch): the same whichever process trains on it.
@@ -127,7 +127,7 @@ TrainStep::Inputs TrainStep::upload(const StagedBatch& staged, int64_t step) con
 model::BatchShape TrainStep::global_batch_shape(const Inputs& in) const {
   model::BatchShape shape;
   if (!group_) return shape;
-  if (!in.sizes.empty()) shape = net_.transform().batch_shape(in.sizes, nullptr, &in.targets);
+  if (!in.sizes.empty()) shape = net_.batch_shape(in.sizes, in.targets);
   const at::Tensor sides = torch::tensor(
       {shape.padded.first, shape.padded.second, shape.largest.first, shape.largest.second}, torch::kLong);
   group_->all_reduce_max({sides});
@@ -137,12 +137,12 @@ model::BatchShape TrainStep::global_batch_shape(const Inputs& in) const {
 StepTotals TrainStep::run(const StagedBatch& staged, int64_t step, double lr, const StopRequest& stop) {
   Inputs in = upload(staged, step);
   const model::BatchShape shape = global_batch_shape(in);
-  if (group_ && options_.broadcast_buffers) group_->broadcast(net_.buffers(), 0);
+  if (group_ && options_.broadcast_buffers) group_->broadcast(net_.module().buffers(), 0);
   for (auto& g : optimizer_.param_groups()) g.options().set_lr(lr);
   std::map<std::string, model::LossTerm> terms;
   if (!staged.samples.empty()) {
     MixedPrecision::Scope autocast(amp_);
-    terms = net_.loss_terms(in.images, std::move(in.targets), nullptr, false, shape);
+    terms = net_.loss_terms(in.images, std::move(in.targets), shape);
   }
   // One all-reduce per step: the images, each loss's sum and count over the global batch, and
   // whether any process was asked to stop.

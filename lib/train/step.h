@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "data/loader.h"
-#include "model/mask_rcnn.h"
+#include "model/image_batch.h"
+#include "model/targets.h"
 #include "train/mixed_precision.h"
 #include "train/stop.h"
+#include "train/trainable_model.h"
 
 namespace torch::optim {
 class Optimizer;
@@ -71,7 +73,7 @@ struct StepOptions {
 class TrainStep {
  public:
   // group: null for one process.
-  TrainStep(model::MaskRcnnImpl& net, torch::optim::Optimizer& optimizer, std::vector<at::Tensor> params,
+  TrainStep(TrainableModel& net, torch::optim::Optimizer& optimizer, std::vector<at::Tensor> params,
             MixedPrecision& amp, ProcessGroup* group, StepOptions options);
   ~TrainStep();
   TrainStep(const TrainStep&) = delete;
@@ -89,7 +91,7 @@ class TrainStep {
   void backward_and_step(const std::map<std::string, model::LossTerm>& terms, const StepTotals& totals,
                          bool has_images);
 
-  model::MaskRcnnImpl& net_;
+  TrainableModel& net_;
   torch::optim::Optimizer& optimizer_;
   std::vector<at::Tensor> params_;
   MixedPrecision& amp_;

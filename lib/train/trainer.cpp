@@ -7,13 +7,13 @@
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <optional>
 
 #include "core/cpu_allocator.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/weights_file.h"
-#include "model/mask_rcnn.h"
-#include "model/weights.h"
+#include "model/settings.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
 #include "train/hooks.h"
@@ -21,6 +21,8 @@
 #include "train/profiler_hook.h"
 #include "train/step.h"
 #include "train/stop.h"
+#include "train/tfod_model.h"
+#include "train/torchvision_model.h"
 #include "train/training_data.h"
 #include "train/validation.h"
 
@@ -28,61 +30,20 @@ namespace mrcnn::train {
 namespace fs = std::filesystem;
 namespace {
 
-// Fine-tuning may re-initialise the class predictors (another num_classes) and the RPN's
-// predictor layers (another anchor count per location: model.anchor.*); anything else that does
-// not fit means the weights are of another architecture, which is an error.
-void check_fine_tuning_fit(const model::LoadReport& report, const std::string& source,
-                           const model::ModelSettings& settings) {
-  static const char* const kPredictors[] = {"roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.",
-                                            "rpn.head.cls_logits.", "rpn.head.bbox_pred."};
-  std::vector<std::string> problems;
-  for (const auto& m : report.shape_mismatch)
-    if (std::none_of(std::begin(kPredictors), std::end(kPredictors),
-                     [&](const char* prefix) { return m.rfind(prefix, 0) == 0; }))
-      problems.push_back("shape mismatch: " + m);
-  for (const auto& m : report.missing) problems.push_back("missing: " + m);
-  for (const auto& m : report.unexpected) problems.push_back("unexpected: " + m);
-  if (problems.empty()) return;
-  std::string message = source + ": weights of another architecture than this config's (model.backbone " +
-                        settings.backbone + "): " + std::to_string(problems.size()) + " tensors do not fit, first " +
-                        problems.front();
-  throw Error(message);
-}
-
-// RGB weights fine-tuned onto another band count (model.input_channels): the first convolution is
-// made from the file's RGB filters (model::rgb_filters_to_bands) and no longer counts as a mismatch.
-void adapt_first_conv(model::MaskRcnnImpl& net, const StateDict& weights, model::LoadReport& report,
-                      const std::string& source, int64_t bands) {
-  const auto mismatch = std::find_if(report.shape_mismatch.begin(), report.shape_mismatch.end(), [](const auto& m) {
-    return m.rfind(std::string(model::kFirstConvKey) + ":", 0) == 0;
-  });
-  const auto file = std::find_if(weights.begin(), weights.end(),
-                                 [](const auto& w) { return model::canonical_key(w.first) == model::kFirstConvKey; });
-  if (mismatch == report.shape_mismatch.end() || file == weights.end() || file->second.dim() != 4 ||
-      file->second.size(1) != 3)
-    return;
-  torch::NoGradGuard no_grad;
-  at::Tensor conv1 = net.named_parameters()[model::kFirstConvKey];
-  const at::Tensor adapted = model::rgb_filters_to_bands(file->second.to(torch::kFloat), bands);
-  if (adapted.sizes() != conv1.sizes()) return;  // another kernel or width: check_fine_tuning_fit names it
-  conv1.copy_(adapted);
-  log::info("{}: adapted {} from 3 (RGB) to {} input bands ({})", source, model::kFirstConvKey, bands,
-            bands == 1 ? "the sum of the RGB filters" : "RGB filters kept, extra bands their mean, all scaled by 3/" +
-                                                           std::to_string(bands));
-  report.shape_mismatch.erase(mismatch);
-  report.loaded.push_back(model::kFirstConvKey);
-}
-
 // An out-of-memory error naming the keys that decide the size of the model and of a step.
 Error out_of_memory(const std::string& doing, const Json& config, const std::string& detail) {
   const Json& m = config["model"];
-  return Error("out of memory " + doing + ": model.backbone=" + m["backbone"].get<std::string>() +
-               ", model.num_classes=" + m["num_classes"].dump() + ", model.fpn_channels=" + m["fpn_channels"].dump() +
-               ", model.roi.representation_size=" + m["roi"]["representation_size"].dump() +
-               ", model.mask.head_channels=" + m["mask"]["head_channels"].dump() + ", model.max_size=" +
-               m["max_size"].dump() + ", train.batch_size=" + config["train"]["batch_size"].dump() +
-               ", train.dtype=" + config["train"]["dtype"].get<std::string>() + " (smaller values need less memory)" +
-               (detail.empty() ? "" : ": " + detail));
+  const std::string model_keys =
+      m["arch"] == "tf_faster_rcnn"
+          ? "model.num_classes=" + m["num_classes"].dump() + ", model.tf.resizer=" + m["tf"]["resizer"].dump() +
+                ", model.tf.second_stage.batch_size=" + m["tf"]["second_stage"]["batch_size"].dump()
+          : "model.backbone=" + m["backbone"].get<std::string>() + ", model.num_classes=" + m["num_classes"].dump() +
+                ", model.fpn_channels=" + m["fpn_channels"].dump() + ", model.roi.representation_size=" +
+                m["roi"]["representation_size"].dump() + ", model.mask.head_channels=" +
+                m["mask"]["head_channels"].dump() + ", model.max_size=" + m["max_size"].dump();
+  return Error("out of memory " + doing + ": " + model_keys + ", train.batch_size=" +
+               config["train"]["batch_size"].dump() + ", train.dtype=" + config["train"]["dtype"].get<std::string>() +
+               " (smaller values need less memory)" + (detail.empty() ? "" : ": " + detail));
 }
 
 // Runs f; memory it cannot get (the caching allocator's std::bad_alloc, libtorch's out-of-memory
@@ -134,25 +95,27 @@ std::unique_ptr<ProcessGroup> join_process_group(const DistributedEnv& env, cons
   return group;
 }
 
-// The module, seeded, with the initial weights (train.init_weights or --init-weights, unless
-// resuming), on the device in train.dtype, in training mode.
-model::MaskRcnn build_model(const Json& config, const model::ModelSettings& model_settings,
-                            const TrainSettings& settings, const TrainOptions& options, const torch::Device& device) {
+bool is_tf_family(const Json& config) { return config["model"]["arch"] == "tf_faster_rcnn"; }
+
+// The torchvision family's model settings; none for the TF family (model.tf.*, read by its model).
+std::optional<model::ModelSettings> torchvision_settings(const Json& config) {
+  if (is_tf_family(config)) return std::nullopt;
+  return model::ModelSettings::from_config(config);
+}
+
+// The module of the configured family (model.arch), seeded, with the initial weights
+// (train.init_weights or --init-weights, unless resuming), on the device in train.dtype, in
+// training mode.
+std::unique_ptr<TrainableModel> build_model(const Json& config, const std::optional<model::ModelSettings>& torchvision,
+                                            const TrainSettings& settings, const TrainOptions& options,
+                                            const torch::Device& device) {
   torch::manual_seed(settings.seed);
-  model::MaskRcnn net = with_memory_error("building the model", config, [&] { return model::MaskRcnn(model_settings); });
-  const std::string init = options.init_weights.empty() ? settings.init_weights : options.init_weights;
-  if (!init.empty() && !options.resume) {
-    const StateDict weights = read_weights_file(init);
-    model::LoadReport loaded = model::load_state_dict(*net, weights, true, init);
-    if (model_settings.input_channels != 3)
-      adapt_first_conv(*net, weights, loaded, init, model_settings.input_channels);
-    check_fine_tuning_fit(loaded, init, model_settings);
-    log::info("{}: loaded {} tensors; {} start fresh (other shapes: the class predictors when num_classes differs, "
-              "the RPN predictors when the anchors per location differ)",
-              init, loaded.loaded.size(), loaded.shape_mismatch.size() + loaded.missing.size());
-    for (const auto& m : loaded.shape_mismatch) log::info("  re-initialised {}", m);
-  }
-  net->to(device, settings.dtype == "float64" ? at::kDouble : at::kFloat);
+  const std::string given = options.init_weights.empty() ? settings.init_weights : options.init_weights;
+  const std::string init = options.resume ? "" : given;  // resuming: the checkpoint's weights
+  std::unique_ptr<TrainableModel> net = with_memory_error("building the model", config, [&] {
+    return torchvision ? make_torchvision_model(*torchvision, init) : make_tfod_model(config, init);
+  });
+  net->module().to(device, settings.dtype == "float64" ? at::kDouble : at::kFloat);
   // NHWC is the faster layout on both devices (measured: docs/BENCHMARKS.md); "off" keeps NCHW.
   if (settings.channels_last != "off") net->use_channels_last();
   if (device.is_cuda()) {
@@ -165,7 +128,7 @@ model::MaskRcnn build_model(const Json& config, const model::ModelSettings& mode
   return net;
 }
 
-std::vector<at::Tensor> trainable_parameters(model::MaskRcnnImpl& net) {
+std::vector<at::Tensor> trainable_parameters(torch::nn::Module& net) {
   std::vector<at::Tensor> params;
   for (auto& p : net.parameters())
     if (p.requires_grad()) params.push_back(p);
@@ -176,7 +139,7 @@ std::vector<at::Tensor> trainable_parameters(model::MaskRcnnImpl& net) {
 // arrive here after reading their data sets, at different speeds on a busy machine, so this first
 // wait allows at least kStartAllowance whatever train.dist_timeout says (a short timeout is for
 // noticing a rank that dies or hangs while training).
-void broadcast_weights(ProcessGroup& group, model::MaskRcnnImpl& net) {
+void broadcast_weights(ProcessGroup& group, torch::nn::Module& net) {
   constexpr std::chrono::seconds kStartAllowance{300};
   std::vector<at::Tensor> state;
   for (auto& p : net.parameters()) state.push_back(p);
@@ -206,7 +169,7 @@ struct Run {
       : config(config),
         options(options),
         env(distributed_env()),
-        model_settings(model::ModelSettings::from_config(config)),
+        torchvision(torchvision_settings(config)),
         settings(TrainSettings::from_config(config)),
         run_dir(options.output_dir),
         checkpoints(run_dir / "checkpoints") {}
@@ -214,7 +177,7 @@ struct Run {
   const Json& config;
   const TrainOptions& options;
   const DistributedEnv env;  // rank 0 alone writes files and logs
-  const model::ModelSettings model_settings;
+  const std::optional<model::ModelSettings> torchvision;  // none: the TF OD API family
   const TrainSettings settings;
   const fs::path run_dir;
   const CheckpointFolder checkpoints;
@@ -222,7 +185,7 @@ struct Run {
   std::unique_ptr<data::Loader> loader;
   torch::Device device = torch::kCPU;
   std::unique_ptr<ProcessGroup> group;
-  model::MaskRcnn net{nullptr};
+  std::unique_ptr<TrainableModel> net;
   std::vector<at::Tensor> params;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<MixedPrecision> amp;
@@ -234,11 +197,13 @@ struct Run {
 
 // Data first: everything is checked before the first step.
 void prepare_data(Run& run) {
-  run.data = read_training_data(run.config, run.settings, run.model_settings);
+  run.data = read_training_data(run.config, run.settings, run.config["model"]["num_classes"].get<int64_t>());
   check_global_batch(run.settings.batch_size, run.env.world_size);
+  std::function<void(int64_t, int64_t)> check_size;  // the TF family's resizer takes any size
+  if (run.torchvision) check_size = torchvision_image_size_check(*run.torchvision);
   run.loader = std::make_unique<data::Loader>(
       std::move(run.data.samples), run.data.spec,
-      loader_options(run.settings, run.model_settings, run.data.spec.max_image_pixels, run.env.rank,
+      loader_options(run.settings, std::move(check_size), run.data.spec.max_image_pixels, run.env.rank,
                      run.env.world_size));
 }
 
@@ -246,8 +211,8 @@ void prepare_data(Run& run) {
 void prepare_model(Run& run) {
   run.device = training_device(run.options, run.env);
   run.group = join_process_group(run.env, run.settings, run.device);
-  run.net = build_model(run.config, run.model_settings, run.settings, run.options, run.device);
-  run.params = trainable_parameters(*run.net);
+  run.net = build_model(run.config, run.torchvision, run.settings, run.options, run.device);
+  run.params = trainable_parameters(run.net->module());
   run.optimizer = make_optimizer(run.settings.optimizer, run.params);
   run.amp = std::make_unique<MixedPrecision>(run.settings.amp, run.device);
   run.trained.reset(new TrainedModel{*run.net, *run.optimizer, run.params, *run.amp});
@@ -257,7 +222,7 @@ void prepare_model(Run& run) {
     run.start = checkpoint.step;
     log::info("resuming {} at step {}", run.options.output_dir, run.start);
   }
-  if (run.group) broadcast_weights(*run.group, *run.net);
+  if (run.group) broadcast_weights(*run.group, run.net->module());
 }
 
 // The hooks, in the order they act after a step: metrics, checkpoint, final models, validation
@@ -281,8 +246,10 @@ std::vector<std::unique_ptr<Hook>> make_hooks(Run& run, RunLog* log, BestModel* 
     hooks.push_back(std::make_unique<FinalModelHook>(run.run_dir, *run.trained, run.config, run.data.labels));
   }
   if (run.data.validator) {
-    run.data.validator->set_autocast(validation_autocast(run.config["infer"]["precision"].get<std::string>(),
-                                                         run.device, run.settings.dtype == "float64"));
+    // The TF family runs in float32 (infer.precision auto resolves so for it; bf16/fp16 are refused).
+    if (!is_tf_family(run.config))
+      run.data.validator->set_autocast(validation_autocast(run.config["infer"]["precision"].get<std::string>(),
+                                                           run.device, run.settings.dtype == "float64"));
     hooks.push_back(std::make_unique<ValidationHook>(*run.data.validator, run.settings.eval_every(steps_per_epoch),
                                                      *run.net, run.device, run.group.get(), log, best));
   }
@@ -334,7 +301,7 @@ int64_t train(Run& run) {
             run.settings.batch_size, run.device.str());
   const auto hooks = make_hooks(run, run_log.get(), best.get(), total_steps);
   StepOptions step_options{run.device, run.settings.dtype == "float64" ? at::kDouble : at::kFloat, run.settings.seed,
-                           run.settings.grad_clip_norm, run.model_settings.trainable_bn};
+                           run.settings.grad_clip_norm, run.torchvision && run.torchvision->trainable_bn};
   TrainStep train_step(*run.net, *run.optimizer, run.params, *run.amp, run.group.get(), step_options);
   const StepEvent end = run_steps(run, train_step, hooks, total_steps);
   if (end.stopping()) {
@@ -360,6 +327,7 @@ int64_t run_training_unguarded(const Json& config, const TrainOptions& options) 
   // Data-parallel when started by torchrun, srun or --nproc.
   Run run(config, options);
   log::set_process_rank(run.env.rank);
+  if (is_tf_family(config)) check_tfod_training(config, run.settings, run.env.world_size);
   check_run_folder(options, run.checkpoints);
   prepare_data(run);
   prepare_model(run);

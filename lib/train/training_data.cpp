@@ -80,19 +80,18 @@ TrainingData::~TrainingData() = default;
 TrainingData::TrainingData(TrainingData&&) noexcept = default;
 TrainingData& TrainingData::operator=(TrainingData&&) noexcept = default;
 
-TrainingData read_training_data(const Json& config, const TrainSettings& settings,
-                                const model::ModelSettings& model) {
+TrainingData read_training_data(const Json& config, const TrainSettings& settings, int64_t num_classes) {
   TrainingData out;
   out.spec = data::DatasetSpec::from_config(config, "data.train");
   check_data_paths(out.spec, "data.train");
-  const data::LabelMap labels = read_label_map(settings.data.label_map, model.num_classes);
+  const data::LabelMap labels = read_label_map(settings.data.label_map, num_classes);
   data::ReadReport report;
   out.samples = data::read_dataset(out.spec, report);
   log::info("{}", report.summary(out.spec.annotations));
   std::vector<data::Sample> held_out;
   if (settings.data.val_fraction > 0 && !settings.data.val_set)
     held_out = hold_out(out.samples, settings.data.val_fraction, settings.seed);
-  out.validator = make_validator(config, std::move(held_out), out.spec, model.num_classes);
+  out.validator = make_validator(config, std::move(held_out), out.spec, num_classes);
   if (out.validator && !settings.data.label_map.empty()) out.validator->set_labels(labels);
   if (out.validator) out.validator->set_max_image_pixels(out.spec.max_image_pixels);
   if (!out.validator)
@@ -101,8 +100,9 @@ TrainingData read_training_data(const Json& config, const TrainSettings& setting
   return out;
 }
 
-data::LoaderOptions loader_options(const TrainSettings& settings, const model::ModelSettings& model,
-                                   int64_t max_image_pixels, int shard, int shards) {
+data::LoaderOptions loader_options(const TrainSettings& settings,
+                                   std::function<void(int64_t, int64_t)> check_image_size, int64_t max_image_pixels,
+                                   int shard, int shards) {
   data::LoaderOptions options;
   options.batch_size = settings.batch_size;
   options.workers = settings.data.workers;
@@ -112,11 +112,7 @@ data::LoaderOptions loader_options(const TrainSettings& settings, const model::M
   options.shard = shard;
   options.shards = shards;
   options.max_image_pixels = max_image_pixels;
-  // An image too elongated for the model is a bad image (skipped or named), not a failed step.
-  options.check_image_size = [transform = model::Transform(model), min_sizes = model.min_size](int64_t height,
-                                                                                               int64_t width) {
-    for (const int64_t min_size : min_sizes) transform.resized_size({height, width}, min_size);
-  };
+  options.check_image_size = std::move(check_image_size);
   return options;
 }
 

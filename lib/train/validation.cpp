@@ -15,18 +15,29 @@
 #include "viz/overlay.h"
 
 namespace mrcnn::train {
+namespace {
+
+// A decoded image's (H, W, C) pixels as a tensor of their own type (uint8, or float bands).
+at::Tensor pixel_tensor(const cv::Mat& image) {
+  const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
+  return torch::from_blob(contiguous.data, {contiguous.rows, contiguous.cols, contiguous.channels()},
+                          model::pixel_dtype(image))
+      .clone();
+}
+
+}  // namespace
 
 Validator::Validator(std::vector<data::Sample> samples, data::DatasetSpec spec, eval::CocoGroundTruth gt)
     : samples_(std::move(samples)), spec_(std::move(spec)), gt_(std::move(gt)) {
   for (const auto& c : gt_.categories()) labels_.set(c.id, c.name);
 }
 
-Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size, int overlay_count,
+Json Validator::run(TrainableModel& net, const torch::Device& device, int batch_size, int overlay_count,
                     ProcessGroup* group) {
   overlays_.clear();
   const auto start = std::chrono::steady_clock::now();
   torch::NoGradGuard no_grad;
-  net.eval();
+  net.module().eval();
   // This rank's share: every size()-th image from its rank on.
   std::vector<size_t> mine;
   for (size_t i = group ? group->rank() : 0; i < samples_.size(); i += group ? group->size() : 1) mine.push_back(i);
@@ -40,12 +51,12 @@ Json Validator::run(model::MaskRcnnImpl& net, const torch::Device& device, int b
       sample.mask_rles.clear();  // only the pixels are needed
       data::check_pixel_limit(sample, max_image_pixels_);
       data::load_pixels(sample, spec_);
-      images.push_back(model::image_to_tensor(sample.image, device));
+      images.push_back(net.image(pixel_tensor(sample.image), device, torch::kFloat));
       ids.push_back(sample.image_id);
       pixels.push_back(sample.image);
     }
     const model::AutocastScope autocast(device.type(), autocast_);
-    const auto detections = model::detect_instances(net, images, 0.0f);
+    const auto detections = net.detect(images, 0.0f);
     for (size_t k = 0; k < detections.size(); ++k) {
       if (static_cast<int>(overlays_.size()) < overlay_count) {
         viz::OverlayStyle style;

@@ -13,7 +13,7 @@
 #include "eval/coco.h"
 #include "io/image_file.h"
 #include "io/json_file.h"
-#include "model/mask_rcnn.h"
+#include "train/trainable_model.h"
 
 namespace mrcnn::train {
 
@@ -28,7 +28,7 @@ class Validator {
   // training mode. overlay_count: how many of the first images to draw with their detections
   // (score >= 0.5), kept in overlays(). With a process group, each rank detects on every
   // size()-th image, the detections are gathered, and rank 0 scores them (the others get {}).
-  Json run(model::MaskRcnnImpl& net, const torch::Device& device, int batch_size = 2, int overlay_count = 0,
+  Json run(TrainableModel& net, const torch::Device& device, int batch_size = 2, int overlay_count = 0,
            ProcessGroup* group = nullptr);
 
   size_t size() const { return samples_.size(); }

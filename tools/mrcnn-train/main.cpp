@@ -7,6 +7,7 @@
 #include "data/shapes.h"
 #include "train/launch.h"
 #include "train/settings.h"
+#include "train/tfod_model.h"
 #include "train/trainer.h"
 
 namespace {
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
     options.time_limit_seconds = time_limit_minutes * 60;
     options.profile_steps = profile_steps;
     const mrcnn::Json config = mrcnn::config::load_resolved(config_path);  // checked once, before any spawn
+    if (config["model"]["arch"] == "tf_faster_rcnn")  // what that family does not train with, before any spawn
+      mrcnn::train::check_tfod_training(config, mrcnn::train::TrainSettings::from_config(config), nproc);
     if (nproc > 1) {
       if (std::getenv("WORLD_SIZE") != nullptr)
         throw mrcnn::Error("--nproc " + std::to_string(nproc) + " inside a launcher's process (WORLD_SIZE=" +
