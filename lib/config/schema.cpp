@@ -115,6 +115,9 @@ void add_tf_second_stage_training(std::vector<KeySpec>& k, const std::string& p)
   k.push_back(number(p + "second_stage.classification_loss_weight", 1.0,
                      "Training: weight of the box classifier's class loss").at_least(0).at_most(1e6));
   k.push_back(number(p + "second_stage.mask_loss_weight", 4.0, "Training: weight of the mask loss").at_least(0).at_most(1e6));
+  k.push_back(number(p + "second_stage.classification_logit_scale", 1.0,
+                     "Training: the weighted_softmax classification loss divides the logits by this")
+                  .above(0).at_most(1e6));
   k.push_back(choice(p + "fine_tune_checkpoint_type", "detection", {"detection", "classification", "full"},
                      "Training from train.init_weights: detection keeps all but the class-dependent layers (class "
                      "logits, per-class box encodings and masks), classification the extractor only, full all"));

@@ -209,6 +209,18 @@ void read_second_stage_training(Message& f, Json& out) {
   out["localization_loss_weight"] = f.number("second_stage_localization_loss_weight", 1.0);
   out["classification_loss_weight"] = f.number("second_stage_classification_loss_weight", 1.0);
   out["mask_loss_weight"] = f.number("second_stage_mask_prediction_loss_weight", 1.0);
+  // second_stage_classification_loss: weighted_softmax (the OD API's default) is what training
+  // computes, its logit_scale a key; another loss (sigmoid, focal, bootstrapped) is left unread and
+  // named as passed over with the other training-only fields.
+  out["classification_logit_scale"] = 1.0;
+  if (!f.has("second_stage_classification_loss")) return;
+  Message loss = f.child("second_stage_classification_loss");
+  if (!loss.has("weighted_softmax")) return;
+  Message softmax = loss.child("weighted_softmax");
+  out["classification_logit_scale"] = softmax.number("logit_scale", 1.0);
+  if (out["classification_logit_scale"].get<double>() <= 0) softmax.problem("logit_scale", "must be above 0");
+  softmax.finish();
+  loss.finish();
 }
 
 // faster_rcnn { } as the model section's keys: model.arch, model.num_classes (with the background),

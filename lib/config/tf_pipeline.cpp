@@ -290,13 +290,17 @@ bool is_tf_family(Leaves& leaves) {
 }
 
 void map_tf_family(const Json& pipeline, Leaves& leaves, Mapper& map, TfImport& out) {
+  static const std::string kSoftmaxLoss = "model.faster_rcnn.second_stage_classification_loss.weighted_softmax";
   const Json model = tf_faster_rcnn_model(pipeline, leaves.source());
   for (const auto& [key, value] : model.items()) map.set("model.faster_rcnn", "model." + key, value);
-  for (const auto& field : tf_faster_rcnn_training_fields())
-    if (const std::string path = "model.faster_rcnn." + field;
-        leaves.has(path) || leaves.any_under(path + ".") || leaves.any_under(path + "["))
-      out.mapped.push_back(path + ": training only, passed over (mrcnn infers with this "
-                           "family; it does not train it yet)");
+  for (const auto& field : tf_faster_rcnn_training_fields()) {
+    const std::string path = "model.faster_rcnn." + field;
+    if (field == "second_stage_classification_loss" && leaves.any_under(kSoftmaxLoss))
+      continue;  // mapped: model.tf.second_stage.classification_logit_scale
+    if (leaves.has(path) || leaves.any_under(path + ".") || leaves.any_under(path + "["))
+      out.mapped.push_back(path + ": training only, passed over (mrcnn's training of this family does not "
+                           "follow it)");
+  }
   leaves.use_all("model.");
 }
 
@@ -351,19 +355,26 @@ void map_learning_rate(Leaves& leaves, Mapper& map, TfImport& out, const std::st
   }
 }
 
-// A PyTorch file becomes train.init_weights; a TensorFlow checkpoint is named as not carried over.
+// A PyTorch file becomes train.init_weights; so does a TensorFlow checkpoint for the TF OD API
+// family (mrcnn-train reads it as fine_tune_checkpoint_type says), else it is named as not carried
+// over (torchvision's family cannot read it).
 void map_fine_tune_checkpoint(Leaves& leaves, Mapper& map, TfImport& out, const std::string& t) {
+  const bool tf_family = out.config.value("model", Json::object()).value("arch", "") == kTfFasterRcnnArch;
   if (const auto checkpoint = leaves.text(t + "fine_tune_checkpoint")) {
     const std::string& path = *checkpoint;
     const auto ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
-    if (ext == ".pth" || ext == ".pt" || ext == ".safetensors")
+    if (tf_family || ext == ".pth" || ext == ".pt" || ext == ".safetensors")
       map.set(t + "fine_tune_checkpoint", "train.init_weights", path);
-    else if (out.config.value("model", Json::object()).value("arch", "") == kTfFasterRcnnArch)
-      out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (mrcnn does not train this family "
-                             "yet; run a checkpoint with mrcnn-infer --weights, see docs/tfod-model.md)");
     else
       out.warnings.push_back(t + "fine_tune_checkpoint = " + path + ": not mapped (a TensorFlow checkpoint; start "
                              "from torchvision's COCO weights with --init-weights maskrcnn_resnet50_fpn_coco-*.pth)");
+  }
+  if (const auto type = leaves.text(t + "fine_tune_checkpoint_type"); type && tf_family) {
+    if (*type == "detection" || *type == "classification" || *type == "full")
+      map.set(t + "fine_tune_checkpoint_type", "model.tf.fine_tune_checkpoint_type", *type);
+    else
+      out.warnings.push_back(t + "fine_tune_checkpoint_type = " + *type +
+                             ": not mapped (mrcnn knows detection, classification and full)");
   }
   for (const char* key : {"fine_tune_checkpoint_type", "from_detection_checkpoint", "load_all_detection_checkpoint_vars"})
     leaves.take(t + key);

@@ -67,6 +67,7 @@ TfodLossSettings tfod_loss_settings_from_config(const Json& resolved) {
   s.second_stage_localization_weight = second["localization_loss_weight"].get<float>();
   s.second_stage_classification_weight = second["classification_loss_weight"].get<float>();
   s.second_stage_mask_weight = second["mask_loss_weight"].get<float>();
+  s.classification_logit_scale = second.value("classification_logit_scale", 1.0f);
   const int64_t proposals = first["max_proposals"].get<int64_t>();
   if (s.second_stage_batch_size > proposals)
     throw Error("model.tf.second_stage.batch_size: " + std::to_string(s.second_stage_batch_size) +

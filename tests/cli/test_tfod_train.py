@@ -189,3 +189,28 @@ def test_refuses_batches_of_mixed_sizes_and_several_processes(run, workdir):
     assert_one_error(run("mrcnn-train", "--config", config, "--output-dir", "out", "--nproc", "2"), "mrcnn-train",
                      "data-parallel", "2 processes")
 
+
+def test_import_tf_maps_the_training_fields(run, workdir):
+    """fine_tune_checkpoint (a TF checkpoint), its type and the weighted_softmax logit_scale become
+    keys; another classification loss is named as passed over."""
+    from cli.test_tf_checkpoint import IRV2_CONFIG
+
+    softmax = "second_stage_classification_loss { weighted_softmax { logit_scale: 2.5 } }"
+    train_config = ('train_config { batch_size: 1 num_steps: 5000 fine_tune_checkpoint: "pretrained/ckpt-0" '
+                    'fine_tune_checkpoint_type: "classification" }\n')
+    (workdir / "p.config").write_text(IRV2_CONFIG.replace("number_of_stages: 3", f"number_of_stages: 3 {softmax}")
+                                      + train_config)
+    result = run("mrcnn-config", "import-tf", "p.config", "-o", "p.json")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((workdir / "p.json").read_text())
+    assert config["train"]["init_weights"] == "pretrained/ckpt-0"
+    assert config["model"]["tf"]["fine_tune_checkpoint_type"] == "classification"
+    assert config["model"]["tf"]["second_stage"]["classification_logit_scale"] == 2.5
+    assert "second_stage_classification_loss" not in result.stderr
+
+    sigmoid = "second_stage_classification_loss { weighted_sigmoid { } }"
+    (workdir / "s.config").write_text(IRV2_CONFIG.replace("number_of_stages: 3", f"number_of_stages: 3 {sigmoid}"))
+    result = run("mrcnn-config", "-v", "import-tf", "s.config", "-o", "s.json")
+    assert result.returncode == 0, result.stderr
+    assert "second_stage_classification_loss: training only, passed over" in result.stderr
+    assert json.loads((workdir / "s.json").read_text())["model"]["tf"]["second_stage"]["classification_logit_scale"] == 1
