@@ -177,7 +177,7 @@ std::map<std::string, model::LossTerm> TfodModel::loss_terms(const std::vector<a
 
 }  // namespace
 
-void check_tfod_training(const Json& config, const TrainSettings& settings, int64_t processes) {
+void check_tfod_training(const Json& config, const TrainSettings& settings, int64_t processes, bool cuda) {
   if (settings.amp != "off")
     throw Error("train.amp: " + settings.amp + ": " + kArch + " trains in float32 (use train.amp off)");
   if (settings.dtype != "float32")
@@ -187,6 +187,9 @@ void check_tfod_training(const Json& config, const TrainSettings& settings, int6
   if (processes > 1)
     throw Error(std::string(kArch) + ": data-parallel training (" + std::to_string(processes) +
                 " processes) is not supported for this family yet; train in one process");
+  if (cuda)
+    throw Error(std::string("--device cuda: ") + kArch + " trains on the CPU so far (not yet run on a GPU); use "
+                "--device cpu");
   const Json& resizer = config["model"]["tf"]["resizer"];
   if (settings.batch_size > 1 && resizer["type"] == "keep_aspect_ratio" && !resizer["pad_to_max_dimension"].get<bool>())
     throw Error("train.batch_size: " + std::to_string(settings.batch_size) +

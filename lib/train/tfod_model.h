@@ -15,9 +15,10 @@
 namespace mrcnn::train {
 
 // Throws one Error naming the key when the run asks for what the family does not train with:
-// train.amp, train.dtype float64, train.channels_last on, several processes (processes), a batch
-// of more than one image whose sizes may differ (keep_aspect_ratio without pad_to_max_dimension).
-void check_tfod_training(const Json& config, const TrainSettings& settings, int64_t processes);
+// train.amp, train.dtype float64, train.channels_last on, several processes (processes), a CUDA
+// device (not yet run on a GPU: its samplers draw from a CPU generator), a batch of more than one
+// image whose sizes may differ (keep_aspect_ratio without pad_to_max_dimension).
+void check_tfod_training(const Json& config, const TrainSettings& settings, int64_t processes, bool cuda);
 
 // The model of model.tf.*, seeded by the caller, with init_weights (empty: none, or resuming)
 // loaded as model.tf.fine_tune_checkpoint_type says: a TF checkpoint or our weights file; the log

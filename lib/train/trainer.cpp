@@ -327,7 +327,8 @@ int64_t run_training_unguarded(const Json& config, const TrainOptions& options) 
   // Data-parallel when started by torchrun, srun or --nproc.
   Run run(config, options);
   log::set_process_rank(run.env.rank);
-  if (is_tf_family(config)) check_tfod_training(config, run.settings, run.env.world_size);
+  if (is_tf_family(config))
+    check_tfod_training(config, run.settings, run.env.world_size, options.device.kind == DeviceSpec::Kind::Cuda);
   check_run_folder(options, run.checkpoints);
   prepare_data(run);
   prepare_model(run);

@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
     options.profile_steps = profile_steps;
     const mrcnn::Json config = mrcnn::config::load_resolved(config_path);  // checked once, before any spawn
     if (config["model"]["arch"] == "tf_faster_rcnn")  // what that family does not train with, before any spawn
-      mrcnn::train::check_tfod_training(config, mrcnn::train::TrainSettings::from_config(config), nproc);
+      mrcnn::train::check_tfod_training(config, mrcnn::train::TrainSettings::from_config(config), nproc,
+                                        mrcnn::parse_device_spec(device).kind == mrcnn::DeviceSpec::Kind::Cuda);
     if (nproc > 1) {
       if (std::getenv("WORLD_SIZE") != nullptr)
         throw mrcnn::Error("--nproc " + std::to_string(nproc) + " inside a launcher's process (WORLD_SIZE=" +
