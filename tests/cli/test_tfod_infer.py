@@ -47,10 +47,24 @@ def user_files(tmp_path_factory):
     (tmp / "pipeline.config").write_text(PIPELINE)
     (tmp / "label_map.pbtxt").write_text(LABEL_MAP)
     [image] = sample_images(tmp / "photos", 1)
+    write_photo_annotations(tmp / "photos.json", image)
     run_python(python, [TFOD_SETUP.with_name("reference.py"), "--config", "pipeline.config", "--image", image,
                         "--size", SIZE, "--num_classes", CLASSES, "--max_proposals", PROPOSALS, "--runs", "1",
                         "--list_vars", "0", "--perturb", "--ckpt_dir", "my_model/checkpoint"], tmp)
     return tmp, image
+
+
+def write_photo_annotations(path, image):
+    """photos.json: the photo as a COCO training set, one 'person' (id 1 of the label map) as a box."""
+    from PIL import Image
+
+    width, height = Image.open(image).size
+    x, y, w, h = width // 4, height // 4, width // 2, height // 2
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": image.name, "width": width, "height": height}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
+                         "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]}],
+        "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "bike"}, {"id": 3, "name": "dog"}]}))
 
 
 def tfod_dump_instances(tmp, image):
@@ -86,7 +100,8 @@ def test_bring_your_trained_model_as_the_page_says(run, user_files):
     tmp, image = user_files
     commands = section_commands()
     assert [c.split()[0:2] for c in commands] == [["mrcnn-config", "import-tf"], ["mrcnn-infer", "--config"],
-                                                  ["mrcnn-infer", "--model"]]
+                                                  ["mrcnn-infer", "--model"], ["mrcnn-config", "set"],
+                                                  ["mrcnn-train", "--config"], ["mrcnn-infer", "--model"]]
     run.cwd = tmp
     outputs = [run(*shlex.split(command), timeout=900) for command in commands]
     for command, result in zip(commands, outputs):
@@ -95,6 +110,23 @@ def test_bring_your_trained_model_as_the_page_says(run, user_files):
     config = json.loads((tmp / "my_model.json").read_text())
     assert config["model"]["arch"] == "tf_faster_rcnn" and config["model"]["num_classes"] == CLASSES + 1
     assert config["model"]["tf"]["resizer"] == {"type": "fixed_shape", "height": SIZE, "width": SIZE}
+    # Training from the checkpoint (detection: the class-dependent layers start fresh, named).
+    assert "fine_tune_checkpoint_type detection" in outputs[4].stderr
+    assert "re-initialised class_weight" in outputs[4].stderr and "re-initialised rpn_conv_weight" not in outputs[4].stderr
+    assert isinstance(json.loads((tmp / "trained.json").read_text()), list)
+    # Onto 2 classes from the TF checkpoint: exactly the class-dependent layers start fresh.
+    (tmp / "two.pbtxt").write_text("item { id: 1 name: 'person' } item { id: 2 name: 'bike' }\n")
+    photos = json.loads((tmp / "photos.json").read_text())
+    photos["categories"] = photos["categories"][:2]
+    (tmp / "photos_two.json").write_text(json.dumps(photos))
+    two = run("mrcnn-config", "set", "my_training.json", "model.num_classes=3", "train.steps=1",
+              "data.train.label_map=two.pbtxt", "data.train.annotations=photos_two.json", "-o", "two.json")
+    assert two.returncode == 0, two.stderr
+    tuned = run("mrcnn-train", "--config", "two.json", "--output-dir", "runs/two", "--init-weights",
+                "my_model/checkpoint/ckpt-1", "--device", "cpu", timeout=900)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    fresh = sorted(re.findall(r"re-initialised (\S+)$", tuned.stderr, re.M))
+    assert fresh == ["box_bias", "box_weight", "class_bias", "class_weight", "mask_last_bias", "mask_last_weight"]
 
     expected = tfod_dump_instances(tmp, image)
     everything = run("mrcnn-infer", "--model", "my_model.safetensors", "-i", "photos/", "-o", "all.json",
