@@ -105,6 +105,20 @@ def test_resume_continues_the_run(trained, tmp_path):
     assert len(losses(workdir / "run")) == STEPS + 2
 
 
+def test_a_batch_of_two_images_trains(trained):
+    """fixed_shape inputs share one size: two images go through the forward pass together."""
+    workdir, run, _, _ = trained
+    config = write_config(workdir, "batch.json", batch_size=2, steps=2, eval_period=1000, checkpoint_period=1000)
+    result = train(run, config, "batch")
+    assert "batch 2" in result.stderr
+    records = [json.loads(line) for line in (workdir / "batch" / "metrics.jsonl").read_text().splitlines()]
+    records = [r for r in records if "loss" in r]
+    assert len(records) == 2
+    for record in records:
+        terms = [record[k] for k in ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg")]
+        assert all(np.isfinite(t) and t > 0 for t in terms), record
+
+
 def two_class_config(workdir, checkpoint_type, name):
     model = json.loads(json.dumps(TF_MODEL))
     model["num_classes"] = 3  # two classes and the background
