@@ -60,7 +60,7 @@ bool winograd_applies(const at::Tensor& input, const at::Tensor& weight) {
   return !needs_grad && input.device().is_cpu() && !at::autocast::is_autocast_enabled(at::kCPU) &&
          input.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat && input.dim() == 4 &&
          weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && !weight.is_inference() &&
-         input.size(0) * input.size(2) * input.size(3) >= kWinogradMinPixels;
+         input.size(1) >= kWinogradMinChannels && input.size(0) * input.size(2) * input.size(3) >= kWinogradMinPixels;
 }
 
 at::Tensor conv3x3_same(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,

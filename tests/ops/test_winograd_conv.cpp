@@ -17,8 +17,9 @@ struct Layer {
   torch::Tensor input, weight, bias;
 };
 
-// A 64x80 map: above kWinogradMinPixels, so conv3x3_same takes the Winograd path.
-Layer random_layer(int64_t channels = 24) {
+// A 64x80 map of 256 channels: at least kWinogradMinPixels and kWinogradMinChannels, so
+// conv3x3_same takes the Winograd path.
+Layer random_layer(int64_t channels = 256) {
   torch::manual_seed(3);
   return {torch::randn({1, channels, 64, 80}), torch::randn({32, channels, 3, 3}) * 0.1, torch::randn({32})};
 }
@@ -101,6 +102,8 @@ TEST_CASE("conv3x3_same takes the direct convolution on small maps and other typ
   const torch::Tensor small = torch::randn({1, 8, 16, 16});
   const torch::Tensor weight = torch::randn({8, 8, 3, 3});
   CHECK_FALSE(mrcnn::ops::winograd_applies(small, weight));
+  const torch::Tensor few_channels = torch::randn({1, 128, 64, 80});  // a large map, too few channels
+  CHECK_FALSE(mrcnn::ops::winograd_applies(few_channels, torch::randn({8, 128, 3, 3})));
   CHECK_FALSE(mrcnn::ops::winograd_applies(torch::randn({1, 8, 64, 80}, torch::kDouble), weight.to(torch::kDouble)));
   CHECK(torch::equal(mrcnn::ops::conv3x3_same(small, weight, {}), at::conv2d(small, weight, {}, 1, 1)));
 }
