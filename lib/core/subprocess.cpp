@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string>
+#include <utility>
 
 #include "core/error.h"
 
@@ -99,28 +101,43 @@ int run_program(const std::vector<std::string>& argv) {
     if (rc != 0) throw Error(argv[0] + ": cannot start: " + std::strerror(rc));
     running_child.store(pid);
   }
-  const int lost = wait_until_ended(pid);
+  int lost = wait_until_ended(pid);
   int status = 0;
   {
     EndingSignalsBlocked blocked;  // forget the pid before reaping it: it may be reused after
     running_child.store(0);
-    while (lost == 0 && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    // ECHILD: the signal handler reaped it (from another thread), so its status is gone; never
+    // take that for a success.
+    while (lost == 0 && ::waitpid(pid, &status, 0) < 0)
+      if (errno != EINTR) lost = errno;
   }
   if (lost != 0) throw Error(argv[0] + ": lost track of the process: " + std::strerror(lost));
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+namespace {
+
+// The usual names of the signals that end a process (sigabbrev_np needs glibc 2.32).
+std::string signal_name(int signal) {
+  static const std::pair<int, const char*> kNames[] = {
+      {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},   {SIGABRT, "SIGABRT"},
+      {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"}, {SIGSEGV, "SIGSEGV"}, {SIGPIPE, "SIGPIPE"},
+      {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}};
+  for (const auto& [number, name] : kNames)
+    if (number == signal) return name;
+  return "unknown";
+}
+
+}  // namespace
+
 void run_child_tool(const std::vector<std::string>& argv) {
   const int rc = run_program(argv);
   if (rc == 0) return;
   if (rc <= 128) throw ReportedFailure(rc);
   const int signal = rc - 128;  // the child printed nothing: this line is the user's one
-  const char* abbreviation = ::sigabbrev_np(signal);
   const std::string name = std::filesystem::path(argv[0]).filename().string();
-  throw ChildKilled(name + " was killed by signal " + std::to_string(signal) + " (" +
-                        (abbreviation ? "SIG" + std::string(abbreviation) : std::string("unknown")) + ")",
+  throw ChildKilled(name + " was killed by signal " + std::to_string(signal) + " (" + signal_name(signal) + ")",
                     signal);
 }
 

@@ -22,7 +22,7 @@ at::Tensor conv3x3_same(const at::Tensor& input, const at::Tensor& weight, const
 // 256 channels, 2 threads: scripts/bench_conv3x3.sh).
 constexpr int64_t kWinogradMinPixels = 1024;
 // Below this many input channels the transforms outweigh the saved products: at 128 both measured
-// the same, at 64 the direct kernel was 1.8x faster (ResNet-50's layer1, 200x336).
+// the same, at 64 the direct kernel was 1.7x faster (ResNet-50's layer1, 200x336).
 constexpr int64_t kWinogradMinChannels = 256;
 
 // x in the layout the Winograd path computes in (channels-last), so that a chain of layers

@@ -24,7 +24,8 @@ constexpr int64_t kChannelBlock = 64;   // channels transformed together: the in
 
 // The transforms' loops vectorise; built for the CPU's widest vectors where it has them (the
 // library itself targets baseline x86-64, whose 4-float vectors would leave them at a quarter).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// (arch= names in target_clones need GCC 12; clang and older GCC build the baseline alone.)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__gnu_linux__)
 #define MRCNN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MRCNN_VECTOR_CLONES

@@ -149,17 +149,18 @@ def test_rpn_proposals(outputs):
 
 def test_rpn_proposals_end_to_end(outputs):
     """Ours against torchvision's whole RPN. Proposals at a decision (the per-level top-k, NMS's IoU,
-    the final top-k) may flip under the rounding upstream (the features, the head's convolution):
-    no more than torchvision's own selection flips on our head's outputs (the floor, measured in this
-    run), and that floor is a handful (1%)."""
+    the final top-k) may flip under the rounding upstream (our features and our head, each checked
+    to 1e-4 above): a budget of 1% of the proposals. The flips counted are those torchvision's own
+    selection makes on our head's outputs (test_rpn_proposals holds ours equal to that), so this
+    adds the budget to the stage tests, not an independent floor."""
     ref, ours, n = outputs
     for i in range(n):
         theirs, mine = ref["proposals"][i], ours[f"proposals_{i}"]
         scale = float(theirs.abs().max())
-        floor = max(unmatched_proposals(theirs, ref["selection_on_ours"][i], scale))
-        assert floor <= 0.01 * len(theirs), f"image {i}: {floor} proposals flip under upstream rounding"
+        flips = max(unmatched_proposals(theirs, ref["selection_on_ours"][i], scale))
+        assert flips <= 0.01 * len(theirs), f"image {i}: {flips} proposals flip under upstream rounding"
         missing, extra = unmatched_proposals(theirs, mine, scale)
-        assert missing <= floor and extra <= floor, f"image {i}: {missing} missing, {extra} extra, floor {floor}"
+        assert missing <= flips and extra <= flips, f"image {i}: {missing} missing, {extra} extra, {flips} flips"
 
 
 def match(ref, ours):
@@ -209,19 +210,20 @@ def test_detections_match(outputs):
 
 
 def test_detections_end_to_end(outputs):
-    """Ours against torchvision's whole model. Rounding upstream (the features, checked to 1e-4,
-    and the few proposals at a decision, checked against their floor) may flip a detection at a
-    near-tie (NMS, the top-100 cut): no more flips than torchvision's own heads make on our features
-    and proposals (the floor, measured in this run), and that floor is no more than 2%."""
+    """Ours against torchvision's whole model. Rounding upstream (the features and RPN head, checked
+    to 1e-4, the few proposals at a decision) may flip a detection at a near-tie (NMS, the top-100
+    cut): a budget of 2% of the detections. The flips counted are those torchvision's own heads make
+    on our features and proposals (test_detections_match holds ours equal to those), so this adds
+    the budget to the stage tests, not an independent floor; the count may differ by as many."""
     ref, ours, n = outputs
     for i in range(n):
         theirs, mine, again = ref["detections"][i], our_detections(ours, i), ref["heads_on_ours"][i]
-        assert len(mine["scores"]) == len(theirs["scores"]), f"image {i}"
         kept = int((theirs["scores"] >= 0.05).sum())
-        floor = max(len(unpartnered(theirs, again)), len(unpartnered(again, theirs)))
-        assert floor <= 0.02 * kept, f"image {i}: {floor} of {kept} detections flip under upstream rounding"
+        flips = max(len(unpartnered(theirs, again)), len(unpartnered(again, theirs)))
+        assert flips <= 0.02 * kept, f"image {i}: {flips} of {kept} detections flip under upstream rounding"
+        assert abs(len(mine["scores"]) - len(theirs["scores"])) <= flips, f"image {i}"
         for name, missing in (("we lack", unpartnered(theirs, mine)), ("torchvision lacks", unpartnered(mine, theirs))):
-            assert len(missing) <= floor, f"image {i}: {len(missing)} of {kept} detections {name}, floor {floor}"
+            assert len(missing) <= flips, f"image {i}: {len(missing)} of {kept} detections {name}, {flips} flips"
 
 
 def test_masks_match(outputs):
