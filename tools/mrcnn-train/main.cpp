@@ -93,6 +93,10 @@ int main(int argc, char** argv) {
     options.time_limit_seconds = time_limit_minutes * 60;
     options.profile_steps = profile_steps;
     const mrcnn::Json config = mrcnn::config::load_resolved(config_path);  // checked once, before any spawn
+    if (config["model"]["arch"] == "tf_faster_rcnn" && device == "auto") {  // not "cuda" on a GPU machine
+      device = "cpu";
+      mrcnn::log::info("--device auto: cpu (the TF OD API family trains on the CPU so far)");
+    }
     if (config["model"]["arch"] == "tf_faster_rcnn")  // what that family does not train with, before any spawn
       mrcnn::train::check_tfod_training(config, mrcnn::train::TrainSettings::from_config(config), nproc,
                                         mrcnn::parse_device_spec(device).kind == mrcnn::DeviceSpec::Kind::Cuda);
