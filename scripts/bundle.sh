@@ -28,6 +28,16 @@ if ldd "$BUILD/tools/mrcnn-infer" | grep -q libopencv; then
   exit 2
 fi
 
+# The bundle runs on any of the GPUs cmake/Cuda.cmake names; a CI build (CI=true) compiles one.
+archs="$(sed -n 's/^MRCNN_CUDA_ARCHITECTURES:[A-Z]*=//p' "$BUILD/CMakeCache.txt")"
+for arch in 80 90 100; do
+  if [ -n "$archs" ] && [[ ";$archs;" != *";$arch;"* ]]; then
+    echo "bundle: error: $BUILD's CUDA kernels are built for '$archs', a bundle needs 80;90;100" \
+         "(configure without CI=true, or with -DMRCNN_CUDA_ARCHITECTURES='80;90;100')" >&2
+    exit 2
+  fi
+done
+
 stage="$(mktemp -d "${DEST%/}.tmp.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin"
