@@ -456,6 +456,19 @@ std::array<double, 12> summarize(const EvalResult& result) {
 
 std::string iou_type_name(IouType type) { return type == IouType::Bbox ? "bbox" : "segm"; }
 
+std::vector<IouType> iou_types_to_score(const std::string& requested, const std::vector<CocoObject>& detections,
+                                        const std::string& source) {
+  const bool box_results = !detections.empty() && std::none_of(detections.begin(), detections.end(), [](const auto& d) {
+    return d.segmentation.kind != Segmentation::Kind::None;
+  });
+  if (requested == "segm" && box_results)
+    throw Error(source + ": --iou-type segm: no detection has a \"segmentation\" (box results, as a model without "
+                "masks writes them); score them with --iou-type bbox");
+  if (requested == "bbox" || (requested == "both" && box_results)) return {IouType::Bbox};
+  if (requested == "segm") return {IouType::Segm};
+  return {IouType::Bbox, IouType::Segm};
+}
+
 EvalParams::EvalParams()
     : iou_thresholds(linspace(.5, 0.95, static_cast<int>(std::round((0.95 - .5) / .05)) + 1)),
       recall_thresholds(linspace(.0, 1.00, static_cast<int>(std::round((1.00 - .0) / .01)) + 1)) {}

@@ -13,6 +13,12 @@ namespace mrcnn::eval {
 enum class IouType { Bbox, Segm };
 std::string iou_type_name(IouType type);
 
+// The types that `requested` ("bbox", "segm" or "both") scores these detections by. Box results
+// (detections, none with a "segmentation", as a model without masks writes them) are scored by
+// bbox only under "both"; under "segm" they are an Error naming source.
+std::vector<IouType> iou_types_to_score(const std::string& requested, const std::vector<CocoObject>& detections,
+                                        const std::string& source);
+
 struct EvalParams {
   std::vector<double> iou_thresholds;     // .50:.05:.95, as np.linspace computes them
   std::vector<double> recall_thresholds;  // 0:.01:1

@@ -16,7 +16,8 @@ Json to_coco_results(const ImageDetections& detections, int64_t image_id, const 
     const auto round2 = [](double v) { return std::round(v * 100.0) / 100.0; };
     r["bbox"] = {round2(b[0]), round2(b[1]), round2(b[2] - b[0]), round2(b[3] - b[1])};
     r["score"] = std::round(static_cast<double>(inst.score) * 1e5) / 1e5;
-    r["segmentation"] = {{"size", {detections.height, detections.width}}, {"counts", rle_to_string(inst.mask)}};
+    if (detections.has_masks)
+      r["segmentation"] = {{"size", {detections.height, detections.width}}, {"counts", rle_to_string(inst.mask)}};
     records.push_back(std::move(r));
   }
   return records;

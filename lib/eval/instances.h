@@ -22,10 +22,12 @@ struct Instance {
 struct ImageDetections {
   int64_t height = 0, width = 0;
   std::vector<Instance> instances;  // by decreasing score
+  bool has_masks = true;            // false: a box-only model; the instances' masks are empty
 };
 
 // One COCO results record per instance: {image_id, category_id, bbox [x, y, w, h], score,
-// segmentation {size [h, w], counts}} (+ file_name when given).
+// segmentation {size [h, w], counts}} (+ file_name when given); without masks, no segmentation
+// (box results, as pycocotools' loadRes reads them for bbox evaluation).
 Json to_coco_results(const ImageDetections& detections, int64_t image_id, const std::string& file_name = "");
 
 }  // namespace mrcnn::eval

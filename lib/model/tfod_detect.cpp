@@ -14,7 +14,7 @@ eval::ImageDetections tfod_detect_instances(TfodMaskRcnnImpl& net, const at::Ten
     throw Error("TF OD API model: number_of_stages 1 (proposals only) gives no detections to report");
   const int64_t height = image.size(2), width = image.size(3);
   const TfodOutputs out = net.forward(image);
-  eval::ImageDetections result{height, width, {}};
+  eval::ImageDetections result{height, width, {}, net.settings().predicts_masks()};
   const at::Tensor boxes = out.detections.boxes.to(at::kCPU).contiguous();
   const at::Tensor scores = out.detections.scores.to(at::kCPU), classes = out.detections.classes.to(at::kCPU);
   for (int64_t i = 0; i < boxes.size(0); ++i) {

@@ -62,6 +62,8 @@ struct TfodSettings {
   TfodNms second_stage_nms;
   TfodScoreConverter score_converter = TfodScoreConverter::kSoftmax;
   float logit_scale = 1.0f;
+  // The model has a mask head and runs it (detections carry masks): stage 3 of a mask predictor.
+  bool predicts_masks() const { return number_of_stages >= 3 && predict_instance_masks; }
 };
 
 // The settings of a resolved configuration with model.arch tf_faster_rcnn (model.num_classes

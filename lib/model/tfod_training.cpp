@@ -57,7 +57,7 @@ TfodTrainingPredictions tfod_training_forward(TfodMaskRcnnImpl& model, const at:
     const TfodBoxClassifierOutput classified = model.classify(rpn.features, sampled);
     refined.push_back(classified.refined_box_encodings);
     logits.push_back(classified.class_logits);
-    if (s.number_of_stages >= 3 && s.predict_instance_masks) masks.push_back(model.mask_head(classified.features));
+    if (s.predicts_masks()) masks.push_back(model.mask_head(classified.features));
     proposals.push_back(tfod_scale_boxes(sampled, height, width));
     counts.push_back(at::full({1}, std::min<int64_t>(rows.size(0), batch), at::kLong));
   }

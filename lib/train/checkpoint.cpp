@@ -114,13 +114,13 @@ BestModel::BestModel(fs::path dir, Json config, data::LabelMap labels)
   step_ = step_member(best, file);
 }
 
-bool BestModel::offer(int64_t step, double ap, const std::function<StateDict()>& weights) {
+bool BestModel::offer(int64_t step, const std::string& metric, double ap, const std::function<StateDict()>& weights) {
   if (ap <= value_) return false;
   value_ = ap;
   step_ = step;
   config::write_model_file(file().string(), weights(), step, config_, labels_);
   write_json_file((dir_ / "best.json").string(),
-                  Json{{"step", step}, {"metric", "segm AP"}, {"value", ap}, {"config", config_}});
+                  Json{{"step", step}, {"metric", metric}, {"value", ap}, {"config", config_}});
   return true;
 }
 

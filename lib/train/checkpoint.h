@@ -72,8 +72,9 @@ class BestModel {
   // Continues from best.json when the folder has one (a resumed run).
   BestModel(std::filesystem::path dir, Json config, data::LabelMap labels);
 
-  // Writes weights() when ap beats the best so far; returns whether it did.
-  bool offer(int64_t step, double ap, const std::function<StateDict()>& weights);
+  // Writes weights() when ap beats the best so far; returns whether it did. metric: what ap is
+  // ("segm AP", or "bbox AP" for a model without masks), as best.json names it.
+  bool offer(int64_t step, const std::string& metric, double ap, const std::function<StateDict()>& weights);
   std::filesystem::path file() const { return dir_ / "best.safetensors"; }
   double value() const { return value_; }
   int64_t step() const { return step_; }

@@ -27,6 +27,19 @@ double max_rss_megabytes() {
   return usage.ru_maxrss / 1024.0;
 }
 
+// "bbox AP 0.4100 AP50 0.7100, segm AP ..." of the types a validation result has.
+std::string scores_text(const Json& result) {
+  std::string text;
+  for (const char* type : {"bbox", "segm"}) {
+    if (!result.contains(type)) continue;
+    char part[80];
+    std::snprintf(part, sizeof part, "%s%s AP %.4f AP50 %.4f", text.empty() ? "" : ", ", type,
+                  result[type]["AP"].get<double>(), result[type]["AP50"].get<double>());
+    text += part;
+  }
+  return text;
+}
+
 }  // namespace
 
 StateDict TrainedModel::weights() const { return model::module_state_dict(net.module()); }
@@ -142,24 +155,25 @@ void ValidationHook::after_step(const StepEvent& event) {
 }
 
 void ValidationHook::report(int64_t step, const Json& result) {
-  const double segm_ap = result["segm"]["AP"].get<double>();
-  char text[160];
-  std::snprintf(text, sizeof text, "val bbox AP %.4f AP50 %.4f, segm AP %.4f AP50 %.4f (%lld images, %.1f s)",
-                result["bbox"]["AP"].get<double>(), result["bbox"]["AP50"].get<double>(), segm_ap,
-                result["segm"]["AP50"].get<double>(), static_cast<long long>(result["images"].get<int64_t>()),
-                result["seconds"].get<double>());
-  log::info("step {}: {}", step, text);
+  // The best model is the best segm AP; a model without masks is scored (and ranked) by boxes.
+  const char* ranked = result.contains("segm") ? "segm" : "bbox";
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.1f s", result["seconds"].get<double>());
+  log::info("step {}: val {} ({} images, {})", step, scores_text(result), result["images"].get<int64_t>(), seconds);
   log_->write(Json{{"step", step}, {"val", result}});
   if (EventFileWriter* tensorboard = log_->tensorboard()) {
     for (const char* type : {"bbox", "segm"})
-      for (const auto& [key, value] : result[type].items())
-        tensorboard->add_scalar(std::string("val/") + type + "/" + key, value.get<double>(), step);
+      if (result.contains(type))
+        for (const auto& [key, value] : result[type].items())
+          tensorboard->add_scalar(std::string("val/") + type + "/" + key, value.get<double>(), step);
     for (size_t i = 0; i < validator_.overlays().size(); ++i)
       tensorboard->add_image("val/image_" + std::to_string(i), validator_.overlays()[i], step);
     tensorboard->flush();
   }
-  if (best_ && best_->offer(step, segm_ap, [&] { return model::module_state_dict(net_.module()); }))
-    log::info("step {}: best val segm AP so far, written to {}", step, best_->file().string());
+  const std::string metric = std::string(ranked) + " AP";
+  if (best_ && best_->offer(step, metric, result[ranked]["AP"].get<double>(),
+                            [&] { return model::module_state_dict(net_.module()); }))
+    log::info("step {}: best val {} so far, written to {}", step, metric, best_->file().string());
 }
 
 }  // namespace mrcnn::train

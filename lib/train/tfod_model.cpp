@@ -137,6 +137,7 @@ class TfodModel : public TrainableModel {
       out.push_back(model::tfod_detect_instances(*net_, image.unsqueeze(0), score_threshold));
     return out;
   }
+  bool has_masks() const override { return net_->settings().predicts_masks(); }
   model::TfodMaskRcnnImpl& net() { return *net_; }
 
  private:

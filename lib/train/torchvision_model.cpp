@@ -92,6 +92,7 @@ class TorchvisionModel : public TrainableModel {
   std::vector<eval::ImageDetections> detect(const std::vector<at::Tensor>& images, float score_threshold) override {
     return model::detect_instances(*net_, images, score_threshold);
   }
+  bool has_masks() const override { return true; }  // this family always has its mask head
   model::MaskRcnnImpl& net() { return *net_; }
 
  private:

@@ -42,6 +42,8 @@ class TrainableModel {
   // Detections of images made by image(), at least score_threshold; the caller sets eval mode
   // (module().eval()) and the grad guard.
   virtual std::vector<eval::ImageDetections> detect(const std::vector<at::Tensor>& images, float score_threshold) = 0;
+  // Whether detections carry masks: validation scores segm AP (and ranks by it) only then.
+  virtual bool has_masks() const = 0;
 };
 
 }  // namespace mrcnn::train

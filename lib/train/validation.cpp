@@ -77,10 +77,9 @@ Json Validator::run(TrainableModel& net, const torch::Device& device, int batch_
   }
   Json out;
   const std::vector<eval::CocoObject> objects = eval::detections_from_json(results, "validation", gt_);
-  for (const auto type : {eval::IouType::Bbox, eval::IouType::Segm}) {
-    const eval::EvalResult r = eval::evaluate(gt_, objects, type);
-    out[eval::iou_type_name(type)] = eval::stats_json(r);
-  }
+  std::vector<eval::IouType> types = {eval::IouType::Bbox};
+  if (net.has_masks()) types.push_back(eval::IouType::Segm);  // a box-only model's results have no masks
+  for (const auto type : types) out[eval::iou_type_name(type)] = eval::stats_json(eval::evaluate(gt_, objects, type));
   out["images"] = samples_.size();
   out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;

@@ -24,7 +24,8 @@ class Validator {
   // samples: the val images (annotations read, pixels not yet); gt: their ground truth.
   Validator(std::vector<data::Sample> samples, data::DatasetSpec spec, eval::CocoGroundTruth gt);
 
-  // {"bbox": {"AP": ..}, "segm": {"AP": ..}, "images": N, "seconds": s}. Leaves the module in
+  // {"bbox": {"AP": ..}, "segm": {"AP": ..}, "images": N, "seconds": s}, without segm for a model
+  // without masks (TrainableModel::has_masks). Leaves the module in
   // training mode. overlay_count: how many of the first images to draw with their detections
   // (score >= 0.5), kept in overlays(). With a process group, each rank detects on every
   // size()-th image, the detections are gathered, and rank 0 scores them (the others get {}).

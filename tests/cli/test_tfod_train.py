@@ -121,6 +121,38 @@ def test_a_batch_of_two_images_trains(trained):
         assert all(np.isfinite(t) and t > 0 for t in terms), record
 
 
+
+def test_a_model_without_masks_is_validated_inferred_and_scored_by_boxes(run, workdir, make_shapes):
+    """predict_instance_masks false: validation scores bbox only and keeps the best bbox AP; the
+    results have no "segmentation" (were an empty one, which validation refused); mrcnn-eval scores
+    them by bbox and refuses segm in one line."""
+    make_shapes("shapes", train=2, val=2, size=SIZE)
+    model = json.loads(json.dumps(TF_MODEL))
+    model["tf"]["box_predictor"] = {"predict_instance_masks": False}
+    config = write_config(workdir, model=model, steps=2, eval_period=2, checkpoint_period=2)
+    result = train(run, config, "boxes")
+    val = [json.loads(line)["val"] for line in (workdir / "boxes" / "metrics.jsonl").read_text().splitlines()
+           if "val" in json.loads(line)]
+    assert len(val) == 1 and "bbox" in val[0] and "segm" not in val[0], val
+    best = json.loads((workdir / "boxes" / "checkpoints" / "best.json").read_text())
+    assert best["metric"] == "bbox AP" and best["value"] == val[0]["bbox"]["AP"], best
+    assert "best val bbox AP so far" in result.stderr and "segm" not in result.stderr
+
+    result = run("mrcnn-infer", "--model", "boxes/model.safetensors", "--coco", "shapes/val.json", "--image-root",
+                 "shapes/val", "--output", "dt.json", "--score-threshold", "0", "--overlay-dir", "drawn")
+    assert result.returncode == 0, result.stderr
+    records = json.loads((workdir / "dt.json").read_text())
+    assert records and all("bbox" in r and "segmentation" not in r for r in records), records[:2]
+    assert len(list((workdir / "drawn").glob("*.png"))) == 2
+
+    result = run("mrcnn-eval", "--gt", "shapes/val.json", "--dt", "dt.json", "--json", "m.json")
+    assert result.returncode == 0, result.stderr
+    assert "IoU type: bbox" in result.stdout and "IoU type: segm" not in result.stdout
+    assert list(json.loads((workdir / "m.json").read_text())) == ["bbox"]
+    assert_one_error(run("mrcnn-eval", "--gt", "shapes/val.json", "--dt", "dt.json", "--iou-type", "segm"),
+                     "mrcnn-eval", "dt.json: --iou-type segm", "no detection has a \"segmentation\"",
+                     "--iou-type bbox")
+
 def two_class_config(workdir, checkpoint_type, name):
     model = json.loads(json.dumps(TF_MODEL))
     model["num_classes"] = 3  # two classes and the background

@@ -237,3 +237,29 @@ TEST_CASE("the whole model on random weights: stage shapes, proposals and detect
     CHECK(instance.mask.height == 30);
   }
 }
+
+TEST_CASE("a model without masks (predict_instance_masks false, or 2 stages) reports boxes without masks",
+          "[model][tfod]") {
+  TfodSettings settings;
+  settings.num_classes = 2;
+  settings.resizer.height = settings.resizer.width = 48;
+  settings.first_stage_max_proposals = 8;
+  settings.initial_crop_size = 9;
+  settings.second_stage_nms.max_total = 5;
+  const bool two_stages = GENERATE(false, true);
+  if (two_stages) settings.number_of_stages = 2;
+  else settings.predict_instance_masks = false;
+  CHECK_FALSE(settings.predicts_masks());
+  torch::manual_seed(0);
+  TfodMaskRcnn net(settings);
+  for (auto& p : net->parameters()) p.data().normal_(0.0, 0.02);
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const mrcnn::eval::ImageDetections found = tfod_detect_instances(*net, torch::rand({1, 3, 30, 50}) * 255, 0.0f);
+  CHECK_FALSE(found.has_masks);
+  REQUIRE_FALSE(found.instances.empty());
+  for (const auto& record : mrcnn::eval::to_coco_results(found, 1)) {
+    CHECK(record.contains("bbox"));
+    CHECK_FALSE(record.contains("segmentation"));
+  }
+}

@@ -128,16 +128,16 @@ TEST_CASE("the best model keeps the highest AP, survives a resume and is self-co
   };
   {
     mrcnn::train::BestModel best(dir, resolved_config(), labels);
-    CHECK(best.offer(2, 0.30, weights_at(2)));
-    CHECK_FALSE(best.offer(4, 0.20, weights_at(4)));
-    CHECK_FALSE(best.offer(5, 0.30, weights_at(5)));  // not better: the earlier one stays
+    CHECK(best.offer(2, "segm AP", 0.30, weights_at(2)));
+    CHECK_FALSE(best.offer(4, "segm AP", 0.20, weights_at(4)));
+    CHECK_FALSE(best.offer(5, "segm AP", 0.30, weights_at(5)));  // not better: the earlier one stays
     CHECK(writes == 1);
   }
   mrcnn::train::BestModel resumed(dir, resolved_config(), labels);
   CHECK(resumed.value() == 0.30);
   CHECK(resumed.step() == 2);
-  CHECK_FALSE(resumed.offer(6, 0.25, weights_at(6)));
-  CHECK(resumed.offer(8, 0.45, weights_at(8)));
+  CHECK_FALSE(resumed.offer(6, "segm AP", 0.25, weights_at(6)));
+  CHECK(resumed.offer(8, "segm AP", 0.45, weights_at(8)));
 
   const mrcnn::config::ModelFile model = mrcnn::config::read_model_file(resumed.file().string());
   CHECK(model.weights == resumed.file().string());

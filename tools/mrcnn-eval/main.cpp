@@ -112,9 +112,9 @@ int main(int argc, char** argv) {
     model_results.reset();  // its files, read, are removed
     mrcnn::log::info("{}: {} images, {} annotations, {} categories; {}: {} detections", gt_name, gt.images().size(),
                      gt.annotations().size(), gt.categories().size(), dt_name, detections.size());
-    std::vector<mrcnn::eval::IouType> types;
-    if (iou_type != "segm") types.push_back(mrcnn::eval::IouType::Bbox);
-    if (iou_type != "bbox") types.push_back(mrcnn::eval::IouType::Segm);
+    const auto types = mrcnn::eval::iou_types_to_score(iou_type, detections, dt_name);
+    if (iou_type == "both" && types.size() == 1)
+      mrcnn::log::info("{}: box results (no detection has a \"segmentation\"): scored by bbox only", dt_name);
     mrcnn::Json metrics = mrcnn::Json::object();
     for (const auto type : types) {
       const auto result = mrcnn::eval::evaluate(gt, detections, type, threads, max_dets);
