@@ -115,6 +115,51 @@ def tensorflow_python():
     return python
 
 
+# The reference model the TF tests share (tfod_reference_model): reference.py's overrides.
+TFOD_MODEL_SIZE, TFOD_MODEL_CLASSES, TFOD_MODEL_PROPOSALS = 320, 3, 64
+
+
+def tfod_reference_model():
+    """The TF OD API reference's (../shared/tfod-reference) Mask R-CNN Inception-ResNet-v2 of
+    IRV2_CONFIG at a 320 px fixed resizer, 3 classes and 64 proposals, seeded (0), perturbed and
+    calibrated on sample_images' first photo: the TF tests' common weights. Returns its folder,
+    which holds irv2.config, img0.png (the photo), ckpt/ (the TF2 checkpoint, ckpt/ckpt-1) and
+    reference.npz (reference.py's dump of that run, oneDNN on). Made once per build folder
+    (about 2 minutes on 2 cores; ctest makes it before the tests that use it, a fixture) under a
+    file lock; a key of everything it comes from (reference.py, the config, the arguments, the
+    photo, the TF set-up) tells whether the folder there is current, else it is made again."""
+    import fcntl
+    import hashlib
+    import shutil
+
+    from cli.test_tf_checkpoint import IRV2_CONFIG
+
+    python = tensorflow_python()
+    folder = TEST_BIN_DIR / "tfod_reference_model"
+    reference = TFOD_SETUP.with_name("reference.py")
+    args = ["--config", "irv2.config", "--image", "img0.png", "--size", TFOD_MODEL_SIZE, "--num_classes",
+            TFOD_MODEL_CLASSES, "--max_proposals", TFOD_MODEL_PROPOSALS, "--seed", 0, "--runs", 1, "--list_vars", 0,
+            "--perturb", "--ckpt_dir", "ckpt", "--dump", "reference.npz"]
+    with open(TEST_BIN_DIR / "tfod_reference_model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one maker; the other tests wait for it
+        staging = TEST_BIN_DIR / "tfod_reference_model.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        [image] = sample_images(staging, 1)
+        key = hashlib.sha256(b"\0".join([reference.read_bytes(), IRV2_CONFIG.encode(), " ".join(map(str, args)).encode(),
+                                         image.read_bytes(), (TFOD_DIR / ".ready").read_bytes()])).hexdigest()
+        if (folder / "key").exists() and (folder / "key").read_text() == key:
+            shutil.rmtree(staging)
+            return folder
+        (staging / "irv2.config").write_text(IRV2_CONFIG)
+        made = subprocess.run([str(python), str(reference), *map(str, args)], cwd=staging, capture_output=True, text=True,
+                              timeout=900, env={**os.environ, "TFOD_SRC": str(TFOD_DIR / "src")})
+        assert made.returncode == 0, made.stderr[-3000:]
+        (staging / "key").write_text(key)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)  # whole or not at all
+    return folder
+
+
 def write_safetensors(path, tensors, metadata=None):
     """A minimal safetensors writer (a JSON header plus raw little-endian bytes), so that the tests
     need no extra package."""

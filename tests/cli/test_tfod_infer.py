@@ -1,7 +1,8 @@
 """The TF OD API family from a user's files to detections (issue 22): the commands of
 docs/migrating-from-tf-od-api.md's "Bring your trained model", run as written on the reference's
 seeded model (../shared/tfod-reference: its pipeline.config, cut to a 320 px fixed resizer, 16
-proposals and 3 classes, and its TF2 checkpoint) and a Penn-Fudan photo: import-tf, then
+proposals and 3 classes, and the TF2 checkpoint the TF tests share, mrcnn_testing.tfod_reference_model,
+made at 64 proposals, which no variable depends on) and a Penn-Fudan photo: import-tf, then
 mrcnn-infer on the checkpoint writing a self-contained model, then mrcnn-infer --model (and the
 same through import-tf --checkpoint). The
 detections equal those of tests/tools/tfod_dump (the same checkpoint, pipeline and photo, prepared
@@ -17,11 +18,11 @@ import numpy as np
 import pytest
 
 from cli.test_tf_checkpoint import IRV2_CONFIG
-from mrcnn_testing import SOURCE_DIR, TEST_BIN_DIR, TFOD_SETUP, assert_one_error, sample_images, tensorflow_python
-from reference.test_inception_parity import run_python
+from mrcnn_testing import (SOURCE_DIR, TEST_BIN_DIR, TFOD_MODEL_CLASSES, TFOD_MODEL_SIZE, assert_one_error,
+                           sample_images, tfod_reference_model)
 
 DOC = SOURCE_DIR / "docs" / "migrating-from-tf-od-api.md"
-SIZE, PROPOSALS, CLASSES = 320, 16, 3
+SIZE, PROPOSALS, CLASSES = TFOD_MODEL_SIZE, 16, TFOD_MODEL_CLASSES
 # The published model block made cheap through the pipeline itself, as a user's own would be.
 PIPELINE = (IRV2_CONFIG.replace("height: 1024 width: 1024", f"height: {SIZE} width: {SIZE}")
             .replace("num_classes: 90", f"num_classes: {CLASSES}")
@@ -42,15 +43,14 @@ def section_commands():
 def user_files(tmp_path_factory):
     """A user's folder: pipeline.config, label_map.pbtxt, photos/ and the TF2 checkpoint the
     reference trains nothing into but seeds, perturbs and calibrates (my_model/checkpoint/ckpt-1)."""
-    python = tensorflow_python()
+    model = tfod_reference_model()
     tmp = tmp_path_factory.mktemp("tfod_user")
     (tmp / "pipeline.config").write_text(PIPELINE)
     (tmp / "label_map.pbtxt").write_text(LABEL_MAP)
     [image] = sample_images(tmp / "photos", 1)
     write_photo_annotations(tmp / "photos.json", image)
-    run_python(python, [TFOD_SETUP.with_name("reference.py"), "--config", "pipeline.config", "--image", image,
-                        "--size", SIZE, "--num_classes", CLASSES, "--max_proposals", PROPOSALS, "--runs", "1",
-                        "--list_vars", "0", "--perturb", "--ckpt_dir", "my_model/checkpoint"], tmp)
+    (tmp / "my_model").mkdir()
+    (tmp / "my_model" / "checkpoint").symlink_to(model / "ckpt")
     return tmp, image
 
 

@@ -1,24 +1,26 @@
 """Inception-ResNet-v2 against the real TF OD API (../shared/tfod-reference): a seeded, perturbed
-Mask R-CNN Inception-ResNet-v2 checkpoint loaded into our backbone gives the reference's
+Mask R-CNN Inception-ResNet-v2 checkpoint (the one the TF tests share,
+mrcnn_testing.tfod_reference_model) loaded into our backbone gives the reference's
 block17_20_ac and its box classifier features on the reference's own crops, at 320x320 and at an
 odd 257x321 (TF's SAME padding puts the odd pixel at the bottom/right), within the noise floor
 measured in the same run: TF's own outputs with oneDNN on against off (TF_ENABLE_ONEDNN_OPTS)."""
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cli.test_tf_checkpoint import IRV2_CONFIG
-from mrcnn_testing import (TEST_BIN_DIR, TFOD_DIR, TFOD_SETUP, assert_one_error, run_tool, sample_images,
-                           tensorflow_python)
+from mrcnn_testing import (TEST_BIN_DIR, TFOD_DIR, TFOD_SETUP, assert_one_error, run_tool, tensorflow_python,
+                           tfod_reference_model)
 
 torch = pytest.importorskip("torch")
 
-# (name, reference.py's resizer, image size): the square one writes the checkpoint, the odd one restores it.
-SIZES = [("320", ["--size", "320", "--perturb", "--ckpt_dir", "ref"], None),
-         ("257x321", ["--keep_aspect", "257", "321", "--restore", "ref/ckpt-1"], (500, 400))]
+# (name, reference.py's resizer, image size), each run on the shared model's checkpoint.
+SIZES = [("320", ["--size", "320"], None),
+         ("257x321", ["--keep_aspect", "257", "321"], (500, 400))]
 FEATURES = "tests/reference/tf_inception_features.py"
 
 
@@ -32,20 +34,25 @@ def run_python(python, args, cwd, **env):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The reference's dumps at both sizes and the OD API extractor's outputs on them (oneDNN on
-    and off), made once per session: about 4 minutes on 2 cores."""
+    and off), made once per session."""
     from PIL import Image
 
+    model = tfod_reference_model()
     python = tensorflow_python()
     tmp = tmp_path_factory.mktemp("inception")
     (tmp / "irv2.config").write_text(IRV2_CONFIG)
-    [image] = sample_images(tmp / "images", 1)
-    for name, resizer, size in SIZES:
+    (tmp / "ref").symlink_to(model / "ckpt")
+    image = model / "img0.png"
+
+    def dump(name, resizer, size):
         path = image if size is None else tmp / f"{name}.png"
         if size is not None:  # 400x500 → keep_aspect 257 gives 257x321
             Image.open(image).convert("RGB").resize(size).save(path)
         run_python(python, [TFOD_SETUP.with_name("reference.py"), "--config", "irv2.config", "--image", path,
                             *resizer, "--max_proposals", "8", "--runs", "1", "--list_vars", "0",
-                            "--dump", f"{name}.npz"], tmp)
+                            "--restore", "ref/ckpt-1", "--dump", f"{name}.npz"], tmp)
+    with ThreadPoolExecutor(2) as pool:  # tracing, most of a run, takes one core
+        list(pool.map(lambda size: dump(*size), SIZES))
     dumps = [f"{name}.npz" for name, _, _ in SIZES]
     source = Path(os.environ.get("MRCNN_SOURCE_DIR", Path(__file__).parents[2]))
     runs = [subprocess.Popen([str(python), str(source / FEATURES), "irv2.config", "ref/ckpt-1", f"tf_onednn{on}.npz",

@@ -2,7 +2,8 @@
 (../shared/tfod-reference) for one batch of two real photos with their groundtruth (Penn-Fudan's
 instance masks and their boxes, classes in turn, plus two objects at each image's first proposals
 so that the box classifier has positives), the same weights (reference.py's seeded,
-perturbed and calibrated model, through its TF2 checkpoint) and a fixed 320x320 resizer.
+perturbed and calibrated model that the TF tests share, mrcnn_testing.tfod_reference_model, through
+its TF2 checkpoint) and a fixed 320x320 resizer.
 
 The batch is made deterministic for both samplers: first_stage_minibatch_size is larger than the
 anchors, and second_stage_batch_size equals first_stage_max_proposals with a balance fraction of 1,
@@ -23,12 +24,13 @@ import numpy as np
 import pytest
 
 from cli.test_tf_checkpoint import IRV2_CONFIG
-from mrcnn_testing import PENNFUDAN, SOURCE_DIR, TEST_BIN_DIR, TFOD_SETUP, sample_images, tensorflow_python
+from mrcnn_testing import (PENNFUDAN, SOURCE_DIR, TEST_BIN_DIR, TFOD_MODEL_CLASSES, TFOD_MODEL_PROPOSALS,
+                           TFOD_MODEL_SIZE, sample_images, tensorflow_python, tfod_reference_model)
 from reference.test_inception_parity import run_python
 
 torch = pytest.importorskip("torch")
 
-CLASSES, SIZE, PROPOSALS, IMAGES = 3, 320, 64, 2
+CLASSES, SIZE, PROPOSALS, IMAGES = TFOD_MODEL_CLASSES, TFOD_MODEL_SIZE, TFOD_MODEL_PROPOSALS, 2
 TRAINING = ("first_stage_minibatch_size: 100000 second_stage_batch_size: %d second_stage_balance_fraction: 1.0 "
             "resize_masks: false" % PROPOSALS)
 CONFIG = IRV2_CONFIG.replace("resize_masks: false", TRAINING)
@@ -102,15 +104,15 @@ def ours(tmp, tf, gt):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The reference's checkpoint (reference.py), its losses with oneDNN on and off, and ours
-    (about 4 minutes on 2 cores)."""
+    """The reference's losses with oneDNN on and off, and ours, from the shared reference model's
+    checkpoint. CONFIG differs from the model's pipeline in training's samplers only, which its
+    inference-mode calibration does not read: the same weights as a model of CONFIG's own."""
+    model = tfod_reference_model()
     python = tensorflow_python()
     tmp = tmp_path_factory.mktemp("tfod_loss")
     (tmp / "train.config").write_text(CONFIG)
+    (tmp / "ref").symlink_to(model / "ckpt")
     images = sample_images(tmp / "images", IMAGES)
-    run_python(python, [TFOD_SETUP.with_name("reference.py"), "--config", "train.config", "--image", images[0],
-                        "--size", SIZE, "--num_classes", CLASSES, "--max_proposals", PROPOSALS, "--runs", "1",
-                        "--list_vars", "0", "--perturb", "--ckpt_dir", "ref"], tmp)
     gt = {}
     for i, image in enumerate(images):
         gt[f"boxes{i}"], gt[f"classes{i}"], gt[f"masks{i}"] = groundtruth(image, i)

@@ -20,29 +20,30 @@ import numpy as np
 import pytest
 
 from cli.test_tf_checkpoint import IRV2_CONFIG
-from mrcnn_testing import SOURCE_DIR, TEST_BIN_DIR, TFOD_SETUP, sample_images, tensorflow_python
+from mrcnn_testing import (SOURCE_DIR, TEST_BIN_DIR, TFOD_MODEL_CLASSES, TFOD_MODEL_PROPOSALS, TFOD_MODEL_SIZE,
+                           TFOD_SETUP, tensorflow_python, tfod_reference_model)
 from reference.test_inception_parity import errors, run_python
 
 torch = pytest.importorskip("torch")
 
-PROPOSALS = 64
-CLASSES = 3
+PROPOSALS = TFOD_MODEL_PROPOSALS  # the shared reference model's (its fixed320 run, oneDNN on, is its dump)
+CLASSES = TFOD_MODEL_CLASSES
 PAD_CONFIG = IRV2_CONFIG.replace("fixed_shape_resizer { height: 1024 width: 1024 }",
                                  "keep_aspect_ratio_resizer { min_dimension: 256 max_dimension: 384 "
                                  "pad_to_max_dimension: true }")
 # (name, pipeline.config, reference.py's resizer, tfod_dump's resizer override)
-CASES = [("fixed320", "irv2.config", ["--size", "320"], ["--size", "320"]),
+CASES = [("fixed320", "irv2.config", ["--size", str(TFOD_MODEL_SIZE)], ["--size", str(TFOD_MODEL_SIZE)]),
          ("keep_aspect", "irv2.config", ["--keep_aspect", "256", "384"], ["--keep-aspect", "256", "384"]),
          ("keep_aspect_pad", "pad.config", ["--keep_aspect", "256", "384"], ["--keep-aspect", "256", "384"])]
 ULPS = 8  # float32 ulps allowed where both sides compute the same float32 arithmetic
 
 
-def reference_run(python, tmp, image, case, onednn, first=False):
+def reference_run(python, tmp, image, case, onednn):
     name, config, resizer, _ = case
-    weights = ["--perturb", "--ckpt_dir", "ref"] if first else ["--restore", "ref/ckpt-1"]
     run_python(python, [TFOD_SETUP.with_name("reference.py"), "--config", config, "--image", image, *resizer,
                         "--num_classes", CLASSES, "--max_proposals", PROPOSALS, "--runs", "1", "--list_vars", "0",
-                        *weights, "--dump", f"{name}_onednn{onednn}.npz"], tmp, TF_ENABLE_ONEDNN_OPTS=onednn)
+                        "--restore", "ref/ckpt-1", "--dump", f"{name}_onednn{onednn}.npz"], tmp,
+               TF_ENABLE_ONEDNN_OPTS=onednn)
 
 
 def ours(tmp, case, tf):
@@ -67,14 +68,16 @@ def ours(tmp, case, tf):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Per case: the reference's dumps with oneDNN on and off, its reframed masks and our outputs.
-    The first run perturbs, calibrates and saves the checkpoint; the others restore it (18-21
-    minutes in all on 2 busy cores)."""
+    The shared reference model's own run is the fixed320 case with oneDNN on; the other runs
+    restore its checkpoint."""
+    model = tfod_reference_model()
     python = tensorflow_python()
     tmp = tmp_path_factory.mktemp("tfod")
     (tmp / "irv2.config").write_text(IRV2_CONFIG)
     (tmp / "pad.config").write_text(PAD_CONFIG)
-    [image] = sample_images(tmp / "images", 1)
-    reference_run(python, tmp, image, CASES[0], "1", first=True)
+    (tmp / "ref").symlink_to(model / "ckpt")
+    (tmp / f"{CASES[0][0]}_onednn1.npz").symlink_to(model / "reference.npz")
+    image = model / "img0.png"
     jobs = [(case, onednn) for case in CASES for onednn in ("1", "0") if (case, onednn) != (CASES[0], "1")]
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda job: reference_run(python, tmp, image, job[0], job[1]), jobs))
