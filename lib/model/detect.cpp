@@ -2,10 +2,9 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cstring>
 
-#include "core/log.h"
+#include "model/stage_laps.h"
 #include "ops/boxes.h"
 #include "ops/paste_masks.h"
 
@@ -40,25 +39,15 @@ at::Tensor pixels_to_image(const at::Tensor& pixels, const torch::Device& device
 
 std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std::vector<at::Tensor>& tensors,
                                                     float score_threshold, const Transform* resize) {
-  // Stage times at debug level (--verbose), to see where inference time goes; on CUDA each lap
-  // waits for the GPU, else the time of queued kernels would land in a later stage.
-  auto last = std::chrono::steady_clock::now();
-  const bool on_cuda = !tensors.empty() && tensors.front().is_cuda();
-  const auto lap = [&](const char* stage) {
-    if (!log::enabled(log::Level::Debug)) return;
-    if (on_cuda) torch::cuda::synchronize(tensors.front().device().index());
-    const auto now = std::chrono::steady_clock::now();
-    log::debug("  {}: {} ms", stage, std::chrono::duration<double, std::milli>(now - last).count());
-    last = now;
-  };
+  StageLaps laps(tensors.empty() ? c10::Device(c10::kCPU) : tensors.front().device());
   const ImageBatch batch = resize ? net.prepare_batch(tensors, *resize) : net.prepare_batch(tensors);
-  lap("transform");
+  laps.lap("transform");
   const std::vector<at::Tensor> features = net.backbone()(batch.tensor);
-  lap("backbone+fpn");
+  laps.lap("backbone+fpn");
   const RpnOutput rpn = net.rpn()(batch, features);
-  lap("rpn");
+  laps.lap("rpn");
   std::vector<Detections> detections = net.roi_heads()->detect(features, rpn.proposals, batch.image_sizes);
-  lap("roi heads");
+  laps.lap("roi heads");
   net.transform().to_original(detections, batch, /*paste_into_image=*/false);
 
   std::vector<eval::ImageDetections> results;
@@ -96,7 +85,7 @@ std::vector<eval::ImageDetections> detect_instances(MaskRcnnImpl& net, const std
     }
     results.push_back(std::move(out));
   }
-  lap("paste masks + rle");
+  laps.lap("paste masks + rle");
   return results;
 }
 

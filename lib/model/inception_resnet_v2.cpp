@@ -6,6 +6,8 @@
 #include <limits>
 #include <utility>
 
+#include "ops/winograd_conv.h"
+
 namespace mrcnn::model {
 
 namespace {
@@ -64,6 +66,9 @@ TfConvBnImpl::TfConvBnImpl(int64_t in_channels, int64_t out_channels, int64_t ke
 }
 
 at::Tensor TfConvBnImpl::forward(const at::Tensor& x) {
+  // A 3x3 stride-1 SAME convolution pads 1 on every side, as conv3x3_same does.
+  if (folded_ && stride_ == 1 && weight_.size(2) == 3 && weight_.size(3) == 3)
+    return ops::conv3x3_same(x, weight_, beta_, ops::Activation::kRelu);
   if (folded_) return conv_same(x, weight_, beta_, stride_).relu_();
   // TF's frozen batch norm: y = x · rsqrt(var + eps) + (beta − mean · rsqrt(var + eps)).
   const at::Tensor scale = (moving_variance_ + kBatchNormEpsilon).rsqrt();
@@ -131,9 +136,25 @@ InceptionResnetBlockImpl::InceptionResnetBlockImpl(int64_t channels, std::vector
 }
 
 at::Tensor InceptionResnetBlockImpl::forward(const at::Tensor& x) {
-  // Keras' CustomScaleLayer: inputs[0] + inputs[1] * scale, here in one pass (add's alpha).
-  at::Tensor y = at::add(x, at::conv2d(mixed_(x), up_weight_, up_bias_), scale_);
-  return relu_ ? at::relu_(y) : y;
+  if (!scale_folded_) {
+    // Keras' CustomScaleLayer: inputs[0] + inputs[1] * scale, here in one pass (add's alpha).
+    at::Tensor y = at::add(x, at::conv2d(mixed_(x), up_weight_, up_bias_), scale_);
+    return relu_ ? at::relu_(y) : y;
+  }
+  // The scale is inside up: x added into up's fresh output, with the ReLU in the same pass on the
+  // CPU (ATen's fused add-ReLU), which saves a pass over the block's largest map and an allocation.
+  at::Tensor y = at::conv2d(mixed_(x), up_weight_, up_bias_);
+  if (!relu_) return y.add_(x);
+  return y.is_cpu() ? at::_add_relu_(y, x) : y.add_(x).relu_();
+}
+
+void InceptionResnetBlockImpl::fold_for_inference() {
+  mixed_->fold_batch_norms();
+  if (scale_folded_) return;
+  torch::NoGradGuard no_grad;
+  up_weight_.mul_(scale_);
+  up_bias_.mul_(scale_);
+  scale_folded_ = true;
 }
 
 namespace {
@@ -209,12 +230,12 @@ at::Tensor InceptionResnetV2FirstStageImpl::forward(const at::Tensor& x) {
   return y;
 }
 
-void InceptionResnetV2FirstStageImpl::fold_batch_norms() {
+void InceptionResnetV2FirstStageImpl::fold_for_inference() {
   for (auto& unit : stem_) unit->fold_batch_norm();
   mixed_5b_->fold_batch_norms();
   mixed_6a_->fold_batch_norms();
-  for (auto& block : block35_) block->fold_batch_norms();
-  for (auto& block : block17_) block->fold_batch_norms();
+  for (auto& block : block35_) block->fold_for_inference();
+  for (auto& block : block17_) block->fold_for_inference();
 }
 
 InceptionResnetV2SecondStageImpl::InceptionResnetV2SecondStageImpl() {
@@ -232,9 +253,9 @@ at::Tensor InceptionResnetV2SecondStageImpl::forward(const at::Tensor& crops) {
   return conv_7b_(y);
 }
 
-void InceptionResnetV2SecondStageImpl::fold_batch_norms() {
+void InceptionResnetV2SecondStageImpl::fold_for_inference() {
   mixed_7a_->fold_batch_norms();
-  for (auto& block : block8_) block->fold_batch_norms();
+  for (auto& block : block8_) block->fold_for_inference();
   conv_7b_->fold_batch_norm();
 }
 

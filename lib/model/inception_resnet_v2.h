@@ -26,7 +26,8 @@ class TfConvBnImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   // For inference, after the weights are loaded: the norm folded into the convolution (weight ·
   // scale; beta becomes the shift, mean 0 and variance 1 − epsilon, so that the unfolded formula
-  // still holds); the tensors stay registered, so .to() moves and casts them.
+  // still holds); the tensors stay registered, so .to() moves and casts them. A folded 3x3
+  // stride-1 unit may then run as Winograd (ops/winograd_conv.h decides).
   void fold_batch_norm();
 
  private:
@@ -75,13 +76,17 @@ class InceptionResnetBlockImpl : public torch::nn::Module {
   InceptionResnetBlockImpl(int64_t channels, std::vector<BranchSpec> branches, double scale, bool relu);
   at::Tensor forward(const at::Tensor& x);
   InceptionMixed& mixed() { return mixed_; }
-  void fold_batch_norms() { mixed_->fold_batch_norms(); }
+  // For inference, after the weights are loaded: the batch norms folded, and the residual scale
+  // folded into up (weight and bias times scale), so that the sum and the ReLU take one pass over
+  // up's fresh output. up's tensors then no longer equal the checkpoint's: save weights before.
+  void fold_for_inference();
 
  private:
   InceptionMixed mixed_{nullptr};
   at::Tensor up_weight_, up_bias_;
   double scale_;
   bool relu_;
+  bool scale_folded_ = false;
 };
 TORCH_MODULE(InceptionResnetBlock);
 
@@ -91,7 +96,8 @@ class InceptionResnetV2FirstStageImpl : public torch::nn::Module {
   explicit InceptionResnetV2FirstStageImpl(int64_t input_channels = 3);
   at::Tensor forward(const at::Tensor& x);
   static constexpr int64_t kOutChannels = 1088;
-  void fold_batch_norms();
+  // Every unit's batch norm and every block's residual scale folded (InceptionResnetBlock).
+  void fold_for_inference();
 
  private:
   std::vector<TfConvBn> stem_;
@@ -106,7 +112,7 @@ class InceptionResnetV2SecondStageImpl : public torch::nn::Module {
   InceptionResnetV2SecondStageImpl();
   at::Tensor forward(const at::Tensor& crops);
   static constexpr int64_t kOutChannels = 1536;
-  void fold_batch_norms();
+  void fold_for_inference();  // as the first stage's
 
  private:
   InceptionMixed mixed_7a_{nullptr};

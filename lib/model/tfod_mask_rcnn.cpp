@@ -6,14 +6,16 @@
 #include <utility>
 
 #include "core/error.h"
+#include "model/stage_laps.h"
 #include "model/tfod_ops.h"
+#include "ops/winograd_conv.h"
 
 namespace mrcnn::model {
 
 namespace {
 
-// A stride-1 convolution with TF's SAME padding (the odd extra pixel after) and a bias.
-at::Tensor conv_same(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t dilation = 1) {
+// TF's SAME padding for any kernel and dilation (the odd extra pixel after).
+at::Tensor conv_same_padded(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t dilation) {
   const int64_t total_h = dilation * (weight.size(2) - 1), total_w = dilation * (weight.size(3) - 1);
   if (total_h % 2 == 0 && total_w % 2 == 0)
     return at::conv2d(x, weight, bias, at::IntArrayRef{1, 1}, at::IntArrayRef{total_h / 2, total_w / 2},
@@ -21,6 +23,15 @@ at::Tensor conv_same(const at::Tensor& x, const at::Tensor& weight, const at::Te
   const at::Tensor padded = at::constant_pad_nd(x, {total_w / 2, total_w - total_w / 2, total_h / 2, total_h - total_h / 2});
   return at::conv2d(padded, weight, bias, at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0},
                     at::IntArrayRef{dilation, dilation});
+}
+
+// A stride-1 convolution with TF's SAME padding and a bias, then the activation. 3x3 undilated
+// ones pad 1 on every side and may run as Winograd (ops/winograd_conv.h decides).
+at::Tensor conv_same(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t dilation = 1,
+                     ops::Activation activation = ops::Activation::kNone) {
+  if (dilation == 1 && weight.size(2) == 3 && weight.size(3) == 3) return ops::conv3x3_same(x, weight, bias, activation);
+  const at::Tensor y = conv_same_padded(x, weight, bias, dilation);
+  return activation == ops::Activation::kRelu ? at::relu(y) : y;
 }
 
 // A 1x1 prediction conv's NCHW output (1, A * code, h, w) as (h * w * A, code): the OD API reshapes
@@ -98,8 +109,8 @@ void TfodMaskRcnnImpl::init_heads() {
 }
 
 void TfodMaskRcnnImpl::prepare_for_inference() {
-  extractor_->fold_batch_norms();
-  box_extractor_->fold_batch_norms();
+  extractor_->fold_for_inference();
+  box_extractor_->fold_for_inference();
   torch::NoGradGuard no_grad;
   for (auto& param : parameters())
     if (param.dim() == 4) param.set_data(param.contiguous(at::MemoryFormat::ChannelsLast));
@@ -151,20 +162,27 @@ at::Tensor TfodMaskRcnnImpl::mask_logits(const at::Tensor& features, const at::T
 at::Tensor TfodMaskRcnnImpl::mask_head(const at::Tensor& box_features) {
   if (mask_weights_.empty()) throw Error("TF OD API model: this configuration predicts no masks");
   at::Tensor x = tf_resize_bilinear(box_features, settings_.mask_height, settings_.mask_width, /*align_corners=*/true);
-  for (size_t i = 0; i + 1 < mask_weights_.size(); ++i) x = at::relu(conv_same(x, mask_weights_[i], mask_biases_[i]));
+  for (size_t i = 0; i + 1 < mask_weights_.size(); ++i)
+    x = conv_same(x, mask_weights_[i], mask_biases_[i], 1, ops::Activation::kRelu);
   return conv_same(x, mask_weights_.back(), mask_biases_.back());
 }
 
 TfodOutputs TfodMaskRcnnImpl::forward(const at::Tensor& image) {
+  StageLaps laps(image.device());
   TfodOutputs out;
   out.input = preprocess(image);
+  laps.lap("resize");
   out.rpn = rpn(out.input.pixels);
+  laps.lap("first stage");
   out.proposals = tfod_proposals(out.rpn.box_encodings, out.rpn.objectness, out.rpn.anchors, settings_,
                                  out.input.true_shape, out.input.padded_shape);
+  laps.lap("proposals");
   if (settings_.number_of_stages < 2) return out;
   out.box_classifier = classify(out.rpn.features, out.proposals.boxes);
+  laps.lap("box classifier");
   out.detections = tfod_detections(out.box_classifier.refined_box_encodings, out.box_classifier.class_logits,
                                    out.proposals.boxes, settings_, out.input.true_shape, out.input.padded_shape);
+  laps.lap("detections");
   if (mask_weights_.empty()) return out;
   // The OD API crops the detections' boxes, normalised to the true image, from the padded input's
   // features as if they were normalised to it (the two differ only with pad_to_max_dimension).
@@ -173,6 +191,7 @@ TfodOutputs TfodMaskRcnnImpl::forward(const at::Tensor& image) {
                                                                  : out.detections.classes;
   const at::Tensor rows = at::arange(classes.size(0), classes.options());
   out.masks = at::sigmoid(out.mask_logits.index({rows, classes}));
+  laps.lap("masks");
   return out;
 }
 

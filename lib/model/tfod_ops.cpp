@@ -85,10 +85,63 @@ AxisSampling slice(const AxisSampling& s, int64_t begin, int64_t end) {
           s.inside.slice(0, begin, end)};
 }
 
-// Bilinear samples of NCHW `features` on separable grids (one per box), in chunks of boxes so that
-// the corner gathers stay small: (N, C, out_h, out_w), channels-last in memory.
+// Whether bilinear_sample_in_one_pass computes this: float32 on the CPU with no gradient to carry.
+bool one_pass_applies(const at::Tensor& features, const AxisSampling& ys, const AxisSampling& xs) {
+  return features.is_cpu() && features.scalar_type() == at::kFloat && ys.lerp.scalar_type() == at::kFloat &&
+         xs.lerp.scalar_type() == at::kFloat && !(at::GradMode::is_enabled() && features.requires_grad());
+}
+
+// sample_chunk's float32 arithmetic, operation for operation and in the same order, as one pass
+// over the output: each output pixel reads its four corner vectors of the channels-last map
+// instead of four gathered copies of the whole output (the mask head's upsampling alone gathered
+// 4 x 670 MB per image at the published config).
+at::Tensor bilinear_sample_in_one_pass(const at::Tensor& features, const at::Tensor& box_indices,
+                                       const AxisSampling& ys, const AxisSampling& xs, double extrapolation) {
+  const int64_t channels = features.size(1), height = features.size(2), width = features.size(3);
+  const int64_t n = box_indices.size(0), out_h = ys.low.size(1), out_w = xs.low.size(1);
+  const at::Tensor maps = features.permute({0, 2, 3, 1}).contiguous();  // (B, H, W, C)
+  at::Tensor out = at::empty({n, out_h, out_w, channels}, features.options());
+  const at::Tensor image = box_indices.to(at::kCPU, at::kLong).contiguous();
+  const at::Tensor y_low = ys.low.contiguous(), y_high = ys.high.contiguous(), y_lerp = ys.lerp.contiguous();
+  const at::Tensor x_low = xs.low.contiguous(), x_high = xs.high.contiguous(), x_lerp = xs.lerp.contiguous();
+  const at::Tensor inside = (ys.inside.unsqueeze(2) & xs.inside.unsqueeze(1)).contiguous();  // (N, out_h, out_w)
+  const float* src = maps.const_data_ptr<float>();
+  float* dst = out.mutable_data_ptr<float>();
+  const float fill = static_cast<float>(extrapolation);
+  at::parallel_for(0, n * out_h, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t i = row / out_h, y = row % out_h;
+      const int64_t base = image.const_data_ptr<int64_t>()[i] * height;
+      const float* top = src + (base + y_low.const_data_ptr<int64_t>()[row]) * width * channels;
+      const float* bottom = src + (base + y_high.const_data_ptr<int64_t>()[row]) * width * channels;
+      const float y_weight = y_lerp.const_data_ptr<float>()[row];
+      for (int64_t x = 0; x < out_w; ++x) {
+        float* o = dst + (row * out_w + x) * channels;
+        if (!inside.const_data_ptr<bool>()[row * out_w + x]) {
+          std::fill(o, o + channels, fill);
+          continue;
+        }
+        const int64_t column = i * out_w + x;
+        const int64_t left = x_low.const_data_ptr<int64_t>()[column] * channels;
+        const int64_t right = x_high.const_data_ptr<int64_t>()[column] * channels;
+        const float x_weight = x_lerp.const_data_ptr<float>()[column];
+        for (int64_t c = 0; c < channels; ++c) {
+          const float t = top[left + c] + (top[right + c] - top[left + c]) * x_weight;
+          const float b = bottom[left + c] + (bottom[right + c] - bottom[left + c]) * x_weight;
+          o[c] = t + (b - t) * y_weight;
+        }
+      }
+    }
+  });
+  return out.permute({0, 3, 1, 2});
+}
+
+// Bilinear samples of NCHW `features` on separable grids (one per box): (N, C, out_h, out_w),
+// channels-last in memory. In one pass where it applies, else (gradients, float64, CUDA) as ATen
+// ops in chunks of boxes so that the corner gathers stay small.
 at::Tensor bilinear_sample(const at::Tensor& features, const at::Tensor& box_indices, const AxisSampling& ys,
                            const AxisSampling& xs, double extrapolation) {
+  if (one_pass_applies(features, ys, xs)) return bilinear_sample_in_one_pass(features, box_indices, ys, xs, extrapolation);
   const int64_t height = features.size(2), width = features.size(3), channels = features.size(1);
   const at::Tensor flat = features.permute({0, 2, 3, 1}).reshape({-1, channels});
   const int64_t n = box_indices.size(0);

@@ -60,7 +60,7 @@ TEST_CASE("both stages: output stride 16 with TF's rounding, 1088 and 1536 chann
   CHECK(second(torch::randn({2, 1088, 17, 17})).sizes() == at::IntArrayRef({2, 1536, 9, 9}));
 }
 
-TEST_CASE("folding the norms keeps the first stage's output", "[model][inception]") {
+TEST_CASE("folding the norms and residual scales keeps the first stage's output", "[model][inception]") {
   torch::manual_seed(3);
   InceptionResnetV2FirstStage first;
   {
@@ -75,13 +75,33 @@ TEST_CASE("folding the norms keeps the first stage's output", "[model][inception
   c10::InferenceMode guard;
   const at::Tensor x = torch::rand({1, 3, 97, 97}, torch::kDouble) * 2 - 1;
   const at::Tensor before = first(x);
-  first->fold_batch_norms();
+  first->fold_for_inference();
   const at::Tensor after = first(x);
   CHECK(torch::allclose(after, before, 1e-9, 1e-9));
   CHECK(before.abs().max().item<double>() > 0.1);  // not a comparison of zeros
   // The folded module still moves and casts as a whole.
   first->to(torch::kFloat);
   CHECK(first(x.to(torch::kFloat)).scalar_type() == torch::kFloat);
+}
+
+TEST_CASE("folding keeps the second stage's output, block8_10's unrectified sum included", "[model][inception]") {
+  torch::manual_seed(4);
+  InceptionResnetV2SecondStage second;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : second->named_buffers())
+      item.value().uniform_(item.key().find("variance") != std::string::npos ? 0.5 : -0.1, 1.5);
+  }
+  second->eval();
+  second->to(torch::kDouble);  // float64, as the first stage's test
+  c10::InferenceMode guard;
+  const at::Tensor crops = torch::rand({2, 1088, 17, 17}, torch::kDouble) * 2 - 1;
+  const at::Tensor before = second(crops);
+  second->fold_for_inference();
+  const at::Tensor after = second(crops);
+  CHECK(torch::allclose(after, before, 1e-9, 1e-9));
+  CHECK(before.abs().max().item<double>() > 0.1);
+  CHECK(crops.abs().max().item<double>() <= 1.0);  // the input is left as it was
 }
 
 TEST_CASE("inception preprocessing maps [0, 255] to [-1, 1]", "[model][inception]") {

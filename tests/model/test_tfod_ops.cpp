@@ -79,6 +79,22 @@ TEST_CASE("crop_and_resize over the inside block only gives the same values ther
   }
 }
 
+TEST_CASE("crop_and_resize and the resize give the same bits in one pass as the differentiable path",
+          "[model][tfod]") {
+  torch::manual_seed(5);
+  const at::Tensor features = torch::randn({2, 19, 9, 11}).contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor boxes = torch::rand({40, 4}) * 1.6 - 0.3;  // some inside, some partly or wholly outside, flipped
+  const at::Tensor index = torch::randint(0, 2, {40}, torch::kLong);
+  const at::Tensor tracked = features.clone().requires_grad_(true);  // takes the ATen ops
+  const at::Tensor one_pass = tf_crop_and_resize(features, boxes, index, 7, 5, -7.0);
+  const at::Tensor aten = tf_crop_and_resize(tracked, boxes, index, 7, 5, -7.0).detach();
+  CHECK(torch::equal(one_pass, aten));
+  CHECK(one_pass.eq(-7.0).any().item<bool>());  // the extrapolation was exercised
+  for (const bool align_corners : {false, true})
+    CHECK(torch::equal(tf_resize_bilinear(features, 23, 17, align_corners),
+                       tf_resize_bilinear(tracked, 23, 17, align_corners).detach()));
+}
+
 TEST_CASE("the legacy bilinear resize takes source = destination * in / out", "[model][tfod]") {
   const at::Tensor image = torch::arange(12, torch::kFloat).view({1, 1, 3, 4});
   // 3x4 -> 2x8: rows 0 and 1.5 (between 1 and 2), columns x / 2.
@@ -113,6 +129,20 @@ TEST_CASE("the keep-aspect resizer rounds a float32 scale half to even", "[model
   keep.pad_to_max_dimension = true;
   CHECK(tfod_padded_shape(keep, {5, 6}).height == 12);
   CHECK(tfod_resized_shape(TfodResizer{}, 10, 20).height == 300);
+}
+
+TEST_CASE("an image the keep-aspect resizer leaves a side of 0 pixels is refused by name", "[model][tfod]") {
+  TfodResizer keep;
+  keep.keep_aspect = true;
+  keep.min_dimension = 64;
+  keep.max_dimension = 96;
+  // 3x400: scale min(64 / 3, 96 / 400) = 0.24, 3 -> 0.72 -> 1 row; 2x400: 0.48 -> 0 rows.
+  CHECK_NOTHROW(tfod_check_image_size(keep, 3, 400));
+  CHECK_THROWS_WITH(tfod_check_image_size(keep, 2, 400),
+                    Catch::Contains("image of 400x2 pixels is too elongated") && Catch::Contains("to 96x0 pixels"));
+  CHECK_THROWS_WITH(tfod_check_image_size(keep, 400, 2), Catch::Contains("2x400 pixels is too elongated"));
+  TfodResizer fixed;  // fixed_shape stretches any image
+  CHECK_NOTHROW(tfod_check_image_size(fixed, 1, 100000));
 }
 
 TEST_CASE("grid anchors: ratio outer, scale inner, (y, x) centres at stride * i + offset", "[model][tfod]") {

@@ -47,7 +47,7 @@ double resident_mb() {
 }
 
 void print_timing(model::InceptionResnetV2FirstStage& first, const at::Tensor& image, int runs) {
-  first->fold_batch_norms();
+  first->fold_for_inference();
   for (auto& param : first->parameters())
     if (param.dim() == 4) param.set_data(param.contiguous(at::MemoryFormat::ChannelsLast));
   const at::Tensor input = image.contiguous(at::MemoryFormat::ChannelsLast);
