@@ -179,10 +179,7 @@ const BandLayout& Detector::band_layout() const { return impl_->layout; }
 
 void Detector::check_image_size(int64_t height, int64_t width) const {
   if (impl_->tf_net) {
-    const auto [h, w] = input_size(height, width);
-    if (h < 1 || w < 1)
-      throw Error("image of " + std::to_string(width) + "x" + std::to_string(height) +
-                  " pixels is too elongated for the model: model.tf.resizer leaves a side of 0 pixels");
+    model::tfod_check_image_size(impl_->tf_net->settings().resizer, height, width);
     return;
   }
   const model::MaskRcnnImpl& net = *impl_->net;

@@ -29,6 +29,15 @@ ResizedShape tfod_resized_shape(const TfodResizer& resizer, int64_t height, int6
   return {round_half_even(scale * static_cast<float>(height)), round_half_even(scale * static_cast<float>(width))};
 }
 
+void tfod_check_image_size(const TfodResizer& resizer, int64_t height, int64_t width) {
+  const ResizedShape resized = tfod_resized_shape(resizer, height, width);
+  if (resized.height >= 1 && resized.width >= 1) return;
+  throw Error("image of " + std::to_string(width) + "x" + std::to_string(height) +
+              " pixels is too elongated for the model: model.tf.resizer keep_aspect_ratio (min_dimension " +
+              std::to_string(resizer.min_dimension) + ", max_dimension " + std::to_string(resizer.max_dimension) +
+              ") resizes it to " + std::to_string(resized.width) + "x" + std::to_string(resized.height) + " pixels");
+}
+
 ResizedShape tfod_padded_shape(const TfodResizer& resizer, const ResizedShape& resized) {
   if (resizer.keep_aspect && resizer.pad_to_max_dimension) return {resizer.max_dimension, resizer.max_dimension};
   return resized;

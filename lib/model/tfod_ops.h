@@ -23,6 +23,10 @@ struct ResizedShape {
 // otherwise) and rounds half to even, as tf.image.resize_images(preserve_aspect_ratio=True).
 ResizedShape tfod_resized_shape(const TfodResizer& resizer, int64_t height, int64_t width);
 
+// Throws Error when the resizer leaves a side of a height x width image 0 pixels (keep_aspect_ratio
+// of an image so elongated that its short side rounds to 0): the image the model cannot take.
+void tfod_check_image_size(const TfodResizer& resizer, int64_t height, int64_t width);
+
 // The padded input size: max_dimension square with pad_to_max_dimension, else the resized shape.
 ResizedShape tfod_padded_shape(const TfodResizer& resizer, const ResizedShape& resized);
 

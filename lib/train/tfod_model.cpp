@@ -13,6 +13,7 @@
 #include "model/tfod_detect.h"
 #include "model/tfod_inputs.h"
 #include "model/tfod_mask_rcnn.h"
+#include "model/tfod_ops.h"
 #include "model/tfod_training.h"
 #include "model/tfod_weights.h"
 #include "model/weights.h"
@@ -196,6 +197,12 @@ void check_tfod_training(const Json& config, const TrainSettings& settings, int6
     throw Error("train.batch_size: " + std::to_string(settings.batch_size) +
                 ": model.tf.resizer keep_aspect_ratio without pad_to_max_dimension gives each image its own size; "
                 "use train.batch_size 1, or model.tf.resizer.pad_to_max_dimension true, or fixed_shape");
+}
+
+std::function<void(int64_t, int64_t)> tfod_image_size_check(const Json& config) {
+  return [resizer = model::tfod_settings_from_config(config).resizer](int64_t height, int64_t width) {
+    model::tfod_check_image_size(resizer, height, width);
+  };
 }
 
 std::unique_ptr<TrainableModel> make_tfod_model(const Json& config, const std::string& init_weights) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,10 @@ namespace mrcnn::train {
 // device (not yet run on a GPU: its samplers draw from a CPU generator), a batch of more than one
 // image whose sizes may differ (keep_aspect_ratio without pad_to_max_dimension).
 void check_tfod_training(const Json& config, const TrainSettings& settings, int64_t processes, bool cuda);
+
+// The loader's check of a training image's size, as torchvision_image_size_check: an image the
+// resizer leaves a side of 0 pixels (model::tfod_check_image_size) is a bad image, skipped or named.
+std::function<void(int64_t, int64_t)> tfod_image_size_check(const Json& config);
 
 // The model of model.tf.*, seeded by the caller, with init_weights (empty: none, or resuming)
 // loaded as model.tf.fine_tune_checkpoint_type says: a TF checkpoint or our weights file; the log

@@ -199,8 +199,10 @@ struct Run {
 void prepare_data(Run& run) {
   run.data = read_training_data(run.config, run.settings, run.config["model"]["num_classes"].get<int64_t>());
   check_global_batch(run.settings.batch_size, run.env.world_size);
-  std::function<void(int64_t, int64_t)> check_size;  // the TF family's resizer takes any size
-  if (run.torchvision) check_size = torchvision_image_size_check(*run.torchvision);
+  // An image the family's resizer cannot take is a bad image (data.on_invalid), not a failed step.
+  std::function<void(int64_t, int64_t)> check_size =
+      run.torchvision ? torchvision_image_size_check(*run.torchvision) : tfod_image_size_check(run.config);
+  if (run.data.validator) run.data.validator->set_image_size_check(check_size);
   run.loader = std::make_unique<data::Loader>(
       std::move(run.data.samples), run.data.spec,
       loader_options(run.settings, std::move(check_size), run.data.spec.max_image_pixels, run.env.rank,

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/error.h"
 #include "core/log.h"
 #include "core/precision.h"
 #include "data/loader.h"
@@ -26,6 +27,15 @@ at::Tensor pixel_tensor(const cv::Mat& image) {
 }
 
 }  // namespace
+
+void Validator::check_size(const data::Sample& sample) const {
+  if (!check_size_) return;
+  try {
+    check_size_(sample.image.rows, sample.image.cols);
+  } catch (const Error& e) {
+    throw Error("validation: " + sample.image_path + ": " + e.what());
+  }
+}
 
 Validator::Validator(std::vector<data::Sample> samples, data::DatasetSpec spec, eval::CocoGroundTruth gt)
     : samples_(std::move(samples)), spec_(std::move(spec)), gt_(std::move(gt)) {
@@ -51,6 +61,7 @@ Json Validator::run(TrainableModel& net, const torch::Device& device, int batch_
       sample.mask_rles.clear();  // only the pixels are needed
       data::check_pixel_limit(sample, max_image_pixels_);
       data::load_pixels(sample, spec_);
+      check_size(sample);
       images.push_back(net.image(pixel_tensor(sample.image), device, torch::kFloat));
       ids.push_back(sample.image_id);
       pixels.push_back(sample.image);

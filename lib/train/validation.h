@@ -4,6 +4,7 @@
 
 #include <torch/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,10 +41,15 @@ class Validator {
   const data::LabelMap& labels() const { return labels_; }
   // data.max_image_pixels: a val image with more pixels (by its annotated size) is an error naming it.
   void set_max_image_pixels(int64_t max_pixels) { max_image_pixels_ = max_pixels; }
+  // The model family's image size check (the loader's check_image_size): a val image it refuses is
+  // an error naming it, before the forward pass (which would fail inside libtorch).
+  void set_image_size_check(std::function<void(int64_t, int64_t)> check) { check_size_ = std::move(check); }
   // The forward pass under autocast to this type (validation_autocast); none: the model's own type.
   void set_autocast(std::optional<at::ScalarType> dtype) { autocast_ = dtype; }
 
  private:
+  void check_size(const data::Sample& sample) const;  // check_size_, naming the image
+
   std::vector<data::Sample> samples_;
   data::DatasetSpec spec_;
   eval::CocoGroundTruth gt_;
@@ -52,6 +58,7 @@ class Validator {
   int64_t runs_ = 0;
   int64_t max_image_pixels_ = kDefaultMaxImagePixels;
   std::optional<at::ScalarType> autocast_;
+  std::function<void(int64_t, int64_t)> check_size_;
 };
 
 // The precision of validation as mrcnn-infer runs the model: infer.precision (precision), auto

@@ -238,6 +238,47 @@ def test_refuses_batches_of_mixed_sizes_and_several_processes(run, workdir):
                      "data-parallel", "2 processes")
 
 
+
+def add_image(workdir, split, name, height, width):
+    """Adds a random image with one 2 x 2 instance to shapes/<split>.json."""
+    from PIL import Image
+
+    pixels = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(workdir / "shapes" / split / name)
+    coco = json.loads((workdir / "shapes" / f"{split}.json").read_text())
+    image_id = max(im["id"] for im in coco["images"]) + 1
+    coco["images"].append({"id": image_id, "file_name": name, "height": height, "width": width})
+    coco["annotations"].append({"id": 10 ** 6, "image_id": image_id, "category_id": coco["categories"][0]["id"],
+                                "bbox": [0, 0, 2, 2], "area": 4, "iscrowd": 0,
+                                "segmentation": [[0, 0, 2, 0, 2, 2, 0, 2]]})
+    (workdir / "shapes" / f"{split}.json").write_text(json.dumps(coco))
+
+
+def test_an_image_too_elongated_for_the_resizer_is_named(run, workdir, make_shapes):
+    """The loader checks each image against the family's resizer, as for torchvision's: a 2 x 400
+    image that keep_aspect_ratio (64, 96) would make 0 x 96 is a bad training image, named (was
+    libtorch's 'Kernel size can't be greater than actual input size' at its step), data.on_invalid
+    skip trains on the rest; in the val set it is named before its forward pass."""
+    make_shapes("shapes", train=2, val=1, size=SIZE)
+    add_image(workdir, "train", "thin.png", 2, 400)
+    model = json.loads(json.dumps(TF_MODEL))
+    model["tf"]["resizer"] = {"type": "keep_aspect_ratio", "min_dimension": 64, "max_dimension": 96}
+    for policy in ("fail", "skip"):
+        config = write_config(workdir, f"{policy}.json", model=model, steps=3, eval_period=1000,
+                              checkpoint_period=1000)
+        cfg = json.loads((workdir / config).read_text())
+        cfg["data"]["on_invalid"] = policy
+        (workdir / config).write_text(json.dumps(cfg))
+        result = run("mrcnn-train", "--config", config, "--output-dir", policy, "--device", "cpu")
+        if policy == "fail":
+            assert_one_error(result, "mrcnn-train", "thin.png", "400x2", "too elongated", "model.tf.resizer")
+        else:
+            assert result.returncode == 0, result.stderr
+            assert "thin.png" in result.stderr and (workdir / policy / "model.safetensors").exists()
+    add_image(workdir, "val", "thin_val.png", 2, 400)
+    result = run("mrcnn-train", "--config", "skip.json", "--output-dir", "val", "--device", "cpu")
+    assert_one_error(result, "mrcnn-train", "validation: ", "thin_val.png", "400x2", "too elongated")
+
 def test_import_tf_maps_the_training_fields(run, workdir):
     """fine_tune_checkpoint (a TF checkpoint), its type and the weighted_softmax logit_scale become
     keys; another classification loss is named as passed over."""
