@@ -88,11 +88,20 @@ Json load_model_config(InferCommand& command) {
   return config::load_resolved(command.config_path);
 }
 
-// --save-model's file, checked before anything is built: an existing one is kept unless --force
-// (as import-tf keeps its outputs), and its folder must take a new file.
-void check_save_target(const std::string& path, bool force) {
+// --save-model's file, checked before anything is built: never a file the run reads or writes
+// besides (--output, --weights, --model), an existing one is kept unless --force (as import-tf
+// keeps its outputs), and its folder must take a new file.
+void check_save_target(const InferCommand& command) {
+  const std::string& path = command.save_model;
+  const std::pair<const char*, const std::string*> others[] = {{"--output", &command.request.output},
+                                                                {"--model", &command.model_file},
+                                                                {"--weights", &command.request.weights}};
+  for (const auto& [flag, other] : others)
+    if (!other->empty() && same_file(path, *other))
+      throw Error("--save-model " + path + ": the same file as " + flag + " " + *other +
+                  " (give the self-contained model its own file)");
   std::error_code ec;
-  if (!force && std::filesystem::exists(path, ec)) throw Error(path + ": already exists (use --force to overwrite)");
+  if (!command.force && std::filesystem::exists(path, ec)) throw Error(path + ": already exists (use --force to overwrite)");
   check_output_file(path);
 }
 
@@ -156,7 +165,7 @@ int run_infer_command(InferCommand command) {
   InferenceRequest& request = command.request;
   request.skip_unreadable = command.on_error == "skip";
   const DetectorOptions options = detector_options(config, request);
-  if (!command.save_model.empty()) check_save_target(command.save_model, command.force);
+  if (!command.save_model.empty()) check_save_target(command);
   if (only_saves(command)) {
     save_model(command.save_model, config, request, options);
     return 0;

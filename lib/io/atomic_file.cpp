@@ -168,4 +168,14 @@ void prepare_output_folder(const std::string& folder) {
     throw Error(folder + ": cannot write into the output folder: " + std::strerror(error));
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::equivalent(a, b, ec)) return true;  // both exist: the same inode
+  // Absolute first: weakly_canonical leaves a relative path whose first part does not exist relative.
+  const fs::path x = fs::weakly_canonical(fs::absolute(a, ec), ec);
+  if (ec) return false;
+  const fs::path y = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  return !ec && x == y;
+}
+
 }  // namespace mrcnn

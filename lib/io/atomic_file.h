@@ -29,6 +29,10 @@ void require_regular_file(const std::string& path);
 // its folder does not exist, or that folder is not writable. Throws Error naming path and why.
 void check_output_file(const std::string& path);
 
+// Whether two paths name one file: the same path once made absolute with ".", ".." and symbolic
+// links resolved (either may not exist yet), or one existing file under two names (a hard link).
+bool same_file(const std::string& a, const std::string& b);
+
 // Creates folder (and its parents) for output files and checks that a file can be written in it;
 // throws Error naming the folder and the reason (a path under a regular file, no permission,
 // a read-only or virtual file system).

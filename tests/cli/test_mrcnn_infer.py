@@ -189,6 +189,34 @@ def test_save_model_waits_for_the_job_and_the_detector(run, workdir, small_model
         assert not (workdir / "dt.json").exists(), args
 
 
+
+def test_save_model_refuses_a_file_the_run_reads_or_writes(run, workdir, small_model, images):
+    """--save-model naming the --output, --weights or --model file (by another spelling, through a
+    symbolic link, or not yet existing) is one error before anything is written, --force or not: it
+    overwrote the results, or the weights it was read from."""
+    import os
+    import shutil
+
+    from mrcnn_testing import assert_one_error
+
+    weights, config = small_model
+    shutil.copy(weights, workdir / "w.pth")
+    os.symlink("w.pth", workdir / "link.pth")
+    original = (workdir / "w.pth").read_bytes()
+    with_weights = ("--config", config, "--weights")
+    for args, same in (
+            ((*with_weights, "w.pth", "-i", images[0], "-o", "dt.json", "--save-model", "./dt.json"), "--output dt.json"),
+            ((*with_weights, "w.pth", "--save-model", "link.pth", "--force"), "--weights w.pth"),
+            ((*with_weights, "link.pth", "--save-model", str(workdir / "w.pth"), "--force"), "--weights link.pth")):
+        assert_one_error(run("mrcnn-infer", *args), "mrcnn-infer", "--save-model ", f"the same file as {same}")
+        assert not (workdir / "dt.json").exists(), args
+        assert (workdir / "w.pth").read_bytes() == original, args
+    assert run("mrcnn-infer", *with_weights, "w.pth", "--save-model", "m.safetensors").returncode == 0
+    model = (workdir / "m.safetensors").read_bytes()
+    result = run("mrcnn-infer", "--model", "m.safetensors", "--save-model", "./m.safetensors", "--force")
+    assert_one_error(result, "mrcnn-infer", "the same file as --model m.safetensors")
+    assert (workdir / "m.safetensors").read_bytes() == model
+
 def test_save_model_keeps_an_existing_file_without_force(run, workdir, small_model):
     """As import-tf: an existing --save-model file is refused, untouched, unless --force."""
     from mrcnn_testing import assert_one_error
