@@ -272,6 +272,21 @@ Json resolved_tf_faster_rcnn_config(const Json& pipeline, const std::string& sou
   return resolve(doc);
 }
 
-std::vector<std::string> tf_faster_rcnn_training_fields() { return {kTrainingFields.begin(), kTrainingFields.end()}; }
+std::vector<std::pair<std::string, std::string>> tf_faster_rcnn_training_fields() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const char* field : kTrainingFields) out.emplace_back(field, "mrcnn's training of this family does not follow it");
+  const std::string box = "second_stage_box_predictor.mask_rcnn_box_predictor.";
+  const std::string initial = "the heads start as the published config's: dense layers variance_scaling (1, uniform, "
+                              "FAN_AVG), convolutions truncated_normal stddev 0.01";
+  for (const std::string& hyperparams :
+       {std::string("first_stage_box_predictor_conv_hyperparams."), box + "fc_hyperparams.", box + "conv_hyperparams."}) {
+    out.emplace_back(hyperparams + "regularizer", "no per-layer L2: train.optimizer.weight_decay applies to every weight");
+    out.emplace_back(hyperparams + "initializer", initial);
+  }
+  out.emplace_back(box + "use_dropout", "mrcnn's box head has no dropout");
+  out.emplace_back(box + "dropout_keep_probability", "mrcnn's box head has no dropout");
+  out.emplace_back("feature_extractor.batch_norm_trainable", "the extractor's batch norms stay frozen");
+  return out;
+}
 
 }  // namespace mrcnn::config

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/json_file.h"
@@ -28,7 +29,9 @@ Json tf_faster_rcnn_model(const Json& pipeline, const std::string& source);
 // what model::tfod_settings_from_config takes (tests and tools that start from a pipeline.config).
 Json resolved_tf_faster_rcnn_config(const Json& pipeline, const std::string& source);
 
-// The faster_rcnn fields only training reads (passed over by the above).
-std::vector<std::string> tf_faster_rcnn_training_fields();
+// The fields only training reads that the above passes over, as paths under faster_rcnn (nested
+// ones too: the heads' regularizers and initializers, dropout, batch_norm_trainable), each with
+// what mrcnn's training does instead.
+std::vector<std::pair<std::string, std::string>> tf_faster_rcnn_training_fields();
 
 }  // namespace mrcnn::config

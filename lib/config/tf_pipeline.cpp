@@ -284,7 +284,7 @@ void map_model(Leaves& leaves, Mapper& map, TfImport& out) {
 
 // A Faster R-CNN on the TF OD API's Keras Inception-ResNet-v2: mrcnn's TF family
 // (model.arch tf_faster_rcnn), every model field read by config/tf_faster_rcnn.h, so none is left
-// unmapped; the training-only fields are named as passed over.
+// unmapped; the training-only fields are named as passed over (not carried over).
 bool is_tf_family(Leaves& leaves) {
   return leaves.text("model.faster_rcnn.feature_extractor.type").value_or("") == kTfFasterRcnnExtractor;
 }
@@ -293,13 +293,12 @@ void map_tf_family(const Json& pipeline, Leaves& leaves, Mapper& map, TfImport& 
   static const std::string kSoftmaxLoss = "model.faster_rcnn.second_stage_classification_loss.weighted_softmax";
   const Json model = tf_faster_rcnn_model(pipeline, leaves.source());
   for (const auto& [key, value] : model.items()) map.set("model.faster_rcnn", "model." + key, value);
-  for (const auto& field : tf_faster_rcnn_training_fields()) {
+  for (const auto& [field, instead] : tf_faster_rcnn_training_fields()) {
     const std::string path = "model.faster_rcnn." + field;
     if (field == "second_stage_classification_loss" && leaves.any_under(kSoftmaxLoss))
       continue;  // mapped: model.tf.second_stage.classification_logit_scale
     if (leaves.has(path) || leaves.any_under(path + ".") || leaves.any_under(path + "["))
-      out.mapped.push_back(path + ": training only, passed over (mrcnn's training of this family does not "
-                           "follow it)");
+      out.warnings.push_back(path + ": training only, passed over (" + instead + ")");
   }
   leaves.use_all("model.");
 }

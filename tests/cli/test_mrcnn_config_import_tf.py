@@ -266,3 +266,27 @@ def test_save_model_is_not_overwritten_without_force(run, workdir):
     result = run(*args, "--force", timeout=300)
     assert_one_error(result, "mrcnn-config", "no_ckpt: no TF checkpoint here")
     assert not (workdir / "tf.json").exists() and (workdir / "tf.safetensors").read_text() == "mine"
+
+
+def test_tf_family_training_fields_are_listed_as_not_carried_over(run, workdir):
+    """The heads' regularizers and initializers, dropout and batch_norm_trainable only train, and
+    mrcnn's training does not follow them: each is a warning naming its path (was silent), with what
+    mrcnn does instead, without -v."""
+    (workdir / "p.config").write_text(IRV2_CONFIG.replace(
+        "type: 'faster_rcnn_inception_resnet_v2_keras'",
+        "type: 'faster_rcnn_inception_resnet_v2_keras' batch_norm_trainable: true").replace(
+        "use_dropout: false", "use_dropout: true"))
+    result = run("mrcnn-config", "import-tf", "p.config", "-o", "p.json")
+    assert result.returncode == 0, result.stderr
+    warnings = "\n".join(l for l in result.stderr.splitlines() if "warn" in l)
+    box = "model.faster_rcnn.second_stage_box_predictor.mask_rcnn_box_predictor."
+    for hyperparams in ("model.faster_rcnn.first_stage_box_predictor_conv_hyperparams.", box + "fc_hyperparams.",
+                        box + "conv_hyperparams."):
+        assert f"{hyperparams}regularizer: training only, passed over (no per-layer L2" in warnings, hyperparams
+        assert f"{hyperparams}initializer: training only, passed over (the heads start as" in warnings, hyperparams
+    assert f"{box}use_dropout: training only, passed over (mrcnn's box head has no dropout)" in warnings
+    assert f"{box}dropout_keep_probability: training only" in warnings
+    assert ("model.faster_rcnn.feature_extractor.batch_norm_trainable: training only, passed over (the extractor's "
+            "batch norms stay frozen)") in warnings
+    assert "model.faster_rcnn.resize_masks: training only" in warnings
+    assert "not carried over (listed above)" in result.stderr
