@@ -6,8 +6,6 @@
 #include <limits>
 #include <utility>
 
-#include "ops/winograd_conv.h"
-
 namespace mrcnn::model {
 
 namespace {
@@ -66,9 +64,6 @@ TfConvBnImpl::TfConvBnImpl(int64_t in_channels, int64_t out_channels, int64_t ke
 }
 
 at::Tensor TfConvBnImpl::forward(const at::Tensor& x) {
-  // A 3x3 stride-1 SAME convolution pads 1 on every side, as conv3x3_same does.
-  if (folded_ && stride_ == 1 && weight_.size(2) == 3 && weight_.size(3) == 3)
-    return ops::conv3x3_same(x, weight_, beta_, ops::Activation::kRelu);
   if (folded_) return conv_same(x, weight_, beta_, stride_).relu_();
   // TF's frozen batch norm: y = x · rsqrt(var + eps) + (beta − mean · rsqrt(var + eps)).
   const at::Tensor scale = (moving_variance_ + kBatchNormEpsilon).rsqrt();

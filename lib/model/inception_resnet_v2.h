@@ -26,8 +26,7 @@ class TfConvBnImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   // For inference, after the weights are loaded: the norm folded into the convolution (weight ·
   // scale; beta becomes the shift, mean 0 and variance 1 − epsilon, so that the unfolded formula
-  // still holds); the tensors stay registered, so .to() moves and casts them. A folded 3x3
-  // stride-1 unit may then run as Winograd (ops/winograd_conv.h decides).
+  // still holds); the tensors stay registered, so .to() moves and casts them.
   void fold_batch_norm();
 
  private:

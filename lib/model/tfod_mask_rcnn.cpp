@@ -25,11 +25,10 @@ at::Tensor conv_same_padded(const at::Tensor& x, const at::Tensor& weight, const
                     at::IntArrayRef{dilation, dilation});
 }
 
-// A stride-1 convolution with TF's SAME padding and a bias, then the activation. 3x3 undilated
-// ones pad 1 on every side and may run as Winograd (ops/winograd_conv.h decides).
+// A stride-1 convolution with TF's SAME padding and a bias, then the activation. Not Winograd:
+// its error put the RPN's box encodings past the parity test's TF noise floor under AVX2 caps.
 at::Tensor conv_same(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t dilation = 1,
                      ops::Activation activation = ops::Activation::kNone) {
-  if (dilation == 1 && weight.size(2) == 3 && weight.size(3) == 3) return ops::conv3x3_same(x, weight, bias, activation);
   const at::Tensor y = conv_same_padded(x, weight, bias, dilation);
   return activation == ops::Activation::kRelu ? at::relu(y) : y;
 }
