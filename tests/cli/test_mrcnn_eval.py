@@ -48,10 +48,20 @@ def test_summary_json_and_per_class(run, files):
     assert any(l.strip() == "0.000  dog (id 8)" for l in lines)
 
 
-def test_segm_needs_masks(run, files):
+def test_segm_on_box_results_is_refused(run, files):
+    """Box results (no detection has a mask, as a box-only model writes them) cannot be scored by segm."""
     result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "segm")
-    assert result.returncode == 2
-    assert "dt.json: detection 0: has no \"segmentation\" (segm evaluation needs masks)" in result.stderr
+    assert_one_error(result, "mrcnn-eval", "dt.json: --iou-type segm: no detection has a \"segmentation\" (box results, as a model "
+                             "without masks writes them); score them with --iou-type bbox")
+
+
+def test_segm_needs_every_mask(run, files):
+    """Mask results with one detection's mask missing: that detection is named."""
+    dt = json.loads(json.dumps(DT))
+    dt[0]["segmentation"]["counts"] = "j<:n00000000000000000000000000000000000000VU1"  # annotation 1's box
+    (files / "dt.json").write_text(json.dumps(dt))
+    result = run("mrcnn-eval", "--gt", "gt.json", "--dt", "dt.json", "--iou-type", "segm")
+    assert_one_error(result, "mrcnn-eval", "dt.json: detection 1: has no \"segmentation\" (segm evaluation needs masks)")
 
 
 def test_bad_masks_are_errors_wherever_they_are(run, files):
