@@ -11,7 +11,6 @@ namespace mrcnn::model {
 namespace {
 
 constexpr double kBatchNormEpsilon = 1e-3;  // the OD API's default_batchnorm_epsilon
-constexpr bool kFoldResidualScale = false;
 
 // TF's SAME padding along one dimension as (before, after): the output is ceil(size / stride) and
 // an odd total puts the extra pixel after (bottom/right), where PyTorch's padding is symmetric.
@@ -146,9 +145,7 @@ at::Tensor InceptionResnetBlockImpl::forward(const at::Tensor& x) {
 
 void InceptionResnetBlockImpl::fold_for_inference() {
   mixed_->fold_batch_norms();
-  // The residual scale stays unfolded until the parity test's AVX2-capped failure (RPN box
-  // encodings past TF's noise floor, 2026-12-01) is understood; kFoldResidualScale turns it on.
-  if (scale_folded_ || !kFoldResidualScale) return;
+  if (scale_folded_) return;
   torch::NoGradGuard no_grad;
   up_weight_.mul_(scale_);
   up_bias_.mul_(scale_);
