@@ -151,6 +151,10 @@ std::string prefix_in_folder(const fs::path& folder) {
       const fs::path named(match[1].str());
       return (named.is_absolute() ? named : folder / named).string();
     }
+  // A SavedModel without variables: TF1's exporter freezes the weights into the graph as constants.
+  if (fs::exists(folder / "saved_model.pb") || fs::exists(folder / "saved_model.pbtxt"))
+    throw Error(folder.string() + ": a SavedModel without variables/variables.index: its weights are frozen into "
+                "the graph (a TF1 export), which mrcnn does not read; give the checkpoint it was exported from");
   return (folder / "variables").string();  // for the error message: what a SavedModel would hold
 }
 

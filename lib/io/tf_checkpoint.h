@@ -55,7 +55,8 @@ struct Tensor {
 
 // The checkpoint prefix a user's path names: PREFIX itself, PREFIX.index, a data shard, a SavedModel
 // folder (its variables/variables), a variables/ folder, or a folder with TF's `checkpoint` file
-// (its latest checkpoint). Throws Error when none of these has a .index file.
+// (its latest checkpoint). Throws Error when none of these has a .index file, and for a SavedModel
+// whose weights are frozen into its graph (no variables/).
 std::string resolve_checkpoint_prefix(const std::string& path);
 
 // Reads and checks the index of the checkpoint `path` names (see resolve_checkpoint_prefix): the

@@ -164,6 +164,21 @@ def test_no_checkpoint_at_path(tmp_path):
                      "no TF checkpoint here")
 
 
+def test_saved_model_without_variables_is_named(tmp_path):
+    """A TF1 export's saved_model/ (weights frozen into saved_model.pb, variables/ empty): one error
+    line saying so, for the listing and for the TF OD API family's loader."""
+    from PIL import Image
+
+    (tmp_path / "saved_model" / "variables").mkdir(parents=True)
+    (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"\x08\x01")
+    assert_one_error(list_variables(tmp_path, "saved_model"), "mrcnn-config", "saved_model: a SavedModel without "
+                     "variables/variables.index", "frozen into the graph (a TF1 export)")
+    (tmp_path / "c.json").write_text('{"model": {"arch": "tf_faster_rcnn", "num_classes": 4}}')
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    result = run_tool(tmp_path, "mrcnn-infer", "-c", "c.json", "-w", "saved_model", "-i", "a.png", "-o", "dt.json")
+    assert_one_error(result, "mrcnn-infer", "saved_model: a SavedModel without variables/variables.index")
+
+
 # --- hand-made indexes: hostile sizes, refused before anything is allocated ---
 
 def varint(value):
