@@ -200,13 +200,16 @@ void write_training_curves(const std::string& metrics_path, const std::string& o
   log::info("curves of {} records written to {}", figure.records, output);
 }
 
-void write_precision_recall_curves(const std::string& gt_path, const std::string& dt_path, eval::IouType type,
-                                   int threads, const std::string& output) {
+void write_precision_recall_curves(const std::string& gt_path, const std::string& dt_path,
+                                   const std::string& iou_type, int threads, const std::string& output) {
   check_output_file(output);
   const eval::CocoGroundTruth gt = eval::CocoGroundTruth::read(gt_path);
   const std::vector<eval::CocoObject> dts = eval::read_detections(dt_path, gt);
+  // auto: segm for mask results, bbox for box results (a model without masks); the last type
+  // mrcnn-eval would score under "both" is that one. segm on box results is its one error.
+  const eval::IouType type = eval::iou_types_to_score(iou_type == "auto" ? "both" : iou_type, dts, dt_path).back();
   write_image_rgb(output, precision_recall_curves(eval::evaluate(gt, dts, type, threads), gt));
-  log::info("precision-recall curves written to {}", output);
+  log::info("{} precision-recall curves written to {}", eval::iou_type_name(type), output);
 }
 
 }  // namespace mrcnn::viz

@@ -67,9 +67,10 @@ void write_contact_sheet(const std::vector<std::string>& images, const std::stri
 // `curves`: training_curves of mrcnn-train's metrics.jsonl as a PNG.
 void write_training_curves(const std::string& metrics_path, const std::string& output);
 
-// `pr`: precision_recall_curves of detections evaluated against ground truth (COCO files).
-void write_precision_recall_curves(const std::string& gt_path, const std::string& dt_path, eval::IouType type,
-                                   int threads, const std::string& output);
+// `pr`: precision_recall_curves of detections evaluated against ground truth (COCO files);
+// iou_type bbox, segm or auto (segm where the detections have masks, else bbox).
+void write_precision_recall_curves(const std::string& gt_path, const std::string& dt_path,
+                                   const std::string& iou_type, int threads, const std::string& output);
 
 // The steps above that hold logic of their own.
 

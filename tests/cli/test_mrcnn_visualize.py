@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mrcnn_testing import assert_one_error
+
 GRAY = 120
 # viz::class_color: the palette by class id (RGB).
 CLASS_1 = np.array([60, 180, 75])
@@ -197,3 +199,22 @@ def test_precision_recall_figure(run, workdir, shapes):
                      "--iou-type", iou_type)
         assert result.returncode == 0, result.stderr
         assert read(workdir / f"pr-{iou_type}.png").shape == (420, 1120, 3)
+        assert f"{iou_type} precision-recall curves written" in result.stderr
+
+
+def test_precision_recall_type_follows_the_results(run, workdir, shapes):
+    """--iou-type auto, the default: segm for mask results, bbox for box results (as a model without
+    masks writes them); segm asked of box results is one error naming the file."""
+    gt = json.loads((shapes / "val.json").read_text())
+    masks = results_from_truth(gt, drop=1)
+    (workdir / "masks.json").write_text(json.dumps(masks))
+    (workdir / "boxes.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "segmentation"} for r in masks]))
+    for results, expected in (("masks.json", "segm"), ("boxes.json", "bbox")):
+        result = run("mrcnn-visualize", "pr", "--gt", "shapes/val.json", "--dt", results, "-o", f"{expected}.png")
+        assert result.returncode == 0, result.stderr
+        assert f"{expected} precision-recall curves written" in result.stderr
+        assert read(workdir / f"{expected}.png").shape == (420, 1120, 3)
+    result = run("mrcnn-visualize", "pr", "--gt", "shapes/val.json", "--dt", "boxes.json", "-o", "x.png",
+                 "--iou-type", "segm")
+    assert_one_error(result, "mrcnn-visualize", "boxes.json: --iou-type segm: no detection has a \"segmentation\"")
+    assert not (workdir / "x.png").exists()

@@ -1,7 +1,6 @@
 // mrcnn-visualize: draw detections, ground truth, comparisons, contact sheets, training curves
 // and precision-recall curves.
 #include "core/tool.h"
-#include "eval/coco_eval.h"
 #include "io/image_file.h"
 #include "viz/anchor_figure.h"
 #include "viz/visualize_jobs.h"
@@ -22,7 +21,7 @@ struct Flags {
   std::string output;               // grid, curves, pr
   std::string metrics;              // curves
   std::string report;               // anchors
-  std::string gt, dt, iou_type = "segm";  // pr
+  std::string gt, dt, iou_type = "auto";  // pr
   int threads = 0;                        // pr
 };
 
@@ -106,7 +105,9 @@ CLI::App* add_pr(CLI::App& app, Flags& f) {
   sub->add_option("--gt", f.gt, "Ground truth, COCO JSON")->required();
   sub->add_option("--dt", f.dt, "Detections, COCO results JSON")->required();
   sub->add_option("-o,--output", f.output, "The figure (PNG)")->required();
-  sub->add_option("--iou-type", f.iou_type, "bbox or segm")->check(CLI::IsMember({"bbox", "segm"}))->capture_default_str();
+  sub->add_option("--iou-type", f.iou_type, "bbox, segm, or auto: segm where the detections have masks, else bbox")
+      ->check(CLI::IsMember({"auto", "bbox", "segm"}))
+      ->capture_default_str();
   sub->add_option("--threads", f.threads, "Evaluation threads (0: all cores)")->check(CLI::Range(0, 4096));
   return sub;
 }
@@ -150,8 +151,7 @@ int main(int argc, char** argv) {
     else if (*grid) viz::write_contact_sheet(f.images, f.output, f.sheet, f.draw);
     else if (*curves) viz::write_training_curves(f.metrics, f.output);
     else if (*anchors) viz::write_anchor_figure(f.report, f.output);
-    else viz::write_precision_recall_curves(f.gt, f.dt, f.iou_type == "bbox" ? eval::IouType::Bbox : eval::IouType::Segm,
-                                            f.threads, f.output);
+    else viz::write_precision_recall_curves(f.gt, f.dt, f.iou_type, f.threads, f.output);
     return 0;
   });
 }
