@@ -27,6 +27,14 @@ at::Tensor parameter(torch::nn::Module& module, const std::string& name) {
   return {};
 }
 
+// Norm statistics away from the identity (variances in [0.5, 1.5), means in [-0.1, 1.5)), so that
+// folding them into the convolutions changes the weights.
+void spread_norm_statistics(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_buffers())
+    item.value().uniform_(item.key().find("variance") != std::string::npos ? 0.5 : -0.1, 1.5);
+}
+
 }  // namespace
 
 TEST_CASE("a stride-2 3x3 conv2d_bn pads SAME with the extra pixel at the bottom/right", "[model][inception]") {
@@ -63,11 +71,7 @@ TEST_CASE("both stages: output stride 16 with TF's rounding, 1088 and 1536 chann
 TEST_CASE("folding the norms and residual scales keeps the first stage's output", "[model][inception]") {
   torch::manual_seed(3);
   InceptionResnetV2FirstStage first;
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& item : first->named_buffers())
-      item.value().uniform_(item.key().find("variance") != std::string::npos ? 0.5 : -0.1, 1.5);
-  }
+  spread_norm_statistics(*first);
   first->eval();
   // In float64: the folded and unfolded convolutions take different kernels on different CPUs,
   // whose float32 rounding through ~140 layers no fixed bound covers; in float64 it stays ~1e-12.
@@ -87,11 +91,7 @@ TEST_CASE("folding the norms and residual scales keeps the first stage's output"
 TEST_CASE("folding keeps the second stage's output, block8_10's unrectified sum included", "[model][inception]") {
   torch::manual_seed(4);
   InceptionResnetV2SecondStage second;
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& item : second->named_buffers())
-      item.value().uniform_(item.key().find("variance") != std::string::npos ? 0.5 : -0.1, 1.5);
-  }
+  spread_norm_statistics(*second);
   second->eval();
   second->to(torch::kDouble);  // float64, as the first stage's test
   c10::InferenceMode guard;
