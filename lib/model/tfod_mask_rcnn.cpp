@@ -26,7 +26,8 @@ at::Tensor conv_same_padded(const at::Tensor& x, const at::Tensor& weight, const
 }
 
 // A stride-1 convolution with TF's SAME padding and a bias, then the activation. Not Winograd:
-// its error put the RPN's box encodings past the parity test's TF noise floor under AVX2 caps.
+// the parity test holds the loaded model against TF and uses the prepared one only as its second
+// noise floor, so Winograd's larger rounding would go unchecked against TF here.
 at::Tensor conv_same(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t dilation = 1,
                      ops::Activation activation = ops::Activation::kNone) {
   const at::Tensor y = conv_same_padded(x, weight, bias, dilation);

@@ -30,10 +30,10 @@ PIPELINE = (IRV2_CONFIG.replace("height: 1024 width: 1024", f"height: {SIZE} wid
 LABEL_MAP = "item { id: 1 name: 'person' } item { id: 2 name: 'bike' } item { id: 3 name: 'dog' }\n"
 
 
-def section_commands():
-    """The mrcnn-* lines of the page's "Bring your trained model" section, in order."""
+def section_commands(heading="## 8. Bring your trained model"):
+    """The mrcnn-* lines of the page's section under `heading`, in order."""
     text = DOC.read_text()
-    section = text[text.index("## 8. Bring your trained model"):]
+    section = text[text.index(heading):]
     section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
     return [line for block in re.findall(r"```text\n(.*?)```", section, re.S)
             for line in block.splitlines() if line.startswith("mrcnn-")]

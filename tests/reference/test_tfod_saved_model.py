@@ -12,7 +12,6 @@ at 0.5) and its score within the noise floor plus the results file's rounding. T
 measured in the same run: the SavedModel with oneDNN on against off (TF_ENABLE_ONEDNN_OPTS), 4x
 the largest score difference of their matched detections."""
 import json
-import re
 import shlex
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -21,23 +20,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli.test_tfod_infer import LABEL_MAP, PIPELINE
-from mrcnn_testing import SOURCE_DIR, run_tool, tensorflow_python, tfod_reference_model
+from cli.test_tfod_infer import LABEL_MAP, PIPELINE, section_commands
+from mrcnn_testing import run_tool, tensorflow_python, tfod_reference_model
 from reference.test_inception_parity import run_python
 from reference.test_tfod_mask_rcnn_parity import box_iou, clear, mask_iou, ulp_tolerance
 
-DOC = SOURCE_DIR / "docs" / "migrating-from-tf-od-api.md"
 SCRIPT = Path(__file__).with_name("tf_tfod_saved_model.py")
 ROUNDING = 0.5e-5  # the results file's scores have 5 decimals (eval/instances.cpp)
 
 
-def section_commands():
+def saved_model_commands():
     """The mrcnn-* lines of the page's "Bring an exported SavedModel" section, in order."""
-    text = DOC.read_text()
-    section = text[text.index("## 9. Bring an exported SavedModel"):]
-    section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
-    return [line for block in re.findall(r"```text\n(.*?)```", section, re.S)
-            for line in block.splitlines() if line.startswith("mrcnn-")]
+    return section_commands("## 9. Bring an exported SavedModel")
 
 
 def mrcnn(tmp, *args):
@@ -68,7 +62,7 @@ def exported(tmp_path_factory):
                    TF_ENABLE_ONEDNN_OPTS="1" if onednn == "on" else "0")
 
     def ours():
-        outputs = [mrcnn(tmp, *shlex.split(command)) for command in section_commands()]
+        outputs = [mrcnn(tmp, *shlex.split(command)) for command in saved_model_commands()]
         mrcnn(tmp, "mrcnn-infer", "--model", "exported_model.safetensors", "-i", "photos/", "-o", "all.json",
               "--score-threshold", "0")
         return outputs
@@ -135,7 +129,7 @@ def found(expected, expected_masks, got, got_masks, noise, tolerance):
 
 def test_saved_model_as_the_page_says_gives_tensorflows_detections(exported):
     tmp, outputs = exported
-    commands = section_commands()
+    commands = saved_model_commands()
     assert [c.split()[0:2] for c in commands] == [["mrcnn-config", "import-tf"], ["mrcnn-infer", "--model"]]
     assert "exported_model/saved_model" in commands[0]
     assert [line for line in outputs[0].stderr.splitlines() if "not mapped" in line] == []
