@@ -181,6 +181,37 @@ at::Tensor tf_resize_bilinear(const at::Tensor& images, int64_t height, int64_t 
   return bilinear_sample(images, index, axis(images.size(2), height), axis(images.size(3), width), 0.0);
 }
 
+namespace {
+
+// tf_resize_bilinear along one axis as an (out, 3 * in) matrix: for each tap offset d = -1, 0, 1
+// the rows of the resize shifted by d (out-of-map rows zero: SAME padding), side by side.
+at::Tensor shifted_resize_matrix(int64_t in_size, int64_t out_size, bool align_corners,
+                                 const at::TensorOptions& options) {
+  const at::Tensor one_hot = at::eye(in_size, options).view({1, in_size, in_size, 1});
+  const at::Tensor resize = tf_resize_bilinear(one_hot, out_size, 1, align_corners).view({in_size, out_size}).t();
+  const at::Tensor padded = at::constant_pad_nd(resize, {0, 0, 1, 1});  // row r + 1 = resize row r
+  return at::cat({padded.slice(0, 0, out_size), padded.slice(0, 1, out_size + 1), padded.slice(0, 2, out_size + 2)}, 1);
+}
+
+}  // namespace
+
+at::Tensor tf_resize_then_conv3x3(const at::Tensor& x, int64_t height, int64_t width, bool align_corners,
+                                  const at::Tensor& weight, const at::Tensor& bias) {
+  if (weight.dim() != 4 || weight.size(2) != 3 || weight.size(3) != 3 || weight.size(1) != x.size(1))
+    throw Error("resize then conv3x3: expected a (O, C, 3, 3) weight for a (N, C, h, w) map");
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), o = weight.size(0);
+  // Each tap's channel mixing on the small map: (N * h * w, C) x (C, 3 * 3 * O).
+  const at::Tensor taps = at::linear(x.permute({0, 2, 3, 1}).reshape({n * h * w, c}),
+                                     weight.permute({2, 3, 0, 1}).reshape({9 * o, c}));
+  // Per output map, the taps as one (3h, 3w) matrix: rows (tap row, y), columns (tap column, x).
+  const at::Tensor blocks = taps.view({n, h, w, 3, 3, o}).permute({0, 5, 3, 1, 4, 2}).reshape({n, o, 3 * h, 3 * w});
+  const at::Tensor rows = shifted_resize_matrix(h, height, align_corners, x.options());
+  const at::Tensor columns = shifted_resize_matrix(w, width, align_corners, x.options());
+  at::Tensor out = at::matmul(rows, at::matmul(blocks, columns.t()));
+  if (bias.defined()) out.add_(bias.view({1, o, 1, 1}));
+  return out;
+}
+
 at::Tensor tf_crop_and_resize(const at::Tensor& features, const at::Tensor& boxes, const at::Tensor& box_indices,
                               int64_t crop_height, int64_t crop_width, double extrapolation) {
   if (boxes.dim() != 2 || boxes.size(1) != 4 || box_indices.size(0) != boxes.size(0))

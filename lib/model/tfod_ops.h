@@ -34,6 +34,16 @@ ResizedShape tfod_padded_shape(const TfodResizer& resizer, const ResizedShape& r
 // source = destination * scale, scale in/out (align_corners: (in-1)/(out-1)), corners clamped.
 at::Tensor tf_resize_bilinear(const at::Tensor& images, int64_t height, int64_t width, bool align_corners);
 
+// A 3x3 SAME convolution (weight (O, C, 3, 3), bias (O) or undefined) of
+// tf_resize_bilinear(x, height, width, align_corners), computed at x's size: resize and convolution
+// are both linear and the resize acts on each channel alone, so each of the 9 taps mixes the
+// channels on the small map, and the output is the sum over taps of the taps' maps resized and
+// shifted by the tap's offset (two small matrix products per map). The same values up to float32
+// rounding, at (h * w) / (height * width) of the channel mixing's multiplications (the mask head's
+// 9x9 -> 33x33: a thirteenth).
+at::Tensor tf_resize_then_conv3x3(const at::Tensor& x, int64_t height, int64_t width, bool align_corners,
+                                  const at::Tensor& weight, const at::Tensor& bias);
+
 // tf.image.crop_and_resize (bilinear) of NCHW `features`: boxes (N, 4) normalised [y1, x1, y2, x2],
 // where y maps to y * (H - 1) and crop rows are spaced (y2 - y1) * (H - 1) / (crop_h - 1);
 // samples outside the map take `extrapolation`. box_indices (N) pick the image. Returns

@@ -109,6 +109,30 @@ TEST_CASE("the legacy bilinear resize takes source = destination * in / out", "[
   CHECK(corners[0][0][2][3].item<float>() == Approx(5.5f));
 }
 
+TEST_CASE("a 3x3 convolution of a resize, computed at the small size, is the convolution of the resize",
+          "[model][tfod]") {
+  torch::manual_seed(7);
+  const at::Tensor x = torch::randn({2, 16, 5, 7});
+  const at::Tensor weight = torch::randn({6, 16, 3, 3}), bias = torch::randn({6});
+  for (const bool align_corners : {true, false}) {
+    const at::Tensor resized = tf_resize_bilinear(x, 11, 13, align_corners).to(torch::kDouble);
+    const at::Tensor expected = torch::conv2d(resized, weight.to(torch::kDouble), bias.to(torch::kDouble), 1, 1);
+    const at::Tensor got = tf_resize_then_conv3x3(x, 11, 13, align_corners, weight, bias).to(torch::kDouble);
+    REQUIRE(got.sizes() == expected.sizes());
+    // float32 rounding bound of a sum of 9 * 16 products plus the resize's few operations, each
+    // term's magnitude from the float64 sums of absolute values: a wrong tap, shift or edge is O(1).
+    const at::Tensor magnitude =
+        torch::conv2d(resized.abs(), weight.abs().to(torch::kDouble), bias.abs().to(torch::kDouble), 1, 1);
+    const double epsilon = std::ldexp(1.0, -24);
+    CHECK(((got - expected).abs() <= (9 * 16 + 16) * epsilon * magnitude).all().item<bool>());
+    CHECK((got - expected).abs().max().item<double>() < 1e-3);
+  }
+  // Without a bias, and a 1x1 map (its resize is constant): the same.
+  const at::Tensor dot = torch::randn({1, 16, 1, 1});
+  const at::Tensor flat = torch::conv2d(tf_resize_bilinear(dot, 4, 4, true), weight, {}, 1, 1);
+  CHECK(torch::allclose(tf_resize_then_conv3x3(dot, 4, 4, true, weight, {}), flat, 1e-4, 1e-4));
+}
+
 TEST_CASE("the keep-aspect resizer rounds a float32 scale half to even", "[model][tfod]") {
   TfodResizer keep;
   keep.keep_aspect = true;
