@@ -76,9 +76,6 @@ copy_headers json nlohmann
 copy_headers spdlog spdlog fmt  # used header-only, with fmt header-only too
 copy_headers catch2 catch2
 copy_headers gloo gloo          # declarations for libtorch's ProcessGroupGloo (Debian's gloo config.h)
-rm -rf "$KIT/cmake/Catch2"
-mkdir -p "$KIT/cmake"
-cp -r /usr/lib/cmake/Catch2 "$KIT/cmake/"  # Catch.cmake: catch_discover_tests
 rm -rf "$KIT/cache"
 echo "$OPENCV_VERSION" >"$KIT/OPENCV_VERSION"
 say "kit: $KIT ($(du -sh "$KIT" | cut -f1)); build with: cmake -S . -B build -DMRCNN_KIT=$KIT"
