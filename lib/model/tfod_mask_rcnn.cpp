@@ -25,9 +25,10 @@ at::Tensor conv_same_padded(const at::Tensor& x, const at::Tensor& weight, const
                     at::IntArrayRef{dilation, dilation});
 }
 
-// A stride-1 convolution with TF's SAME padding and a bias, then the activation. Not Winograd:
-// the parity test holds the loaded model against TF and uses the prepared one only as its second
-// noise floor, so Winograd's larger rounding would go unchecked against TF here.
+// A stride-1 convolution with TF's SAME padding and a bias, then the activation. The extractor's
+// and the RPN's stay on the direct kernel: the parity test holds the loaded model against TF and
+// uses the prepared one only as its second noise floor, so Winograd's larger rounding there would
+// go unchecked against TF. (The 256-deep mask head takes Winograd in both: see mask_head.)
 at::Tensor conv_same(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t dilation = 1,
                      ops::Activation activation = ops::Activation::kNone) {
   const at::Tensor y = conv_same_padded(x, weight, bias, dilation);
@@ -169,12 +170,16 @@ at::Tensor TfodMaskRcnnImpl::mask_head(const at::Tensor& box_features) {
   at::Tensor x = resize_first ? tf_resize_bilinear(box_features, height, width, /*align_corners=*/true)
                               : box_features;
   for (size_t i = 0; i < mask_weights_.size(); ++i) {
-    const bool last = i + 1 == mask_weights_.size();
-    if (i == 0 && !resize_first)
+    const auto activation = i + 1 == mask_weights_.size() ? ops::Activation::kNone : ops::Activation::kRelu;
+    if (i == 0 && !resize_first) {
       x = tf_resize_then_conv3x3(x, height, width, /*align_corners=*/true, mask_weights_[i], mask_biases_[i]);
-    else
-      x = conv_same(x, mask_weights_[i], mask_biases_[i]);
-    if (!last) x = at::relu(x);
+      if (activation == ops::Activation::kRelu) x.relu_();
+      x = ops::winograd_layout(x);  // the 256-deep layers after it: one layout change for all
+    } else {
+      // 3x3 over every detection's mask-sized map: our Winograd where it pays (ops/winograd_conv.h),
+      // in inference as the parity test runs it against TF.
+      x = ops::conv3x3_same(x, mask_weights_[i], mask_biases_[i], activation);
+    }
   }
   return x;
 }
