@@ -125,39 +125,115 @@ def tfod_reference_model():
     calibrated on sample_images' first photo: the TF tests' common weights. Returns its folder,
     which holds irv2.config, img0.png (the photo), ckpt/ (the TF2 checkpoint, ckpt/ckpt-1) and
     reference.npz (reference.py's dump of that run, oneDNN on). Made once per build folder
-    (about 2 minutes on 2 cores; ctest makes it before the tests that use it, a fixture) under a
-    file lock; a key of everything it comes from (reference.py, the config, the arguments, the
-    photo, the TF set-up) tells whether the folder there is current, else it is made again."""
-    import fcntl
-    import hashlib
-    import shutil
-
+    (about 2 minutes on 2 cores; ctest makes it before the tests that use it, a fixture); a key
+    of everything it comes from (reference.py, the config, the arguments, the photo, the TF
+    set-up) tells whether the folder there is current (folder_made_once)."""
     from cli.test_tf_checkpoint import IRV2_CONFIG
 
     python = tensorflow_python()
-    folder = TEST_BIN_DIR / "tfod_reference_model"
     reference = TFOD_SETUP.with_name("reference.py")
     args = ["--config", "irv2.config", "--image", "img0.png", "--size", TFOD_MODEL_SIZE, "--num_classes",
             TFOD_MODEL_CLASSES, "--max_proposals", TFOD_MODEL_PROPOSALS, "--seed", 0, "--runs", 1, "--list_vars", 0,
             "--perturb", "--ckpt_dir", "ckpt", "--dump", "reference.npz"]
-    with open(TEST_BIN_DIR / "tfod_reference_model.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one maker; the other tests wait for it
-        staging = TEST_BIN_DIR / "tfod_reference_model.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
+
+    def sources(staging):
         [image] = sample_images(staging, 1)
-        key = hashlib.sha256(b"\0".join([reference.read_bytes(), IRV2_CONFIG.encode(), " ".join(map(str, args)).encode(),
-                                         image.read_bytes(), (TFOD_DIR / ".ready").read_bytes()])).hexdigest()
-        if (folder / "key").exists() and (folder / "key").read_text() == key:
-            shutil.rmtree(staging)
-            return folder
+        return [reference.read_bytes(), IRV2_CONFIG.encode(), " ".join(map(str, args)).encode(), image.read_bytes(),
+                (TFOD_DIR / ".ready").read_bytes()]
+
+    def make(staging):
         (staging / "irv2.config").write_text(IRV2_CONFIG)
         made = subprocess.run([str(python), str(reference), *map(str, args)], cwd=staging, capture_output=True, text=True,
                               timeout=900, env={**os.environ, "TFOD_SRC": str(TFOD_DIR / "src")})
         assert made.returncode == 0, made.stderr[-3000:]
+
+    return folder_made_once("tfod_reference_model", sources, make)
+
+
+def folder_made_once(name, sources, make):
+    """TEST_BIN_DIR/<name>, made once per build folder for the tests that share it, under a file
+    lock (one maker; the other tests wait for it). sources(staging) writes the inputs into an empty
+    staging folder and returns the bytes of everything the result comes from: when the folder
+    there holds their key (sha256), it is current; else make(staging) completes the staging
+    folder, which then replaces it whole."""
+    import fcntl
+    import hashlib
+    import shutil
+
+    folder, staging = TEST_BIN_DIR / name, TEST_BIN_DIR / f"{name}.tmp"
+    with open(TEST_BIN_DIR / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        key = hashlib.sha256(b"\0".join(sources(staging))).hexdigest()
+        if (folder / "key").exists() and (folder / "key").read_text() == key:
+            shutil.rmtree(staging)
+            return folder
+        make(staging)
         (staging / "key").write_text(key)
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)  # whole or not at all
     return folder
+
+
+# The hidden-band shapes set and its 4-band model (test_bands_hidden_class, test_precision).
+HIDDEN_BAND_STEPS = int(os.environ.get("MRCNN_HIDDEN_BAND_STEPS", "200"))
+HIDDEN_BAND_SET = ["--make-shapes", "hs", "--hidden-band", "--shapes-train", "200", "--shapes-val", "120",
+                   "--shapes-size", "64"]
+
+
+def write_hidden_band_configs(workdir):
+    """four.json (4 bands) and rgb.json (bands 0-2 of the same files) in workdir: the tiny preset at
+    64 px, 5 classes, HIDDEN_BAND_STEPS steps on the hidden-band set hs/, otherwise the same but
+    that four.json validates on hs/val once, after its last step (which leaves the weights as they
+    are; its log then says what infer.precision auto chose, which test_precision checks)."""
+    cfg = json.loads((SOURCE_DIR / "configs" / "shapes_tiny_cpu.json").read_text())
+    cfg["model"].update({"min_size": [64], "max_size": 64, "num_classes": 5})
+    cfg["data"]["train"] = {"format": "coco", "images": "hs/train", "annotations": "hs/train.json"}
+    cfg["data"]["val"] = {"format": "coco", "images": "", "annotations": ""}
+    cfg["train"].update({"steps": HIDDEN_BAND_STEPS, "checkpoint_period": 100000, "eval_period": 100000,
+                         "log_period": 50})
+    four = json.loads(json.dumps(cfg))
+    four["model"].update({"input_channels": 4, "image_mean": [0.485, 0.456, 0.406, 0.3],
+                          "image_std": [0.229, 0.224, 0.225, 0.2]})
+    four["data"]["val"] = {"format": "coco", "images": "hs/val", "annotations": "hs/val.json"}
+    cfg["data"]["train"]["bands"] = [0, 1, 2]
+    (Path(workdir) / "four.json").write_text(json.dumps(four))
+    (Path(workdir) / "rgb.json").write_text(json.dumps(cfg))
+
+
+def four_band_model():
+    """The tiny preset trained with 4 bands on the hidden-band shapes set (write_hidden_band_configs'
+    four.json), shared by test_bands_hidden_class (which trains rgb.json beside it) and
+    test_precision (which scores it in fp32 and bf16): one training for both. Returns its folder:
+    hs/ (200 training, 120 validation images), four.json, rgb.json, run_four/ (the run) and
+    train.log (its stderr). Made once per build folder (ctest makes it before both tests, a
+    fixture); a key of everything it comes from (the mrcnn-train executable, which holds the
+    library, torch's version, the configs, the CPU and the ISA caps in the environment) tells
+    whether the folder there is current (folder_made_once)."""
+    import importlib.metadata
+
+    def sources(staging):
+        write_hidden_band_configs(staging)
+        cpu = [line for line in Path("/proc/cpuinfo").read_text().splitlines()
+               if line.startswith(("model name", "flags"))][:2]
+        caps = [f"{k}={os.environ.get(k, '')}" for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY",
+                                                          "MKL_ENABLE_INSTRUCTIONS")]
+        return [(BIN_DIR / "mrcnn-train").read_bytes(), importlib.metadata.version("torch").encode(),
+                (staging / "four.json").read_bytes(), (staging / "rgb.json").read_bytes(),
+                " ".join(HIDDEN_BAND_SET).encode(), "\n".join(cpu + caps).encode()]
+
+    def make(staging):
+        run = Runner(staging)
+        made = run("mrcnn-train", *HIDDEN_BAND_SET)
+        assert made.returncode == 0, made.stderr
+        # 60-70 s on 2 idle AVX-512 cores; over 600 s on the same cores capped at AVX2 beside four
+        # compilers, hence the wide limit: a slow machine is not a failure.
+        made = run("mrcnn-train", "--config", "four.json", "--output-dir", "run_four", timeout=1800)
+        assert made.returncode == 0, made.stderr[-2000:]
+        (staging / "train.log").write_text(made.stderr)
+
+    return folder_made_once("four_band_model", sources, make)
 
 
 def write_safetensors(path, tensors, metadata=None):
