@@ -418,7 +418,7 @@ std::vector<KeySpec> build_schema() {
 
   k.push_back(integer("eval.batch_size", 1, "Images per forward pass").at_least(1).at_most(kMaxBatch));
   k.push_back(key("eval.device", V::Device, "auto", "auto (CUDA when present), cpu, cuda or cuda:N"));
-  KeySpec iou_types = key("eval.iou_types", V::ChoiceList, Json::array({"bbox", "segm"}), "COCO metrics to compute");
+  KeySpec iou_types = key("eval.iou_types", V::ChoiceList, Json::array({"bbox", "segm"}), "COCO metrics mrcnn-eval --config computes (its --iou-type overrides; training's validation computes both)");
   iou_types.choices = {"bbox", "segm"};
   k.push_back(iou_types);
   return k;

@@ -26,6 +26,11 @@ std::string write_val_ground_truth(const std::string& config_path, const Tempora
   return path;
 }
 
+// The schema makes eval.iou_types a non-empty list of distinct values from bbox and segm.
+std::string iou_type_option(const Json& iou_types) {
+  return iou_types.size() == 1 ? iou_types[0].get<std::string>() : "both";
+}
+
 }  // namespace
 
 ValSetResults infer_val_set(const std::string& config_path, const std::string& weights, const std::string& device) {
@@ -39,6 +44,7 @@ ValSetResults infer_val_set(const std::string& config_path, const std::string& w
   out.detections = out.folder->file("detections.json");
   out.detections_name = "the detections of " + weights + " on " + config_path + "'s data.val";
   out.ground_truth_name = out.ground_truth;
+  out.iou_type = iou_type_option(config["eval"]["iou_types"]);
   std::vector<std::string> images = {"--coco", out.ground_truth, "--image-root", val["images"].get<std::string>()};
   if (val["format"] != "coco") {
     out.ground_truth_name = config_path + "'s data.val (" + out.ground_truth + ") as COCO";

@@ -17,6 +17,8 @@ struct ValSetResults {
   // The two files as messages name them: by the user's inputs, not by temporary paths that are gone
   // by the time the user reads the message ("the detections of W on C's data.val").
   std::string ground_truth_name, detections_name;
+  // eval.iou_types as mrcnn-eval's --iou-type takes it: "bbox", "segm" or "both".
+  std::string iou_type = "both";
 };
 
 // message with the temporary files' paths replaced by their names above.

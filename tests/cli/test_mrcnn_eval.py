@@ -202,6 +202,18 @@ def test_model_on_config_val_set(run, workdir, small_model):
     metrics = json.loads((workdir / "m.json").read_text())
     assert set(metrics) == {"bbox", "segm"}
     assert all(-1 <= v <= 1 for v in metrics["segm"].values())
+    # eval.iou_types picks the metrics; --iou-type overrides it.
+    cfg["eval"]["iou_types"] = ["segm"]
+    (workdir / "segm.json").write_text(json.dumps(cfg))
+    result = run("mrcnn-eval", "--config", "segm.json", "--weights", weights, "--json", "segm_m.json")
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads((workdir / "segm_m.json").read_text())) == {"segm"}
+    assert "IoU type: bbox" not in result.stdout and "IoU type: segm" in result.stdout
+    assert json.loads((workdir / "segm_m.json").read_text())["segm"] == metrics["segm"]
+    result = run("mrcnn-eval", "--config", "segm.json", "--weights", weights, "--iou-type", "bbox", "--json",
+                 "bbox_m.json")
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads((workdir / "bbox_m.json").read_text())) == {"bbox"}
 
 
 def test_config_val_set_pixel_limit_reaches_inference(run, workdir, small_model):

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
       ->needs(config_opt);
   dt_opt->needs(gt_opt);
   config_opt->excludes(gt_opt)->excludes(dt_opt);
-  app.add_option("--iou-type", iou_type, "bbox, segm or both")
+  auto* iou_opt = app.add_option("--iou-type", iou_type, "bbox, segm or both (with --config: default eval.iou_types)")
       ->check(CLI::IsMember({"bbox", "segm", "both"}))
       ->capture_default_str();
   app.add_option("--json", json_out, "Also write the numbers here: {\"bbox\": {\"AP\": ...}, \"segm\": {...}}");
@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
       dt_path = model_results->detections;
       gt_name = model_results->ground_truth_name;
       dt_name = model_results->detections_name;
+      if (iou_opt->count() == 0) iou_type = model_results->iou_type;
     }
     const auto started = std::chrono::steady_clock::now();
     const auto seconds = [&] {
