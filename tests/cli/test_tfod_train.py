@@ -160,17 +160,26 @@ def two_class_config(workdir, checkpoint_type, name):
     return write_config(workdir, name, model=model, steps=1, eval_period=1000, log_period=1, optimizer=STILL)
 
 
-def fine_tuned(trained, checkpoint_type):
+@pytest.fixture(scope="module")
+def from_scratch(trained):
+    """The 2-class model built from scratch, one step at lr 1e-12: the initial values that both
+    fine-tuning types must give the layers they renew. One run serves both: without --init-weights
+    the trainer never reads fine_tune_checkpoint_type (lib/train/tfod_model.cpp, make_tfod_model)."""
+    workdir, run, _, _ = trained
+    train(run, two_class_config(workdir, "detection", "two_fresh.json"), "fresh")
+    return read_safetensors(workdir / "fresh" / "model_final.safetensors")
+
+
+def fine_tuned(trained, from_scratch, checkpoint_type):
     """Fine-tunes the trained 3-class model onto 2 classes for one step at lr 1e-12 (the weights
     stay as loaded, to 1e-9), with the fresh layers' initial values drawn from the same seed as a model built
     from scratch; returns (source, fine-tuned, from scratch) tensors and the log."""
     workdir, run, _, _ = trained
     config = two_class_config(workdir, checkpoint_type, f"two_{checkpoint_type}.json")
     result = train(run, config, f"ft_{checkpoint_type}", "--init-weights", "run/model_final.safetensors")
-    train(run, config, f"fresh_{checkpoint_type}")
     return (read_safetensors(workdir / "run" / "model_final.safetensors"),
-            read_safetensors(workdir / f"ft_{checkpoint_type}" / "model_final.safetensors"),
-            read_safetensors(workdir / f"fresh_{checkpoint_type}" / "model_final.safetensors"), result.stderr)
+            read_safetensors(workdir / f"ft_{checkpoint_type}" / "model_final.safetensors"), from_scratch,
+            result.stderr)
 
 
 def same(a, b):
@@ -181,8 +190,8 @@ def same(a, b):
 CLASS_DEPENDENT = {"class_weight", "class_bias", "box_weight", "box_bias", "mask_last_weight", "mask_last_bias"}
 
 
-def test_fine_tune_detection_renews_only_the_class_dependent_layers(trained):
-    source, tuned, fresh, log = fine_tuned(trained, "detection")
+def test_fine_tune_detection_renews_only_the_class_dependent_layers(trained, from_scratch):
+    source, tuned, fresh, log = fine_tuned(trained, from_scratch, "detection")
     assert set(tuned) == set(fresh)
     # Training moved most tensors away from their initial values, so the comparison can tell.
     moved = [n for n in tuned if n not in CLASS_DEPENDENT and not same(source[n], fresh[n])]
@@ -196,8 +205,8 @@ def test_fine_tune_detection_renews_only_the_class_dependent_layers(trained):
             assert f"re-initialised {name}\n" not in log
 
 
-def test_fine_tune_classification_keeps_the_extractor_only(trained):
-    source, tuned, fresh, log = fine_tuned(trained, "classification")
+def test_fine_tune_classification_keeps_the_extractor_only(trained, from_scratch):
+    source, tuned, fresh, log = fine_tuned(trained, from_scratch, "classification")
     for name, value in tuned.items():
         expected = source if name.startswith(("extractor.", "box_extractor.")) else fresh
         assert same(value, expected[name]), name
