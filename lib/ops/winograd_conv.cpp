@@ -50,6 +50,9 @@ at::Tensor in_format(const at::Tensor& x, at::MemoryFormat format) {
 }  // namespace
 
 at::Tensor winograd_layout(const at::Tensor& x) {
+  // change_layout writes through raw pointers, outside autograd: a map that needs a gradient stays
+  // as it is (the direct convolution takes it there anyway).
+  if (at::GradMode::is_enabled() && x.requires_grad()) return x;
   return x.scalar_type() == at::kFloat && x.dim() == 4 ? in_format(x, at::MemoryFormat::ChannelsLast) : x;
 }
 

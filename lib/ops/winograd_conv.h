@@ -26,7 +26,7 @@ constexpr int64_t kWinogradMinPixels = 1024;
 constexpr int64_t kWinogradMinChannels = 256;
 
 // x in the layout the Winograd path computes in (channels-last), so that a chain of layers
-// changes layout once.
+// changes layout once; x itself where it needs a gradient (the change is outside autograd).
 at::Tensor winograd_layout(const at::Tensor& x);
 
 // Whether conv3x3_same would take the Winograd path for this input and weight.

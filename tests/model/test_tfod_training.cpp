@@ -89,8 +89,10 @@ TEST_CASE("tfod_training_forward and the losses: every term, gradients, no gradi
   // The second stage: gradients in its heads and the shared extractor, none in the RPN's heads
   // (their outputs reach the box classifier only through the detached proposals).
   (t.box_localization + t.box_classification + t.mask).backward({}, /*retain_graph=*/true);
-  for (const char* name : {"box_weight", "class_weight", "mask_last_weight", "mask_conv_0_weight"})
+  for (const char* name : {"box_weight", "class_weight", "mask_last_weight", "mask_conv_0_weight"}) {
+    INFO(name);
     CHECK(grad_of(net, name).abs().sum().item<double>() > 0.0);
+  }
   for (const char* name : {"rpn_box_weight", "rpn_class_weight", "rpn_conv_weight"})
     CHECK(grad_of(net, name).abs().sum().item<double>() == 0.0);
   const at::Tensor extractor = net->extractor()->parameters().front().grad();

@@ -97,6 +97,17 @@ TEST_CASE("conv3x3_same takes the direct convolution where a gradient is needed"
   CHECK(l.weight.grad().defined());
 }
 
+TEST_CASE("winograd_layout leaves a map that needs a gradient in the graph", "[ops][winograd]") {
+  const torch::Tensor x = torch::randn({1, 256, 8, 8}, torch::requires_grad());
+  const torch::Tensor y = x * 2;
+  const torch::Tensor laid = mrcnn::ops::winograd_layout(y);
+  laid.sum().backward();
+  REQUIRE(x.grad().defined());
+  CHECK(torch::allclose(x.grad(), torch::full_like(x, 2.0)));
+  torch::NoGradGuard no_grad;
+  CHECK(mrcnn::ops::winograd_layout(y.detach()).is_contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 TEST_CASE("conv3x3_same takes the direct convolution on small maps and other types", "[ops][winograd]") {
   torch::NoGradGuard no_grad;
   const torch::Tensor small = torch::randn({1, 8, 16, 16});
