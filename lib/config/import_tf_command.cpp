@@ -21,8 +21,18 @@ namespace {
 // Everything the command reads or writes, checked before anything is written: both outputs (an
 // existing one only with --force, a folder that takes a new file) and the checkpoint's files.
 void check_inputs_and_outputs(const ImportTfCommand& command) {
+  if (!command.output.empty() && !command.save_model.empty() && same_file(command.output, command.save_model))
+    throw Error(command.save_model + ": both the configuration (-o) and --save-model (give each its own file)");
+  const std::vector<std::string> checkpoint_files =
+      command.checkpoint.empty() ? std::vector<std::string>{} : tf::checkpoint_files(command.checkpoint);
   for (const std::string& path : {command.output, command.save_model}) {
     if (path.empty()) continue;
+    for (const std::string& input : checkpoint_files)
+      if (same_file(path, input))
+        throw Error(path + ": a file of the TF checkpoint " + command.checkpoint + ", which this command reads");
+    for (const std::string* input : {&command.pipeline, &command.label_map})
+      if (!input->empty() && same_file(path, *input))
+        throw Error(path + ": the input " + *input + " itself (write the output to its own file)");
     if (!command.force && std::filesystem::exists(path)) throw Error(path + ": already exists (use --force to overwrite)");
     check_output_file(path);
   }

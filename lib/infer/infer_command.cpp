@@ -10,6 +10,7 @@
 #include "infer/detector_weights.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
+#include "io/tf_checkpoint.h"
 
 namespace mrcnn::infer {
 
@@ -99,6 +100,10 @@ void check_save_target(const InferCommand& command) {
   for (const auto& [flag, other] : others)
     if (!other->empty() && same_file(path, *other))
       throw Error("--save-model " + path + ": the same file as " + flag + " " + *other +
+                  " (give the self-contained model its own file)");
+  for (const std::string& file : tf::checkpoint_files(command.request.weights))
+    if (same_file(path, file))
+      throw Error("--save-model " + path + ": a file of the TF checkpoint --weights " + command.request.weights +
                   " (give the self-contained model its own file)");
   std::error_code ec;
   if (!command.force && std::filesystem::exists(path, ec)) throw Error(path + ": already exists (use --force to overwrite)");

@@ -288,6 +288,22 @@ std::string resolve_checkpoint_prefix(const std::string& path) {
   return prefix;
 }
 
+std::vector<std::string> checkpoint_files(const std::string& path) {
+  std::string prefix;
+  try {
+    prefix = resolve_checkpoint_prefix(path);
+  } catch (const Error&) {
+    return {};
+  }
+  std::vector<std::string> files = {prefix + ".index"};
+  const fs::path folder = fs::path(prefix).parent_path().empty() ? fs::path(".") : fs::path(prefix).parent_path();
+  const std::string shard_start = fs::path(prefix).filename().string() + ".data-";
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().rfind(shard_start, 0) == 0) files.push_back(it->path().string());
+  return files;
+}
+
 Tensor read_tensor(const Checkpoint& checkpoint, const TensorEntry& entry) {
   if (entry.partitioned)
     return assemble_slices(checkpoint, entry, checkpoint.prefix + ".index: tensor '" + text_preview(entry.key, 300) + "'");

@@ -59,6 +59,10 @@ struct Tensor {
 // whose weights are frozen into its graph (no variables/).
 std::string resolve_checkpoint_prefix(const std::string& path);
 
+// The files of the checkpoint `path` names (see resolve_checkpoint_prefix): its .index and its data
+// shards (PREFIX.data-*); empty when `path` names no checkpoint. What an output must not overwrite.
+std::vector<std::string> checkpoint_files(const std::string& path);
+
 // Reads and checks the index of the checkpoint `path` names (see resolve_checkpoint_prefix): the
 // header (shard count, little-endian, version) and every entry (known dtype, shape, shard, size
 // consistent with the shape). Throws Error naming the file and key for anything malformed.

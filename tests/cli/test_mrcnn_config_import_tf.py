@@ -268,6 +268,27 @@ def test_save_model_is_not_overwritten_without_force(run, workdir):
     assert not (workdir / "tf.json").exists() and (workdir / "tf.safetensors").read_text() == "mine"
 
 
+def test_outputs_never_overwrite_an_input(run, workdir):
+    """-o or --save-model naming the pipeline, a file of the checkpoint (.index or a data shard), or
+    each other is one error before anything is read or written, --force or not."""
+    (workdir / "pipeline.config").write_text(IRV2_CONFIG)
+    (workdir / "ckpt.index").write_bytes(b"index")
+    (workdir / "ckpt.data-00000-of-00001").write_bytes(b"data")
+    base = ("mrcnn-config", "import-tf", "pipeline.config", "--checkpoint", "ckpt", "--force")
+    for args, message in (
+            (("-o", "tf.json", "--save-model", "ckpt.index"), "ckpt.index: a file of the TF checkpoint ckpt"),
+            (("-o", "./ckpt.data-00000-of-00001", "--save-model", "tf.safetensors"),
+             "./ckpt.data-00000-of-00001: a file of the TF checkpoint ckpt, which this command reads"),
+            (("-o", "pipeline.config", "--save-model", "tf.safetensors"),
+             "pipeline.config: the input pipeline.config itself"),
+            (("-o", "tf.json", "--save-model", "./tf.json"), "./tf.json: both the configuration (-o) and --save-model")):
+        assert_one_error(run(*base, *args), "mrcnn-config", message)
+    assert (workdir / "pipeline.config").read_text() == IRV2_CONFIG
+    assert (workdir / "ckpt.index").read_bytes() == b"index"
+    assert (workdir / "ckpt.data-00000-of-00001").read_bytes() == b"data"
+    assert not (workdir / "tf.json").exists() and not (workdir / "tf.safetensors").exists()
+
+
 def test_tf_family_training_fields_are_listed_as_not_carried_over(run, workdir):
     """The heads' regularizers and initializers, dropout and batch_norm_trainable only train, and
     mrcnn's training does not follow them: each is a warning naming its path (was silent), with what

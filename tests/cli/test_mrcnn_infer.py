@@ -211,6 +211,15 @@ def test_save_model_refuses_a_file_the_run_reads_or_writes(run, workdir, small_m
         assert_one_error(run("mrcnn-infer", *args), "mrcnn-infer", "--save-model ", f"the same file as {same}")
         assert not (workdir / "dt.json").exists(), args
         assert (workdir / "w.pth").read_bytes() == original, args
+    # A TF checkpoint given by its prefix: its .index and data shards are its files too (refused
+    # before the checkpoint is read, so these stand-ins never are).
+    (workdir / "ckpt.index").write_bytes(b"index")
+    (workdir / "ckpt.data-00000-of-00001").write_bytes(b"data")
+    for target in ("ckpt.index", "./ckpt.data-00000-of-00001"):
+        result = run("mrcnn-infer", *with_weights, "ckpt", "--save-model", target, "--force")
+        assert_one_error(result, "mrcnn-infer", f"--save-model {target}: a file of the TF checkpoint --weights ckpt")
+    assert (workdir / "ckpt.index").read_bytes() == b"index"
+    assert (workdir / "ckpt.data-00000-of-00001").read_bytes() == b"data"
     assert run("mrcnn-infer", *with_weights, "w.pth", "--save-model", "m.safetensors").returncode == 0
     model = (workdir / "m.safetensors").read_bytes()
     result = run("mrcnn-infer", "--model", "m.safetensors", "--save-model", "./m.safetensors", "--force")
